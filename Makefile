@@ -1,0 +1,88 @@
+# autodidact build. `make` builds build/autodidact and build/libautodidact.a.
+# Sources are discovered by wildcard so that a new module needs no Makefile edit:
+# every src/<module>/*.c except src/cli goes into the library; every tests/test_*.c
+# is one test program linked against the library and tests/harness.c.
+
+CC       ?= gcc
+BUILD    ?= build
+OPT      ?= -O3
+# x86-64-v3 (AVX2 + FMA) is the baseline; AVX-512 kernels are compiled with
+# target attributes and chosen at run time, so the binary runs on AVX2-only CPUs.
+ARCH     ?= -mavx2 -mfma -mf16c
+CFLAGS   ?= $(OPT) $(ARCH) -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp \
+            -Isrc -I/usr/include/openblas -I/usr/include/cjson
+LDLIBS   += -lopenblas -lcjson -linih -lsqlite3 -lm -lpthread
+LDFLAGS  += -fopenmp
+
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/model/*.c src/tasks/*.c src/loop/*.c src/store/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB      := $(BUILD)/libautodidact.a
+BIN      := $(BUILD)/autodidact
+
+.PHONY: all deps test test-asan bench demo flagship clean format lint tests
+all: deps $(BIN) $(LIB)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(BUILD)/tests/harness.o $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+tests: $(TEST_BIN) $(BIN)
+
+# Runs every test program; prints "N passed, N failed" and fails if any test failed.
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) tests/run_all.sh
+
+# The same tests under AddressSanitizer and UBSan, in a separate build folder.
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1" \
+	  CFLAGS="-O1 $(ARCH) -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" tests
+	@BUILD=build-asan AD_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 tests/run_all.sh
+
+bench: all $(BENCH_BIN)
+	@bench/run_all.sh
+
+demo: all
+	@scripts/demo.sh
+
+flagship: all
+	@scripts/flagship.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 --error-exitcode=1 \
+	  --suppress=missingIncludeSystem -Isrc src tests
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

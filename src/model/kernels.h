@@ -1,0 +1,89 @@
+/* kernels.h: the narrow compute interface under the model.
+ *
+ * Everything heavy the model does goes through these functions: matrix
+ * products, causal attention, RMSNorm, SwiGLU, RoPE, softmax cross-entropy and
+ * the AdamW update. model.c, sampler.c and optimizer.c call nothing else for
+ * compute, so that another backend (CUDA) can replace this file's
+ * implementation without touching the model code.
+ *
+ * The CPU implementation uses OpenBLAS's cblas_sgemm for matrix products and
+ * OpenMP for the rest, with AVX-512 / AVX2 paths chosen at run time. Results
+ * are deterministic for a given thread count: no floating-point reduction
+ * depends on scheduling. Backward functions ACCUMULATE (+=) into gradients.
+ *
+ * Shapes: N rows (= B*T), I in, O out, C channels, F hidden, H heads, D head size. */
+#ifndef AD_MODEL_KERNELS_H
+#define AD_MODEL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sets the number of threads for OpenMP and OpenBLAS (0 = leave as is). */
+void ad_kernels_set_threads(int n_threads);
+int ad_kernels_get_threads(void);
+/* "avx512", "avx2" or "scalar": the path chosen at run time. */
+const char *ad_kernels_isa(void);
+
+/* out[N,O] = in[N,I] @ W[O,I]^T  (accumulate into out when accumulate != 0) */
+void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, size_t I, size_t O,
+                       int accumulate);
+/* din[N,I] += dout[N,O] @ W[O,I];  dW[O,I] += dout^T @ in. Either may be NULL. */
+void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
+                        size_t N, size_t I, size_t O);
+
+/* out[N,C] = in * rstd * w, rstd[N] = 1/sqrt(mean(in^2) + eps) (rstd may be NULL) */
+void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w, size_t N,
+                        size_t C, float eps);
+/* din[N,C] += ..., dw[C] += ... given the saved rstd. */
+void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *in,
+                         const float *w, const float *rstd, size_t N, size_t C);
+
+/* In-place rotate-half RoPE on x[B,T,H,D] (positions 0..T-1), HF Llama convention:
+ * for i < D/2, freq = theta^(-2i/D); (x_i, x_{i+D/2}) rotated by pos*freq. */
+void ad_rope_forward(float *x, size_t B, size_t T, size_t H, size_t D, float theta);
+/* The inverse rotation applied to a gradient in place. */
+void ad_rope_backward(float *dx, size_t B, size_t T, size_t H, size_t D, float theta);
+/* Rotates one row x[H,D] at position pos (for decoding with a KV cache). */
+void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta);
+
+/* Causal self-attention. q,k,v,out: [B,T,H*D]; probs: [B,H,T,T] softmax weights
+ * saved for backward (row t uses keys 0..t; the rest is 0). Scale 1/sqrt(D). */
+void ad_attention_forward(float *out, float *probs, const float *q, const float *k,
+                          const float *v, size_t B, size_t T, size_t H, size_t D);
+void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                           const float *q, const float *k, const float *v, size_t B, size_t T,
+                           size_t H, size_t D);
+
+/* One decoding step: for each of nb rows, query q[nb,H*D] attends over that row's
+ * first len[i] cached keys/values; k_cache/v_cache rows are laid out
+ * [row][t][H*D] with row stride `row_stride` floats. out: [nb, H*D]. */
+void ad_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache,
+                         const size_t *len, size_t nb, size_t row_stride, size_t H, size_t D);
+
+/* h[N,F] = silu(gate) * up */
+void ad_swiglu_forward(float *h, const float *gate, const float *up, size_t N, size_t F);
+/* dgate, dup [N,F] are overwritten (not accumulated) from dh. */
+void ad_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                        const float *up, size_t N, size_t F);
+
+/* Row-wise log-softmax cross-entropy. logits[N,V]; targets[N] (-1 = skip).
+ * Writes logp_target[N] (0 where skipped). Returns nothing; losses are -logp. */
+void ad_xent_forward(float *logp_target, const float *logits, const int32_t *targets, size_t N,
+                     size_t V);
+/* dlogits[N,V] = weight[n] * (softmax(logits) - onehot(target)) for rows with a
+ * target, 0 elsewhere. This is d(-sum weight*logp)/dlogits. Overwrites dlogits. */
+void ad_xent_backward(float *dlogits, const float *logits, const int32_t *targets,
+                      const float *weights, size_t N, size_t V);
+
+/* Sum of squares of x[n] in double, deterministic (for global-norm clipping). */
+double ad_sum_squares(const float *x, size_t n);
+/* x[n] *= s */
+void ad_scale(float *x, size_t n, float s);
+
+/* One AdamW step on n parameters (bias-corrected with step t >= 1):
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p). */
+void ad_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                     float b2, float eps, float wd, uint64_t t);
+
+#endif

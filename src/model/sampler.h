@@ -1,0 +1,64 @@
+/* sampler.h: batched decoding with a KV cache, and teacher-forced scoring.
+ *
+ * Decoding runs many prompts at once: each row has its own prompt length and
+ * stops at EOS or at its own token budget; finished rows drop out of the
+ * batch. Sampling is greedy (temperature 0) or temperature / top-k / top-p.
+ * Randomness for row i comes from its own generator seeded with
+ * ad_seed_derive(seed, i, ...), so the tokens of a row do not depend on which
+ * other rows share its batch, nor on the thread count. */
+#ifndef AD_MODEL_SAMPLER_H
+#define AD_MODEL_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "util/error.h"
+
+typedef struct ad_sample_params {
+    float temperature; /* 0 = greedy */
+    size_t top_k;      /* 0 = off */
+    float top_p;       /* 1 = off */
+    uint64_t seed;
+    size_t max_batch;  /* rows decoded together (KV cache memory bound); 0 = 256 */
+} ad_sample_params;
+
+ad_sample_params ad_sample_default_params(void);
+
+/* One request: a prompt (token ids, BOS included by the caller) and a budget of
+ * new tokens (EOS counts as one). */
+typedef struct ad_sample_request {
+    const int32_t *prompt;
+    size_t prompt_len;
+    size_t max_new;
+    uint64_t stream; /* per-request id mixed into the seed (e.g. its index) */
+} ad_sample_request;
+
+/* One result: generated ids (EOS included if reached), their log-probs under
+ * the model's (untempered) distribution, and whether EOS was reached. The
+ * caller frees with ad_sample_result_free. */
+typedef struct ad_sample_result {
+    int32_t *tokens;
+    float *logprobs;
+    size_t n;
+    int hit_eos;
+    double logprob_sum;
+} ad_sample_result;
+
+/* Decodes n requests. results[n] is filled. prompt_len + max_new must not exceed
+ * the model's max_seq_len (the budget is cut to fit). On error nothing is
+ * allocated. */
+int ad_sample_generate(ad_model *m, const ad_sample_request *reqs, size_t n,
+                       const ad_sample_params *params, ad_sample_result *results, ad_error *err);
+
+void ad_sample_result_free(ad_sample_result *r);
+
+/* Teacher-forced scoring: for n sequences BOS + prompt + completion (+ EOS,
+ * included by the caller in `seq`), the sum of log p(token) over positions
+ * prompt_end..len-1. seqs[i] has lens[i] ids; score_from[i] is the index of the
+ * first scored token. out_logprob[i] gets the sum, out_n[i] the count (may be NULL). */
+int ad_score_sequences(ad_model *m, const int32_t *const *seqs, const size_t *lens,
+                       const size_t *score_from, size_t n, double *out_logprob, size_t *out_n,
+                       ad_error *err);
+
+#endif

@@ -11,7 +11,7 @@ OPT      ?= -O3
 ARCH     ?= -mavx2 -mfma -mf16c
 CFLAGS   ?= $(OPT) $(ARCH) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp \
-            -Isrc -I/usr/include/openblas -I/usr/include/cjson
+            -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS   += -lopenblas -lcjson -linih -lsqlite3 -lm -lpthread
 LDFLAGS  += -fopenmp
 

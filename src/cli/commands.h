@@ -1,0 +1,8 @@
+/* commands.h: one entry point per subcommand; each takes argv with argv[0] the
+ * subcommand's name and returns the process exit status. */
+#ifndef AD_CLI_COMMANDS_H
+#define AD_CLI_COMMANDS_H
+
+int cmd_version(int argc, char **argv);
+
+#endif

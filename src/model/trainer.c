@@ -1,0 +1,193 @@
+/* trainer.c: micro-batching, loss normalisation, schedule and AdamW steps. */
+#include "model/trainer.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ad_example_encode(ad_example *ex, const ad_vocab *v, const char *prompt, const char *completion,
+                      size_t max_len, ad_error *err) {
+    memset(ex, 0, sizeof *ex);
+    size_t cap = strlen(prompt) + strlen(completion) + 2;
+    if (cap > max_len) cap = max_len;
+    int32_t *tok = malloc((cap ? cap : 1) * sizeof *tok);
+    if (!tok) return ad_error_set(err, "out of memory encoding an example");
+    size_t n_prompt = 0, n_comp = 0;
+    if (cap < 2) goto too_long;
+    tok[0] = AD_TOK_BOS;
+    if (ad_vocab_encode(v, prompt, tok + 1, cap - 1, &n_prompt, err) != AD_OK) goto fail_prompt;
+    if (ad_vocab_encode(v, completion, tok + 1 + n_prompt, cap - 1 - n_prompt, &n_comp, err) !=
+        AD_OK)
+        goto fail_completion;
+    if (1 + n_prompt + n_comp + 1 > cap) goto too_long;
+    tok[1 + n_prompt + n_comp] = AD_TOK_EOS;
+    ex->tokens = tok;
+    ex->len = n_prompt + n_comp + 2;
+    ex->loss_from = 1 + n_prompt;
+    return AD_OK;
+fail_prompt:
+    free(tok);
+    return ad_error_prefix(err, "prompt '%.60s': ", prompt);
+fail_completion:
+    free(tok);
+    return ad_error_prefix(err, "completion '%.60s': ", completion);
+too_long:
+    free(tok);
+    return ad_error_set(err, "example '%.40s' + '%.40s' is longer than the model's %zu tokens",
+                        prompt, completion, max_len);
+}
+
+void ad_example_free(ad_example *ex) {
+    free(ex->tokens);
+    ex->tokens = NULL;
+    ex->len = 0;
+}
+
+ad_train_config ad_train_default_config(size_t total_steps) {
+    ad_train_config c;
+    memset(&c, 0, sizeof c);
+    c.batch_size = 64;
+    c.grad_accum = 1;
+    c.schedule.peak_lr = 1e-3f;
+    c.schedule.total_steps = total_steps;
+    c.schedule.warmup_steps = total_steps / 10;
+    c.schedule.decay_steps = total_steps / 5;
+    c.schedule.floor_ratio = 0.01f;
+    c.adamw = ad_adamw_default_config();
+    return c;
+}
+
+int ad_trainer_init(ad_trainer *t, ad_model *model, const ad_train_config *cfg, ad_error *err) {
+    memset(t, 0, sizeof *t);
+    if (!cfg->batch_size || !cfg->grad_accum)
+        return ad_error_set(err, "trainer: batch size and accumulation must be positive");
+    t->model = model;
+    t->cfg = *cfg;
+    return ad_adamw_init(&t->opt, model, &cfg->adamw, err);
+}
+
+void ad_trainer_free(ad_trainer *t) {
+    ad_adamw_free(&t->opt);
+    free(t->tok_buf);
+    free(t->tgt_buf);
+    memset(t, 0, sizeof *t);
+}
+
+void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule) {
+    t->cfg.schedule = *schedule;
+    t->sched_step = 0;
+}
+
+/* Packs rows [from, to) of examples into right-padded token/target buffers of
+ * width T. Targets are -1 except where the next token is a completion token. */
+static void pack_micro_batch(const ad_example *ex, size_t n, size_t T, int32_t *tok,
+                             int32_t *tgt) {
+    for (size_t b = 0; b < n; b++) {
+        int32_t *tr = tok + b * T, *gr = tgt + b * T;
+        const ad_example *e = &ex[b];
+        for (size_t t = 0; t < T; t++) {
+            tr[t] = t < e->len ? e->tokens[t] : AD_TOK_PAD;
+            gr[t] = (t + 1 < e->len && t + 1 >= e->loss_from) ? e->tokens[t + 1] : -1;
+        }
+    }
+}
+
+static int ensure_buffers(ad_trainer *t, size_t need, ad_error *err) {
+    if (need <= t->buf_cap) return AD_OK;
+    int32_t *a = realloc(t->tok_buf, need * sizeof *a);
+    if (a) t->tok_buf = a;
+    int32_t *b = realloc(t->tgt_buf, need * sizeof *b);
+    if (b) t->tgt_buf = b;
+    if (!a || !b) return ad_error_set(err, "out of memory for a batch of %zu tokens", need);
+    t->buf_cap = need;
+    return AD_OK;
+}
+
+int ad_trainer_step(ad_trainer *t, const ad_example *ex, size_t n, ad_step_stats *stats,
+                    ad_error *err) {
+    size_t total_targets = 0, total_tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ex[i].len < 2 || ex[i].loss_from < 1 || ex[i].loss_from >= ex[i].len ||
+            ex[i].len > t->model->cfg.max_seq_len)
+            return ad_error_set(err, "trainer: example %zu has a bad shape (len %zu, loss from %zu)",
+                                i, ex[i].len, ex[i].loss_from);
+        total_targets += ex[i].len - ex[i].loss_from;
+        total_tokens += ex[i].len;
+    }
+    if (total_targets == 0) return ad_error_set(err, "trainer: empty step");
+    ad_model_zero_grad(t->model);
+    double loss_sum = 0;
+    for (size_t from = 0; from < n; from += t->cfg.batch_size) {
+        size_t rows = n - from < t->cfg.batch_size ? n - from : t->cfg.batch_size, T = 0;
+        for (size_t i = 0; i < rows; i++)
+            if (ex[from + i].len > T) T = ex[from + i].len;
+        if (ensure_buffers(t, rows * T, err) != AD_OK) return AD_ERR;
+        pack_micro_batch(ex + from, rows, T, t->tok_buf, t->tgt_buf);
+        ad_batch batch = {rows, T, t->tok_buf, t->tgt_buf};
+        double part = 0;
+        size_t count = 0;
+        if (ad_model_forward(t->model, &batch, &part, &count, err) != AD_OK) {
+            ad_model_zero_grad(t->model);
+            return AD_ERR;
+        }
+        loss_sum += part;
+        ad_model_backward(t->model, NULL, 1.0f / (float)total_targets);
+    }
+    float lr = ad_lr_at(&t->cfg.schedule, t->sched_step);
+    float norm = ad_adamw_step(&t->opt, t->model, lr);
+    t->sched_step++;
+    if (stats) {
+        stats->loss = loss_sum / (double)total_targets;
+        stats->n_targets = total_targets;
+        stats->n_tokens = total_tokens;
+        stats->grad_norm = norm;
+        stats->lr = lr;
+    }
+    return AD_OK;
+}
+
+char *ad_trainer_state_json(const ad_trainer *t) {
+    cJSON *o = cJSON_CreateObject();
+    const ad_lr_schedule *s = &t->cfg.schedule;
+    cJSON_AddNumberToObject(o, "optimizer_step", (double)t->opt.step);
+    cJSON_AddNumberToObject(o, "schedule_step", (double)t->sched_step);
+    cJSON_AddNumberToObject(o, "peak_lr", s->peak_lr);
+    cJSON_AddNumberToObject(o, "total_steps", (double)s->total_steps);
+    cJSON_AddNumberToObject(o, "warmup_steps", (double)s->warmup_steps);
+    cJSON_AddNumberToObject(o, "decay_steps", (double)s->decay_steps);
+    cJSON_AddNumberToObject(o, "floor_ratio", s->floor_ratio);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* Reads a non-negative integer field; returns 0 when missing or bad. */
+static int get_count(const cJSON *o, const char *key, size_t *out) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e15) return 0;
+    *out = (size_t)it->valuedouble;
+    return 1;
+}
+
+int ad_trainer_state_parse(ad_trainer *t, const char *json, ad_error *err) {
+    cJSON *o = cJSON_Parse(json);
+    if (!o) return ad_error_set(err, "trainer_state.json: not valid JSON");
+    size_t opt_step, sched_step, total, warm, decay;
+    const cJSON *peak = cJSON_GetObjectItemCaseSensitive(o, "peak_lr");
+    const cJSON *floor = cJSON_GetObjectItemCaseSensitive(o, "floor_ratio");
+    int ok = get_count(o, "optimizer_step", &opt_step) && get_count(o, "schedule_step", &sched_step) &&
+             get_count(o, "total_steps", &total) && get_count(o, "warmup_steps", &warm) &&
+             get_count(o, "decay_steps", &decay) && cJSON_IsNumber(peak) && cJSON_IsNumber(floor);
+    if (ok) {
+        t->opt.step = opt_step;
+        t->sched_step = sched_step;
+        t->cfg.schedule.total_steps = total;
+        t->cfg.schedule.warmup_steps = warm;
+        t->cfg.schedule.decay_steps = decay;
+        t->cfg.schedule.peak_lr = (float)peak->valuedouble;
+        t->cfg.schedule.floor_ratio = (float)floor->valuedouble;
+    }
+    cJSON_Delete(o);
+    if (!ok) return ad_error_set(err, "trainer_state.json: missing or invalid fields");
+    return AD_OK;
+}

@@ -1,0 +1,84 @@
+/* trainer.h: supervised training steps on (prompt, completion) sequences.
+ *
+ * One optimizer step consumes batch_size * grad_accum examples, split into
+ * grad_accum micro-batches of batch_size right-padded rows. The loss is the
+ * mean over all completion tokens (EOS included) of the whole step, so the
+ * gradient does not depend on how the step is split. The learning rate
+ * follows a warmup-stable-decay schedule indexed by the trainer's own step
+ * counter, which a new round restarts (ad_trainer_restart_schedule) while the
+ * optimizer's moments and step continue.
+ *
+ * The trainer knows nothing of tasks: callers hand it encoded examples. */
+#ifndef AD_MODEL_TRAINER_H
+#define AD_MODEL_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "model/optimizer.h"
+#include "model/vocab.h"
+#include "util/error.h"
+
+/* One encoded sequence: BOS + prompt + completion + EOS. The loss covers the
+ * predictions of tokens[loss_from .. len-1] (the completion and EOS). */
+typedef struct ad_example {
+    int32_t *tokens;
+    size_t len;
+    size_t loss_from;
+} ad_example;
+
+/* Encodes BOS + prompt + completion + EOS into ex (tokens malloc'd; free with
+ * ad_example_free). Fails on a character outside the vocabulary or when the
+ * sequence is longer than max_len. */
+int ad_example_encode(ad_example *ex, const ad_vocab *v, const char *prompt, const char *completion,
+                      size_t max_len, ad_error *err);
+void ad_example_free(ad_example *ex);
+
+typedef struct ad_train_config {
+    size_t batch_size; /* rows per micro-batch */
+    size_t grad_accum; /* micro-batches per optimizer step */
+    ad_lr_schedule schedule;
+    ad_adamw_config adamw;
+} ad_train_config;
+
+/* batch 64, no accumulation, lr 1e-3, 10% warmup, 20% cosine decay to 1%. */
+ad_train_config ad_train_default_config(size_t total_steps);
+
+typedef struct ad_trainer {
+    ad_model *model; /* not owned */
+    ad_adamw opt;
+    ad_train_config cfg;
+    size_t sched_step; /* steps taken in the current schedule */
+    int32_t *tok_buf, *tgt_buf;
+    size_t buf_cap;
+} ad_trainer;
+
+typedef struct ad_step_stats {
+    double loss;      /* mean token loss of the step */
+    size_t n_targets; /* completion tokens in the step */
+    size_t n_tokens;  /* all non-padding tokens processed */
+    float grad_norm;  /* before clipping */
+    float lr;
+} ad_step_stats;
+
+/* Sets up a trainer with fresh optimizer moments. */
+int ad_trainer_init(ad_trainer *t, ad_model *model, const ad_train_config *cfg, ad_error *err);
+void ad_trainer_free(ad_trainer *t);
+
+/* Starts a new schedule (a new round): same moments and optimizer step. */
+void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule);
+
+/* One optimizer step over n = batch_size * grad_accum examples (fewer is allowed:
+ * the last micro-batch is short). On error the model is unchanged. */
+int ad_trainer_step(ad_trainer *t, const ad_example *examples, size_t n, ad_step_stats *stats,
+                    ad_error *err);
+
+/* The trainer's resumable state as a JSON object text (malloc'd): optimizer step,
+ * schedule step and schedule. Pass to ad_checkpoint_save. */
+char *ad_trainer_state_json(const ad_trainer *t);
+
+/* Restores sched_step, schedule and optimizer step from such a JSON text. */
+int ad_trainer_state_parse(ad_trainer *t, const char *json, ad_error *err);
+
+#endif

@@ -1,0 +1,68 @@
+/* cli_util.c: strict flag parsing and error printing for the subcommands. */
+#include "cli/cli_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/kernels.h"
+
+static int bad(const char *cmd, const char *flag, const char *s, const char *what) {
+    fprintf(stderr, "autodidact %s: %s: bad value '%s' (%s)\n", cmd, flag, s ? s : "", what);
+    return -1;
+}
+
+int cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out) {
+    if (!s || !*s || *s == '-') return bad(cmd, flag, s, "expected a non-negative integer");
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return bad(cmd, flag, s, "expected a non-negative integer");
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_size(const char *cmd, const char *flag, const char *s, size_t *out) {
+    uint64_t v;
+    if (cli_parse_u64(cmd, flag, s, &v)) return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+int cli_parse_float(const char *cmd, const char *flag, const char *s, float *out) {
+    if (!s || !*s) return bad(cmd, flag, s, "expected a number");
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || v != v) return bad(cmd, flag, s, "expected a number");
+    *out = (float)v;
+    return 0;
+}
+
+int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi) {
+    char buf[64];
+    if (!s || strlen(s) >= sizeof buf) return bad(cmd, flag, s, "expected A-B or A");
+    strcpy(buf, s);
+    char *dash = strchr(buf, '-');
+    if (dash) *dash = '\0';
+    if (cli_parse_size(cmd, flag, buf, lo)) return -1;
+    if (cli_parse_size(cmd, flag, dash ? dash + 1 : buf, hi)) return -1;
+    if (*lo > *hi) return bad(cmd, flag, s, "the range is empty");
+    return 0;
+}
+
+int cli_wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int cli_fail(const char *cmd, const ad_error *err) {
+    fprintf(stderr, "autodidact %s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+void cli_set_threads(size_t n) {
+    if (n) ad_kernels_set_threads((int)n);
+}

@@ -1,0 +1,28 @@
+/* cli_util.h: small helpers shared by the subcommands: strict number parsing
+ * with messages naming the flag, help detection, error printing. */
+#ifndef AD_CLI_CLI_UTIL_H
+#define AD_CLI_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+/* Each parser accepts the whole string or prints "autodidact CMD: --flag: bad value 'x'"
+ * and returns -1. */
+int cli_parse_size(const char *cmd, const char *flag, const char *s, size_t *out);
+int cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out);
+int cli_parse_float(const char *cmd, const char *flag, const char *s, float *out);
+/* "A-B" or "A" into [lo, hi]. */
+int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi);
+
+/* 1 when argv holds --help or -h. */
+int cli_wants_help(int argc, char **argv);
+
+/* Prints "autodidact CMD: message" to stderr; returns 1 (the exit status). */
+int cli_fail(const char *cmd, const ad_error *err);
+
+/* Sets OpenMP/OpenBLAS threads from --threads (0 = leave the defaults). */
+void cli_set_threads(size_t n);
+
+#endif

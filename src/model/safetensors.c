@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "util/atomic_file.h"
+#include "util/utf8.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host"
@@ -63,38 +64,6 @@ int ad_dtype_parse(const char *name, ad_dtype *out) {
 
 /* JSON numbers are doubles; integers above 2^53 cannot be represented exactly. */
 #define MAX_JSON_INT 9007199254740992.0
-
-/* Returns 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
-static int utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            k = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            k = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (n - i <= k) return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-        for (size_t j = 2; j <= k; j++)
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
-        i += k + 1;
-    }
-    return 1;
-}
 
 /* Reads a non-negative integer JSON number exactly into *out. */
 static int json_size(const cJSON *item, size_t *out) {
@@ -304,8 +273,7 @@ static int parse_file(ad_safetensors *f, ad_error *err) {
     const char *hdr = (const char *)f->buf + 8;
     if (hlen < 2 || hdr[0] != '{')
         return ad_error_set(err, "header does not start with a JSON object '{'");
-    if (!utf8_valid((const unsigned char *)hdr, (size_t)hlen))
-        return ad_error_set(err, "header is not valid UTF-8");
+    if (!ad_utf8_valid(hdr, (size_t)hlen)) return ad_error_set(err, "header is not valid UTF-8");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
     if (!root) {

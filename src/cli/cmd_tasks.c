@@ -55,7 +55,7 @@ static void verify_usage(void) {
            "  --timeout S      seconds per answer before the verifier is killed (default 10)\n");
 }
 
-static int cmd_list(int argc, char **argv) {
+static int tasks_list(int argc, char **argv) {
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
@@ -124,7 +124,7 @@ static int print_problem(const ad_task *t, const ad_problem *p) {
     return 0;
 }
 
-static int cmd_sample(int argc, char **argv) {
+static int tasks_sample(int argc, char **argv) {
     const char *name = NULL, *level_text = NULL;
     size_t count = 1;
     uint64_t seed = 1;
@@ -210,7 +210,7 @@ static int verify_line(const ad_task *t, const char *line, size_t line_no, size_
     return rc;
 }
 
-static int cmd_verify(int argc, char **argv) {
+static int tasks_verify(int argc, char **argv) {
     const char *name = NULL;
     ad_task_options opts;
     ad_task_default_options(&opts);
@@ -272,9 +272,9 @@ int cmd_tasks(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(sub, "list")) return help ? (list_usage(), 0) : cmd_list(argc - 1, argv + 1);
-    if (!strcmp(sub, "sample")) return help ? (sample_usage(), 0) : cmd_sample(argc - 1, argv + 1);
-    if (!strcmp(sub, "verify")) return help ? (verify_usage(), 0) : cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(sub, "list")) return help ? (list_usage(), 0) : tasks_list(argc - 1, argv + 1);
+    if (!strcmp(sub, "sample")) return help ? (sample_usage(), 0) : tasks_sample(argc - 1, argv + 1);
+    if (!strcmp(sub, "verify")) return help ? (verify_usage(), 0) : tasks_verify(argc - 1, argv + 1);
     fprintf(stderr, "autodidact tasks: unknown subcommand '%s'\n", sub);
     usage(stderr);
     return 2;

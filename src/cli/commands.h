@@ -4,5 +4,9 @@
 #define AD_CLI_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
 
 #endif

@@ -11,7 +11,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"version", cmd_version, "print the version and the compute path"},
+    {"train", cmd_train, "train a fresh model on a task's labelled problems"},
+    {"sample", cmd_sample, "decode completions of a prompt from a checkpoint"},
+    {"score", cmd_score, "teacher-forced log-probabilities of JSONL pairs"},
+    {"tasks", cmd_tasks, "list, sample and verify task problems"},
+    {"version", cmd_version, "print the version"},
 };
 
 static void usage(FILE *out) {

@@ -4,7 +4,7 @@ library only), used by tests/test_safetensors.c and tests/test_checkpoint.c to
 confirm that files autodidact writes are what other tools (Hugging Face's
 safetensors, PyTorch loaders) accept.
 
-Usage: safetensors_check.py FILE
+Usage: safetensors_check.py FILE      (FILE.json: parse it strictly, print "ok json")
 Checks: 8-byte little-endian header length, header padded to a multiple of 8,
 valid UTF-8 JSON object without duplicate keys, string-only __metadata__, known
 dtypes, shape product * dtype size == end - begin, tensors tiling the data
@@ -34,6 +34,10 @@ def no_duplicates(pairs):
 def main(path):
     with open(path, "rb") as f:
         blob = f.read()
+    if path.endswith(".json"):
+        json.loads(blob.decode("utf-8"), object_pairs_hook=no_duplicates)
+        print("ok json")
+        return
     if len(blob) < 8:
         fail("file too short")
     (n,) = struct.unpack("<Q", blob[:8])

@@ -392,13 +392,22 @@ static const ad_safetensors_tensor *find_shaped(const ad_safetensors *f, const c
     return t;
 }
 
+const ad_safetensors_tensor *ad_safetensors_expect(const ad_safetensors *f, const char *name,
+                                                   ad_dtype dtype, size_t ndim, const size_t *shape,
+                                                   ad_error *err) {
+    const ad_safetensors_tensor *t = find_shaped(f, name, ndim, shape, err);
+    if (t && t->dtype != dtype) {
+        ad_error_set(err, "%s: tensor '%s' has dtype %s, expected %s", f->path, name,
+                     ad_dtype_name(t->dtype), ad_dtype_name(dtype));
+        return NULL;
+    }
+    return t;
+}
+
 int ad_safetensors_read_f32(const ad_safetensors *f, const char *name, size_t ndim,
                             const size_t *shape, float *out, ad_error *err) {
-    const ad_safetensors_tensor *t = find_shaped(f, name, ndim, shape, err);
+    const ad_safetensors_tensor *t = ad_safetensors_expect(f, name, AD_DTYPE_F32, ndim, shape, err);
     if (!t) return AD_ERR;
-    if (t->dtype != AD_DTYPE_F32)
-        return ad_error_set(err, "%s: tensor '%s' has dtype %s, expected F32", f->path, name,
-                            ad_dtype_name(t->dtype));
     if (t->nbytes) memcpy(out, t->data, t->nbytes);
     return AD_OK;
 }

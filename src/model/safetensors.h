@@ -97,6 +97,13 @@ const ad_safetensors_tensor *ad_safetensors_find(const ad_safetensors *f, const 
 /* The value of a "__metadata__" key, or NULL. */
 const char *ad_safetensors_metadata(const ad_safetensors *f, const char *key);
 
+/* Returns tensor `name` after checking that it exists with this dtype and
+ * exactly this shape (ndim dims); NULL with a message naming the file, tensor,
+ * and what differs otherwise. */
+const ad_safetensors_tensor *ad_safetensors_expect(const ad_safetensors *f, const char *name,
+                                                   ad_dtype dtype, size_t ndim, const size_t *shape,
+                                                   ad_error *err);
+
 /* Copies tensor `name` into out (numel floats) after checking that it exists,
  * has dtype F32 and exactly the expected shape (ndim dims). Errors read like
  * "model.safetensors: tensor 'lm_head.weight' has shape [17, 32], expected

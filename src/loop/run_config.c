@@ -1,0 +1,124 @@
+/* run_config.c: the registration table of a run's settings, and their checks. */
+#include "loop/run_config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define K(name, type, field, def, doc) {name, type, offsetof(ad_run_config, field), def, doc, NULL, 0, 0, 0}
+#define KR(name, type, field, def, doc, lo, hi)                                                   \
+    {name, type, offsetof(ad_run_config, field), def, doc, NULL, 1, lo, hi}
+
+static const char *const pos_choices[] = {"none", "rope", NULL};
+static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
+
+static const ad_config_key keys[] = {
+    K("run.task", AD_CONFIG_STRING, task, "reverse-add", "task name (autodidact tasks list) or file:PATH"),
+    KR("run.seed", AD_CONFIG_U64, seed, "1", "run seed: every random choice derives from it", 0, 1e19),
+    KR("run.lineages", AD_CONFIG_SIZE, lineages, "1", "independently seeded models trained side by side", 1, 16),
+    KR("run.rounds", AD_CONFIG_SIZE, rounds, "4", "self-improvement rounds after base training", 0, 100000),
+    KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
+    K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true", "addition base data: operand lengths drawn independently"),
+    K("task.verifier", AD_CONFIG_STRING, verifier, "", "file tasks: external verifier command (empty: exact match)"),
+    KR("model.layers", AD_CONFIG_SIZE, layers, "3", "transformer blocks", 1, 4096),
+    KR("model.heads", AD_CONFIG_SIZE, heads, "4", "attention heads", 1, 4096),
+    KR("model.dim", AD_CONFIG_SIZE, dim, "128", "d_model", 1, 65536),
+    KR("model.ffn", AD_CONFIG_SIZE, ffn, "512", "SwiGLU hidden size", 1, 1048576),
+    KR("model.max_len", AD_CONFIG_SIZE, max_len, "0", "longest sequence in tokens (0: enough for the last curriculum level)", 0, 1048576),
+    {"model.pos", AD_CONFIG_ENUM, offsetof(ad_run_config, pos), "none", "position encoding: none (NoPE) or rope", pos_choices, 0, 0, 0},
+    KR("model.rope_theta", AD_CONFIG_FLOAT, rope_theta, "10000", "RoPE base", 1, 1e9),
+    K("model.tie", AD_CONFIG_BOOL, tie, "false", "tie the LM head to the embedding"),
+    K("base.levels", AD_CONFIG_LEVELS, base_levels, "1-8", "labelled base training levels"),
+    KR("base.steps", AD_CONFIG_SIZE, base_steps, "2000", "base training optimizer steps", 1, 1e9),
+    KR("base.batch", AD_CONFIG_SIZE, base_batch, "64", "base training sequences per step", 1, 1e6),
+    KR("base.lr", AD_CONFIG_FLOAT, base_lr, "0.001", "base peak learning rate", 0, 1),
+    KR("base.warmup", AD_CONFIG_FLOAT, base_warmup, "0.1", "base warmup, fraction of its steps", 0, 1),
+    KR("base.decay", AD_CONFIG_FLOAT, base_decay, "0.2", "base cosine decay, fraction of its steps at the end", 0, 1),
+    KR("round.steps", AD_CONFIG_SIZE, round_steps, "500", "optimizer steps per round", 1, 1e9),
+    KR("round.batch", AD_CONFIG_SIZE, round_batch, "64", "sequences per step in rounds", 1, 1e6),
+    KR("round.prompts", AD_CONFIG_SIZE, round_prompts, "1024", "fresh unlabelled prompts per new level per round", 1, 1e8),
+    KR("round.lr", AD_CONFIG_FLOAT, round_lr, "0.0005", "round peak learning rate", 0, 1),
+    KR("round.warmup", AD_CONFIG_FLOAT, round_warmup, "0.1", "round warmup, fraction of its steps", 0, 1),
+    KR("round.decay", AD_CONFIG_FLOAT, round_decay, "0.5", "round cosine decay, fraction of its steps at the end", 0, 1),
+    KR("round.p_new", AD_CONFIG_DOUBLE, p_new, "0.5", "probability of drawing from the newest round's data", 0, 1),
+    KR("optim.beta1", AD_CONFIG_FLOAT, beta1, "0.9", "AdamW beta1", 0, 1),
+    KR("optim.beta2", AD_CONFIG_FLOAT, beta2, "0.98", "AdamW beta2", 0, 1),
+    KR("optim.eps", AD_CONFIG_FLOAT, eps, "1e-8", "AdamW epsilon", 0, 1),
+    KR("optim.weight_decay", AD_CONFIG_FLOAT, weight_decay, "0.01", "decoupled weight decay (not on norms)", 0, 1),
+    KR("optim.grad_clip", AD_CONFIG_FLOAT, grad_clip, "1", "global gradient-norm clip (0: off)", 0, 1e9),
+    KR("optim.floor_ratio", AD_CONFIG_FLOAT, floor_ratio, "0.01", "cosine decay floor, fraction of peak", 0, 1),
+    {"curriculum.pace", AD_CONFIG_ENUM, offsetof(ad_run_config, adaptive), "fixed", "fixed (+levels_per_round) or adaptive (label-free self-consistency)", pace_choices, 0, 0, 0},
+    KR("curriculum.levels_per_round", AD_CONFIG_SIZE, levels_per_round, "1", "fixed: steps per round; adaptive: the most (0: any)", 0, 1e6),
+    KR("curriculum.first_level", AD_CONFIG_INT, first_level, "0", "first self-taught level (0: one past the base levels)", 0, 1000000),
+    KR("curriculum.last_level", AD_CONFIG_INT, last_level, "0", "last level there is (0: the task's maximum)", 0, 1000000),
+    K("curriculum.schedule", AD_CONFIG_SCHEDULE, schedule, "", "explicit steps, e.g. pairs(6-10); empty: integers from first_level"),
+    KR("curriculum.threshold", AD_CONFIG_DOUBLE, adaptive_threshold, "0.9", "adaptive: self-consistency needed to add a level", 0, 1),
+    KR("curriculum.probe", AD_CONFIG_SIZE, adaptive_probe, "64", "adaptive: prompts used to measure self-consistency", 1, 1e6),
+    KR("acquire.samples", AD_CONFIG_SIZE, samples, "1", "candidates per prompt per lineage (sample 0 is greedy)", 1, 1024),
+    KR("acquire.temperature", AD_CONFIG_FLOAT, temperature, "0.8", "temperature of samples 1..k-1", 0, 100),
+    KR("acquire.top_k", AD_CONFIG_SIZE, top_k, "0", "top-k of samples 1..k-1 (0: off)", 0, 1e6),
+    KR("acquire.top_p", AD_CONFIG_FLOAT, top_p, "1", "top-p of samples 1..k-1 (1: off)", 0, 1),
+    K("select.complete", AD_CONFIG_BOOL, f_complete, "true", "drop outputs that never reached EOS"),
+    K("select.length", AD_CONFIG_BOOL, f_length, "false", "length filter"),
+    KR("select.length_shortfall", AD_CONFIG_SIZE, length_shortfall, "2", "length filter: drop outputs this many tokens shorter than the longest", 1, 1e6),
+    K("select.vote_samples", AD_CONFIG_BOOL, f_vote_samples, "false", "majority vote over one model's samples"),
+    KR("select.vote_min_share", AD_CONFIG_DOUBLE, vote_min_share, "0.6", "vote_samples: share the modal answer needs", 0, 1),
+    K("select.vote_lineages", AD_CONFIG_BOOL, f_vote_lineages, "false", "majority vote across lineages' greedy answers"),
+    KR("select.vote_min_agree", AD_CONFIG_SIZE, vote_min_agree, "4", "vote_lineages: lineages that must agree", 1, 16),
+    K("select.confidence", AD_CONFIG_BOOL, f_confidence, "false", "confidence filter on mean token log-prob"),
+    KR("select.confidence_min", AD_CONFIG_DOUBLE, confidence_min, "-0.05", "confidence: minimum mean log-prob (nats/token)", -1e9, 0),
+    KR("select.confidence_top", AD_CONFIG_DOUBLE, confidence_top, "0", "confidence: keep this top fraction per level instead (0: use the threshold)", 0, 1),
+    K("select.verifier", AD_CONFIG_BOOL, f_verifier, "false", "keep only verified answers (rejection sampling, STaR/RFT)"),
+    K("select.unique", AD_CONFIG_BOOL, f_unique, "true", "one copy of each (prompt, answer) label"),
+    KR("eval.n", AD_CONFIG_SIZE, eval_n, "256", "held-out problems per level", 1, 1e7),
+    KR("eval.below", AD_CONFIG_SIZE, eval_below, "2", "levels evaluated below the frontier", 0, 1000),
+    KR("eval.above", AD_CONFIG_SIZE, eval_above, "3", "levels evaluated above the frontier", 0, 1000),
+    K("accept.rollback", AD_CONFIG_BOOL, rollback, "false", "refuse a round that loses accuracy on mastered levels"),
+    KR("accept.mastered", AD_CONFIG_DOUBLE, mastered, "0.95", "accuracy at which a level counts as mastered", 0, 1),
+    KR("accept.max_drop", AD_CONFIG_DOUBLE, max_drop, "0.05", "largest allowed accuracy drop on a mastered level", 0, 1),
+};
+
+static const ad_config_schema schema = {keys, sizeof keys / sizeof keys[0]};
+
+const ad_config_schema *ad_run_config_schema(void) {
+    return &schema;
+}
+
+int ad_run_config_validate(const ad_run_config *c, ad_error *err) {
+    if (!c->task || !c->task[0]) return ad_error_set(err, "run.task: empty");
+    if (c->base_levels.n == 0) return ad_error_set(err, "base.levels: no levels");
+    if (c->dim % c->heads)
+        return ad_error_set(err, "model.heads = %zu does not divide model.dim = %zu", c->heads,
+                            c->dim);
+    if (c->base_warmup + c->base_decay > 1)
+        return ad_error_set(err, "base.warmup + base.decay = %g exceeds 1",
+                            (double)(c->base_warmup + c->base_decay));
+    if (c->round_warmup + c->round_decay > 1)
+        return ad_error_set(err, "round.warmup + round.decay = %g exceeds 1",
+                            (double)(c->round_warmup + c->round_decay));
+    if (c->f_vote_lineages && c->vote_min_agree > c->lineages)
+        return ad_error_set(err, "select.vote_min_agree = %zu exceeds run.lineages = %zu",
+                            c->vote_min_agree, c->lineages);
+    if (c->f_vote_lineages && c->lineages < 2)
+        return ad_error_set(err, "select.vote_lineages needs run.lineages >= 2");
+    if (c->f_vote_samples && c->samples < 2)
+        return ad_error_set(err, "select.vote_samples needs acquire.samples >= 2");
+    if (!c->adaptive && c->levels_per_round == 0)
+        return ad_error_set(err, "curriculum.levels_per_round must be >= 1 with a fixed pace");
+    return AD_OK;
+}
+
+int ad_run_config_load(ad_run_config *cfg, const char *path, const char *const *overrides,
+                       size_t n_overrides, ad_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    if (ad_config_defaults(&schema, cfg, err) != AD_OK) return AD_ERR;
+    if (path && ad_config_load_file(&schema, cfg, path, err) != AD_OK) return AD_ERR;
+    for (size_t i = 0; i < n_overrides; i++)
+        if (ad_config_set(&schema, cfg, overrides[i], err) != AD_OK) return AD_ERR;
+    if (ad_run_config_validate(cfg, err) != AD_OK)
+        return path ? ad_error_prefix(err, "%s: ", path) : AD_ERR;
+    return AD_OK;
+}
+
+void ad_run_config_free(ad_run_config *cfg) {
+    ad_config_free(&schema, cfg);
+}

@@ -1,0 +1,76 @@
+/* run_config.h: every setting of a self-improvement run, with its INI key,
+ * default and meaning (the registration table is in run_config.c; docs/config.md
+ * lists it). A run directory keeps the resolved config as config.ini, and
+ * `resume` reads it back from there. */
+#ifndef AD_LOOP_RUN_CONFIG_H
+#define AD_LOOP_RUN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/config.h"
+#include "util/error.h"
+#include "util/level.h"
+
+typedef struct ad_run_config {
+    /* [run] */
+    char *task;
+    uint64_t seed;
+    size_t lineages;
+    size_t rounds;
+    size_t threads;
+    /* [task] */
+    int independent_lengths;
+    char *verifier;
+    /* [model] */
+    size_t layers, heads, dim, ffn, max_len;
+    int pos; /* 0 none, 1 rope */
+    float rope_theta;
+    int tie;
+    /* [base] */
+    ad_level_list base_levels;
+    size_t base_steps, base_batch;
+    float base_lr, base_warmup, base_decay;
+    /* [round] */
+    size_t round_steps, round_batch, round_prompts;
+    float round_lr, round_warmup, round_decay;
+    double p_new;
+    /* [optim] */
+    float beta1, beta2, eps, weight_decay, grad_clip, floor_ratio;
+    /* [curriculum] */
+    int adaptive;
+    size_t levels_per_round;
+    int32_t first_level, last_level;
+    ad_level_schedule schedule;
+    double adaptive_threshold;
+    size_t adaptive_probe;
+    /* [acquire] */
+    size_t samples;
+    float temperature, top_p;
+    size_t top_k;
+    /* [select] */
+    int f_complete, f_length, f_vote_samples, f_vote_lineages, f_confidence, f_verifier, f_unique;
+    size_t length_shortfall, vote_min_agree;
+    double vote_min_share, confidence_min, confidence_top;
+    /* [eval] */
+    size_t eval_n, eval_below, eval_above;
+    /* [accept] */
+    int rollback;
+    double mastered, max_drop;
+} ad_run_config;
+
+/* The registration table. */
+const ad_config_schema *ad_run_config_schema(void);
+
+/* Fills cfg with the defaults; then, when path is not NULL, the file; then each
+ * "section.key=value" override. Validates the combination (e.g. the task's
+ * levels). On error cfg must still be freed with ad_run_config_free. */
+int ad_run_config_load(ad_run_config *cfg, const char *path, const char *const *overrides,
+                       size_t n_overrides, ad_error *err);
+
+/* Cross-key checks (positive sizes, vote thresholds within the lineage count...). */
+int ad_run_config_validate(const ad_run_config *cfg, ad_error *err);
+
+void ad_run_config_free(ad_run_config *cfg);
+
+#endif

@@ -317,13 +317,14 @@ def write_config(path, cfg):
         "tie_word_embeddings": cfg["tie"],
         "hidden_act": "silu",
         "attention_bias": False,
+        "mlp_bias": False,
         "initializer_range": 0.02,
         "bos_token_id": BOS,
         "eos_token_id": EOS,
         "pad_token_id": PAD,
         "torch_dtype": "float32",
         "position_encoding": cfg["pos"],
-        "seed": cfg["seed"],
+        "seed": str(cfg["seed"]),
         "vocab": VOCAB,
     }
     with open(path, "w") as f:

@@ -127,6 +127,7 @@ const float *ad_model_target_logprobs(const ad_model *m);
  * for the batch of the last forward; accumulates into m->grads. With
  * token_weights NULL every position with a target gets weight `scale` (so SFT
  * passes scale = 1 / number of target tokens in the whole accumulated batch).
+ * With token_weights ([B, T]) position (b,t) gets token_weights[b*T+t] * scale.
  * Per-token weights serve DPO and GRPO. */
 void ad_model_backward(ad_model *m, const float *token_weights, float scale);
 

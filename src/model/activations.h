@@ -1,0 +1,56 @@
+/* activations.h: what the forward pass keeps for the backward pass, and the
+ * backward pass's scratch. Private to model_activations.c, model_forward.c and
+ * model_backward.c.
+ *
+ * Everything lives in one 64-byte-aligned block sized for the largest batch
+ * seen so far (tokens N = B*T, attention probabilities B*H*T*T per layer), so
+ * a training loop allocates once and never again. */
+#ifndef AD_MODEL_ACTIVATIONS_H
+#define AD_MODEL_ACTIVATIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* One block's saved tensors. [N,C] unless noted. */
+typedef struct ad_layer_acts {
+    float *x;               /* block input (the residual stream) */
+    float *xn1, *rstd1;     /* attention RMSNorm output, and its 1/rms [N] */
+    float *q, *k, *v;       /* projections (q, k after RoPE) */
+    float *probs;           /* [B,H,T,T] softmax weights */
+    float *att;             /* attention output before o_proj */
+    float *x_mid;           /* residual after attention */
+    float *xn2, *rstd2;     /* MLP RMSNorm output, 1/rms [N] */
+    float *gate, *up, *hid; /* [N,F]; hid = silu(gate) * up */
+} ad_layer_acts;
+
+struct ad_activations {
+    size_t B, T;           /* shape of the last successful forward */
+    int valid;             /* 1 once a forward has filled the buffers */
+    size_t cap_tokens;     /* N the block is sized for */
+    size_t cap_probs;      /* B*H*T*T per layer the block is sized for */
+    float *block;          /* the one allocation holding every float buffer */
+    int32_t *tokens;       /* [cap_tokens] inputs of the last forward */
+    int32_t *targets;      /* [cap_tokens] targets of the last forward */
+    ad_layer_acts *layers; /* [L] */
+    float *x_final;        /* [N,C] last block's output */
+    float *xnf, *rstdf;    /* final RMSNorm output [N,C], 1/rms [N] */
+    float *logits;         /* [N,V] */
+    float *logp;           /* [N] log p(target), 0 without target */
+    float *weights;        /* [N] per-token loss weights of the backward pass */
+    /* backward scratch */
+    float *dx;                 /* [N,C] gradient of the residual stream */
+    float *dxn;                /* [N,C] gradient of a norm output */
+    float *datt;               /* [N,C] */
+    float *dq, *dk, *dv;       /* [N,C] */
+    float *dgate, *dup, *dhid; /* [N,F] */
+    float *dlogits;            /* [N,V] */
+};
+
+/* Makes sure m->acts can hold a batch of B rows of T tokens (growing it when
+ * needed) and records (B, T). On error the previous buffers are kept intact
+ * and AD_ERR is returned with a message. */
+int ad_activations_reserve(ad_model *m, size_t B, size_t T, ad_error *err);
+
+#endif

@@ -1,0 +1,479 @@
+/* kernels.c: the CPU implementation of kernels.h (except attention, in
+ * kernels_attention.c): thread control, instruction-set dispatch, matrix
+ * products, RMSNorm, SwiGLU, RoPE, cross-entropy and the optimizer's
+ * element-wise pieces.
+ *
+ * Each kernel here is a portable C body (compiled for AVX2/FMA by the build
+ * flags, no fast-math) plus, where it pays, an AVX-512 body from
+ * kernels_avx512.c chosen at run time. Parallel loops use schedule(static) and
+ * give each output element to one thread; reductions across rows go through
+ * fixed-size row blocks combined in order, so results do not depend on the
+ * thread count or on scheduling.
+ *
+ * Not here: the model's data flow (model_forward.c / model_backward.c). */
+#include <cblas.h>
+/* cblas.h pulls in complex.h, whose macro I would shadow our "in" sizes. */
+#undef I
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/kernels.h"
+#include "model/kernels_internal.h"
+
+/* ---- threads and instruction set ------------------------------------------------------- */
+
+void ad_kernels_set_threads(int n_threads) {
+    if (n_threads <= 0) return;
+    omp_set_num_threads(n_threads);
+    openblas_set_num_threads(n_threads);
+}
+
+int ad_kernels_get_threads(void) {
+    return omp_get_max_threads();
+}
+
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+/* -1: not decided yet; 0 / 1 afterwards. A benign race: every thread computes
+ * the same value. */
+static int g_avx512 = -1;
+
+int ad_kernels_use_avx512(void) {
+    if (g_avx512 < 0) g_avx512 = cpu_has_avx512();
+    return g_avx512;
+}
+
+int ad_kernels_force_avx512(int on) {
+    int prev = ad_kernels_use_avx512();
+    g_avx512 = on < 0 ? cpu_has_avx512() : (on && cpu_has_avx512());
+    return prev;
+}
+
+const char *ad_kernels_isa(void) {
+    if (ad_kernels_use_avx512()) return "avx512";
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? "avx2" : "scalar";
+}
+
+/* ---- matrix products --------------------------------------------------------------------- */
+
+/* The AVX-512 product wins once there is enough work to amortise its packing;
+ * tiny products (decoding one row) go to OpenBLAS. */
+static int use_own_gemm(size_t M, size_t N, size_t K) {
+    return ad_kernels_use_avx512() && M >= 16 && (double)M * N * K >= 32768.0;
+}
+
+/* cblas takes int sizes: products with more than INT_MAX rows are done in
+ * slices (never in practice, but sizes are size_t throughout). */
+#define BLAS_ROWS ((size_t)INT_MAX)
+
+void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, size_t I, size_t O,
+                       int accumulate) {
+    if (N == 0 || O == 0) return;
+    if (I == 0) {
+        if (!accumulate) memset(out, 0, N * O * sizeof(float));
+        return;
+    }
+    if (use_own_gemm(N, O, I) &&
+        ad_gemm_avx512(N, O, I, in, I, 1, W, 1, I, out, O, accumulate) == 0)
+        return;
+    for (size_t r = 0; r < N; r += BLAS_ROWS) {
+        size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)O, (int)I, 1.0f,
+                    in + r * I, (int)I, W, (int)I, accumulate ? 1.0f : 0.0f, out + r * O, (int)O);
+    }
+}
+
+void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
+                        size_t N, size_t I, size_t O) {
+    if (N == 0 || I == 0 || O == 0) return;
+    if (din) {
+        /* din[N,I] += dout[N,O] @ W[O,I] */
+        if (!(use_own_gemm(N, I, O) &&
+              ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, 1) == 0))
+            for (size_t r = 0; r < N; r += BLAS_ROWS) {
+                size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)I, (int)O, 1.0f,
+                            dout + r * O, (int)O, W, (int)I, 1.0f, din + r * I, (int)I);
+            }
+    }
+    if (dW) {
+        /* dW[O,I] += dout^T @ in, summed over the N rows */
+        if (!(use_own_gemm(O, I, N) &&
+              ad_gemm_avx512(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0))
+            for (size_t r = 0; r < N; r += BLAS_ROWS) {
+                size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)O, (int)I, (int)n, 1.0f,
+                            dout + r * O, (int)O, in + r * I, (int)I, 1.0f, dW, (int)I);
+            }
+    }
+}
+
+/* ---- RMSNorm ----------------------------------------------------------------------------- */
+
+void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w, size_t N,
+                        size_t C, float eps) {
+    if (ad_kernels_use_avx512()) {
+        ad_rmsnorm_forward_avx512(out, rstd, in, w, N, C, eps);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = in + n * C;
+        float *y = out + n * C;
+        float ss = 0.0f;
+        for (size_t c = 0; c < C; c++)
+            ss += x[c] * x[c];
+        float r = 1.0f / sqrtf(ss / (float)C + eps);
+        if (rstd) rstd[n] = r;
+        for (size_t c = 0; c < C; c++)
+            y[c] = x[c] * r * w[c];
+    }
+}
+
+/* Backward for rows [0, n) of one block: din += ..., dw_part = this block's
+ * column sums of dout * x * rstd (overwritten).
+ *   y = x r w, r = (mean(x^2) + eps)^-1/2
+ *   dx_j = r (w_j dy_j - x_j r^2 mean_i(w_i dy_i x_i)),  dw_j = sum_rows dy_j x_j r */
+static void rmsnorm_backward_rows(float *din, float *dw_part, const float *dout, const float *in,
+                                  const float *w, const float *rstd, size_t n, size_t C) {
+    memset(dw_part, 0, C * sizeof(float));
+    for (size_t r = 0; r < n; r++) {
+        const float *x = in + r * C, *dy = dout + r * C;
+        float *dx = din + r * C, rs = rstd[r];
+        float dot = 0.0f;
+        for (size_t c = 0; c < C; c++)
+            dot += w[c] * dy[c] * x[c];
+        float k = rs * rs * dot / (float)C;
+        for (size_t c = 0; c < C; c++) {
+            dx[c] += rs * (w[c] * dy[c] - x[c] * k);
+            dw_part[c] += dy[c] * x[c] * rs;
+        }
+    }
+}
+
+void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                         const float *rstd, size_t N, size_t C) {
+    if (N == 0 || C == 0) return;
+    size_t nblk = (N + AD_ROW_BLOCK - 1) / AD_ROW_BLOCK;
+    float *part = malloc(nblk * C * sizeof(float));
+    int avx = ad_kernels_use_avx512();
+    if (!part) {
+        /* Out of memory for the block sums: one row at a time, straight into dw. */
+        for (size_t r = 0; r < N; r++) {
+            const float *x = in + r * C, *dy = dout + r * C;
+            float rs = rstd[r], dot = 0.0f;
+            for (size_t c = 0; c < C; c++)
+                dot += w[c] * dy[c] * x[c];
+            float k = rs * rs * dot / (float)C;
+            for (size_t c = 0; c < C; c++) {
+                din[r * C + c] += rs * (w[c] * dy[c] - x[c] * k);
+                dw[c] += dy[c] * x[c] * rs;
+            }
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nblk; b++) {
+        size_t r0 = b * AD_ROW_BLOCK, n = N - r0 < AD_ROW_BLOCK ? N - r0 : AD_ROW_BLOCK;
+        if (avx)
+            ad_rmsnorm_backward_rows_avx512(din + r0 * C, part + b * C, dout + r0 * C, in + r0 * C,
+                                            w, rstd + r0, n, C);
+        else
+            rmsnorm_backward_rows(din + r0 * C, part + b * C, dout + r0 * C, in + r0 * C, w,
+                                  rstd + r0, n, C);
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < C; c++) {
+        float s = 0.0f;
+        for (size_t b = 0; b < nblk; b++)
+            s += part[b * C + c];
+        dw[c] += s;
+    }
+    free(part);
+}
+
+/* ---- element-wise work split --------------------------------------------------------------- */
+
+/* The slice [*lo, *hi) of n elements for the calling thread of a parallel
+ * region; boundaries are multiples of 16 floats so vector bodies stay aligned
+ * with the buffers. This function can't fail. */
+static void thread_slice(size_t n, size_t *lo, size_t *hi) {
+    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+    size_t chunk = ((n + nt - 1) / nt + 15) & ~(size_t)15;
+    *lo = chunk * t < n ? chunk * t : n;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+}
+
+/* ---- SwiGLU ------------------------------------------------------------------------------ */
+
+void ad_swiglu_forward(float *h, const float *gate, const float *up, size_t N, size_t F) {
+    size_t n = N * F;
+    int avx = ad_kernels_use_avx512();
+#pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_slice(n, &lo, &hi);
+        if (avx) {
+            ad_swiglu_forward_avx512(h + lo, gate + lo, up + lo, hi - lo);
+        } else {
+            for (size_t i = lo; i < hi; i++) {
+                float g = gate[i], sig = 1.0f / (1.0f + expf(-g));
+                h[i] = g * sig * up[i];
+            }
+        }
+    }
+}
+
+/* h = g s(g) u with s the logistic function:
+ *   dh/dg = u s (1 + g (1 - s)),  dh/du = g s */
+void ad_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                        const float *up, size_t N, size_t F) {
+    size_t n = N * F;
+    int avx = ad_kernels_use_avx512();
+#pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_slice(n, &lo, &hi);
+        if (avx) {
+            ad_swiglu_backward_avx512(dgate + lo, dup + lo, dh + lo, gate + lo, up + lo, hi - lo);
+        } else {
+            for (size_t i = lo; i < hi; i++) {
+                float g = gate[i], sig = 1.0f / (1.0f + expf(-g));
+                dgate[i] = dh[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
+                dup[i] = dh[i] * g * sig;
+            }
+        }
+    }
+}
+
+/* ---- RoPE -------------------------------------------------------------------------------- */
+
+/* cos/sin of pos * freq_i as the Hugging Face code computes them in float32:
+ * inv_freq_i = 1 / theta^(2i/D), angle = (float)pos * inv_freq_i. */
+static void rope_angle(size_t pos, size_t i, size_t D, float theta, float *c, float *s) {
+    float inv_freq = (float)(1.0 / pow((double)theta, (double)(2 * i) / (double)D));
+    float angle = (float)pos * inv_freq;
+    *c = cosf(angle);
+    *s = sinf(angle);
+}
+
+/* Rotates the H heads of one row by the angles of one position; sign = +1 for
+ * the forward rotation, -1 for its inverse (the gradient). */
+static void rope_row(float *x, size_t H, size_t D, const float *cs, const float *sn, float sign) {
+    size_t half = D / 2;
+    for (size_t h = 0; h < H; h++) {
+        float *x1 = x + h * D, *x2 = x1 + half;
+        for (size_t i = 0; i < half; i++) {
+            float a = x1[i], b = x2[i], s = sign * sn[i];
+            x1[i] = a * cs[i] - b * s;
+            x2[i] = b * cs[i] + a * s;
+        }
+    }
+}
+
+static void rope_apply(float *x, size_t B, size_t T, size_t H, size_t D, float theta, float sign) {
+    size_t half = D / 2;
+    if (half == 0 || B == 0 || T == 0) return;
+    float *tab = malloc(2 * T * half * sizeof(float));
+    if (!tab) {
+        /* No memory for the table: angles computed per row (same values). */
+        float cs[64], sn[64];
+        for (size_t bt = 0; bt < B * T; bt++)
+            for (size_t i0 = 0; i0 < half; i0 += 64) {
+                size_t m = half - i0 < 64 ? half - i0 : 64;
+                for (size_t i = 0; i < m; i++)
+                    rope_angle(bt % T, i0 + i, D, theta, cs + i, sn + i);
+                for (size_t h = 0; h < H; h++) {
+                    float *x1 = x + bt * H * D + h * D + i0, *x2 = x1 + half;
+                    for (size_t i = 0; i < m; i++) {
+                        float a = x1[i], b = x2[i], s = sign * sn[i];
+                        x1[i] = a * cs[i] - b * s;
+                        x2[i] = b * cs[i] + a * s;
+                    }
+                }
+            }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++)
+        for (size_t i = 0; i < half; i++)
+            rope_angle(t, i, D, theta, tab + t * 2 * half + i, tab + t * 2 * half + half + i);
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float *row = tab + (bt % T) * 2 * half;
+        rope_row(x + bt * H * D, H, D, row, row + half, sign);
+    }
+    free(tab);
+}
+
+void ad_rope_forward(float *x, size_t B, size_t T, size_t H, size_t D, float theta) {
+    rope_apply(x, B, T, H, D, theta, 1.0f);
+}
+
+void ad_rope_backward(float *dx, size_t B, size_t T, size_t H, size_t D, float theta) {
+    rope_apply(dx, B, T, H, D, theta, -1.0f);
+}
+
+void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta) {
+    size_t half = D / 2;
+    float cs[64], sn[64];
+    for (size_t i0 = 0; i0 < half; i0 += 64) {
+        size_t m = half - i0 < 64 ? half - i0 : 64;
+        for (size_t i = 0; i < m; i++)
+            rope_angle(pos, i0 + i, D, theta, cs + i, sn + i);
+        for (size_t h = 0; h < H; h++) {
+            float *x1 = x + h * D + i0, *x2 = x1 + half;
+            for (size_t i = 0; i < m; i++) {
+                float a = x1[i], b = x2[i];
+                x1[i] = a * cs[i] - b * sn[i];
+                x2[i] = b * cs[i] + a * sn[i];
+            }
+        }
+    }
+}
+
+/* ---- softmax cross-entropy --------------------------------------------------------------- */
+
+/* One row: logp_target = logits[target] - logsumexp(logits); when dlogits is
+ * not NULL it gets weight * (softmax - onehot(target)). */
+static void xent_row(float *logp_target, float *dlogits, const float *x, int32_t target,
+                     float weight, size_t V) {
+    float mx = x[0];
+    for (size_t i = 1; i < V; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    float sum = 0.0f;
+    for (size_t i = 0; i < V; i++)
+        sum += expf(x[i] - mx);
+    float lse = mx + logf(sum);
+    *logp_target = x[target] - lse;
+    if (!dlogits) return;
+    for (size_t i = 0; i < V; i++)
+        dlogits[i] = weight * expf(x[i] - lse);
+    dlogits[target] -= weight;
+}
+
+void ad_xent_forward(float *logp_target, const float *logits, const int32_t *targets, size_t N,
+                     size_t V) {
+    int avx = ad_kernels_use_avx512();
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        logp_target[n] = 0.0f;
+        if (targets[n] < 0 || (size_t)targets[n] >= V) continue;
+        if (avx)
+            ad_xent_row_avx512(logp_target + n, NULL, logits + n * V, targets[n], 0.0f, V);
+        else
+            xent_row(logp_target + n, NULL, logits + n * V, targets[n], 0.0f, V);
+    }
+}
+
+void ad_xent_backward(float *dlogits, const float *logits, const int32_t *targets,
+                      const float *weights, size_t N, size_t V) {
+    int avx = ad_kernels_use_avx512();
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        float *d = dlogits + n * V, lp;
+        if (targets[n] < 0 || (size_t)targets[n] >= V || weights[n] == 0.0f) {
+            memset(d, 0, V * sizeof(float));
+            continue;
+        }
+        if (avx)
+            ad_xent_row_avx512(&lp, d, logits + n * V, targets[n], weights[n], V);
+        else
+            xent_row(&lp, d, logits + n * V, targets[n], weights[n], V);
+    }
+}
+
+/* ---- optimizer pieces -------------------------------------------------------------------- */
+
+/* Elements per block of ad_sum_squares; each block is summed in 8 double
+ * lanes (element i of the block into lane i % 8), lanes in order, then blocks
+ * in order: the same bits on every path and for every thread count. */
+#define SS_BLOCK 4096
+
+static double sum_squares_block(const float *x, size_t n) {
+    double lane[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            lane[j] += (double)x[i + j] * (double)x[i + j];
+    for (int j = 0; i < n; i++, j++)
+        lane[j] += (double)x[i] * (double)x[i];
+    double s = 0.0;
+    for (int j = 0; j < 8; j++)
+        s += lane[j];
+    return s;
+}
+
+double ad_sum_squares(const float *x, size_t n) {
+    size_t nblk = (n + SS_BLOCK - 1) / SS_BLOCK;
+    double *part = malloc((nblk ? nblk : 1) * sizeof(double));
+    int avx = ad_kernels_use_avx512();
+    double s = 0.0;
+    if (!part) {
+        for (size_t b = 0; b < nblk; b++) {
+            size_t lo = b * SS_BLOCK, m = n - lo < SS_BLOCK ? n - lo : SS_BLOCK;
+            s += avx ? ad_sum_squares_avx512(x + lo, m) : sum_squares_block(x + lo, m);
+        }
+        return s;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nblk; b++) {
+        size_t lo = b * SS_BLOCK, m = n - lo < SS_BLOCK ? n - lo : SS_BLOCK;
+        part[b] = avx ? ad_sum_squares_avx512(x + lo, m) : sum_squares_block(x + lo, m);
+    }
+    for (size_t b = 0; b < nblk; b++)
+        s += part[b];
+    free(part);
+    return s;
+}
+
+void ad_scale(float *x, size_t n, float s) {
+#pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_slice(n, &lo, &hi);
+        for (size_t i = lo; i < hi; i++)
+            x[i] *= s;
+    }
+}
+
+/* The update in PyTorch's order of operations (torch.optim.AdamW):
+ *   p *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g g;
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps),  bc_i = 1 - b_i^t.
+ * The AVX-512 body performs the same IEEE operations, so both agree bit for bit. */
+void ad_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                     float b2, float eps, float wd, uint64_t t) {
+    if (t == 0) t = 1;
+    double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);
+    float step = (float)((double)lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float decay = (float)(1.0 - (double)lr * (double)wd);
+    float one_b1 = 1.0f - b1, one_b2 = 1.0f - b2;
+    int avx = ad_kernels_use_avx512();
+#pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_slice(n, &lo, &hi);
+        if (avx) {
+            ad_adamw_update_avx512(p + lo, g + lo, m + lo, v + lo, hi - lo, step, b1, b2, eps,
+                                   decay, one_b1, one_b2, bc2_sqrt);
+        } else {
+            for (size_t i = lo; i < hi; i++) {
+                float gi = g[i];
+                float mi = b1 * m[i] + one_b1 * gi;
+                float vi = b2 * v[i] + one_b2 * gi * gi;
+                float denom = sqrtf(vi) / bc2_sqrt + eps;
+                m[i] = mi;
+                v[i] = vi;
+                p[i] = p[i] * decay - step * (mi / denom);
+            }
+        }
+    }
+}

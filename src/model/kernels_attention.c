@@ -1,0 +1,161 @@
+/* kernels_attention.c: causal multi-head self-attention, forward and backward
+ * over whole sequences, and one decoding step against a KV cache.
+ *
+ * Work is split over (batch row, head) pairs, each owned by one thread, so no
+ * sum depends on scheduling. The portable bodies here need no scratch memory;
+ * the AVX-512 bodies (kernels_avx512_attention.c) use per-thread scratch and
+ * fall back to the portable ones when it cannot be allocated.
+ *
+ * Layout: q, k, v, out are [B, T, H*D] (row stride H*D); probs is [B, H, T, T].
+ * Scores are scaled by 1/sqrt(D). Not here: RoPE (kernels.c). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/kernels.h"
+#include "model/kernels_internal.h"
+
+static float dot(const float *a, const float *b, size_t n) {
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static void axpy(float *y, float a, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* Portable forward for one (row, head): rows of q/k/v/out are ld floats apart,
+ * P is this head's [T, T] block of probs. */
+static void head_forward(float *out, float *P, const float *q, const float *k, const float *v,
+                         size_t T, size_t D, size_t ld) {
+    float scale = 1.0f / sqrtf((float)D);
+    for (size_t t = 0; t < T; t++) {
+        const float *qt = q + t * ld;
+        float *p = P + t * T, *o = out + t * ld, mx = -INFINITY, sum = 0.0f;
+        for (size_t s = 0; s <= t; s++) {
+            p[s] = dot(qt, k + s * ld, D) * scale;
+            mx = p[s] > mx ? p[s] : mx;
+        }
+        for (size_t s = 0; s <= t; s++) {
+            p[s] = expf(p[s] - mx);
+            sum += p[s];
+        }
+        float inv = 1.0f / sum;
+        for (size_t s = 0; s <= t; s++)
+            p[s] *= inv;
+        for (size_t s = t + 1; s < T; s++)
+            p[s] = 0.0f;
+        memset(o, 0, D * sizeof(float));
+        for (size_t s = 0; s <= t; s++)
+            axpy(o, p[s], v + s * ld, D);
+    }
+}
+
+/* Portable backward for one (row, head), accumulating into dq, dk, dv.
+ *   dP[t,s] = dout_t . v_s,  dS = P (dP - sum_s P dP),  dq_t = scale sum_s dS k_s,
+ *   dk_s = scale sum_t dS q_t,  dv_s = sum_t P dout_t.
+ * dP is recomputed in a second pass instead of being stored. */
+static void head_backward(float *dq, float *dk, float *dv, const float *dout, const float *P,
+                          const float *q, const float *k, const float *v, size_t T, size_t D,
+                          size_t ld) {
+    float scale = 1.0f / sqrtf((float)D);
+    for (size_t t = 0; t < T; t++) {
+        const float *p = P + t * T, *dot_ = dout + t * ld, *qt = q + t * ld;
+        float rowdot = 0.0f;
+        for (size_t s = 0; s <= t; s++)
+            rowdot += p[s] * dot(dot_, v + s * ld, D);
+        for (size_t s = 0; s <= t; s++) {
+            float ds = p[s] * (dot(dot_, v + s * ld, D) - rowdot) * scale;
+            axpy(dq + t * ld, ds, k + s * ld, D);
+            axpy(dk + s * ld, ds, qt, D);
+            axpy(dv + s * ld, p[s], dot_, D);
+        }
+    }
+}
+
+/* Per-thread scratch for the AVX-512 bodies: two [D, T rounded to 16] panels
+ * and two rows of T. NULL when the portable path is in use or memory is short. */
+static float *scratch_alloc(size_t T, size_t D, size_t *per_thread) {
+    if (!ad_kernels_use_avx512()) return NULL;
+    size_t Tp = (T + 15) & ~(size_t)15;
+    *per_thread = (2 * D * Tp + 2 * Tp + 15) & ~(size_t)15;
+    size_t nt = (size_t)omp_get_max_threads();
+    return aligned_alloc(64, nt * *per_thread * sizeof(float));
+}
+
+void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                          size_t B, size_t T, size_t H, size_t D) {
+    size_t C = H * D, per = 0;
+    float *scratch = scratch_alloc(T, D, &per);
+#pragma omp parallel for schedule(static)
+    for (size_t bh = 0; bh < B * H; bh++) {
+        size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
+        float *P = probs + bh * T * T;
+        if (scratch)
+            ad_attention_head_forward_avx512(out + off, P, q + off, k + off, v + off, T, D, C,
+                                             scratch + (size_t)omp_get_thread_num() * per);
+        else
+            head_forward(out + off, P, q + off, k + off, v + off, T, D, C);
+    }
+    free(scratch);
+}
+
+void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                           const float *q, const float *k, const float *v, size_t B, size_t T,
+                           size_t H, size_t D) {
+    size_t C = H * D, per = 0;
+    float *scratch = scratch_alloc(T, D, &per);
+#pragma omp parallel for schedule(static)
+    for (size_t bh = 0; bh < B * H; bh++) {
+        size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
+        const float *P = probs + bh * T * T;
+        if (scratch)
+            ad_attention_head_backward_avx512(dq + off, dk + off, dv + off, dout + off, P, q + off,
+                                              k + off, v + off, T, D, C,
+                                              scratch + (size_t)omp_get_thread_num() * per);
+        else
+            head_backward(dq + off, dk + off, dv + off, dout + off, P, q + off, k + off, v + off, T,
+                          D, C);
+    }
+    free(scratch);
+}
+
+/* One query against n cached keys with a running (online) softmax, so no
+ * buffer of n scores is needed: out accumulates exp(score - max) v_s and is
+ * rescaled whenever the max grows. */
+static void head_decode(float *out, const float *q, const float *kc, const float *vc, size_t n,
+                        size_t D, size_t ld) {
+    float scale = 1.0f / sqrtf((float)D), mx = -INFINITY, sum = 0.0f;
+    memset(out, 0, D * sizeof(float));
+    for (size_t s = 0; s < n; s++) {
+        float sc = dot(q, kc + s * ld, D) * scale;
+        if (sc > mx) {
+            float r = expf(mx - sc);
+            for (size_t i = 0; i < D; i++)
+                out[i] *= r;
+            sum *= r;
+            mx = sc;
+        }
+        float e = expf(sc - mx);
+        sum += e;
+        axpy(out, e, vc + s * ld, D);
+    }
+    float inv = n ? 1.0f / sum : 0.0f;
+    for (size_t i = 0; i < D; i++)
+        out[i] *= inv;
+}
+
+void ad_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache,
+                         const size_t *len, size_t nb, size_t row_stride, size_t H, size_t D) {
+    size_t C = H * D;
+#pragma omp parallel for schedule(static)
+    for (size_t ih = 0; ih < nb * H; ih++) {
+        size_t i = ih / H, h = ih % H;
+        head_decode(out + i * C + h * D, q + i * C + h * D, k_cache + i * row_stride + h * D,
+                    v_cache + i * row_stride + h * D, len[i], D, C);
+    }
+}

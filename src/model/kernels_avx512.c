@@ -1,0 +1,185 @@
+/* kernels_avx512.c: AVX-512 bodies of the element-wise kernels (RMSNorm,
+ * SwiGLU, cross-entropy rows, sum of squares, AdamW), chosen at run time by
+ * kernels.c. Every function here is compiled for AVX-512 through a target
+ * attribute and must only be called when ad_kernels_use_avx512() is true.
+ *
+ * Contracts are those of the portable bodies in kernels.c; results agree with
+ * them to rounding (exp is a polynomial here, libm's expf there), and bit for
+ * bit for ad_sum_squares and the AdamW update, which perform the same IEEE
+ * operations in the same order. Not here: threading (the callers split work). */
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "model/kernels_avx512_math.h"
+#include "model/kernels_internal.h"
+
+/* ---- RMSNorm ----------------------------------------------------------------------------- */
+
+AD_AVX512 static float row_sum_squares(const float *x, size_t C) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + c), x1 = _mm512_loadu_ps(x + c + 16);
+        a0 = _mm512_fmadd_ps(x0, x0, a0);
+        a1 = _mm512_fmadd_ps(x1, x1, a1);
+    }
+    for (; c < C; c += 16) {
+        __mmask16 m = ad_tail_mask(C - c);
+        __m512 x0 = _mm512_maskz_loadu_ps(m, x + c);
+        a0 = _mm512_fmadd_ps(x0, x0, a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AD_AVX512 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w,
+                                         size_t N, size_t C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = in + n * C;
+        float *y = out + n * C;
+        float r = 1.0f / sqrtf(row_sum_squares(x, C) / (float)C + eps);
+        if (rstd) rstd[n] = r;
+        __m512 rv = _mm512_set1_ps(r);
+        for (size_t c = 0; c < C; c += 16) {
+            __mmask16 m = ad_tail_mask(C - c);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + c), wv = _mm512_maskz_loadu_ps(m, w + c);
+            _mm512_mask_storeu_ps(y + c, m, _mm512_mul_ps(_mm512_mul_ps(xv, rv), wv));
+        }
+    }
+}
+
+AD_AVX512 void ad_rmsnorm_backward_rows_avx512(float *din, float *dw_part, const float *dout,
+                                               const float *in, const float *w, const float *rstd,
+                                               size_t n, size_t C) {
+    memset(dw_part, 0, C * sizeof(float));
+    for (size_t r = 0; r < n; r++) {
+        const float *x = in + r * C, *dy = dout + r * C;
+        float *dx = din + r * C;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t c = 0; c < C; c += 16) {
+            __mmask16 m = ad_tail_mask(C - c);
+            __m512 wdy =
+                _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + c), _mm512_maskz_loadu_ps(m, dy + c));
+            acc = _mm512_fmadd_ps(wdy, _mm512_maskz_loadu_ps(m, x + c), acc);
+        }
+        float rs = rstd[r], k = rs * rs * _mm512_reduce_add_ps(acc) / (float)C;
+        __m512 rsv = _mm512_set1_ps(rs), kv = _mm512_set1_ps(k);
+        for (size_t c = 0; c < C; c += 16) {
+            __mmask16 m = ad_tail_mask(C - c);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + c), dyv = _mm512_maskz_loadu_ps(m, dy + c);
+            __m512 wdy = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + c), dyv);
+            __m512 g = _mm512_mul_ps(rsv, _mm512_fnmadd_ps(xv, kv, wdy));
+            _mm512_mask_storeu_ps(dx + c, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dx + c), g));
+            __m512 pw = _mm512_maskz_loadu_ps(m, dw_part + c);
+            _mm512_mask_storeu_ps(dw_part + c, m, _mm512_fmadd_ps(_mm512_mul_ps(dyv, xv), rsv, pw));
+        }
+    }
+}
+
+/* ---- SwiGLU ------------------------------------------------------------------------------ */
+
+AD_AVX512 void ad_swiglu_forward_avx512(float *h, const float *gate, const float *up, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = ad_tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
+        __m512 sig = _mm512_div_ps(
+            one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        _mm512_mask_storeu_ps(h + i, m, _mm512_mul_ps(_mm512_mul_ps(g, sig), u));
+    }
+}
+
+AD_AVX512 void ad_swiglu_backward_avx512(float *dgate, float *dup, const float *dh,
+                                         const float *gate, const float *up, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = ad_tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
+        __m512 d = _mm512_maskz_loadu_ps(m, dh + i);
+        __m512 sig = _mm512_div_ps(
+            one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        /* dgate = dh u s (1 + g (1 - s)), dup = dh g s */
+        __m512 t = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sig), one);
+        _mm512_mask_storeu_ps(dgate + i, m,
+                              _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, u), sig), t));
+        _mm512_mask_storeu_ps(dup + i, m, _mm512_mul_ps(_mm512_mul_ps(d, g), sig));
+    }
+}
+
+/* ---- cross-entropy row ------------------------------------------------------------------- */
+
+AD_AVX512 void ad_xent_row_avx512(float *logp_target, float *dlogits, const float *x,
+                                  int32_t target, float weight, size_t V) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (size_t i = 0; i < V; i += 16) {
+        __mmask16 m = ad_tail_mask(V - i);
+        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, x + i));
+    }
+    float mxs = _mm512_reduce_max_ps(mx);
+    __m512 mxv = _mm512_set1_ps(mxs), sum = _mm512_setzero_ps();
+    for (size_t i = 0; i < V; i += 16) {
+        __mmask16 m = ad_tail_mask(V - i);
+        __m512 e = ad_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mxv));
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+    }
+    float lse = mxs + logf(_mm512_reduce_add_ps(sum));
+    *logp_target = x[target] - lse;
+    if (!dlogits) return;
+    __m512 lsev = _mm512_set1_ps(lse), wv = _mm512_set1_ps(weight);
+    for (size_t i = 0; i < V; i += 16) {
+        __mmask16 m = ad_tail_mask(V - i);
+        __m512 e = ad_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), lsev));
+        _mm512_mask_storeu_ps(dlogits + i, m, _mm512_mul_ps(wv, e));
+    }
+    dlogits[target] -= weight;
+}
+
+/* ---- optimizer pieces -------------------------------------------------------------------- */
+
+/* Same lanes and order as sum_squares_block in kernels.c: element i of the
+ * block goes to lane i % 8; float squares are exact in double, so the fused
+ * multiply-add rounds exactly like the portable multiply then add. */
+AD_AVX512 double ad_sum_squares_avx512(const float *x, size_t n) {
+    __m512d acc = _mm512_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512d d = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+        acc = _mm512_fmadd_pd(d, d, acc);
+    }
+    if (i < n) {
+        __m512d d = _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)((1u << (n - i)) - 1), x + i));
+        acc = _mm512_fmadd_pd(d, d, acc);
+    }
+    double lane[8], s = 0.0;
+    _mm512_storeu_pd(lane, acc);
+    for (int j = 0; j < 8; j++)
+        s += lane[j];
+    return s;
+}
+
+/* The same IEEE operations, in the same order, as the portable loop in
+ * kernels.c (no fused multiply-adds), so both give identical bits. */
+AD_AVX512 void ad_adamw_update_avx512(float *p, const float *g, float *m, float *v, size_t n,
+                                      float step, float b1, float b2, float eps, float decay,
+                                      float one_b1, float one_b2, float bc2_sqrt) {
+    const __m512 b1v = _mm512_set1_ps(b1), b2v = _mm512_set1_ps(b2), ob1 = _mm512_set1_ps(one_b1),
+                 ob2 = _mm512_set1_ps(one_b2), epsv = _mm512_set1_ps(eps),
+                 bcv = _mm512_set1_ps(bc2_sqrt), dv = _mm512_set1_ps(decay),
+                 sv = _mm512_set1_ps(step);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = ad_tail_mask(n - i);
+        __m512 gi = _mm512_maskz_loadu_ps(k, g + i);
+        __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1v, _mm512_maskz_loadu_ps(k, m + i)),
+                                  _mm512_mul_ps(ob1, gi));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2v, _mm512_maskz_loadu_ps(k, v + i)),
+                                  _mm512_mul_ps(_mm512_mul_ps(ob2, gi), gi));
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bcv), epsv);
+        __m512 pi = _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + i), dv),
+                                  _mm512_mul_ps(sv, _mm512_div_ps(mi, denom)));
+        _mm512_mask_storeu_ps(m + i, k, mi);
+        _mm512_mask_storeu_ps(v + i, k, vi);
+        _mm512_mask_storeu_ps(p + i, k, pi);
+    }
+}

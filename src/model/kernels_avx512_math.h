@@ -1,0 +1,37 @@
+/* kernels_avx512_math.h: small AVX-512 helpers shared by the AVX-512 kernel
+ * files: the target attribute, tail masks and a vector exp. Private to
+ * src/model; include only from files whose functions carry AD_AVX512. */
+#ifndef AD_MODEL_KERNELS_AVX512_MATH_H
+#define AD_MODEL_KERNELS_AVX512_MATH_H
+
+#include <immintrin.h>
+#include <stddef.h>
+
+#define AD_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+
+/* Mask of the first min(rem, 16) lanes. */
+AD_AVX512 static inline __mmask16 ad_tail_mask(size_t rem) {
+    return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u);
+}
+
+/* exp(x) for 16 floats, within 2 ulp of expf over the normal range (Cephes
+ * polynomial after reduction by ln 2, scaled with vscalefps). Inputs are
+ * clamped to [-104, 88.72]: very negative values give 0 (or a denormal), large
+ * ones FLT_MAX-ish rather than inf. */
+AD_AVX512 static inline __m512 ad_exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.72283f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+#endif

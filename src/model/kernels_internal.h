@@ -1,0 +1,66 @@
+/* kernels_internal.h: what the kernel files share among themselves (and with
+ * their tests): the run-time instruction-set switch, the AVX-512 variants of
+ * the kernels, and the AVX-512 matrix product. Not a public header: the model
+ * code uses kernels.h only.
+ *
+ * Every kernel in kernels.h has a portable C body (compiled for AVX2/FMA by
+ * the build flags) and, where it pays, an AVX-512 body compiled with a target
+ * attribute; ad_kernels_use_avx512() picks one at run time. */
+#ifndef AD_MODEL_KERNELS_INTERNAL_H
+#define AD_MODEL_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 1 when the AVX-512 bodies are in use: the CPU has AVX-512F/DQ/BW/VL and no
+ * override is active. This function can't fail. */
+int ad_kernels_use_avx512(void);
+
+/* Forces the portable bodies (on = 0) or, when the CPU has them, the AVX-512
+ * bodies (on = 1); -1 restores detection. Returns the previous setting. For
+ * tests that compare the two paths; not thread-safe against running kernels. */
+int ad_kernels_force_avx512(int on);
+
+/* Rows per block of the column-sum reductions (RMSNorm weight gradients):
+ * fixed, so reductions do not depend on the thread count. */
+#define AD_ROW_BLOCK 64
+
+/* C[M,N] (+)= A[M,K] B[K,N] with A(i,k) = A[i*ars + k*acs], B(k,j) = B[k*brs +
+ * j*bcs], C row-major with leading dimension ldc; accumulate = 0 overwrites.
+ * AVX-512 only (call when ad_kernels_use_avx512()). Each element of C is summed
+ * over k in a fixed order by one thread, so the result does not depend on the
+ * thread count. Returns 0, or -1 when scratch memory could not be allocated
+ * (C is then unchanged). */
+int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
+                   const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
+
+/* AVX-512 bodies of the kernels.h functions of the same names (same contracts). */
+void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w, size_t N,
+                               size_t C, float eps);
+void ad_rmsnorm_backward_rows_avx512(float *din, float *dw_part, const float *dout, const float *in,
+                                     const float *w, const float *rstd, size_t n, size_t C);
+void ad_swiglu_forward_avx512(float *h, const float *gate, const float *up, size_t n);
+void ad_swiglu_backward_avx512(float *dgate, float *dup, const float *dh, const float *gate,
+                               const float *up, size_t n);
+void ad_xent_row_avx512(float *logp_target, float *dlogits, const float *logits, int32_t target,
+                        float weight, size_t V);
+double ad_sum_squares_avx512(const float *x, size_t n);
+/* AdamW on n elements with the step's constants precomputed by ad_adamw_update:
+ * step = lr / bc1, decay = 1 - lr wd, one_b = 1 - b, bc2_sqrt = sqrt(bc2). */
+void ad_adamw_update_avx512(float *p, const float *g, float *m, float *v, size_t n, float step,
+                            float b1, float b2, float eps, float decay, float one_b1, float one_b2,
+                            float bc2_sqrt);
+
+/* AVX-512 attention for one (batch row, head) (kernels_avx512_attention.c):
+ * rows of q, k, v, out (and their gradients) are `ld` floats apart; P is the
+ * head's [T, T] block of probs; scratch holds 2*D*Tp + 2*Tp floats, Tp = T
+ * rounded up to 16, 64-byte aligned. Same contracts as ad_attention_*. */
+void ad_attention_head_forward_avx512(float *out, float *P, const float *q, const float *k,
+                                      const float *v, size_t T, size_t D, size_t ld,
+                                      float *scratch);
+void ad_attention_head_backward_avx512(float *dq, float *dk, float *dv, const float *dout,
+                                       const float *P, const float *q, const float *k,
+                                       const float *v, size_t T, size_t D, size_t ld,
+                                       float *scratch);
+
+#endif

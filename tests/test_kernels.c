@@ -1,0 +1,533 @@
+/* test_kernels.c: every compute kernel against a naive double-precision
+ * reference: forward values directly, backward passes against central
+ * differences of the double reference; the AVX-512 and portable paths against
+ * each other; decoding attention against full attention; determinism across
+ * thread counts. Each check runs on every path the CPU offers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "model/kernels.h"
+#include "model/kernels_internal.h"
+#include "util/rng.h"
+
+static ad_rng g_rng;
+static const char *g_path = "";
+
+static float *randv(size_t n, double scale) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(ad_rng_normal(&g_rng) * scale);
+    return x;
+}
+
+static float *zeros(size_t n) {
+    return calloc(n ? n : 1, sizeof(float));
+}
+
+static double *to_double(const float *x, size_t n) {
+    double *d = malloc((n ? n : 1) * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+/* max |a - b| / (atol + rtol |b|) over n elements: <= 1 means close. */
+static double worst(const float *a, const double *b, size_t n, double rtol, double atol) {
+    double w = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (atol + rtol * fabs(b[i]));
+        if (!(e <= w)) w = e; /* catches NaN */
+    }
+    return w;
+}
+
+#define CHECK_ALL_CLOSE(a, b, n, rtol, atol)                                                       \
+    do {                                                                                           \
+        double w_ = worst((a), (b), (n), (rtol), (atol));                                          \
+        CHECK_MSG(w_ <= 1.0, "[%s] %s vs %s: worst error %.3g x tolerance", g_path, #a, #b, w_);   \
+    } while (0)
+
+/* Central-difference gradient of J(x) = sum(dout * f(x)) in double, checked
+ * against `got` (a kernel's accumulated gradient; `base` is what it held
+ * before) at up to max_checks evenly spaced entries. */
+typedef void (*ref_fn)(double *out, const double *x, const void *ctx);
+
+static void check_grad(const char *what, const float *got, const float *base, double *x, size_t nx,
+                       const double *dout, size_t nout, ref_fn f, const void *ctx,
+                       size_t max_checks, double rtol, double atol) {
+    double *o = malloc(nout * sizeof(double)), w = 0.0;
+    const double h = 1e-5;
+    size_t step = nx > max_checks ? (nx + max_checks - 1) / max_checks : 1, bad = 0;
+    for (size_t j = 0; j < nx; j += step) {
+        double keep = x[j], jp = 0, jm = 0;
+        x[j] = keep + h;
+        f(o, x, ctx);
+        for (size_t i = 0; i < nout; i++)
+            jp += dout[i] * o[i];
+        x[j] = keep - h;
+        f(o, x, ctx);
+        for (size_t i = 0; i < nout; i++)
+            jm += dout[i] * o[i];
+        x[j] = keep;
+        double want = (jp - jm) / (2 * h) + (base ? base[j] : 0.0);
+        double e = fabs(got[j] - want) / (atol + rtol * fabs(want));
+        if (!(e <= w)) w = e, bad = j;
+    }
+    CHECK_MSG(w <= 1.0, "[%s] %s: worst error %.3g x tolerance at %zu", g_path, what, w, bad);
+    free(o);
+}
+
+/* Runs a test body once per available path (portable, then AVX-512). */
+static void on_each_path(void (*body)(void)) {
+    int prev = ad_kernels_force_avx512(0);
+    g_path = "portable";
+    body();
+    if (ad_kernels_force_avx512(1) >= 0 && ad_kernels_use_avx512()) {
+        g_path = "avx512";
+        body();
+    }
+    ad_kernels_force_avx512(prev);
+}
+
+/* ---- matmul ------------------------------------------------------------------------------ */
+
+static void matmul_case(size_t N, size_t I, size_t O) {
+    float *in = randv(N * I, 1), *W = randv(O * I, 1), *dout = randv(N * O, 1);
+    float *out = randv(N * O, 1), *out0 = malloc(N * O * sizeof(float));
+    memcpy(out0, out, N * O * sizeof(float));
+    double *ref = malloc(N * O * sizeof(double)), *rdin = malloc(N * I * sizeof(double)),
+           *rdw = malloc(O * I * sizeof(double));
+    for (size_t n = 0; n < N; n++)
+        for (size_t o = 0; o < O; o++) {
+            double s = 0;
+            for (size_t i = 0; i < I; i++)
+                s += (double)in[n * I + i] * W[o * I + i];
+            ref[n * O + o] = s;
+        }
+    double tol = 1e-5 * sqrt((double)I);
+    ad_matmul_forward(out, in, W, N, I, O, 0);
+    CHECK_ALL_CLOSE(out, ref, N * O, 1e-4, tol);
+    /* accumulate = 1 adds onto what is there */
+    memcpy(out, out0, N * O * sizeof(float));
+    for (size_t i = 0; i < N * O; i++)
+        ref[i] += out0[i];
+    ad_matmul_forward(out, in, W, N, I, O, 1);
+    CHECK_ALL_CLOSE(out, ref, N * O, 1e-4, tol);
+
+    float *din = randv(N * I, 1), *dW = randv(O * I, 1);
+    for (size_t n = 0; n < N; n++)
+        for (size_t i = 0; i < I; i++) {
+            double s = din[n * I + i];
+            for (size_t o = 0; o < O; o++)
+                s += (double)dout[n * O + o] * W[o * I + i];
+            rdin[n * I + i] = s;
+        }
+    for (size_t o = 0; o < O; o++)
+        for (size_t i = 0; i < I; i++) {
+            double s = dW[o * I + i];
+            for (size_t n = 0; n < N; n++)
+                s += (double)dout[n * O + o] * in[n * I + i];
+            rdw[o * I + i] = s;
+        }
+    ad_matmul_backward(din, dW, dout, in, W, N, I, O);
+    CHECK_ALL_CLOSE(din, rdin, N * I, 1e-4, 1e-5 * sqrt((double)O));
+    CHECK_ALL_CLOSE(dW, rdw, O * I, 1e-4, 1e-5 * sqrt((double)N));
+    free(in), free(W), free(dout), free(out), free(out0), free(ref), free(rdin), free(rdw);
+    free(din), free(dW);
+}
+
+static void matmul_body(void) {
+    matmul_case(3, 5, 4);      /* tiny: OpenBLAS on every path */
+    matmul_case(37, 29, 45);   /* edges of every register tile */
+    matmul_case(64, 300, 40);  /* K over one KC slice */
+    matmul_case(200, 33, 70);  /* rows over one MC block */
+    matmul_case(17, 8, 3100);  /* columns over one NC slice */
+    matmul_case(300, 20, 384); /* the LM-head shapes: small K */
+}
+
+static void test_matmul(void) {
+    on_each_path(matmul_body);
+}
+
+/* ---- RMSNorm ----------------------------------------------------------------------------- */
+
+typedef struct norm_ctx {
+    size_t N, C;
+    const double *w;
+    double eps;
+    int wrt_w; /* differentiate with respect to w instead of x */
+    const double *x;
+} norm_ctx;
+
+static void ref_rmsnorm(double *out, const double *v, const void *vctx) {
+    const norm_ctx *c = vctx;
+    const double *x = c->wrt_w ? c->x : v, *w = c->wrt_w ? v : c->w;
+    for (size_t n = 0; n < c->N; n++) {
+        double ss = 0;
+        for (size_t i = 0; i < c->C; i++)
+            ss += x[n * c->C + i] * x[n * c->C + i];
+        double r = 1.0 / sqrt(ss / c->C + c->eps);
+        for (size_t i = 0; i < c->C; i++)
+            out[n * c->C + i] = x[n * c->C + i] * r * w[i];
+    }
+}
+
+static void rmsnorm_case(size_t N, size_t C) {
+    float *x = randv(N * C, 1.5), *w = randv(C, 1), *dout = randv(N * C, 1);
+    float *out = zeros(N * C), *rstd = zeros(N), *din = randv(N * C, 1), *dw = randv(C, 1);
+    float *din0 = malloc(N * C * sizeof(float)), *dw0 = malloc(C * sizeof(float));
+    memcpy(din0, din, N * C * sizeof(float));
+    memcpy(dw0, dw, C * sizeof(float));
+    double *xd = to_double(x, N * C), *wd = to_double(w, C), *dd = to_double(dout, N * C);
+    double *ref = malloc(N * C * sizeof(double));
+    norm_ctx ctx = {N, C, wd, 1e-6, 0, xd};
+    ref_rmsnorm(ref, xd, &ctx);
+    ad_rmsnorm_forward(out, rstd, x, w, N, C, 1e-6f);
+    CHECK_ALL_CLOSE(out, ref, N * C, 1e-5, 1e-6);
+    ad_rmsnorm_backward(din, dw, dout, x, w, rstd, N, C);
+    check_grad("rmsnorm dx", din, din0, xd, N * C, dd, N * C, ref_rmsnorm, &ctx, 400, 1e-4, 1e-5);
+    ctx.wrt_w = 1;
+    check_grad("rmsnorm dw", dw, dw0, wd, C, dd, N * C, ref_rmsnorm, &ctx, 400, 1e-4, 1e-5);
+    free(x), free(w), free(dout), free(out), free(rstd), free(din), free(dw), free(din0);
+    free(dw0), free(xd), free(wd), free(dd), free(ref);
+}
+
+static void rmsnorm_body(void) {
+    rmsnorm_case(3, 16);
+    rmsnorm_case(5, 37);
+    rmsnorm_case(70, 24); /* more rows than one reduction block */
+}
+
+static void test_rmsnorm(void) {
+    on_each_path(rmsnorm_body);
+}
+
+/* ---- SwiGLU ------------------------------------------------------------------------------ */
+
+typedef struct glu_ctx {
+    size_t n;
+    const double *other; /* up when differentiating gate, gate when differentiating up */
+    int wrt_up;
+} glu_ctx;
+
+static void ref_swiglu(double *out, const double *v, const void *vctx) {
+    const glu_ctx *c = vctx;
+    for (size_t i = 0; i < c->n; i++) {
+        double g = c->wrt_up ? c->other[i] : v[i], u = c->wrt_up ? v[i] : c->other[i];
+        out[i] = g / (1.0 + exp(-g)) * u;
+    }
+}
+
+static void swiglu_body(void) {
+    size_t N = 3, F = 45, n = N * F; /* not a multiple of 16 */
+    float *g = randv(n, 3), *u = randv(n, 1), *dh = randv(n, 1), *h = zeros(n);
+    float *dg = randv(n, 1), *du = randv(n, 1);
+    g[0] = -95.0f, g[1] = 95.0f, g[2] = 0.0f; /* saturated and zero inputs */
+    double *gd = to_double(g, n), *ud = to_double(u, n), *dd = to_double(dh, n);
+    double *ref = malloc(n * sizeof(double));
+    glu_ctx ctx = {n, ud, 0}, ctx2 = {n, gd, 1};
+    ref_swiglu(ref, gd, &ctx);
+    ad_swiglu_forward(h, g, u, N, F);
+    CHECK_ALL_CLOSE(h, ref, n, 1e-5, 1e-6);
+    ad_swiglu_backward(dg, du, dh, g, u, N, F); /* overwrites */
+    check_grad("swiglu dgate", dg, NULL, gd, n, dd, n, ref_swiglu, &ctx, n, 1e-4, 1e-6);
+    check_grad("swiglu dup", du, NULL, ud, n, dd, n, ref_swiglu, &ctx2, n, 1e-4, 1e-6);
+    free(g), free(u), free(dh), free(h), free(dg), free(du), free(gd), free(ud), free(dd);
+    free(ref);
+}
+
+static void test_swiglu(void) {
+    on_each_path(swiglu_body);
+}
+
+/* ---- RoPE -------------------------------------------------------------------------------- */
+
+static void rope_body(void) {
+    size_t B = 2, T = 9, H = 3, D = 10, C = H * D, n = B * T * C;
+    float theta = 500.0f;
+    float *x = randv(n, 1), *y = malloc(n * sizeof(float));
+    memcpy(y, x, n * sizeof(float));
+    ad_rope_forward(y, B, T, H, D, theta);
+    /* direct formula: pairs (i, i + D/2) rotated by pos * theta^(-2i/D) */
+    double *ref = malloc(n * sizeof(double));
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < T; t++)
+            for (size_t h = 0; h < H; h++)
+                for (size_t i = 0; i < D / 2; i++) {
+                    size_t o = (b * T + t) * C + h * D;
+                    double ang = (double)t * pow(theta, -2.0 * (double)i / (double)D);
+                    double a = x[o + i], c = x[o + i + D / 2];
+                    ref[o + i] = a * cos(ang) - c * sin(ang);
+                    ref[o + i + D / 2] = c * cos(ang) + a * sin(ang);
+                }
+    CHECK_ALL_CLOSE(y, ref, n, 1e-5, 1e-6);
+    /* one row at a time (decoding) gives the same values */
+    float *row = malloc(C * sizeof(float));
+    memcpy(row, x + (1 * T + 7) * C, C * sizeof(float));
+    ad_rope_one(row, H, D, 7, theta);
+    CHECK_ALL_CLOSE(row, ref + (1 * T + 7) * C, C, 1e-5, 1e-6);
+    /* the backward is the transpose of the rotation: <R x, g> == <x, R^T g> */
+    float *gr = randv(n, 1), *gb = malloc(n * sizeof(float));
+    memcpy(gb, gr, n * sizeof(float));
+    ad_rope_backward(gb, B, T, H, D, theta);
+    double lhs = 0, rhs = 0;
+    for (size_t i = 0; i < n; i++)
+        lhs += (double)y[i] * gr[i], rhs += (double)x[i] * gb[i];
+    CHECK_CLOSE(lhs, rhs, 1e-5, 1e-5);
+    free(x), free(y), free(ref), free(row), free(gr), free(gb);
+}
+
+static void test_rope(void) {
+    on_each_path(rope_body);
+}
+
+/* ---- attention --------------------------------------------------------------------------- */
+
+typedef struct att_ctx {
+    size_t B, T, H, D;
+    double *q, *k, *v; /* the one being differentiated is replaced by the argument */
+    int which;         /* 0 q, 1 k, 2 v */
+} att_ctx;
+
+static void ref_attention(double *out, const double *arg, const void *vctx) {
+    const att_ctx *c = vctx;
+    size_t C = c->H * c->D;
+    const double *q = c->which == 0 ? arg : c->q, *k = c->which == 1 ? arg : c->k,
+                 *v = c->which == 2 ? arg : c->v;
+    double *s = malloc(c->T * sizeof(double));
+    for (size_t b = 0; b < c->B; b++)
+        for (size_t h = 0; h < c->H; h++)
+            for (size_t t = 0; t < c->T; t++) {
+                const double *qt = q + (b * c->T + t) * C + h * c->D;
+                double mx = -1e300, sum = 0;
+                for (size_t j = 0; j <= t; j++) {
+                    const double *kj = k + (b * c->T + j) * C + h * c->D;
+                    double d = 0;
+                    for (size_t i = 0; i < c->D; i++)
+                        d += qt[i] * kj[i];
+                    s[j] = d / sqrt((double)c->D);
+                    mx = s[j] > mx ? s[j] : mx;
+                }
+                for (size_t j = 0; j <= t; j++)
+                    sum += (s[j] = exp(s[j] - mx));
+                double *o = out + (b * c->T + t) * C + h * c->D;
+                for (size_t i = 0; i < c->D; i++) {
+                    double a = 0;
+                    for (size_t j = 0; j <= t; j++)
+                        a += s[j] / sum * v[(b * c->T + j) * C + h * c->D + i];
+                    o[i] = a;
+                }
+            }
+    free(s);
+}
+
+static void attention_case(size_t B, size_t T, size_t H, size_t D) {
+    size_t C = H * D, n = B * T * C;
+    float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dout = randv(n, 1);
+    float *out = zeros(n), *probs = randv(B * H * T * T, 1);
+    float *g[3] = {randv(n, 1), randv(n, 1), randv(n, 1)}, *g0[3];
+    att_ctx ctx = {B, T, H, D, to_double(q, n), to_double(k, n), to_double(v, n), 0};
+    double *ref = malloc(n * sizeof(double)), *dd = to_double(dout, n);
+    ref_attention(ref, ctx.q, &ctx);
+    ad_attention_forward(out, probs, q, k, v, B, T, H, D);
+    CHECK_ALL_CLOSE(out, ref, n, 1e-4, 1e-5);
+    int causal_ok = 1;
+    for (size_t bh = 0; bh < B * H; bh++)
+        for (size_t t = 0; t < T; t++) {
+            double s = 0;
+            for (size_t j = 0; j < T; j++) {
+                float p = probs[(bh * T + t) * T + j];
+                if (j > t && p != 0.0f) causal_ok = 0;
+                s += p;
+            }
+            if (fabs(s - 1.0) > 1e-5) causal_ok = 0;
+        }
+    CHECK_MSG(causal_ok, "[%s] probs rows sum to 1 and are 0 beyond the diagonal", g_path);
+    for (int i = 0; i < 3; i++) {
+        g0[i] = malloc(n * sizeof(float));
+        memcpy(g0[i], g[i], n * sizeof(float));
+    }
+    ad_attention_backward(g[0], g[1], g[2], dout, probs, q, k, v, B, T, H, D);
+    double *args[3] = {ctx.q, ctx.k, ctx.v};
+    const char *names[3] = {"attention dq", "attention dk", "attention dv"};
+    for (int w = 0; w < 3; w++) {
+        ctx.which = w; /* the backward accumulates onto g0 */
+        check_grad(names[w], g[w], g0[w], args[w], n, dd, n, ref_attention, &ctx, 150, 1e-3, 1e-5);
+    }
+    /* decoding the last position of each row against a cache == full attention */
+    size_t len[2] = {T, T - 1}, nb = B < 2 ? B : 2;
+    float *qd = malloc(nb * C * sizeof(float)), *od = zeros(nb * C);
+    for (size_t i = 0; i < nb; i++)
+        memcpy(qd + i * C, q + (i * T + len[i] - 1) * C, C * sizeof(float));
+    ad_attention_decode(od, qd, k, v, len, nb, T * C, H, D);
+    for (size_t i = 0; i < nb; i++)
+        CHECK_ALL_CLOSE(od + i * C, ref + (i * T + len[i] - 1) * C, C, 1e-4, 1e-5);
+    free(q), free(k), free(v), free(dout), free(out), free(probs), free(ref), free(dd);
+    for (int i = 0; i < 3; i++)
+        free(g[i]), free(g0[i]);
+    free(ctx.q), free(ctx.k), free(ctx.v), free(qd), free(od);
+}
+
+static void attention_body(void) {
+    attention_case(2, 5, 2, 4);
+    attention_case(2, 19, 3, 8);  /* two key blocks, narrow heads */
+    attention_case(1, 40, 2, 20); /* three key blocks, head size not a multiple of 16 */
+    if (!test_quick()) attention_case(2, 70, 1, 72); /* five blocks, two column groups */
+}
+
+static void test_attention(void) {
+    on_each_path(attention_body);
+}
+
+/* ---- cross-entropy ----------------------------------------------------------------------- */
+
+static void xent_body(void) {
+    size_t N = 6, V = 37;
+    float *x = randv(N * V, 3), *lp = randv(N, 1), *d = randv(N * V, 1), w[6];
+    int32_t tg[6] = {0, 36, -1, 5, 17, 3};
+    x[5 * V + 3] = 80.0f; /* a dominant logit */
+    for (size_t n = 0; n < N; n++)
+        w[n] = 0.5f + (float)n;
+    w[4] = 0.0f;
+    ad_xent_forward(lp, x, tg, N, V);
+    ad_xent_backward(d, x, tg, w, N, V);
+    double rlp[6], *rd = malloc(N * V * sizeof(double));
+    for (size_t n = 0; n < N; n++) {
+        double mx = -1e300, s = 0;
+        for (size_t i = 0; i < V; i++)
+            mx = x[n * V + i] > mx ? x[n * V + i] : mx;
+        for (size_t i = 0; i < V; i++)
+            s += exp(x[n * V + i] - mx);
+        double lse = mx + log(s);
+        rlp[n] = tg[n] < 0 ? 0.0 : x[n * V + tg[n]] - lse;
+        for (size_t i = 0; i < V; i++)
+            rd[n * V + i] =
+                tg[n] < 0 ? 0.0 : w[n] * (exp(x[n * V + i] - lse) - (i == (size_t)tg[n]));
+    }
+    CHECK_ALL_CLOSE(lp, rlp, N, 1e-5, 1e-5);
+    CHECK_ALL_CLOSE(d, rd, N * V, 1e-4, 1e-6);
+    free(x), free(lp), free(d), free(rd);
+}
+
+static void test_xent(void) {
+    on_each_path(xent_body);
+}
+
+/* ---- optimizer pieces -------------------------------------------------------------------- */
+
+static double g_ss[2];
+static float *g_adam_out[2];
+static int g_run;
+
+static void sums_body(void) {
+    size_t n = 10007; /* several blocks and a ragged tail */
+    float *x = randv(n, 2);
+    double ref = 0;
+    for (size_t i = 0; i < n; i++)
+        ref += (double)x[i] * x[i];
+    double s = ad_sum_squares(x, n);
+    CHECK_CLOSE(s, ref, 1e-12, 0);
+    g_ss[g_run] = s;
+    ad_scale(x, n, 0.5f);
+    CHECK_CLOSE(ad_sum_squares(x, n), ref / 4, 1e-12, 0);
+    free(x);
+
+    /* AdamW: three steps against a double reference in PyTorch's formulation */
+    size_t m = 37;
+    float *p = randv(m, 1), *mo = zeros(m), *v = zeros(m), *gr = randv(m, 1);
+    double *pd = to_double(p, m), *md = calloc(m, sizeof(double)), *vd = calloc(m, sizeof(double));
+    const double lr = 1e-2, b1 = 0.9, b2 = 0.98, eps = 1e-8, wd = 0.1;
+    for (uint64_t t = 1; t <= 3; t++) {
+        ad_adamw_update(p, gr, mo, v, m, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, t);
+        for (size_t i = 0; i < m; i++) {
+            double gi = gr[i];
+            md[i] = (float)b1 * md[i] + (1 - (float)b1) * gi;
+            vd[i] = (float)b2 * vd[i] + (1 - (float)b2) * gi * gi;
+            double mh = md[i] / (1 - pow((float)b1, (double)t));
+            double vh = vd[i] / (1 - pow((float)b2, (double)t));
+            pd[i] = pd[i] * (1 - lr * wd) - lr * mh / (sqrt(vh) + eps);
+        }
+    }
+    CHECK_ALL_CLOSE(p, pd, m, 1e-5, 1e-7);
+    CHECK_ALL_CLOSE(mo, md, m, 1e-5, 1e-8);
+    CHECK_ALL_CLOSE(v, vd, m, 1e-5, 1e-9);
+    g_adam_out[g_run++] = p;
+    free(mo), free(v), free(gr), free(pd), free(md), free(vd);
+}
+
+static void test_sums_and_adamw(void) {
+    g_run = 0;
+    ad_rng keep = g_rng;
+    int prev = ad_kernels_force_avx512(0);
+    g_path = "portable";
+    sums_body();
+    if (ad_kernels_force_avx512(1) >= 0 && ad_kernels_use_avx512()) {
+        g_rng = keep; /* same inputs on both paths */
+        g_path = "avx512";
+        sums_body();
+        /* these two kernels promise identical bits on both paths */
+        CHECK(g_ss[0] == g_ss[1]);
+        CHECK(memcmp(g_adam_out[0], g_adam_out[1], 37 * sizeof(float)) == 0);
+    }
+    ad_kernels_force_avx512(prev);
+    ad_kernels_force_avx512(-1);
+    for (int i = 0; i < g_run; i++)
+        free(g_adam_out[i]);
+}
+
+/* ---- paths agree, threads do not matter -------------------------------------------------- */
+
+static void test_paths_and_threads_agree(void) {
+    if (!ad_kernels_use_avx512()) return; /* nothing to compare on this CPU */
+    size_t N = 96, I = 64, O = 80;
+    float *in = randv(N * I, 1), *W = randv(O * I, 1), *a = zeros(N * O), *b = zeros(N * O);
+    double *bd = malloc(N * O * sizeof(double));
+    ad_kernels_force_avx512(0);
+    ad_matmul_forward(a, in, W, N, I, O, 0);
+    ad_kernels_force_avx512(1);
+    ad_matmul_forward(b, in, W, N, I, O, 0);
+    for (size_t i = 0; i < N * O; i++)
+        bd[i] = b[i];
+    g_path = "openblas vs avx512";
+    CHECK_ALL_CLOSE(a, bd, N * O, 1e-5, 1e-5);
+    /* the AVX-512 product and the norm gradient do not depend on the thread count */
+    int nt = ad_kernels_get_threads();
+    float *dw1 = zeros(O * I), *dw2 = zeros(O * I), *dout = randv(N * O, 1);
+    ad_kernels_set_threads(1);
+    ad_matmul_backward(NULL, dw1, dout, in, W, N, I, O);
+    ad_matmul_forward(a, in, W, N, I, O, 0);
+    ad_kernels_set_threads(3);
+    ad_matmul_backward(NULL, dw2, dout, in, W, N, I, O);
+    ad_matmul_forward(b, in, W, N, I, O, 0);
+    CHECK(memcmp(dw1, dw2, O * I * sizeof(float)) == 0);
+    CHECK(memcmp(a, b, N * O * sizeof(float)) == 0);
+    float *x = randv(N * I, 1), *w = randv(I, 1), *r = zeros(N), *y = zeros(N * I);
+    float *d1 = zeros(N * I), *d2 = zeros(N * I), *gw1 = zeros(I), *gw2 = zeros(I);
+    ad_rmsnorm_forward(y, r, x, w, N, I, 1e-6f);
+    ad_kernels_set_threads(1);
+    ad_rmsnorm_backward(d1, gw1, y, x, w, r, N, I);
+    ad_kernels_set_threads(3);
+    ad_rmsnorm_backward(d2, gw2, y, x, w, r, N, I);
+    CHECK(memcmp(gw1, gw2, I * sizeof(float)) == 0);
+    CHECK(memcmp(d1, d2, N * I * sizeof(float)) == 0);
+    ad_kernels_set_threads(nt);
+    ad_kernels_force_avx512(-1);
+    free(in), free(W), free(a), free(b), free(bd), free(dw1), free(dw2), free(dout);
+    free(x), free(w), free(r), free(y), free(d1), free(d2), free(gw1), free(gw2);
+}
+
+int main(void) {
+    ad_rng_seed(&g_rng, 12345);
+    printf("kernels: %s path, %d threads\n", ad_kernels_isa(), ad_kernels_get_threads());
+    RUN(test_matmul);
+    RUN(test_rmsnorm);
+    RUN(test_swiglu);
+    RUN(test_rope);
+    RUN(test_attention);
+    RUN(test_xent);
+    RUN(test_sums_and_adamw);
+    RUN(test_paths_and_threads_agree);
+    return test_summary();
+}

@@ -81,7 +81,7 @@ static int group_k_metrics(const ad_candidate *const *g, size_t m, size_t k, mea
                                 g[j]->prompt, g[j]->lineage, g[j]->sample);
         c += g[j]->correct == 1;
     }
-    double p;
+    double p = 0;
     if (ad_pass_at_k(m, c, k, &p, err)) return AD_ERR;
     acc_add(pass, p);
     for (size_t j = 0; j < k; j++) {
@@ -116,7 +116,7 @@ int ad_metrics_summarize(const ad_candidate *c, size_t n, size_t k, ad_sample_me
             e++;
         for (size_t j = s; j < e; j++)
             texts[j - s] = g[j]->answer ? g[j]->answer : g[j]->completion;
-        double d;
+        double d = 0;
         rc = ad_diversity(texts, e - s, &d, err);
         if (rc == AD_OK) acc_add(&div, d);
         if (rc == AD_OK && k > 0)

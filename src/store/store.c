@@ -1,0 +1,376 @@
+/* store.c: opening the run store (header checks, schema creation, WAL and
+ * pragmas), statement helpers, transactions, the run and its lineages. */
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Schema version 1. Every table hangs off runs (and most off rounds) with
+ * ON DELETE CASCADE, so deleting a round removes everything recorded in it. */
+static const char *const schema_sql =
+    "CREATE TABLE runs("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, seed INTEGER NOT NULL,"
+    " config TEXT NOT NULL, created_at REAL NOT NULL);"
+    "CREATE TABLE lineages("
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " lineage INTEGER NOT NULL CHECK(lineage >= 0), seed INTEGER NOT NULL,"
+    " PRIMARY KEY(run_id, lineage));"
+    "CREATE TABLE rounds("
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " round INTEGER NOT NULL CHECK(round >= 0),"
+    " status TEXT NOT NULL CHECK(status IN ('running','accepted','rolled_back')),"
+    " reason TEXT, started_at REAL NOT NULL, finished_at REAL,"
+    " PRIMARY KEY(run_id, round));"
+    "CREATE TABLE stages("
+    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"
+    " lineage INTEGER NOT NULL CHECK(lineage >= -1), seconds REAL, finished_at REAL NOT NULL,"
+    " PRIMARY KEY(run_id, round, stage, lineage),"
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
+    "CREATE TABLE levels("
+    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, role TEXT NOT NULL,"
+    " level_a INTEGER NOT NULL, level_b INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY(run_id, round, role, level_a, level_b),"
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
+    "CREATE TABLE samples("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, round INTEGER NOT NULL,"
+    " stage TEXT NOT NULL, lineage INTEGER NOT NULL CHECK(lineage >= 0),"
+    " prompt_index INTEGER NOT NULL, sample_index INTEGER NOT NULL,"
+    " level_a INTEGER NOT NULL, level_b INTEGER NOT NULL,"
+    " prompt TEXT NOT NULL, completion TEXT NOT NULL, n_tokens INTEGER NOT NULL,"
+    " logprob REAL, hit_eos INTEGER NOT NULL, filters_ran INTEGER NOT NULL,"
+    " filters_passed INTEGER NOT NULL, kept INTEGER NOT NULL, correct INTEGER,"
+    " UNIQUE(run_id, round, stage, prompt_index, lineage, sample_index),"
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
+    "CREATE TABLE evaluations("
+    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"
+    " lineage INTEGER NOT NULL CHECK(lineage >= -1), level_a INTEGER NOT NULL,"
+    " level_b INTEGER NOT NULL, metric TEXT NOT NULL, value REAL, n INTEGER NOT NULL,"
+    " PRIMARY KEY(run_id, round, lineage, level_a, level_b, metric),"
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
+    "CREATE TABLE checkpoints("
+    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, lineage INTEGER NOT NULL,"
+    " stage TEXT NOT NULL, path TEXT NOT NULL, parent_round INTEGER, created_at REAL NOT NULL,"
+    " PRIMARY KEY(run_id, round, lineage),"
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
+    "CREATE TABLE stage_metrics("
+    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"
+    " lineage INTEGER NOT NULL CHECK(lineage >= -1), key TEXT NOT NULL, value REAL,"
+    " PRIMARY KEY(run_id, round, stage, lineage, key),"
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);";
+
+/* ---- helpers --------------------------------------------------------------- */
+
+int store_fail(ad_store *st, const char *step, ad_error *err) {
+    const char *msg = st->db ? sqlite3_errmsg(st->db) : "no database handle";
+    return ad_error_set(err, "%s: %s: %s", st->path, step, msg);
+}
+
+static int bind_all(ad_store *st, sqlite3_stmt *s, const char *step, ad_error *err,
+                    const char *types, va_list ap) {
+    for (int i = 0; types[i]; i++) {
+        int rc = SQLITE_OK, at = i + 1;
+        switch (types[i]) {
+        case 'R':
+            if (!st->run_id) return ad_error_set(err, "%s: %s: no run selected", st->path, step);
+            rc = sqlite3_bind_int64(s, at, st->run_id);
+            break;
+        case 'I':
+            rc = sqlite3_bind_int64(s, at, va_arg(ap, int64_t));
+            break;
+        case 'T':
+            rc = sqlite3_bind_text(s, at, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            break;
+        case 'D':
+            rc = sqlite3_bind_double(s, at, va_arg(ap, double));
+            break;
+        default:
+            return ad_error_set(err, "%s: %s: bad bind type '%c'", st->path, step, types[i]);
+        }
+        if (rc != SQLITE_OK) return store_fail(st, step, err);
+    }
+    return AD_OK;
+}
+
+static int prepare_v(ad_store *st, sqlite3_stmt **out, const char *step, ad_error *err,
+                     const char *sql, const char *types, va_list ap) {
+    *out = NULL;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_fail(st, step, err);
+    if (bind_all(st, s, step, err, types, ap)) {
+        sqlite3_finalize(s);
+        return AD_ERR;
+    }
+    *out = s;
+    return AD_OK;
+}
+
+int store_prepare(ad_store *st, sqlite3_stmt **out, const char *step, ad_error *err,
+                  const char *sql, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    int rc = prepare_v(st, out, step, err, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+int store_step(ad_store *st, sqlite3_stmt *s, const char *step, ad_error *err) {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_DONE) return 0;
+    store_fail(st, step, err);
+    return -1;
+}
+
+int store_exec(ad_store *st, const char *step, ad_error *err, size_t *changes, const char *sql,
+               const char *types, ...) {
+    sqlite3_stmt *s;
+    va_list ap;
+    va_start(ap, types);
+    int rc = prepare_v(st, &s, step, err, sql, types, ap);
+    va_end(ap);
+    if (rc) return AD_ERR;
+    while ((rc = store_step(st, s, step, err)) == 1) {
+    }
+    if (changes) *changes = (size_t)sqlite3_changes(st->db);
+    sqlite3_finalize(s);
+    return rc < 0 ? AD_ERR : AD_OK;
+}
+
+double store_col_double(sqlite3_stmt *s, int col) {
+    return sqlite3_column_type(s, col) == SQLITE_NULL ? NAN : sqlite3_column_double(s, col);
+}
+
+ad_level store_col_level(sqlite3_stmt *s, int col_a) {
+    ad_level l = {(int32_t)sqlite3_column_int64(s, col_a),
+                  (int32_t)sqlite3_column_int64(s, col_a + 1)};
+    return l;
+}
+
+double store_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int store_tx_enter(ad_store *st, int *own, const char *step, ad_error *err) {
+    *own = sqlite3_get_autocommit(st->db) != 0;
+    if (!*own) return AD_OK;
+    return store_exec(st, step, err, NULL, "BEGIN IMMEDIATE", "");
+}
+
+int store_tx_leave(ad_store *st, int own, int rc, const char *step, ad_error *err) {
+    if (!own) return rc;
+    if (rc == AD_OK && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return AD_OK;
+    if (rc == AD_OK) store_fail(st, step, err);
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return AD_ERR;
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+static int pragma_int(ad_store *st, const char *sql, int64_t *out, const char *step,
+                      ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, step, err, sql, "")) return AD_ERR;
+    int rc = store_step(st, s, step, err);
+    if (rc == 1) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc == 0) return ad_error_set(err, "%s: %s: no result", st->path, step);
+    return rc < 0 ? AD_ERR : AD_OK;
+}
+
+/* foreign keys, durability, WAL (persistent in the file once set). */
+static int configure(ad_store *st, ad_error *err) {
+    if (store_exec(st, "enable foreign keys", err, NULL, "PRAGMA foreign_keys = ON", "") ||
+        store_exec(st, "set synchronous", err, NULL, "PRAGMA synchronous = FULL", ""))
+        return AD_ERR;
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "enable WAL", err, "PRAGMA journal_mode = WAL", "")) return AD_ERR;
+    int rc = store_step(st, s, "enable WAL", err);
+    const char *mode = rc == 1 ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    int wal = mode && strcmp(mode, "wal") == 0;
+    char got[32];
+    snprintf(got, sizeof got, "%s", mode ? mode : "?");
+    sqlite3_finalize(s);
+    if (rc < 0) return AD_ERR;
+    if (!wal) return ad_error_set(err, "%s: enable WAL: journal mode stayed '%s'", st->path, got);
+    return AD_OK;
+}
+
+/* Reads application id, schema version and object count. */
+static int read_header(ad_store *st, int64_t *app, int64_t *ver, int64_t *objects, ad_error *err) {
+    if (pragma_int(st, "PRAGMA application_id", app, "read header", err) ||
+        pragma_int(st, "PRAGMA user_version", ver, "read schema version", err) ||
+        pragma_int(st, "SELECT count(*) FROM sqlite_master", objects, "read schema", err))
+        return AD_ERR;
+    return AD_OK;
+}
+
+static int create_schema(ad_store *st, ad_error *err) {
+    if (store_exec(st, "create schema", err, NULL, "BEGIN IMMEDIATE", "")) return AD_ERR;
+    int64_t app, ver, objects;
+    int rc = read_header(st, &app, &ver, &objects, err);
+    if (rc == AD_OK && app == 0 && objects == 0) {
+        char pragmas[128];
+        snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+                 AD_STORE_APPLICATION_ID, AD_STORE_SCHEMA_VERSION);
+        if (sqlite3_exec(st->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(st->db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+            rc = store_fail(st, "create schema", err);
+    }
+    /* another process may have created it meanwhile: then there is nothing to do */
+    return store_tx_leave(st, 1, rc, "create schema", err);
+}
+
+static int check_or_create(ad_store *st, int create, ad_error *err) {
+    int64_t app, ver, objects;
+    if (read_header(st, &app, &ver, &objects, err)) return AD_ERR;
+    if (app == 0 && objects == 0 && ver == 0) {
+        if (!create)
+            return ad_error_set(err, "%s: open: an empty database, not an autodidact run store",
+                                st->path);
+        if (configure(st, err) || create_schema(st, err)) return AD_ERR;
+        if (read_header(st, &app, &ver, &objects, err)) return AD_ERR;
+    }
+    if (app != AD_STORE_APPLICATION_ID)
+        return ad_error_set(err,
+                            "%s: open: not an autodidact run store (a SQLite database with "
+                            "application_id 0x%08llx and %lld schema objects)",
+                            st->path, (unsigned long long)(uint32_t)app, (long long)objects);
+    if (ver != AD_STORE_SCHEMA_VERSION)
+        return ad_error_set(err,
+                            "%s: open: run store schema version %lld, but this build reads "
+                            "version %d",
+                            st->path, (long long)ver, AD_STORE_SCHEMA_VERSION);
+    return configure(st, err);
+}
+
+int ad_store_open(const char *path, int create, ad_store **out, ad_error *err) {
+    *out = NULL;
+    if (!create && access(path, F_OK) != 0)
+        return ad_error_set(err, "%s: open: no such file", path);
+    ad_store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return ad_error_set(err, "%s: open: out of memory", path);
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        store_fail(st, "open", err);
+        ad_store_close(st);
+        return AD_ERR;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, AD_STORE_BUSY_TIMEOUT_MS);
+    if (check_or_create(st, create, err)) {
+        ad_store_close(st);
+        return AD_ERR;
+    }
+    *out = st;
+    return AD_OK;
+}
+
+void ad_store_close(ad_store *st) {
+    if (!st) return;
+    sqlite3_finalize(st->insert_sample);
+    if (st->db && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(st->db);
+    free(st->path);
+    free(st);
+}
+
+const char *ad_store_path(const ad_store *st) {
+    return st->path;
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+int ad_store_begin(ad_store *st, ad_error *err) {
+    if (!sqlite3_get_autocommit(st->db))
+        return ad_error_set(err, "%s: begin: a transaction is already open", st->path);
+    return store_exec(st, "begin", err, NULL, "BEGIN IMMEDIATE", "");
+}
+
+int ad_store_commit(ad_store *st, ad_error *err) {
+    if (sqlite3_get_autocommit(st->db))
+        return ad_error_set(err, "%s: commit: no transaction is open", st->path);
+    return store_tx_leave(st, 1, AD_OK, "commit", err);
+}
+
+void ad_store_rollback(ad_store *st) {
+    if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- the run and its lineages ---------------------------------------------- */
+
+int ad_store_run_create(ad_store *st, const char *name, uint64_t seed, const char *config,
+                        ad_error *err) {
+    if (store_exec(st, "create run", err, NULL,
+                   "INSERT INTO runs(name, seed, config, created_at) VALUES(?1, ?2, ?3, ?4)",
+                   "TITD", name, (int64_t)seed, config ? config : "", store_now()))
+        return AD_ERR;
+    st->run_id = sqlite3_last_insert_rowid(st->db);
+    return AD_OK;
+}
+
+int ad_store_run_select(ad_store *st, const char *name, uint64_t *seed, char **config,
+                        ad_error *err) {
+    if (config) *config = NULL;
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "select run", err,
+                      "SELECT id, seed, config FROM runs WHERE ?1 IS NULL OR name = ?1 LIMIT 2",
+                      "T", name))
+        return AD_ERR;
+    int rc = store_step(st, s, "select run", err), found = 0;
+    int64_t id = 0;
+    while (rc == 1) {
+        found++;
+        if (found == 1) {
+            id = sqlite3_column_int64(s, 0);
+            if (seed) *seed = (uint64_t)sqlite3_column_int64(s, 1);
+            if (config) {
+                const char *text = (const char *)sqlite3_column_text(s, 2);
+                *config = strdup(text ? text : "");
+            }
+        }
+        rc = store_step(st, s, "select run", err);
+    }
+    sqlite3_finalize(s);
+    if (rc < 0 || found != 1 || (config && !*config)) {
+        if (config) {
+            free(*config);
+            *config = NULL;
+        }
+        if (rc < 0) return AD_ERR;
+        if (found == 0)
+            return ad_error_set(err, "%s: select run: no run named '%s'", st->path,
+                                name ? name : "(any)");
+        if (found > 1) return ad_error_set(err, "%s: select run: several runs; name one", st->path);
+        return ad_error_set(err, "%s: select run: out of memory", st->path);
+    }
+    st->run_id = id;
+    return AD_OK;
+}
+
+int ad_store_lineage_add(ad_store *st, size_t lineage, uint64_t seed, ad_error *err) {
+    return store_exec(st, "add lineage", err, NULL,
+                      "INSERT INTO lineages(run_id, lineage, seed) VALUES(?1, ?2, ?3)", "RII",
+                      (int64_t)lineage, (int64_t)seed);
+}
+
+int ad_store_lineage_count(ad_store *st, size_t *n, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "count lineages", err,
+                      "SELECT count(*) FROM lineages WHERE run_id = ?1", "R"))
+        return AD_ERR;
+    int rc = store_step(st, s, "count lineages", err);
+    if (rc == 1) *n = (size_t)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == 1 ? AD_OK : AD_ERR;
+}

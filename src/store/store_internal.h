@@ -1,0 +1,56 @@
+/* store_internal.h: what the run store's source files share: the handle,
+ * error reporting that names the database and the step, statement helpers
+ * with typed binds, and transaction ownership. Not part of the public API. */
+#ifndef AD_STORE_INTERNAL_H
+#define AD_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct ad_store {
+    sqlite3 *db;
+    char *path;
+    int64_t run_id;              /* selected run; 0 when none */
+    sqlite3_stmt *insert_sample; /* prepared once, reused by every batch */
+};
+
+/* Fills err with "PATH: STEP: sqlite's message" and returns AD_ERR. */
+int store_fail(ad_store *st, const char *step, ad_error *err);
+
+/* Prepares sql and binds parameters ?1, ?2, ... from `types`, one letter per
+ * parameter:
+ *   R  the selected run id (no argument; an error when no run is selected)
+ *   I  int64_t          T  const char * (NULL binds NULL)
+ *   D  double (NaN binds NULL)
+ * On error *out is NULL and err names the step. */
+int store_prepare(ad_store *st, sqlite3_stmt **out, const char *step, ad_error *err,
+                  const char *sql, const char *types, ...);
+
+/* store_prepare, then steps the statement to completion (no result rows
+ * expected) and finalizes it. *changes (may be NULL) gets the rows changed. */
+int store_exec(ad_store *st, const char *step, ad_error *err, size_t *changes, const char *sql,
+               const char *types, ...);
+
+/* Steps a prepared statement once: 1 for a row, 0 when done, -1 on error
+ * (err set). */
+int store_step(ad_store *st, sqlite3_stmt *s, const char *step, ad_error *err);
+
+/* A REAL column, NaN when NULL. */
+double store_col_double(sqlite3_stmt *s, int col);
+
+/* A level from two integer columns (a, b). */
+ad_level store_col_level(sqlite3_stmt *s, int col_a);
+
+/* Starts a transaction unless one is open; *own says whether this call
+ * started it (and must end it with store_tx_leave). */
+int store_tx_enter(ad_store *st, int *own, const char *step, ad_error *err);
+
+/* Ends a transaction started by store_tx_enter: commits when rc is AD_OK,
+ * rolls back otherwise. Returns rc, or AD_ERR when the commit fails. */
+int store_tx_leave(ad_store *st, int own, int rc, const char *step, ad_error *err);
+
+/* Unix time in seconds. */
+double store_now(void);
+
+#endif

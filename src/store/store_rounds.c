@@ -1,0 +1,198 @@
+/* store_rounds.c: rounds, stage markers and figures, deletion for redoing a
+ * stage or a round, and the round table for `autodidact status`. */
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ad_round_status_name(ad_round_status s) {
+    switch (s) {
+    case AD_ROUND_RUNNING:
+        return "running";
+    case AD_ROUND_ACCEPTED:
+        return "accepted";
+    case AD_ROUND_ROLLED_BACK:
+        return "rolled_back";
+    }
+    return "?";
+}
+
+static ad_round_status status_from_text(const char *t) {
+    if (t && strcmp(t, "accepted") == 0) return AD_ROUND_ACCEPTED;
+    if (t && strcmp(t, "rolled_back") == 0) return AD_ROUND_ROLLED_BACK;
+    return AD_ROUND_RUNNING;
+}
+
+int ad_store_round_begin(ad_store *st, uint32_t round, ad_error *err) {
+    return store_exec(st, "begin round", err, NULL,
+                      "INSERT INTO rounds(run_id, round, status, started_at) "
+                      "VALUES(?1, ?2, 'running', ?3)",
+                      "RID", (int64_t)round, store_now());
+}
+
+int ad_store_round_finish(ad_store *st, uint32_t round, int accepted, const char *reason,
+                          ad_error *err) {
+    size_t changed = 0;
+    if (store_exec(st, "finish round", err, &changed,
+                   "UPDATE rounds SET status = ?3, reason = ?4, finished_at = ?5 "
+                   "WHERE run_id = ?1 AND round = ?2",
+                   "RITTD", (int64_t)round, accepted ? "accepted" : "rolled_back", reason,
+                   store_now()))
+        return AD_ERR;
+    if (changed != 1)
+        return ad_error_set(err, "%s: finish round: round %u was never begun", st->path, round);
+    return AD_OK;
+}
+
+int ad_store_stage_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                        double seconds, ad_error *err) {
+    return store_exec(st, "mark stage done", err, NULL,
+                      "INSERT INTO stages(run_id, round, stage, lineage, seconds, finished_at) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                      "RITIDD", (int64_t)round, stage, lineage, seconds, store_now());
+}
+
+int ad_store_stage_is_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                           int *done, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read stage marker", err,
+                      "SELECT 1 FROM stages WHERE run_id = ?1 AND round = ?2 AND stage = ?3 "
+                      "AND lineage = ?4",
+                      "RITI", (int64_t)round, stage, lineage))
+        return AD_ERR;
+    int rc = store_step(st, s, "read stage marker", err);
+    sqlite3_finalize(s);
+    if (rc < 0) return AD_ERR;
+    *done = rc == 1;
+    return AD_OK;
+}
+
+int ad_store_stage_metric(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                          const char *key, double value, ad_error *err) {
+    return store_exec(st, "record stage figure", err, NULL,
+                      "INSERT INTO stage_metrics(run_id, round, stage, lineage, key, value) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                      "RITITD", (int64_t)round, stage, lineage, key, value);
+}
+
+int ad_store_stage_metric_get(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                              const char *key, double *value, int *found, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read stage figure", err,
+                      "SELECT value FROM stage_metrics WHERE run_id = ?1 AND round = ?2 AND "
+                      "stage = ?3 AND lineage = ?4 AND key = ?5",
+                      "RITIT", (int64_t)round, stage, lineage, key))
+        return AD_ERR;
+    int rc = store_step(st, s, "read stage figure", err);
+    if (rc == 1) *value = store_col_double(s, 0);
+    sqlite3_finalize(s);
+    if (rc < 0) return AD_ERR;
+    *found = rc == 1;
+    return AD_OK;
+}
+
+int ad_store_delete_stage(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                          ad_error *err) {
+    static const char *const tables[] = {"samples", "evaluations", "checkpoints", "stage_metrics",
+                                         "stages"};
+    int own;
+    if (store_tx_enter(st, &own, "delete stage", err)) return AD_ERR;
+    int rc = AD_OK;
+    for (size_t t = 0; rc == AD_OK && t < sizeof tables / sizeof tables[0]; t++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s WHERE run_id = ?1 AND round = ?2 AND stage = ?3 "
+                 "AND (?4 < 0 OR lineage = ?4)",
+                 tables[t]);
+        rc = store_exec(st, "delete stage", err, NULL, sql, "RITI", (int64_t)round, stage, lineage);
+    }
+    return store_tx_leave(st, own, rc, "delete stage", err);
+}
+
+int ad_store_delete_round(ad_store *st, uint32_t round, ad_error *err) {
+    int own;
+    if (store_tx_enter(st, &own, "delete round", err)) return AD_ERR;
+    /* foreign keys cascade to every table that hangs off rounds */
+    int rc =
+        store_exec(st, "delete round", err, NULL,
+                   "DELETE FROM rounds WHERE run_id = ?1 AND round = ?2", "RI", (int64_t)round);
+    return store_tx_leave(st, own, rc, "delete round", err);
+}
+
+/* ---- the round table ------------------------------------------------------- */
+
+/* Fills row->stages_done: distinct stage names in the order they first finished. */
+static int read_stage_names(ad_store *st, ad_store_round_row *row, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read stages", err,
+                      "SELECT stage FROM stages WHERE run_id = ?1 AND round = ?2 "
+                      "GROUP BY stage ORDER BY min(finished_at), stage",
+                      "RI", (int64_t)row->round))
+        return AD_ERR;
+    int rc;
+    size_t len = 0;
+    row->stages_done[0] = '\0';
+    while ((rc = store_step(st, s, "read stages", err)) == 1) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        int w = snprintf(row->stages_done + len, sizeof row->stages_done - len, "%s%s",
+                         len ? " " : "", name ? name : "?");
+        if (w > 0) len += (size_t)w;
+        if (len >= sizeof row->stages_done) len = sizeof row->stages_done - 1;
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? AD_ERR : AD_OK;
+}
+
+int ad_store_rounds(ad_store *st, ad_store_round_row **rows, size_t *n, ad_error *err) {
+    *rows = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    if (store_prepare(
+            st, &s, "read rounds", err,
+            "SELECT r.round, r.status, r.reason, r.started_at, r.finished_at,"
+            " (SELECT coalesce(sum(seconds), 0) FROM stages g"
+            "   WHERE g.run_id = r.run_id AND g.round = r.round),"
+            " (SELECT count(*) FROM samples x WHERE x.run_id = r.run_id AND x.round = r.round),"
+            " (SELECT coalesce(sum(kept), 0) FROM samples x"
+            "   WHERE x.run_id = r.run_id AND x.round = r.round)"
+            " FROM rounds r WHERE r.run_id = ?1 ORDER BY r.round",
+            "R"))
+        return AD_ERR;
+    ad_store_round_row *v = NULL;
+    size_t cap = 0, count = 0;
+    int rc;
+    while ((rc = store_step(st, s, "read rounds", err)) == 1) {
+        if (count == cap) {
+            cap = cap ? 2 * cap : 16;
+            ad_store_round_row *grown = realloc(v, cap * sizeof *v);
+            if (!grown) {
+                rc = -1;
+                ad_error_set(err, "%s: read rounds: out of memory", st->path);
+                break;
+            }
+            v = grown;
+        }
+        ad_store_round_row *row = &v[count++];
+        memset(row, 0, sizeof *row);
+        row->round = (uint32_t)sqlite3_column_int64(s, 0);
+        row->status = status_from_text((const char *)sqlite3_column_text(s, 1));
+        const char *reason = (const char *)sqlite3_column_text(s, 2);
+        snprintf(row->reason, sizeof row->reason, "%s", reason ? reason : "");
+        row->started_at = store_col_double(s, 3);
+        row->finished_at = store_col_double(s, 4);
+        row->stage_seconds = store_col_double(s, 5);
+        row->n_samples = (size_t)sqlite3_column_int64(s, 6);
+        row->n_kept = (size_t)sqlite3_column_int64(s, 7);
+    }
+    sqlite3_finalize(s);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        if (read_stage_names(st, &v[i], err)) rc = -1;
+    if (rc < 0) {
+        free(v);
+        return AD_ERR;
+    }
+    *rows = v;
+    *n = count;
+    return AD_OK;
+}

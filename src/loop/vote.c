@@ -24,7 +24,7 @@ int ad_vote_mode(const char *const *answers, size_t n, ad_vote *out, ad_error *e
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (answers[i]) items[m++] = (vote_item){answers[i], i};
-    qsort(items, m, sizeof *items, cmp_item);
+    if (m > 1) qsort(items, m, sizeof *items, cmp_item);
     for (size_t i = 0; i < m;) {
         size_t j = i + 1;
         while (j < m && strcmp(items[j].answer, items[i].answer) == 0)

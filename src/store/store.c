@@ -151,6 +151,17 @@ ad_level store_col_level(sqlite3_stmt *s, int col_a) {
     return l;
 }
 
+int store_reserve(ad_store *st, void **v, size_t *cap, size_t count, size_t elem, const char *step,
+                  ad_error *err) {
+    if (count < *cap) return AD_OK;
+    size_t new_cap = *cap ? 2 * *cap : 16;
+    void *grown = realloc(*v, new_cap * elem);
+    if (!grown) return ad_error_set(err, "%s: %s: out of memory", st->path, step);
+    *v = grown;
+    *cap = new_cap;
+    return AD_OK;
+}
+
 double store_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -50,6 +50,11 @@ int store_tx_enter(ad_store *st, int *own, const char *step, ad_error *err);
  * rolls back otherwise. Returns rc, or AD_ERR when the commit fails. */
 int store_tx_leave(ad_store *st, int own, int rc, const char *step, ad_error *err);
 
+/* Makes room for element `count` of a growing array (*v, *cap elements of
+ * `elem` bytes). On error (out of memory) *v is unchanged and err is set. */
+int store_reserve(ad_store *st, void **v, size_t *cap, size_t count, size_t elem, const char *step,
+                  ad_error *err);
+
 /* Unix time in seconds. */
 double store_now(void);
 

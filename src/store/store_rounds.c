@@ -163,15 +163,9 @@ int ad_store_rounds(ad_store *st, ad_store_round_row **rows, size_t *n, ad_error
     size_t cap = 0, count = 0;
     int rc;
     while ((rc = store_step(st, s, "read rounds", err)) == 1) {
-        if (count == cap) {
-            cap = cap ? 2 * cap : 16;
-            ad_store_round_row *grown = realloc(v, cap * sizeof *v);
-            if (!grown) {
-                rc = -1;
-                ad_error_set(err, "%s: read rounds: out of memory", st->path);
-                break;
-            }
-            v = grown;
+        if (store_reserve(st, (void **)&v, &cap, count, sizeof *v, "read rounds", err)) {
+            rc = -1;
+            break;
         }
         ad_store_round_row *row = &v[count++];
         memset(row, 0, sizeof *row);

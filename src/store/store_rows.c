@@ -35,15 +35,9 @@ int ad_store_levels_get(ad_store *st, uint32_t round, const char *role, ad_level
     size_t cap = 0, count = 0;
     int rc;
     while ((rc = store_step(st, s, "read levels", err)) == 1) {
-        if (count == cap) {
-            cap = cap ? 2 * cap : 16;
-            ad_level *grown = realloc(v, cap * sizeof *v);
-            if (!grown) {
-                rc = -1;
-                ad_error_set(err, "%s: read levels: out of memory", st->path);
-                break;
-            }
-            v = grown;
+        if (store_reserve(st, (void **)&v, &cap, count, sizeof *v, "read levels", err)) {
+            rc = -1;
+            break;
         }
         v[count++] = store_col_level(s, 0);
     }
@@ -191,15 +185,9 @@ int ad_store_eval_series(ad_store *st, const char *metric, int64_t lineage, ad_s
     size_t cap = 0, count = 0;
     int rc;
     while ((rc = store_step(st, s, "read evaluations", err)) == 1) {
-        if (count == cap) {
-            cap = cap ? 2 * cap : 64;
-            ad_store_eval *grown = realloc(v, cap * sizeof *v);
-            if (!grown) {
-                rc = -1;
-                ad_error_set(err, "%s: read evaluations: out of memory", st->path);
-                break;
-            }
-            v = grown;
+        if (store_reserve(st, (void **)&v, &cap, count, sizeof *v, "read evaluations", err)) {
+            rc = -1;
+            break;
         }
         ad_store_eval *c = &v[count++];
         memset(c, 0, sizeof *c);

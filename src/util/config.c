@@ -188,13 +188,18 @@ static int parse_value(const ad_config_key *k, const char *text, const char *whe
         if (parse_i64(text, &v->i)) return value_error(err, where, k->name, text, "not an integer");
         return check_range(k, (double)v->i, where, text, err);
     case AD_CONFIG_SIZE:
-    case AD_CONFIG_U64:
-        if (parse_u64(text, &v->u))
+    case AD_CONFIG_U64: {
+        uint64_t u;
+        if (parse_u64(text, &u))
             return value_error(err, where, k->name, text, "not a non-negative integer");
-        if (k->type == AD_CONFIG_SIZE && v->u > SIZE_MAX)
+        if (k->type == AD_CONFIG_SIZE && u > SIZE_MAX)
             return value_error(err, where, k->name, text, "too large");
-        if (k->type == AD_CONFIG_SIZE) v->z = (size_t)v->u;
-        return check_range(k, (double)v->u, where, text, err);
+        if (k->type == AD_CONFIG_SIZE)
+            v->z = (size_t)u;
+        else
+            v->u = u;
+        return check_range(k, (double)u, where, text, err);
+    }
     case AD_CONFIG_DOUBLE:
         if (parse_double(text, &v->d))
             return value_error(err, where, k->name, text, "not a number");
@@ -469,7 +474,14 @@ static int on_pair(void *user, const char *section, const char *name, const char
 
 int ad_config_load_string(const ad_config_schema *s, void *cfg, const char *text,
                           const char *source, ad_error *err) {
-    load_ctx c = {s, cfg, source, text, text + strlen(text), 0, NULL, 0, err};
+    load_ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.cfg = cfg;
+    c.source = source;
+    c.p = text;
+    c.end = text + strlen(text);
+    c.err = err;
     c.set_on = calloc(s->n_keys ? s->n_keys : 1, sizeof *c.set_on);
     if (!c.set_on) return ad_error_set(err, "%s: out of memory", source);
     int rc = ini_parse_stream(read_line, &c, on_pair, &c);

@@ -88,15 +88,20 @@ static int parse_range(parser *ps, int32_t *lo, int32_t *hi) {
     return AD_OK;
 }
 
+/* Makes room for one more element in a growing array of n elements. */
+static int grow(parser *ps, void **v, size_t *cap, size_t n, size_t elem) {
+    if (n < *cap) return AD_OK;
+    size_t new_cap = *cap ? *cap * 2 : 16;
+    void *grown = realloc(*v, new_cap * elem);
+    if (!grown) return fail(ps, "out of memory");
+    *v = grown;
+    *cap = new_cap;
+    return AD_OK;
+}
+
 static int push(parser *ps, ad_level l) {
-    if (ps->n == ps->cap) {
-        if (ps->cap >= AD_LEVEL_LIST_MAX) return fail(ps, "more than 65536 levels");
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        ad_level *v = realloc(ps->v, cap * sizeof *v);
-        if (!v) return fail(ps, "out of memory");
-        ps->v = v;
-        ps->cap = cap;
-    }
+    if (ps->n >= AD_LEVEL_LIST_MAX) return fail(ps, "more than 65536 levels");
+    if (grow(ps, (void **)&ps->v, &ps->cap, ps->n, sizeof *ps->v)) return AD_ERR;
     ps->v[ps->n++] = l;
     return AD_OK;
 }
@@ -168,6 +173,16 @@ static char *trimmed_copy(const char *text) {
     return s;
 }
 
+/* Ends a successful parse of a list or schedule: checks that no level
+ * repeats and copies the trimmed text into *copy. */
+static int finish(parser *ps, int rc, char **copy) {
+    *copy = NULL;
+    if (rc == AD_OK) rc = check_distinct(ps);
+    if (rc == AD_OK && !(*copy = trimmed_copy(ps->text)))
+        rc = ad_error_set(ps->err, "%s: out of memory", ps->what);
+    return rc;
+}
+
 static void parser_init(parser *ps, const char *text, const char *what, ad_error *err) {
     memset(ps, 0, sizeof *ps);
     ps->text = ps->p = text;
@@ -204,10 +219,8 @@ int ad_level_list_parse(const char *text, ad_level_list *out, ad_error *err) {
         } while (rc == AD_OK && accept(&ps, ','));
         if (rc == AD_OK && !at_end(&ps)) rc = fail(&ps, "expected ',' or the end");
     }
-    if (rc == AD_OK) rc = check_distinct(&ps);
-    char *copy = rc == AD_OK ? trimmed_copy(text) : NULL;
-    if (rc == AD_OK && !copy) rc = ad_error_set(err, "level list: out of memory");
-    if (rc != AD_OK) {
+    char *copy;
+    if (finish(&ps, rc, &copy) != AD_OK) {
         free(ps.v);
         return AD_ERR;
     }
@@ -236,13 +249,7 @@ typedef struct step_marks {
 } step_marks;
 
 static int mark_step(parser *ps, step_marks *m) {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        size_t *v = realloc(m->v, cap * sizeof *v);
-        if (!v) return fail(ps, "out of memory");
-        m->v = v;
-        m->cap = cap;
-    }
+    if (grow(ps, (void **)&m->v, &m->cap, m->n, sizeof *m->v)) return AD_ERR;
     m->v[m->n++] = ps->n;
     return AD_OK;
 }
@@ -291,10 +298,8 @@ int ad_level_schedule_parse(const char *text, ad_level_schedule *out, ad_error *
         }
         if (rc == AD_OK && !at_end(&ps)) rc = fail(&ps, "expected ',', '&' or the end");
     }
-    if (rc == AD_OK) rc = check_distinct(&ps);
-    char *copy = rc == AD_OK ? trimmed_copy(text) : NULL;
-    if (rc == AD_OK && !copy) rc = ad_error_set(err, "schedule: out of memory");
-    if (rc != AD_OK) {
+    char *copy;
+    if (finish(&ps, rc, &copy) != AD_OK) {
         free(ps.v);
         free(m.v);
         return AD_ERR;

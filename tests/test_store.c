@@ -319,6 +319,17 @@ static void test_delete_stage_and_round(void) {
     CHECK(ad_store_checkpoint_insert(st, 2, 0, "optimize", "c2", 1, &err) == AD_OK);
     ad_level lv = ad_level_int(4);
     CHECK(ad_store_levels_insert(st, 2, "train", &lv, NULL, 1, &err) == AD_OK);
+    CHECK(ad_store_levels_insert(st, 2, "eval", &lv, NULL, 1, &err) == AD_OK);
+    /* redo the stage that chose the training levels: delete them, write them again */
+    ad_level *got;
+    size_t n;
+    CHECK(ad_store_levels_insert(st, 2, "train", &lv, NULL, 1, &err) == AD_ERR); /* twice */
+    CHECK(ad_store_levels_delete(st, 2, "train", &err) == AD_OK);
+    CHECK(ad_store_levels_get(st, 2, "train", &got, &n, &err) == AD_OK && n == 0);
+    free(got);
+    CHECK(ad_store_levels_get(st, 2, "eval", &got, &n, &err) == AD_OK && n == 1);
+    free(got);
+    CHECK(ad_store_levels_insert(st, 2, "train", &lv, NULL, 1, &err) == AD_OK);
     /* redo lineage 1's select: only its rows go */
     CHECK(ad_store_delete_stage(st, 2, "select", 1, &err) == AD_OK);
     CHECK(count_samples(st, 2, "select") == 4);
@@ -334,7 +345,6 @@ static void test_delete_stage_and_round(void) {
     CHECK(ad_store_stage_is_done(st, 2, "select", 0, &done, &err) == AD_OK && !done);
     CHECK(ad_store_stage_is_done(st, 2, "evaluate", -1, &done, &err) == AD_OK && done);
     ad_store_eval *cells;
-    size_t n;
     CHECK(ad_store_eval_series(st, "accuracy", 0, &cells, &n, &err) == AD_OK && n == 1);
     free(cells);
     /* delete the round: everything hanging off it goes */
@@ -346,7 +356,6 @@ static void test_delete_stage_and_round(void) {
     char path[64];
     CHECK(ad_store_checkpoint_get(st, 2, 0, path, sizeof path, NULL, &found, &err) == AD_OK);
     CHECK(!found);
-    ad_level *got;
     CHECK(ad_store_levels_get(st, 2, "train", &got, &n, &err) == AD_OK && n == 0);
     free(got);
     ad_store_round_row *r;

@@ -126,7 +126,8 @@ int ad_store_stage_metric_get(ad_store *st, uint32_t round, const char *stage, i
 
 /* Deletes everything a stage recorded in a round (its samples, evaluations,
  * checkpoints rows, figures and marker), for redoing an interrupted stage.
- * lineage -1 deletes the rows of every lineage. Atomic. */
+ * lineage -1 deletes the rows of every lineage. Atomic. The round's levels
+ * are not a stage's rows: see ad_store_levels_delete. */
 int ad_store_delete_stage(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                           ad_error *err);
 
@@ -139,6 +140,11 @@ int ad_store_delete_round(ad_store *st, uint32_t round, ad_error *err);
  * count for each (prompts posed; may be NULL for zeros). */
 int ad_store_levels_insert(ad_store *st, uint32_t round, const char *role, const ad_level *levels,
                            const size_t *counts, size_t n, ad_error *err);
+
+/* Deletes the levels of a round in a role (every role when role is NULL).
+ * Levels belong to the round, not to a stage: a redo of the stage that
+ * recorded them calls this next to ad_store_delete_stage, in one transaction. */
+int ad_store_levels_delete(ad_store *st, uint32_t round, const char *role, ad_error *err);
 
 /* The levels of a round in a role, in level order (malloc'd; *n may be 0). */
 int ad_store_levels_get(ad_store *st, uint32_t round, const char *role, ad_level **levels,

@@ -21,6 +21,13 @@ int ad_store_levels_insert(ad_store *st, uint32_t round, const char *role, const
     return store_tx_leave(st, own, rc, "insert levels", err);
 }
 
+int ad_store_levels_delete(ad_store *st, uint32_t round, const char *role, ad_error *err) {
+    return store_exec(st, "delete levels", err, NULL,
+                      "DELETE FROM levels WHERE run_id = ?1 AND round = ?2 AND"
+                      " (?3 IS NULL OR role = ?3)",
+                      "RIT", (int64_t)round, role);
+}
+
 int ad_store_levels_get(ad_store *st, uint32_t round, const char *role, ad_level **levels,
                         size_t *n, ad_error *err) {
     *levels = NULL;

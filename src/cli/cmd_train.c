@@ -223,14 +223,10 @@ static int session_open(session *s, const train_args *a, ad_error *err) {
                       : ad_error_set(err, "%s: checkpoint has no trainer state", a->out);
         if (rc == AD_OK && !opt.m) rc = ad_error_set(err, "%s: no optimizer state", a->out);
         if (rc == AD_OK) rc = ad_trainer_init(&s->tr, s->m, &tc, err);
-        if (rc == AD_OK) {
-            s->tr_ready = 1;
-            ad_adamw_free(&s->tr.opt);
-            s->tr.opt = opt;
-            rc = ad_trainer_state_parse(&s->tr, json, err);
-        } else {
-            ad_adamw_free(&opt);
-        }
+        if (rc == AD_OK) s->tr_ready = 1;
+        if (rc == AD_OK) rc = ad_trainer_adopt_optimizer(&s->tr, &opt, err);
+        if (rc == AD_OK) rc = ad_trainer_state_parse(&s->tr, json, err);
+        ad_adamw_free(&opt);
         free(json);
         return rc;
     }

@@ -11,6 +11,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "start a self-improvement run from a config file"},
+    {"resume", cmd_resume, "continue an interrupted run"},
     {"train", cmd_train, "train a fresh model on a task's labelled problems"},
     {"sample", cmd_sample, "decode completions of a prompt from a checkpoint"},
     {"score", cmd_score, "teacher-forced log-probabilities of JSONL pairs"},

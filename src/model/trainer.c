@@ -73,6 +73,18 @@ void ad_trainer_free(ad_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
+int ad_trainer_adopt_optimizer(ad_trainer *t, ad_adamw *opt, ad_error *err) {
+    if (!opt->m || !opt->v || opt->n != t->model->n_params)
+        return ad_error_set(err, "optimizer state has %zu values, the model %zu parameters",
+                            opt->n, t->model->n_params);
+    ad_adamw_config keep = t->opt.cfg;
+    ad_adamw_free(&t->opt);
+    t->opt = *opt;
+    t->opt.cfg = keep;
+    memset(opt, 0, sizeof *opt);
+    return AD_OK;
+}
+
 void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule) {
     t->cfg.schedule = *schedule;
     t->sched_step = 0;

@@ -66,6 +66,11 @@ typedef struct ad_step_stats {
 int ad_trainer_init(ad_trainer *t, ad_model *model, const ad_train_config *cfg, ad_error *err);
 void ad_trainer_free(ad_trainer *t);
 
+/* Replaces the trainer's optimizer moments and step with *opt (loaded from a
+ * checkpoint), taking ownership of its buffers; *opt is emptied. Fails when
+ * the sizes differ (nothing is changed then). */
+int ad_trainer_adopt_optimizer(ad_trainer *t, ad_adamw *opt, ad_error *err);
+
 /* Starts a new schedule (a new round): same moments and optimizer step. */
 void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule);
 

@@ -1,0 +1,45 @@
+/* run.h: a self-improvement run: base training, then rounds of
+ * acquire -> select -> optimize -> evaluate -> accept, kept in a run directory:
+ *
+ *   DIR/config.ini                 the resolved configuration (every key)
+ *   DIR/run.db                     the run store (SQLite, see store/store.h)
+ *   DIR/ckpt/lNN/rNNNN/            the checkpoint of lineage l after round r
+ *   DIR/ckpt/lNN/partial/          the latest mid-stage checkpoint (resume)
+ *   DIR/data/round-NNNN.jsonl      the labels a round kept (self-made data)
+ *   DIR/log.txt                    the log lines of every session
+ *
+ * Every stage marks itself done in the store only after its outputs are
+ * durable; a killed run resumes at the first stage not marked done, and every
+ * random choice derives from (run seed, lineage, round, stage, item), so a
+ * resumed run ends bit-identical to an uninterrupted one with the same thread
+ * count. */
+#ifndef AD_LOOP_RUN_H
+#define AD_LOOP_RUN_H
+
+#include <stddef.h>
+
+#include "loop/run_config.h"
+#include "util/error.h"
+
+typedef struct ad_run ad_run;
+
+/* Creates a new run in dir (which must not hold one) from a config file (may be
+ * NULL: defaults) and overrides "section.key=value". */
+int ad_run_create(ad_run **out, const char *dir, const char *config_path,
+                  const char *const *overrides, size_t n_overrides, ad_error *err);
+
+/* Opens an existing run directory to continue it. */
+int ad_run_open(ad_run **out, const char *dir, ad_error *err);
+
+/* Runs (or continues) base training and every round up to run.rounds. */
+int ad_run_execute(ad_run *run, ad_error *err);
+
+/* Frees everything; safe on NULL. */
+void ad_run_free(ad_run *run);
+
+/* Test hook: when the environment variable AD_KILL_AT is "STAGE:ROUND[:STEP]"
+ * (e.g. "optimize:1:30"), the process kills itself with SIGKILL at that point, so
+ * tests can check resume from any point. */
+void ad_run_maybe_kill(const char *stage, size_t round, size_t step);
+
+#endif

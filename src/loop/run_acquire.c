@@ -1,0 +1,265 @@
+/* run_acquire.c: the acquire stage: choose the round's levels from the
+ * curriculum (fixed, or adaptive by label-free self-consistency), pose fresh
+ * prompts at them from the acquisition seed stream, and decode candidates with
+ * every lineage (sample 0 greedy, samples 1..k-1 at the configured
+ * temperature). The hidden answers are never looked at here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop/complete.h"
+#include "loop/run_internal.h"
+#include "loop/vote.h"
+#include "util/progress.h"
+
+#define DECODE_CHUNK 256
+
+typedef struct lineage_models {
+    ad_model **m;
+    size_t n;
+} lineage_models;
+
+static void models_free(lineage_models *lm) {
+    for (size_t i = 0; lm->m && i < lm->n; i++) ad_model_free(lm->m[i]);
+    free(lm->m);
+}
+
+/* Loads every lineage's model as of the last accepted round before `round`. */
+static int models_load(ad_run *run, size_t round, lineage_models *lm, ad_error *err) {
+    size_t last;
+    lm->n = run->cfg.lineages;
+    lm->m = calloc(lm->n, sizeof *lm->m);
+    if (!lm->m) return ad_error_set(err, "out of memory");
+    if (run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
+    for (size_t l = 0; l < lm->n; l++)
+        if (run_load_model(run, l, last, &lm->m[l], err) != AD_OK) return AD_ERR;
+    return AD_OK;
+}
+
+static ad_sample_params sample_params(const ad_run *run, size_t l, size_t round, int greedy) {
+    ad_sample_params sp = ad_sample_default_params();
+    sp.seed = ad_seed_derive(run->cfg.seed, l, round, AD_STREAM_SAMPLE, greedy);
+    if (!greedy) {
+        sp.temperature = run->cfg.temperature;
+        sp.top_k = run->cfg.top_k;
+        sp.top_p = run->cfg.top_p;
+    }
+    return sp;
+}
+
+/* Decodes k candidates (greedy + k-1 sampled) for n prompts with one model:
+ * out[i*k + j]. */
+static int decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round,
+                             const char *const *prompts, size_t n, size_t k, ad_completion *out,
+                             ad_error *err) {
+    ad_completion *tmp = NULL;
+    ad_sample_params g = sample_params(run, l, round, 1), s = sample_params(run, l, round, 0);
+    if (k > 1 && !(tmp = calloc(n * (k - 1), sizeof *tmp)))
+        return ad_error_set(err, "out of memory");
+    ad_completion *greedy = calloc(n, sizeof *greedy);
+    int rc = greedy ? AD_OK : ad_error_set(err, "out of memory");
+    if (rc == AD_OK)
+        rc = ad_complete_prompts(m, &run->vocab, run->task, prompts, n, 1, &g, 0, greedy, err);
+    if (rc == AD_OK && k > 1)
+        rc = ad_complete_prompts(m, &run->vocab, run->task, prompts, n, k - 1, &s, 0, tmp, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        out[i * k] = greedy[i];
+        for (size_t j = 1; j < k; j++) out[i * k + j] = tmp[i * (k - 1) + j - 1];
+    }
+    if (rc != AD_OK) {
+        for (size_t i = 0; greedy && i < n; i++) ad_completion_free(&greedy[i]);
+        for (size_t i = 0; tmp && i < n * (k - 1); i++) ad_completion_free(&tmp[i]);
+    }
+    free(greedy);
+    free(tmp);
+    return rc;
+}
+
+typedef struct probe_ctx {
+    ad_run *run;
+    lineage_models *lm;
+    size_t round;
+} probe_ctx;
+
+/* Label-free self-consistency at a level: the mean share of the modal answer,
+ * over the lineages' greedy answers (m >= 2) or one model's k samples. */
+static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error *err) {
+    probe_ctx *ctx = vctx;
+    ad_run *run = ctx->run;
+    size_t n = run->cfg.adaptive_probe, m = ctx->lm->n;
+    size_t k = m >= 2 ? 1 : (run->cfg.samples >= 2 ? run->cfg.samples : 5);
+    size_t voters = m >= 2 ? m : k;
+    char **prompts = calloc(n, sizeof *prompts);
+    ad_completion *outs = calloc(n * voters, sizeof *outs);
+    const char **answers = calloc(voters, sizeof *answers);
+    ad_problem p = {0};
+    int rc = prompts && outs && answers ? AD_OK : ad_error_set(err, "out of memory");
+    uint64_t key = ((uint64_t)(uint32_t)lv.a << 32) | (uint32_t)lv.b;
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        ad_rng rng;
+        ad_rng_seed(&rng, ad_seed_derive(run->cfg.seed, AD_STREAM_ACQUIRE, ctx->round, key, i));
+        rc = ad_task_generate(run->task, lv, &rng, &p, err);
+        if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
+    }
+    ad_completion *col = m >= 2 ? calloc(n, sizeof *col) : NULL;
+    for (size_t l = 0; rc == AD_OK && l < (m >= 2 ? m : 1); l++) {
+        if (m >= 2) {
+            ad_sample_params g = sample_params(run, l, ctx->round, 1);
+            rc = col ? ad_complete_prompts(ctx->lm->m[l], &run->vocab, run->task,
+                                           (const char *const *)prompts, n, 1, &g, 0, col, err)
+                     : ad_error_set(err, "out of memory");
+            for (size_t i = 0; rc == AD_OK && i < n; i++) outs[i * voters + l] = col[i];
+        } else {
+            rc = decode_candidates(run, ctx->lm->m[0], 0, ctx->round, (const char *const *)prompts,
+                                   n, k, outs, err);
+        }
+    }
+    double total = 0;
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        ad_vote v;
+        for (size_t j = 0; j < voters; j++)
+            answers[j] = outs[i * voters + j].hit_eos ? outs[i * voters + j].text : NULL;
+        rc = ad_vote_mode(answers, voters, &v, err);
+        if (rc == AD_OK && v.unique) total += (double)v.count / (double)voters;
+    }
+    *score = n ? total / (double)n : 0;
+    for (size_t i = 0; outs && i < n * voters; i++) ad_completion_free(&outs[i]);
+    for (size_t i = 0; prompts && i < n; i++) free(prompts[i]);
+    free(col);
+    free(outs);
+    free(prompts);
+    free(answers);
+    ad_problem_free(&p);
+    char buf[AD_LEVEL_TEXT_MAX];
+    if (rc == AD_OK)
+        run_log(run, "acquire r%zu: self-consistency at level %s = %.3f", ctx->round,
+                ad_level_format(lv, buf, sizeof buf), *score);
+    return rc;
+}
+
+/* The round's prompts: round_prompts per level, from (seed, ACQUIRE, round, level, i). */
+static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, char ***out,
+                        ad_level **out_levels, size_t *n_out, ad_error *err) {
+    size_t per = run->cfg.round_prompts, n = levels->n * per;
+    char **prompts = calloc(n ? n : 1, sizeof *prompts);
+    ad_level *lv = calloc(n ? n : 1, sizeof *lv);
+    ad_problem p = {0};
+    int rc = prompts && lv ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        ad_level level = levels->v[i / per];
+        uint64_t key = ((uint64_t)(uint32_t)level.a << 32) | (uint32_t)level.b;
+        ad_rng rng;
+        ad_rng_seed(&rng, ad_seed_derive(run->cfg.seed, AD_STREAM_ACQUIRE, round, key,
+                                         (1ull << 40) + i % per));
+        rc = ad_task_generate(run->task, level, &rng, &p, err);
+        if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
+        lv[i] = level;
+    }
+    ad_problem_free(&p);
+    *out = prompts;
+    *out_levels = lv;
+    *n_out = n;
+    return rc;
+}
+
+/* Decodes every prompt with every lineage, in chunks with a progress line, and
+ * fills the store rows (strings owned by comps). */
+static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prompts,
+                      const ad_level *lv, size_t n, ad_completion *comps, ad_store_sample *rows,
+                      double *tokens, ad_error *err) {
+    size_t k = run->cfg.samples, L = lm->n;
+    char label[64];
+    snprintf(label, sizeof label, "acquire r%zu", round);
+    ad_progress prog;
+    ad_progress_begin(&prog, label, n * L, "tok");
+    for (size_t l = 0; l < L; l++) {
+        for (size_t from = 0; from < n; from += DECODE_CHUNK) {
+            size_t cnt = n - from < DECODE_CHUNK ? n - from : DECODE_CHUNK;
+            ad_completion *c = comps + (l * n + from) * k;
+            if (decode_candidates(run, lm->m[l], l, round, (const char *const *)prompts + from,
+                                  cnt, k, c, err) != AD_OK)
+                return AD_ERR;
+            for (size_t i = 0; i < cnt * k; i++) *tokens += (double)c[i].n_tokens;
+            ad_progress_update(&prog, l * n + from + cnt, *tokens, NULL);
+            ad_run_maybe_kill("acquire", round, l * n + from + cnt);
+        }
+    }
+    ad_progress_end(&prog, *tokens, NULL);
+    for (size_t l = 0; l < L; l++)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < k; j++) {
+                const ad_completion *c = &comps[(l * n + i) * k + j];
+                rows[(l * n + i) * k + j] = (ad_store_sample){
+                    .round = (uint32_t)round, .lineage = l, .prompt_index = i, .sample_index = j,
+                    .level = lv[i], .prompt = prompts[i], .completion = c->text,
+                    .n_tokens = c->n_tokens, .logprob = c->logprob_sum, .hit_eos = c->hit_eos,
+                    .kept = 0, .correct = -1};
+            }
+    return AD_OK;
+}
+
+static int record(ad_run *run, size_t round, const ad_level_list *levels, size_t cursor,
+                  const ad_store_sample *rows, size_t n_rows, double tokens, double seconds,
+                  ad_error *err) {
+    size_t *counts = calloc(levels->n ? levels->n : 1, sizeof *counts);
+    if (!counts) return ad_error_set(err, "out of memory");
+    for (size_t i = 0; i < levels->n; i++) counts[i] = run->cfg.round_prompts;
+    uint32_t r = (uint32_t)round;
+    int rc = ad_store_begin(run->st, err);
+    if (rc == AD_OK) rc = ad_store_levels_insert(run->st, r, "train", levels->v, counts, levels->n, err);
+    if (rc == AD_OK) rc = ad_store_samples_insert(run->st, "acquire", rows, n_rows, err);
+    if (rc == AD_OK) rc = ad_store_stage_metric(run->st, r, "acquire", -1, "cursor_after", (double)cursor, err);
+    if (rc == AD_OK) rc = ad_store_stage_metric(run->st, r, "acquire", -1, "levels", (double)levels->n, err);
+    if (rc == AD_OK) rc = ad_store_stage_metric(run->st, r, "acquire", -1, "tokens_per_s", seconds > 0 ? tokens / seconds : 0, err);
+    if (rc == AD_OK) rc = ad_store_stage_done(run->st, r, "acquire", -1, seconds, err);
+    if (rc == AD_OK) rc = ad_store_commit(run->st, err);
+    else ad_store_rollback(run->st);
+    free(counts);
+    return rc;
+}
+
+int run_stage_acquire(ad_run *run, size_t round, ad_error *err) {
+    int done = 0;
+    if (ad_store_stage_is_done(run->st, (uint32_t)round, "acquire", -1, &done, err)) return AD_ERR;
+    if (done) return AD_OK;
+    double t0 = ad_now(), tokens = 0;
+    size_t cursor = 0, n = 0, k = run->cfg.samples;
+    lineage_models lm = {0};
+    ad_level_list levels = {0};
+    char **prompts = NULL;
+    ad_level *lv = NULL;
+    ad_completion *comps = NULL;
+    ad_store_sample *rows = NULL;
+    int rc = run_cursor_before(run, round, &cursor, err);
+    if (rc == AD_OK) rc = models_load(run, round, &lm, err);
+    probe_ctx pc = {run, &lm, round};
+    if (rc == AD_OK)
+        rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
+    if (rc == AD_OK) rc = pose_prompts(run, round, &levels, &prompts, &lv, &n, err);
+    size_t total = n * lm.n * k;
+    if (rc == AD_OK) {
+        comps = calloc(total ? total : 1, sizeof *comps);
+        rows = calloc(total ? total : 1, sizeof *rows);
+        if (!comps || !rows) rc = ad_error_set(err, "out of memory");
+    }
+    if (rc == AD_OK) {
+        char text[256] = "";
+        for (size_t i = 0; i < levels.n && strlen(text) < 200; i++) {
+            char b[AD_LEVEL_TEXT_MAX];
+            strcat(text, i ? "," : "");
+            strcat(text, ad_level_format(levels.v[i], b, sizeof b));
+        }
+        run_log(run, "acquire r%zu: levels [%s], %zu prompts x %zu lineage(s) x %zu sample(s)",
+                round, text, n, lm.n, k);
+        rc = decode_all(run, round, &lm, prompts, lv, n, comps, rows, &tokens, err);
+    }
+    if (rc == AD_OK) rc = record(run, round, &levels, cursor, rows, total, tokens, ad_now() - t0, err);
+    for (size_t i = 0; comps && i < total; i++) ad_completion_free(&comps[i]);
+    for (size_t i = 0; prompts && i < n; i++) free(prompts[i]);
+    free(comps);
+    free(rows);
+    free(prompts);
+    free(lv);
+    ad_level_list_free(&levels);
+    models_free(&lm);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "acquire: ");
+}

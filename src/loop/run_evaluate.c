@@ -1,0 +1,132 @@
+/* run_evaluate.c: the evaluate stage (held-out accuracy per level over a window
+ * around the frontier, for every lineage) and the accept stage (keep the round,
+ * or roll it back when it lost accuracy on levels already mastered). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop/evaluate.h"
+#include "loop/run_internal.h"
+#include "util/progress.h"
+
+#define WINDOW_MAX 256
+
+/* Levels evaluated after `round`: `below` curriculum steps up to the frontier
+ * and `above` beyond it (for integer levels: frontier-below+1 .. frontier+above). */
+static size_t eval_window(ad_run *run, size_t cursor, ad_level *out, size_t cap) {
+    const ad_run_config *c = &run->cfg;
+    size_t n = 0;
+    if (!run->cur.schedule) {
+        int64_t frontier = (int64_t)run->cur.first_level - 1 + (int64_t)cursor;
+        int64_t lo = frontier - (int64_t)c->eval_below + 1, hi = frontier + (int64_t)c->eval_above;
+        ad_level lmin = ad_task_level_min(run->task), lmax = ad_task_level_max(run->task);
+        if (lo < lmin.a) lo = lmin.a;
+        if (hi > lmax.a) hi = lmax.a;
+        for (int64_t v = lo; v <= hi && n < cap; v++) out[n++] = ad_level_int((int32_t)v);
+        return n;
+    }
+    size_t steps = ad_curriculum_n_steps(&run->cur);
+    size_t from = cursor > c->eval_below ? cursor - c->eval_below : 0;
+    for (size_t s = from; s < cursor + c->eval_above && s < steps; s++) {
+        size_t k = ad_curriculum_step_levels(&run->cur, s, NULL, 0);
+        if (n + k > cap) break;
+        n += ad_curriculum_step_levels(&run->cur, s, out + n, k);
+    }
+    return n;
+}
+
+static int evaluate_lineage(ad_run *run, size_t round, size_t l, const ad_level *lv, size_t n,
+                            ad_error *err) {
+    ad_model *m = NULL;
+    ad_level_accuracy acc[WINDOW_MAX];
+    ad_store_eval rows[WINDOW_MAX];
+    double t0 = ad_now();
+    if (run_load_model(run, l, round, &m, err) != AD_OK) return AD_ERR;
+    int rc = ad_evaluate_levels(m, &run->vocab, run->task, lv, n, run->cfg.eval_n, run->cfg.seed,
+                                acc, err);
+    ad_model_free(m);
+    if (rc != AD_OK) return AD_ERR;
+    char line[1024] = "";
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = (ad_store_eval){(uint32_t)round, (int64_t)l, lv[i], "accuracy", acc[i].accuracy,
+                                  acc[i].n};
+        char b[AD_LEVEL_TEXT_MAX], cell[48];
+        snprintf(cell, sizeof cell, " %s:%.3f", ad_level_format(lv[i], b, sizeof b),
+                 acc[i].accuracy);
+        if (strlen(line) + strlen(cell) < sizeof line) strcat(line, cell);
+    }
+    run_log(run, "evaluate r%zu l%zu:%s", round, l, line);
+    uint32_t r = (uint32_t)round;
+    rc = ad_store_begin(run->st, err);
+    if (rc == AD_OK) rc = ad_store_evals_insert(run->st, "evaluate", rows, n, err);
+    if (rc == AD_OK) rc = ad_store_stage_done(run->st, r, "evaluate", (int64_t)l, ad_now() - t0, err);
+    if (rc == AD_OK) return ad_store_commit(run->st, err);
+    ad_store_rollback(run->st);
+    return AD_ERR;
+}
+
+int run_stage_evaluate(ad_run *run, size_t round, ad_error *err) {
+    ad_level lv[WINDOW_MAX];
+    size_t cursor = 0;
+    double v = 0;
+    int found = 0;
+    if (round > 0 && ad_store_stage_metric_get(run->st, (uint32_t)round, "acquire", -1,
+                                               "cursor_after", &v, &found, err) != AD_OK)
+        return AD_ERR;
+    if (found) cursor = (size_t)v;
+    size_t n = eval_window(run, cursor, lv, WINDOW_MAX);
+    for (size_t l = 0; l < run->cfg.lineages; l++) {
+        int done = 0;
+        if (ad_store_stage_is_done(run->st, (uint32_t)round, "evaluate", (int64_t)l, &done, err))
+            return AD_ERR;
+        if (done) continue;
+        ad_run_maybe_kill("evaluate", round, l);
+        if (evaluate_lineage(run, round, l, lv, n, err) != AD_OK)
+            return ad_error_prefix(err, "evaluate, lineage %zu: ", l);
+    }
+    return AD_OK;
+}
+
+/* Accuracy of lineage 0 at (round, level); NaN when not evaluated. */
+static double cell(const ad_store_eval *cells, size_t n, size_t round, ad_level lv) {
+    for (size_t i = 0; i < n; i++)
+        if (cells[i].round == round && ad_level_cmp(cells[i].level, lv) == 0) return cells[i].value;
+    return NAN;
+}
+
+/* Finds a mastered level (>= mastered at the last accepted round) whose accuracy
+ * fell by more than max_drop; writes the reason. Returns 1 when found. */
+static int lost_mastery(ad_run *run, size_t round, size_t last, char *reason, size_t cap,
+                        ad_error *err, int *failed) {
+    ad_store_eval *cells = NULL;
+    size_t n = 0;
+    *failed = ad_store_eval_series(run->st, "accuracy", 0, &cells, &n, err) != AD_OK;
+    if (*failed) return 0;
+    int lost = 0;
+    for (size_t i = 0; i < n && !lost; i++) {
+        if (cells[i].round != last) continue;
+        double before = cells[i].value, now = cell(cells, n, round, cells[i].level);
+        if (before >= run->cfg.mastered && !isnan(now) && before - now > run->cfg.max_drop) {
+            char b[AD_LEVEL_TEXT_MAX];
+            snprintf(reason, cap, "level %s fell from %.3f to %.3f",
+                     ad_level_format(cells[i].level, b, sizeof b), before, now);
+            lost = 1;
+        }
+    }
+    free(cells);
+    return lost;
+}
+
+int run_stage_accept(ad_run *run, size_t round, ad_error *err) {
+    char reason[256] = "";
+    int accepted = 1, failed = 0;
+    if (round > 0 && run->cfg.rollback) {
+        size_t last = 0;
+        if (run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
+        accepted = !lost_mastery(run, round, last, reason, sizeof reason, err, &failed);
+        if (failed) return AD_ERR;
+    }
+    if (!accepted) run_log(run, "round %zu rolled back: %s", round, reason);
+    return ad_store_round_finish(run->st, (uint32_t)round, accepted, accepted ? NULL : reason, err);
+}

@@ -333,7 +333,7 @@ typedef struct outcome {
 } outcome;
 
 /* The worker died (EOF or EPIPE): reap it and explain. */
-static void worker_died(ad_sandbox *sb, worker *w, ad_verdict *v, outcome *o) {
+static void worker_died(worker *w, ad_verdict *v, outcome *o) {
     int status;
     size_t served = w->served;
     stop_worker(w, 0.2, &status);
@@ -346,16 +346,22 @@ static void worker_died(ad_sandbox *sb, worker *w, ad_verdict *v, outcome *o) {
 
 static int exchange(ad_sandbox *sb, worker *w, const char *req, size_t req_len, ad_verdict *v,
                     outcome *o, ad_error *err) {
-    if (w->pid && is_stale(w)) stop_worker(w, 0.0, NULL);
-    if (!w->pid && spawn(sb, w, err)) return AD_ERR;
-    double deadline = now_s() + sb->p.timeout_s;
-    int rc = write_request(w->to_fd, req, req_len, deadline);
+    int rc;
     size_t len = 0;
     int extra = 0;
-    if (rc == IO_OK) rc = read_reply(w, sb->p.max_reply_bytes, deadline, &len, &extra);
-    if (rc == IO_CLOSED) {
-        worker_died(sb, w, v, o);
-        return AD_OK;
+    /* A worker that had answered before may die for reasons of its own (a
+     * one-shot verifier exiting after its answer races with our next write):
+     * then the request is tried once more on a fresh worker. */
+    for (int attempt = 0;; attempt++) {
+        if (w->pid && is_stale(w)) stop_worker(w, 0.0, NULL);
+        if (!w->pid && spawn(sb, w, err)) return AD_ERR;
+        size_t served = w->served;
+        double deadline = now_s() + sb->p.timeout_s;
+        rc = write_request(w->to_fd, req, req_len, deadline);
+        if (rc == IO_OK) rc = read_reply(w, sb->p.max_reply_bytes, deadline, &len, &extra);
+        if (rc != IO_CLOSED) break;
+        worker_died(w, v, o);
+        if (served == 0 || attempt == 1) return AD_OK;
     }
     if (rc == IO_TIMEOUT || rc == IO_OVERSIZED) {
         stop_worker(w, 0.0, NULL);

@@ -10,5 +10,8 @@ int cmd_score(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -13,6 +13,9 @@ typedef struct command {
 static const command commands[] = {
     {"run", cmd_run, "start a self-improvement run from a config file"},
     {"resume", cmd_resume, "continue an interrupted run"},
+    {"status", cmd_status, "the rounds and the accuracy grid of a run"},
+    {"eval", cmd_eval, "held-out accuracy per level of a checkpoint"},
+    {"export", cmd_export, "a round's candidates and decisions as JSONL"},
     {"train", cmd_train, "train a fresh model on a task's labelled problems"},
     {"sample", cmd_sample, "decode completions of a prompt from a checkpoint"},
     {"score", cmd_score, "teacher-forced log-probabilities of JSONL pairs"},

@@ -1,0 +1,99 @@
+/* cmd_status.c: `autodidact status DIR`: the round table and the per-level
+ * accuracy grid over rounds, read from the run store (safe while a run writes). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "store/store.h"
+
+static const char *usage_text =
+    "usage: autodidact status DIR [--lineage L]\n\n"
+    "Prints the run's rounds (status, stages done, candidates kept, label accuracy,\n"
+    "time) and a grid of held-out accuracy per level (rows) and round (columns) for\n"
+    "lineage L (default 0).\n";
+
+/* A select-stage figure of a round, or NaN. */
+static double select_metric(ad_store *st, uint32_t round, const char *key) {
+    double v;
+    int found = 0;
+    ad_error err;
+    if (ad_store_stage_metric_get(st, round, "select", -1, key, &v, &found, &err) != AD_OK)
+        return NAN;
+    return found ? v : NAN;
+}
+
+static void print_rounds(ad_store *st, const ad_store_round_row *rows, size_t n) {
+    printf("round  status       kept/candidates  label_acc  seconds  stages\n");
+    for (size_t i = 0; i < n; i++) {
+        double kept = select_metric(st, rows[i].round, "kept");
+        double cand = select_metric(st, rows[i].round, "candidates");
+        double la = select_metric(st, rows[i].round, "label_accuracy");
+        char kc[48] = "-", lab[16] = "-";
+        if (!isnan(kept) && !isnan(cand)) snprintf(kc, sizeof kc, "%.0f/%.0f", kept, cand);
+        if (!isnan(la)) snprintf(lab, sizeof lab, "%.3f", la);
+        printf("%5u  %-11s  %15s  %9s  %7.0f  %s%s%s\n", rows[i].round,
+               ad_round_status_name(rows[i].status), kc, lab, rows[i].stage_seconds,
+               rows[i].stages_done, rows[i].reason[0] ? "  -- " : "", rows[i].reason);
+    }
+}
+
+/* Rows: levels (in level order); columns: rounds 0..max. */
+static void print_grid(const ad_store_eval *cells, size_t n, uint32_t max_round) {
+    printf("\naccuracy per level (rows) after each round (columns)\nlevel ");
+    for (uint32_t r = 0; r <= max_round; r++) printf(" %6s%u", "r", r);
+    printf("\n");
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        char b[AD_LEVEL_TEXT_MAX];
+        printf("%5s ", ad_level_format(cells[i].level, b, sizeof b));
+        for (uint32_t r = 0; r <= max_round; r++) {
+            double v = NAN;
+            for (j = i; j < n && ad_level_cmp(cells[j].level, cells[i].level) == 0; j++)
+                if (cells[j].round == r) v = cells[j].value;
+            if (isnan(v))
+                printf(" %7s", ".");
+            else
+                printf(" %7.3f", v);
+        }
+        printf("\n");
+        i = j;
+    }
+}
+
+int cmd_status(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) return printf("%s", usage_text), 0;
+    const char *dir = NULL;
+    size_t lineage = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--lineage") && i + 1 < argc) {
+            if (cli_parse_size("status", "--lineage", argv[++i], &lineage)) return 2;
+        } else if (!dir && argv[i][0] != '-') {
+            dir = argv[i];
+        } else {
+            return fprintf(stderr, "%s", usage_text), 2;
+        }
+    }
+    if (!dir) return fprintf(stderr, "%s", usage_text), 2;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.db", dir);
+    ad_error err = {{0}};
+    ad_store *st = NULL;
+    ad_store_round_row *rows = NULL;
+    ad_store_eval *cells = NULL;
+    size_t n_rows = 0, n_cells = 0;
+    int rc = ad_store_open(path, 0, &st, &err);
+    if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
+    if (rc == AD_OK) rc = ad_store_rounds(st, &rows, &n_rows, &err);
+    if (rc == AD_OK) rc = ad_store_eval_series(st, "accuracy", (int64_t)lineage, &cells, &n_cells, &err);
+    if (rc == AD_OK) {
+        print_rounds(st, rows, n_rows);
+        if (n_rows) print_grid(cells, n_cells, rows[n_rows - 1].round);
+    }
+    free(rows);
+    free(cells);
+    ad_store_close(st);
+    return rc == AD_OK ? 0 : cli_fail("status", &err);
+}

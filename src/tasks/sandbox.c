@@ -9,7 +9,9 @@
  * line with poll() until the deadline; parse it. Any failure on the way kills
  * the worker's whole process group and reaps it, and the verdict records why.
  * Workers die with us too (PR_SET_PDEATHSIG), and anything they fork stays in
- * their group, so nothing outlives the pool. */
+ * their group, so nothing outlives the pool. PR_SET_PDEATHSIG follows the
+ * thread that forked: when that thread exits, the idle workers it started die
+ * and are restarted quietly on their next use (the stale check). */
 #include "tasks/sandbox.h"
 
 #include <errno.h>

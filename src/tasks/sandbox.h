@@ -11,7 +11,12 @@
  * misses it, dies, prints something that is not such a JSON line, or prints a
  * line longer than the cap is killed with its whole process group and replaced
  * on the next request, and the answer it was checking scores incorrect with
- * the reason recorded. Nothing the verifier does can hang, crash or outlive
+ * the reason recorded. A worker that had answered before and dies under a
+ * request (say a one-shot verifier that exits after each answer) gets the
+ * request once more on a fresh worker. A verifier must print exactly one line
+ * per request: extra lines are detected when they are already waiting (and
+ * the worker is replaced), but a line that arrives late may be taken as the
+ * reply to the next request. Nothing the verifier does can hang, crash or outlive
  * the caller, except a program that deliberately leaves its process group
  * (setsid), which only a container or cgroup could contain.
  *

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "model/kernels_internal.h"
 #include "model/model.h"
 #include "model/optimizer.h"
 #include "util/rng.h"
@@ -235,6 +236,14 @@ static void test_grad_tied(void) {
     grad_check(tiny_config(AD_POS_NONE, 1), NULL, 1.0f);
 }
 
+/* The same checks on the portable kernels (the AVX2 machines' path). */
+static void test_grad_portable(void) {
+    int prev = ad_kernels_force_avx512(0);
+    grad_check(tiny_config(AD_POS_ROPE, 1), k_weights, 0.5f);
+    grad_check(tiny_config(AD_POS_NONE, 0), NULL, 1.0f / 12);
+    ad_kernels_force_avx512(prev);
+}
+
 /* token_weights all 1 with scale s == no token weights with scale s */
 static void test_weights_path(void) {
     ad_model_config cfg = tiny_config(AD_POS_NONE, 0);
@@ -419,6 +428,7 @@ int main(void) {
     RUN(test_grad_nope);
     RUN(test_grad_rope);
     RUN(test_grad_tied);
+    RUN(test_grad_portable);
     RUN(test_weights_path);
     RUN(test_overfit);
     RUN(test_determinism);

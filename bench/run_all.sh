@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# run_all.sh: the whole benchmark (`make bench`): the engine, the same workloads in
+# PyTorch, the ratios autodidact / PyTorch, then the task benchmarks.
+#
+# The engine runs in the environment as it is (OPENBLAS_CORETYPE included);
+# PyTorch (Debian's python3-torch, /usr/bin/python3, 2 threads) runs with
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for that command alone, so that
+# OpenBLAS picks its best kernel for this CPU; the script says which library and
+# kernel it used. Without PyTorch the engine numbers are still printed.
+# Not a test: nothing here fails on slow numbers. Options are passed to
+# bench_engine (e.g. --sizes 14M, --quick). BUILD selects the build folder.
+set -u
+BUILD=${BUILD:-build}
+cd "$(dirname "$0")/.." || exit 1
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "== machine"
+lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|L2|L3)' | sed 's/  */ /g'
+echo "load: $(uptime | sed 's/.*load average/load average/')"
+
+echo "== autodidact ($BUILD/bench/bench_engine)"
+if ! "$BUILD/bench/bench_engine" "$@" | tee "$out/engine"; then
+  echo "!! bench_engine failed"
+  exit 1
+fi
+
+echo "== PyTorch (bench/torch_baseline.py)"
+torch_ok=0
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  sizes=$(awk '$1=="RESULT" && $2=="train" {s = s (s ? "," : "") $3} END {print s}' "$out/engine")
+  [ -n "$sizes" ] || sizes=0.5M,14M
+  quick=""
+  case " $* " in *" --quick "*) quick="--train-steps 0.5M:1,14M:1 --gen-reps 0.5M:1,14M:1" ;; esac
+  # shellcheck disable=SC2086
+  if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_baseline.py \
+      --threads 2 --sizes "$sizes" $quick | tee "$out/torch"; then
+    torch_ok=1
+  else
+    echo "!! torch_baseline.py failed"
+  fi
+else
+  echo "PyTorch is not installed (Debian: apt-get install python3-torch); engine numbers only"
+fi
+
+if [ $torch_ok -eq 1 ]; then
+  echo "== autodidact / PyTorch (medians of the timed repetitions)"
+  awk '
+    FNR == 1 { file++ }
+    $1 == "RESULT" && file == 1 { eng[$2 " " $3] = $4; if ($2 == "peak") peak = $4 }
+    $1 == "RESULT" && file == 2 { tor[$2 " " $3] = $4; order[++n] = $2 " " $3;
+                                  for (i = 5; i <= NF; i++) if ($i ~ /^params=/) par[$2 " " $3] = substr($i, 8) }
+    END {
+      printf "%-10s %-5s %14s %14s %7s %9s %9s\n", "what", "size", "autodidact", "pytorch", "ratio", "mfu(ad)", "mfu(pt)"
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, w, " ")
+        if (!(k in eng)) continue
+        f = (w[1] == "train" ? 6 : 2) * par[k] / peak
+        printf "%-10s %-5s %14.1f %14.1f %6.2fx %8.1f%% %8.1f%%\n", w[1], w[2], eng[k], tor[k], eng[k] / tor[k], 100 * f * eng[k], 100 * f * tor[k]
+      }
+      printf "(tokens/s; peak %.1f GFLOP/s; mfu = 6 (train) or 2 (generate) x params x tokens/s / peak)\n", peak / 1e9
+    }' "$out/engine" "$out/torch"
+fi
+
+if [ -x "$BUILD/bench/bench_tasks" ]; then
+  echo "== tasks ($BUILD/bench/bench_tasks)"
+  "$BUILD/bench/bench_tasks" || echo "!! bench_tasks failed"
+fi

@@ -44,9 +44,12 @@ int ad_text_putc(ad_text *t, char c, ad_error *err) {
 }
 
 int ad_text_put_uint(ad_text *t, uint64_t x, ad_error *err) {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)x);
-    return ad_text_append(t, buf, (size_t)n, err);
+    char buf[24], *p = buf + sizeof buf; /* digits from the right: no printf on hot paths */
+    do {
+        *--p = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    return ad_text_append(t, p, (size_t)(buf + sizeof buf - p), err);
 }
 
 void ad_problem_free(ad_problem *p) {

@@ -396,7 +396,7 @@ static void test_maze_oracle(void) {
  * range. */
 static int random_expression(ad_rng *rng, const long long *nums, int n, char *text, size_t cap,
                              long long *value) {
-    long long vals[16];
+    long long vals[16] = {0};
     char texts[16][256];
     int k = (int)ad_rng_range(rng, 1, n), idx[16];
     for (int i = 0; i < n; i++)
@@ -420,8 +420,10 @@ static int random_expression(ad_rng *rng, const long long *nums, int n, char *te
         if (snprintf(t, sizeof t, "(%s)%c(%s)", texts[i], op, texts[j]) >= (int)sizeof t) return 0;
         vals[i] = r;
         strcpy(texts[i], t);
-        vals[j] = vals[live - 1];
-        strcpy(texts[j], texts[live - 1]);
+        if (j != live - 1) { /* move the last item into the freed slot */
+            vals[j] = vals[live - 1];
+            strcpy(texts[j], texts[live - 1]);
+        }
     }
     *value = vals[0];
     return snprintf(text, cap, "%s", texts[0]) < (int)cap;

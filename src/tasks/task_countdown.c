@@ -94,8 +94,7 @@ static int countdown_generate(const ad_task *t, ad_level lv, ad_rng *rng, ad_pro
         int swap;
         char op = pick_op(rng, items[i].value, items[j].value, &swap);
         const item *x = swap ? &items[j] : &items[i], *y = swap ? &items[i] : &items[j];
-        item c;
-        c.value = apply_op(op, x->value, y->value);
+        item c = {.value = apply_op(op, x->value, y->value)};
         if (!combine_text(&c, x, op, y))
             return ad_error_set(err, "countdown: expression longer than %d bytes", EXPR_BUF);
         size_t lo = i < j ? i : j, hi = i < j ? j : i;

@@ -106,7 +106,7 @@ static int cmp_token(const void *x, const void *y) {
 /* Turns the set into the task's token list: ASCII first, then the others in
  * code point order (which UTF-8 byte order preserves). */
 static int build_tokens(file_state *s, char_set *set) {
-    qsort(set->v, set->n, sizeof *set->v, cmp_token);
+    if (set->n) qsort(set->v, set->n, sizeof *set->v, cmp_token);
     size_t total = 0;
     for (int c = 0; c < 128; c++)
         total += set->ascii[c];

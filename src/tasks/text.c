@@ -62,7 +62,7 @@ const char *ad_quote(const char *s, char *buf, size_t cap) {
     /* Keeps the message readable: at most ~60 visible bytes, control bytes
      * shown as '?', and "..." when cut. */
     size_t limit = cap > 64 ? 60 : (cap > 4 ? cap - 4 : 0), n = 0;
-    for (; s[n] && n < limit; n++)
+    for (; n < limit && s[n]; n++)
         buf[n] = (s[n] >= 32 && s[n] < 127) ? s[n] : '?';
     if (s[n] && cap >= 4) {
         memcpy(buf + n, "...", 3);

@@ -273,8 +273,10 @@ int cmd_tasks(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(sub, "list")) return help ? (list_usage(), 0) : tasks_list(argc - 1, argv + 1);
-    if (!strcmp(sub, "sample")) return help ? (sample_usage(), 0) : tasks_sample(argc - 1, argv + 1);
-    if (!strcmp(sub, "verify")) return help ? (verify_usage(), 0) : tasks_verify(argc - 1, argv + 1);
+    if (!strcmp(sub, "sample"))
+        return help ? (sample_usage(), 0) : tasks_sample(argc - 1, argv + 1);
+    if (!strcmp(sub, "verify"))
+        return help ? (verify_usage(), 0) : tasks_verify(argc - 1, argv + 1);
     fprintf(stderr, "autodidact tasks: unknown subcommand '%s'\n", sub);
     usage(stderr);
     return 2;

@@ -90,6 +90,13 @@ check "verifier wrong" grep -q '"answer":"41","correct":false' "$tmp/v"
 printf '%s\n' '{"prompt":"7*6=","answer":"42"}' \
   | "$AD" tasks verify "file:$tmp/t.jsonl" --verifier "sleep 30" --timeout 0.3 > "$tmp/v" 2> /dev/null
 check "hanging verifier times out" grep -q 'timed out after 0.3 s' "$tmp/v"
+big="/usr/bin/python3 -c 'import sys, json; x = bytearray(200 << 20); [print(json.dumps({\"correct\": True}), flush=True) for l in sys.stdin]'"
+printf '%s\n' '{"prompt":"2+2=","answer":"4"}' \
+  | "$AD" tasks verify "file:$tmp/t.jsonl" --verifier "$big" --memory-mb 100 > "$tmp/v" 2> /dev/null
+check "memory limit applies" grep -q '"correct":false,"score":0,"reason":"verifier exited with status 1' "$tmp/v"
+printf '%s\n' '{"prompt":"2+2=","answer":"4"}' \
+  | "$AD" tasks verify "file:$tmp/t.jsonl" --verifier "$big" --memory-mb 1024 > "$tmp/v" 2> /dev/null
+check "memory limit can be raised" grep -q '"correct":true' "$tmp/v"
 "$AD" tasks verify copy --verifier cat < /dev/null 2> "$tmp/e"
 check "verifier only for files" grep -q "only to file: tasks" "$tmp/e"
 

@@ -20,6 +20,7 @@ static void usage(FILE *out) {
         "       autodidact tasks sample NAME --level L [-n N] [--seed S] "
         "[--independent-lengths]\n"
         "       autodidact tasks verify NAME [--verifier CMD] [--workers N] [--timeout S]\n"
+        "                                    [--memory-mb M]\n"
         "\n"
         "Built-in problem generators and verifiers, and users' own tasks.\n"
         "NAME is a built-in task (see 'tasks list') or file:PATH, a JSONL file of\n"
@@ -45,14 +46,16 @@ static void sample_usage(void) {
 }
 
 static void verify_usage(void) {
-    printf("usage: autodidact tasks verify NAME [--verifier CMD] [--workers N] [--timeout S]\n\n"
+    printf("usage: autodidact tasks verify NAME [--verifier CMD] [--workers N] [--timeout S]\n"
+           "                                    [--memory-mb M]\n\n"
            "Reads JSONL {\"prompt\",\"answer\"} on stdin and writes each line back with\n"
            "\"correct\", \"score\" and \"reason\" added; a summary goes to stderr.\n"
            "  --verifier CMD   file: tasks: a program that reads {\"prompt\",\"answer\"} lines\n"
            "                   and answers {\"correct\": bool, \"score\": number} lines; it runs\n"
            "                   sandboxed (own process group, CPU/memory/file limits)\n"
            "  --workers N      verifier processes (default 2)\n"
-           "  --timeout S      seconds per answer before the verifier is killed (default 10)\n");
+           "  --timeout S      seconds per answer before the verifier is killed (default 10)\n"
+           "  --memory-mb M    address-space limit of each verifier process (default 1024)\n");
 }
 
 static int tasks_list(int argc, char **argv) {
@@ -223,6 +226,12 @@ static int tasks_verify(int argc, char **argv) {
             if (!(v = option_value(argc, argv, &i, "verify")) ||
                 cli_parse_size(CMD " verify", "--workers", v, &opts.sandbox.workers))
                 return 2;
+        } else if (!strcmp(a, "--memory-mb")) {
+            size_t mb;
+            if (!(v = option_value(argc, argv, &i, "verify")) ||
+                cli_parse_size(CMD " verify", "--memory-mb", v, &mb))
+                return 2;
+            opts.sandbox.memory_bytes = mb << 20;
         } else if (!strcmp(a, "--timeout")) {
             if (!(v = option_value(argc, argv, &i, "verify")) ||
                 cli_parse_float(CMD " verify", "--timeout", v, &timeout))

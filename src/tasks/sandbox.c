@@ -115,7 +115,9 @@ static void exec_child(const ad_sandbox *sb, int in_fd, int out_fd, int err_fd, 
     if (getppid() != parent) _exit(127); /* the parent died before prctl */
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || (err_fd >= 0 && dup2(err_fd, 2) < 0))
         _exit(127);
-    close_range(3, ~0u, 0);
+    if (close_range(3, ~0u, 0) != 0) /* kernels before 5.9 */
+        for (int fd = 3; fd < 4096; fd++)
+            close(fd);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

@@ -186,6 +186,13 @@ static void gen_state_free(gen_state *g) {
     free(g->logits);
     free(g->ids);
     free(g->probs);
+    g->dec = NULL;
+    g->slot = NULL;
+    g->tok = NULL;
+    g->pos = g->want = NULL;
+    g->logits = NULL;
+    g->ids = NULL;
+    g->probs = NULL;
 }
 
 /* Sizes the decoder for the longest request and allocates the step buffers. */
@@ -201,7 +208,8 @@ static int gen_state_init(gen_state *g, size_t max_len, ad_error *err) {
     g->probs = calloc(V, sizeof *g->probs);
     if (!g->slot || !g->tok || !g->pos || !g->want || !g->logits || !g->ids || !g->probs) {
         gen_state_free(g);
-        return ad_error_set(err, "sample: out of memory for %zu rows", S);
+        ad_error_set(err, "sample: out of memory for %zu rows", S);
+        return AD_ERR;
     }
     return AD_OK;
 }
@@ -229,7 +237,7 @@ int ad_sample_generate(ad_model *m, const ad_sample_request *reqs, size_t n,
     size_t max_batch = params->max_batch ? params->max_batch : 256;
     gen_state g = {.m = m, .reqs = reqs, .p = params, .res = results, .budget = budget, .n = n};
     g.slots = active < max_batch ? active : max_batch;
-    if (g.slots && gen_state_init(&g, max_len, err)) {
+    if (g.slots && gen_state_init(&g, max_len, err) != AD_OK) {
         for (size_t i = 0; i < n; i++)
             ad_sample_result_free(&results[i]);
         free(budget);
@@ -239,7 +247,7 @@ int ad_sample_generate(ad_model *m, const ad_sample_request *reqs, size_t n,
         step(&g);
         retire(&g);
     }
-    if (g.slots) gen_state_free(&g);
+    gen_state_free(&g);
     free(budget);
     return AD_OK;
 }

@@ -79,10 +79,11 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     if (!d->k_cache || !d->v_cache || !d->x || !d->xn || !d->q || !d->k || !d->v || !d->att ||
         !d->gate || !d->up || !d->h || !d->len) {
         ad_kv_decoder_free(d);
-        return ad_error_set(err,
-                            "kv decoder: out of memory for %zu slots x %zu positions x %zu "
-                            "layers x %zu channels",
-                            slots, max_len, c->n_layers, C);
+        ad_error_set(err,
+                     "kv decoder: out of memory for %zu slots x %zu positions x %zu "
+                     "layers x %zu channels",
+                     slots, max_len, c->n_layers, C);
+        return AD_ERR;
     }
     *out = d;
     return AD_OK;

@@ -43,7 +43,7 @@ void ad_kv_decoder_step(ad_kv_decoder *d, const int32_t *tok, const size_t *pos,
  * layer), so that a finished slot can be filled by the last active one. */
 void ad_kv_decoder_move(ad_kv_decoder *d, size_t dst, size_t src, size_t len);
 
-/* ---- Picking (sampler_pick.c) ---- */
+/* ---- Picking (sampler_pick.c); every row has V >= 1 logits ---- */
 
 /* log_softmax(logits)[tok] of one row of V raw logits, in double. */
 double ad_sample_logprob(const float *logits, size_t V, int32_t tok);

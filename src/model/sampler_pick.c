@@ -14,16 +14,6 @@
 
 #include "model/sampler_internal.h"
 
-double ad_sample_logprob(const float *logits, size_t V, int32_t tok) {
-    float mx = logits[0];
-    for (size_t j = 1; j < V; j++)
-        if (logits[j] > mx) mx = logits[j];
-    double z = 0;
-    for (size_t j = 0; j < V; j++)
-        z += exp((double)logits[j] - mx);
-    return (double)logits[tok] - mx - log(z);
-}
-
 int32_t ad_sample_argmax(const float *logits, size_t V) {
     size_t best = 0;
     for (size_t j = 1; j < V; j++)
@@ -31,9 +21,18 @@ int32_t ad_sample_argmax(const float *logits, size_t V) {
     return (int32_t)best;
 }
 
+double ad_sample_logprob(const float *logits, size_t V, int32_t tok) {
+    size_t best = (size_t)ad_sample_argmax(logits, V);
+    double mx = logits[best], z = 1.0; /* the max term is exp(0) */
+    for (size_t j = 0; j < V; j++)
+        if (j != best) z += exp((double)logits[j] - mx);
+    return (double)logits[tok] - mx - log(z);
+}
+
 /* 1 when token a ranks before token b: larger logit, or equal logit and lower id. */
 static int ranks_before(const float *logits, int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    if (logits[a] != logits[b]) return logits[a] > logits[b];
+    return a < b;
 }
 
 static void sift_down(int32_t *heap, size_t n, size_t i, const float *logits) {

@@ -15,8 +15,11 @@
 #include "model/sampler.h"
 #include "model/vocab.h"
 
-/* Upper bounds for one forward batch: rows, and floats of activations (an
- * estimate of what ad_model_forward keeps per token, times tokens). */
+/* Upper bounds for one forward batch: rows, and floats of what the forward
+ * keeps (estimated per token: per layer 8 [C] and 3 [F] tensors and H*T
+ * attention weights; then the head's and the backward scratch's 8 [C], 3 [F]
+ * and 2 [V]), so that scoring a large set needs about 128 MiB of activations
+ * at most (more only when a single row needs it). */
 #define SCORE_MAX_ROWS 64
 #define SCORE_BUDGET_FLOATS ((size_t)1 << 25)
 
@@ -57,7 +60,7 @@ static int validate(const ad_model *m, const int32_t *const *seqs, const size_t 
 static size_t batch_rows(const ad_model_config *c, const len_index *order, size_t s, size_t n) {
     size_t T = order[s].len;
     size_t per_token = c->n_layers * (8 * c->d_model + 3 * c->d_ff + c->n_heads * T) +
-                       4 * c->d_model + 2 * c->vocab_size;
+                       8 * c->d_model + 3 * c->d_ff + 2 * c->vocab_size;
     size_t rows = SCORE_BUDGET_FLOATS / (per_token * T);
     if (rows > SCORE_MAX_ROWS) rows = SCORE_MAX_ROWS;
     if (rows > n - s) rows = n - s;
@@ -102,7 +105,7 @@ int ad_score_sequences(ad_model *m, const int32_t *const *seqs, const size_t *le
     for (size_t i = 0; i < n; i++)
         order[i] = (len_index){lens[i], i};
     qsort(order, n, sizeof *order, by_len_desc);
-    size_t cap = 0; /* the largest B * T among the batches planned below */
+    size_t cap = 1; /* the largest B * T among the batches planned below */
     for (size_t s = 0; s < n;) {
         size_t B = batch_rows(&m->cfg, order, s, n);
         if (B * order[s].len > cap) cap = B * order[s].len;
@@ -110,7 +113,10 @@ int ad_score_sequences(ad_model *m, const int32_t *const *seqs, const size_t *le
     }
     int32_t *tokens = malloc(cap * sizeof *tokens), *targets = malloc(cap * sizeof *targets);
     int rc = AD_OK;
-    if (!tokens || !targets) rc = ad_error_set(err, "score: out of memory for a batch");
+    if (!tokens || !targets) {
+        ad_error_set(err, "score: out of memory for a batch");
+        rc = AD_ERR;
+    }
     for (size_t s = 0; rc == AD_OK && s < n;) {
         size_t B = batch_rows(&m->cfg, order, s, n);
         rc = score_batch(m, seqs, score_from, order + s, B, tokens, targets, out_logprob, out_n,

@@ -1,0 +1,650 @@
+/* test_sampler.c: KV-cache decoding, token picking, generation and scoring.
+ *
+ * The reference for everything is the full forward pass (ad_model_forward):
+ * KV-cache logits must equal it, greedy tokens must be its argmax, returned
+ * log-probs its log-softmax, scores its sums. Sampling is checked for
+ * determinism, independence from batch companions, and (on a tiny model) for
+ * frequencies that match the tempered softmax. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "model/model.h"
+#include "model/sampler.h"
+#include "model/sampler_internal.h"
+#include "model/vocab.h"
+#include "util/rng.h"
+
+/* A tiny model with large weights, so attention is far from uniform and
+ * positions (RoPE) matter for the logits. */
+static ad_model *tiny_model(ad_pos_encoding pos, size_t V, uint64_t seed) {
+    ad_model_config c = ad_model_default_config();
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.d_model = 32;
+    c.d_ff = 64;
+    c.vocab_size = V;
+    c.max_seq_len = 32;
+    c.init_std = 0.3f;
+    c.pos = pos;
+    c.seed = seed;
+    ad_model *m = NULL;
+    ad_error err;
+    if (ad_model_create(&m, &c, &err)) fprintf(stderr, "model: %s\n", err.msg);
+    return m;
+}
+
+/* Full-forward logits of B right-padded rows of T tokens, copied out. */
+static float *full_logits(ad_model *m, const int32_t *tokens, size_t B, size_t T) {
+    int32_t *targets = malloc(B * T * sizeof *targets);
+    for (size_t i = 0; i < B * T; i++)
+        targets[i] = -1;
+    ad_batch b = {.B = B, .T = T, .tokens = tokens, .targets = targets};
+    double loss;
+    size_t nt;
+    ad_error err;
+    float *out = malloc(B * T * m->cfg.vocab_size * sizeof *out);
+    if (ad_model_forward(m, &b, &loss, &nt, &err)) fprintf(stderr, "forward: %s\n", err.msg);
+    memcpy(out, ad_model_logits(m), B * T * m->cfg.vocab_size * sizeof *out);
+    free(targets);
+    return out;
+}
+
+static void random_tokens(ad_rng *r, int32_t *t, size_t n, size_t V) {
+    for (size_t i = 0; i < n; i++)
+        t[i] = (int32_t)ad_rng_below(r, V);
+}
+
+/* Feeds 4 sequences through 3 decoder slots: the shortest retires early, the
+ * last slot moves into its place and the fourth sequence is admitted at
+ * position 0 while the others are far ahead (ragged rows in one step). Every
+ * step's logits must match the full forward's. */
+static void kv_cache_matches_full_forward(ad_pos_encoding pos) {
+    enum { NS = 4, T = 13, V = 11 };
+    const size_t lens[NS] = {13, 5, 12, 3}; /* see the retire/admit order below */
+    ad_model *m = tiny_model(pos, V, 7);
+    ad_rng r;
+    ad_rng_seed(&r, 3);
+    int32_t toks[NS * T];
+    random_tokens(&r, toks, NS * T, V);
+    for (size_t s = 0; s < NS; s++)
+        toks[s * T] = AD_TOK_BOS;
+    float *ref = full_logits(m, toks, NS, T);
+    float ref_max = 0;
+    for (size_t i = 0; i < NS * T * V; i++)
+        ref_max = fmaxf(ref_max, fabsf(ref[i]));
+    CHECK(ref_max > 1.0f); /* logits large enough for the tolerance to mean something */
+
+    ad_kv_decoder *d = NULL;
+    ad_error err;
+    CHECK(ad_kv_decoder_create(&d, m, 3, T, &err) == AD_OK);
+    size_t seq[3] = {0, 1, 2}, at[3] = {0, 0, 0}, nb = 3, next = 3, checked = 0;
+    size_t want[3] = {0, 1, 2};
+    float logits[3 * V], worst = 0;
+    while (nb) {
+        int32_t tok[3];
+        for (size_t i = 0; i < nb; i++)
+            tok[i] = toks[seq[i] * T + at[i]];
+        ad_kv_decoder_step(d, tok, at, nb, want, nb, logits);
+        for (size_t i = 0; i < nb; i++) {
+            const float *e = ref + (seq[i] * T + at[i]) * V;
+            for (size_t v = 0; v < V; v++)
+                worst = fmaxf(worst, fabsf(logits[i * V + v] - e[v]));
+            checked++;
+            at[i]++;
+        }
+        for (size_t i = 0; i < nb;) {
+            if (at[i] < lens[seq[i]]) {
+                i++;
+                continue;
+            }
+            if (next < NS) { /* admit the next sequence at position 0 */
+                seq[i] = next++;
+                at[i] = 0;
+                continue;
+            }
+            nb--;
+            ad_kv_decoder_move(d, i, nb, at[nb]);
+            seq[i] = seq[nb];
+            at[i] = at[nb];
+        }
+    }
+    CHECK(checked == 13 + 5 + 12 + 3);
+    CHECK_MSG(worst <= 1e-5f * ref_max, "max |kv - full| = %g for max |logit| %g", worst, ref_max);
+    ad_kv_decoder_free(d);
+    free(ref);
+    ad_model_free(m);
+}
+
+static void test_kv_cache_nope(void) {
+    kv_cache_matches_full_forward(AD_POS_NONE);
+}
+
+static void test_kv_cache_rope(void) {
+    kv_cache_matches_full_forward(AD_POS_ROPE);
+}
+
+/* ---- picking on hand-made logits ---- */
+
+static const float hand[6] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f, 0.5f};
+
+/* softmax(hand / t)[j] restricted to the ids in keep[0..n), renormalised. */
+static double hand_prob(float t, const int32_t *keep, size_t n, int32_t j) {
+    double z = 0, pj = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp(hand[keep[i]] / t);
+        z += e;
+        if (keep[i] == j) pj = e;
+    }
+    return pj / z;
+}
+
+static int support_is(float t, size_t k, float p, const int32_t *want, size_t n_want) {
+    int32_t ids[6];
+    double probs[6];
+    size_t n = ad_sample_support(hand, 6, t, k, p, ids, probs);
+    if (n != n_want) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] != want[i] || fabs(probs[i] - hand_prob(t, want, n, want[i])) > 1e-12) return 0;
+    return 1;
+}
+
+static void test_pick_support_hand(void) {
+    /* T = 1: probs 1,3 -> .384 each, 2 -> .141, 0 -> .052, 5 -> .032, 4 -> .007 */
+    CHECK(ad_sample_argmax(hand, 6) == 1); /* tie with id 3 goes to the lower id */
+    CHECK(support_is(1, 0, 1, (int32_t[]){0, 1, 2, 3, 4, 5}, 6));
+    CHECK(support_is(1, 1, 1, (int32_t[]){1}, 1));
+    CHECK(support_is(1, 2, 1, (int32_t[]){1, 3}, 2));
+    CHECK(support_is(1, 3, 1, (int32_t[]){1, 3, 2}, 3));
+    CHECK(support_is(1, 6, 1, (int32_t[]){0, 1, 2, 3, 4, 5}, 6));
+    CHECK(support_is(1, 0, 0.3f, (int32_t[]){1}, 1));
+    CHECK(support_is(1, 0, 0.5f, (int32_t[]){1, 3}, 2));
+    CHECK(support_is(1, 0, 0.8f, (int32_t[]){1, 3, 2}, 3));
+    CHECK(support_is(1, 0, 0.95f, (int32_t[]){1, 3, 2, 0}, 4));
+    CHECK(support_is(1, 0, 0.97f, (int32_t[]){1, 3, 2, 0, 5}, 5));
+    /* top-p applies to the top-k set renormalised: within {1,3,2} the first two
+     * carry .845 >= .8, while over all six they carry only .768 < .8 */
+    CHECK(support_is(1, 3, 0.8f, (int32_t[]){1, 3}, 2));
+    /* temperature before top-p: at T = 4 the two best carry only ~.45 < .5 */
+    CHECK(support_is(4, 0, 0.5f, (int32_t[]){1, 3, 2}, 3));
+    CHECK(support_is(0.5f, 0, 1, (int32_t[]){0, 1, 2, 3, 4, 5}, 6));
+    double lz = log(exp(1.0) + 2 * exp(3.0) + exp(2.0) + exp(-1.0) + exp(0.5));
+    CHECK_CLOSE(ad_sample_logprob(hand, 6, 4), -1.0 - lz, 1e-12, 1e-12);
+    CHECK_CLOSE(ad_sample_logprob(hand, 6, 3), 3.0 - lz, 1e-12, 1e-12);
+}
+
+/* A grid of uniform draws must land on each token in proportion to its
+ * probability, never outside the support; temperature 0 ignores the draw. */
+static void test_pick_frequencies_hand(void) {
+    enum { N = 100000 };
+    const float temps[3] = {1.0f, 0.5f, 2.0f};
+    const size_t ks[3] = {0, 3, 0};
+    const float ps[3] = {1.0f, 1.0f, 0.8f};
+    for (int c = 0; c < 3; c++) {
+        int32_t ids[6], sup[6];
+        double probs[6], sprob[6];
+        size_t n = ad_sample_support(hand, 6, temps[c], ks[c], ps[c], sup, sprob);
+        size_t count[6] = {0};
+        for (size_t i = 0; i < N; i++)
+            count[ad_sample_pick(hand, 6, temps[c], ks[c], ps[c], (i + 0.5) / N, ids, probs)]++;
+        for (int32_t j = 0; j < 6; j++) {
+            double p = 0;
+            for (size_t i = 0; i < n; i++)
+                if (sup[i] == j) p = sprob[i];
+            CHECK_MSG(fabs((double)count[j] / N - p) <= 2.0 / N,
+                      "case %d token %d: %zu of %d, p %g", c, (int)j, count[j], N, p);
+        }
+    }
+    for (int i = 0; i < 10; i++) {
+        int32_t ids[6];
+        double probs[6];
+        CHECK(ad_sample_pick(hand, 6, 0.0f, 0, 1.0f, i / 10.0, ids, probs) == 1);
+        CHECK(ad_sample_pick(hand, 6, 1.0f, 1, 1.0f, i / 10.0, ids, probs) == 1);
+    }
+}
+
+/* Brute-force ranking check on a larger vocabulary with many ties. */
+static void test_pick_support_random(void) {
+    enum { V = 300 };
+    ad_rng r;
+    ad_rng_seed(&r, 11);
+    float l[V];
+    for (size_t j = 0; j < V; j++)
+        l[j] = (float)ad_rng_below(&r, 40) * 0.25f; /* many ties */
+    int32_t rank[V];
+    for (size_t j = 0; j < V; j++)
+        rank[j] = (int32_t)j;
+    for (size_t i = 1; i < V; i++) /* insertion sort: logit desc, id asc */
+        for (size_t j = i; j > 0 && l[rank[j]] > l[rank[j - 1]]; j--) {
+            int32_t t = rank[j];
+            rank[j] = rank[j - 1];
+            rank[j - 1] = t;
+        }
+    int32_t ids[V];
+    double probs[V];
+    size_t n = ad_sample_support(l, V, 1.0f, 50, 1.0f, ids, probs);
+    CHECK(n == 50 && memcmp(ids, rank, 50 * sizeof *ids) == 0);
+    /* top-p 0.7 over all: the shortest ranked prefix whose mass reaches 0.7 */
+    double z = 0, before = 0;
+    for (size_t j = 0; j < V; j++)
+        z += exp(l[j] - l[rank[0]]);
+    size_t want = 0;
+    while (before < 0.7 * z)
+        before += exp(l[rank[want++]] - l[rank[0]]);
+    n = ad_sample_support(l, V, 1.0f, 0, 0.7f, ids, probs);
+    CHECK_MSG(n == want, "kept %zu, want %zu", n, want);
+    CHECK(memcmp(ids, rank, want * sizeof *ids) == 0);
+    double s = 0;
+    for (size_t j = 0; j < n; j++)
+        s += probs[j];
+    CHECK_CLOSE(s, 1.0, 1e-12, 0);
+}
+
+/* ---- generation ---- */
+
+enum { NREQ = 9 };
+
+/* NREQ requests with prompt lengths 1..12 (BOS first) and budgets 3..17. */
+static void make_requests(ad_sample_request *q, int32_t prompts[][16], size_t V, uint64_t seed) {
+    ad_rng r;
+    ad_rng_seed(&r, seed);
+    for (size_t i = 0; i < NREQ; i++) {
+        size_t len = 1 + ad_rng_below(&r, 12);
+        random_tokens(&r, prompts[i], len, V);
+        prompts[i][0] = AD_TOK_BOS;
+        q[i] = (ad_sample_request){prompts[i], len, 3 + ad_rng_below(&r, 15), 100 + i};
+    }
+}
+
+/* Runs ad_sample_generate with the given settings; prints the error, if any,
+ * unless quiet. */
+static int generate_with(ad_model *m, const ad_sample_request *q, size_t n, float temp, size_t k,
+                         float p, uint64_t seed, size_t max_batch, ad_sample_result *res,
+                         int quiet) {
+    ad_sample_params sp = ad_sample_default_params();
+    sp.temperature = temp;
+    sp.top_k = k;
+    sp.top_p = p;
+    sp.seed = seed;
+    sp.max_batch = max_batch;
+    ad_error err;
+    int rc = ad_sample_generate(m, q, n, &sp, res, &err);
+    if (rc && !quiet) fprintf(stderr, "generate: %s\n", err.msg);
+    return rc;
+}
+
+static int generate(ad_model *m, const ad_sample_request *q, size_t n, float temp, size_t k,
+                    float p, uint64_t seed, size_t max_batch, ad_sample_result *res) {
+    return generate_with(m, q, n, temp, k, p, seed, max_batch, res, 0);
+}
+
+/* An invalid call: must fail and leave the result untouched. */
+static int refused(ad_model *m, const ad_sample_request *q, float temp, float p) {
+    ad_sample_result r;
+    memset(&r, 0, sizeof r);
+    return generate_with(m, q, 1, temp, 0, p, 0, 0, &r, 1) == AD_ERR && !r.tokens && !r.n;
+}
+
+static int same_result(const ad_sample_result *a, const ad_sample_result *b, double lp_tol) {
+    if (a->n != b->n || a->hit_eos != b->hit_eos) return 0;
+    if (memcmp(a->tokens, b->tokens, a->n * sizeof *a->tokens)) return 0;
+    for (size_t t = 0; t < a->n; t++)
+        if (fabs(a->logprobs[t] - b->logprobs[t]) > lp_tol) return 0;
+    return fabs(a->logprob_sum - b->logprob_sum) <= lp_tol * (a->n + 1);
+}
+
+static void free_results(ad_sample_result *res, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        ad_sample_result_free(&res[i]);
+}
+
+/* Each greedy token is the argmax of the full forward over prompt + the tokens
+ * before it, and its log-prob is that forward's log-softmax. */
+static void check_against_full_forward(ad_model *m, const ad_sample_request *q,
+                                       const ad_sample_result *res, int greedy) {
+    size_t V = m->cfg.vocab_size, T = q->prompt_len + res->n;
+    int32_t seq[64];
+    memcpy(seq, q->prompt, q->prompt_len * sizeof *seq);
+    memcpy(seq + q->prompt_len, res->tokens, res->n * sizeof *seq);
+    float *l = full_logits(m, seq, 1, T);
+    for (size_t t = 0; t < res->n; t++) {
+        const float *row = l + (q->prompt_len - 1 + t) * V;
+        int32_t tok = res->tokens[t];
+        if (greedy) {
+            int32_t best = ad_sample_argmax(row, V);
+            CHECK_MSG(tok == best || row[best] - row[tok] < 1e-5f, "step %zu: %d, argmax %d", t,
+                      (int)tok, (int)best);
+        }
+        CHECK_CLOSE(res->logprobs[t], ad_sample_logprob(row, V, tok), 1e-5, 1e-5);
+    }
+    free(l);
+}
+
+static void test_greedy_batched_equals_one_by_one(void) {
+    ad_pos_encoding encs[2] = {AD_POS_NONE, AD_POS_ROPE};
+    for (int e = 0; e < 2; e++) {
+        ad_model *m = tiny_model(encs[e], 13, 21);
+        ad_sample_request q[NREQ];
+        int32_t prompts[NREQ][16];
+        make_requests(q, prompts, 13, 5);
+        ad_sample_result batched[NREQ], again[NREQ], alone;
+        CHECK(generate(m, q, NREQ, 0, 0, 1, 0, 4, batched) == AD_OK); /* refills slots */
+        CHECK(generate(m, q, NREQ, 0, 0, 1, 0, 0, again) == AD_OK);   /* all at once */
+        for (size_t i = 0; i < NREQ; i++) {
+            CHECK(generate(m, &q[i], 1, 0, 0, 1, 0, 1, &alone) == AD_OK);
+            CHECK_MSG(same_result(&batched[i], &alone, 1e-5), "request %zu", i);
+            CHECK(same_result(&batched[i], &again[i], 1e-5));
+            check_against_full_forward(m, &q[i], &batched[i], 1);
+            ad_sample_result_free(&alone);
+        }
+        free_results(batched, NREQ);
+        free_results(again, NREQ);
+        ad_model_free(m);
+    }
+}
+
+static void test_greedy_deterministic(void) {
+    ad_model *m = tiny_model(AD_POS_ROPE, 13, 22);
+    ad_sample_request q[NREQ];
+    int32_t prompts[NREQ][16];
+    make_requests(q, prompts, 13, 6);
+    ad_sample_result a[NREQ], b[NREQ];
+    CHECK(generate(m, q, NREQ, 0, 0, 1, 1, 3, a) == AD_OK);
+    CHECK(generate(m, q, NREQ, 0, 0, 1, 2, 3, b) == AD_OK); /* the seed plays no part */
+    for (size_t i = 0; i < NREQ; i++)
+        CHECK(same_result(&a[i], &b[i], 0));
+    free_results(a, NREQ);
+    free_results(b, NREQ);
+    ad_model_free(m);
+}
+
+static void test_sampling_deterministic_and_batch_independent(void) {
+    ad_model *m = tiny_model(AD_POS_NONE, 13, 23);
+    ad_sample_request q[NREQ], rev[NREQ];
+    int32_t prompts[NREQ][16];
+    make_requests(q, prompts, 13, 7);
+    for (size_t i = 0; i < NREQ; i++)
+        rev[i] = q[NREQ - 1 - i];
+    ad_sample_result a[NREQ], b[NREQ], c[NREQ], d[NREQ], alone;
+    CHECK(generate(m, q, NREQ, 1.0f, 0, 1, 42, 0, a) == AD_OK);
+    CHECK(generate(m, q, NREQ, 1.0f, 0, 1, 42, 0, b) == AD_OK);
+    CHECK(generate(m, rev, NREQ, 1.0f, 0, 1, 42, 2, c) == AD_OK);
+    CHECK(generate(m, q, NREQ, 1.0f, 0, 1, 43, 0, d) == AD_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < NREQ; i++) {
+        CHECK(same_result(&a[i], &b[i], 0));
+        CHECK_MSG(same_result(&a[i], &c[NREQ - 1 - i], 1e-5), "request %zu reordered", i);
+        CHECK(generate(m, &q[i], 1, 1.0f, 0, 1, 42, 1, &alone) == AD_OK);
+        CHECK_MSG(same_result(&a[i], &alone, 1e-5), "request %zu alone", i);
+        check_against_full_forward(m, &q[i], &a[i], 0);
+        differ += !same_result(&a[i], &d[i], 1e-5);
+        ad_sample_result_free(&alone);
+    }
+    CHECK(differ > 0); /* another seed gives other samples */
+    /* the stream, not the position in the batch, picks the randomness */
+    q[0].stream = q[1].stream;
+    q[0].prompt = q[1].prompt;
+    q[0].prompt_len = q[1].prompt_len;
+    q[0].max_new = q[1].max_new;
+    ad_sample_result e[2];
+    CHECK(generate(m, q, 2, 1.0f, 0, 1, 42, 0, e) == AD_OK);
+    CHECK(same_result(&e[0], &e[1], 1e-5));
+    free_results(e, 2);
+    free_results(a, NREQ);
+    free_results(b, NREQ);
+    free_results(c, NREQ);
+    free_results(d, NREQ);
+    ad_model_free(m);
+}
+
+static void test_top_k1_and_tiny_top_p_equal_greedy(void) {
+    ad_model *m = tiny_model(AD_POS_ROPE, 13, 24);
+    ad_sample_request q[NREQ];
+    int32_t prompts[NREQ][16];
+    make_requests(q, prompts, 13, 8);
+    ad_sample_result g[NREQ], k1[NREQ], p0[NREQ], t[NREQ];
+    CHECK(generate(m, q, NREQ, 0, 0, 1, 0, 0, g) == AD_OK);
+    CHECK(generate(m, q, NREQ, 1.7f, 1, 1, 9, 0, k1) == AD_OK);
+    CHECK(generate(m, q, NREQ, 1.7f, 0, 1e-6f, 9, 0, p0) == AD_OK);
+    CHECK(generate(m, q, NREQ, 1.7f, 0, 1, 9, 0, t) == AD_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < NREQ; i++) {
+        CHECK(same_result(&g[i], &k1[i], 0));
+        CHECK(same_result(&g[i], &p0[i], 0));
+        differ += !same_result(&g[i], &t[i], 0);
+    }
+    CHECK(differ > 0); /* plain sampling at T = 1.7 does leave the greedy path */
+    free_results(g, NREQ);
+    free_results(k1, NREQ);
+    free_results(p0, NREQ);
+    free_results(t, NREQ);
+    ad_model_free(m);
+}
+
+/* Pearson chi-square of counts against probabilities p (N draws). */
+static double chi_square(const size_t *count, const double *p, size_t V, size_t N) {
+    double x = 0;
+    for (size_t j = 0; j < V; j++) {
+        double e = p[j] * N;
+        if (e > 0)
+            x += (count[j] - e) * (count[j] - e) / e;
+        else if (count[j])
+            x = INFINITY;
+    }
+    return x;
+}
+
+/* First tokens of many requests with the same prompt and distinct streams:
+ * their frequencies must match softmax(full-forward logits / T), restricted
+ * by top-k, and must not match the untempered distribution (test power). */
+static void test_sampling_frequencies(void) {
+    enum { V = 7 };
+    size_t N = test_quick() ? 2000 : 8000;
+    ad_model *m = tiny_model(AD_POS_NONE, V, 25);
+    int32_t prompt[3] = {AD_TOK_BOS, 5, 3};
+    float *l = full_logits(m, prompt, 1, 3);
+    const float *row = l + 2 * V;
+    ad_sample_request *q = malloc(N * sizeof *q);
+    ad_sample_result *res = malloc(N * sizeof *res);
+    for (size_t i = 0; i < N; i++)
+        q[i] = (ad_sample_request){prompt, 3, 1, i};
+    const float temps[2] = {0.6f, 0.6f};
+    const size_t ks[2] = {0, 3};
+    for (int c = 0; c < 2; c++) {
+        CHECK(generate(m, q, N, temps[c], ks[c], 1, 77, 256, res) == AD_OK);
+        size_t count[V] = {0};
+        for (size_t i = 0; i < N; i++) {
+            count[res[i].tokens[0]]++;
+            CHECK_CLOSE(res[i].logprobs[0], ad_sample_logprob(row, V, res[i].tokens[0]), 1e-5,
+                        1e-5);
+        }
+        free_results(res, N);
+        int32_t ids[V];
+        double sp[V], p[V] = {0}, p_untempered[V] = {0};
+        size_t n = ad_sample_support(row, V, temps[c], ks[c], 1, ids, sp);
+        for (size_t j = 0; j < n; j++)
+            p[ids[j]] = sp[j];
+        n = ad_sample_support(row, V, 1.0f, ks[c], 1, ids, sp);
+        for (size_t j = 0; j < n; j++)
+            p_untempered[ids[j]] = sp[j];
+        /* 99.99th percentile of chi-square with <= 6 degrees of freedom is 27.9 */
+        double x = chi_square(count, p, V, N), wrong = chi_square(count, p_untempered, V, N);
+        CHECK_MSG(x < 27.9, "case %d: chi2 %g", c, x);
+        CHECK_MSG(wrong > 27.9, "case %d: untempered chi2 only %g", c, wrong);
+    }
+    free(q);
+    free(res);
+    free(l);
+    ad_model_free(m);
+}
+
+/* With a 6-token vocabulary EOS (id 2) is often the argmax: rows stop right
+ * after it; others run to their budget; a smaller budget gives a prefix. */
+static void test_stopping(void) {
+    enum { N = 40, V = 6 };
+    ad_model *m = tiny_model(AD_POS_ROPE, V, 26);
+    ad_rng r;
+    ad_rng_seed(&r, 9);
+    int32_t prompts[N][8];
+    ad_sample_request q[N], q5[N];
+    for (size_t i = 0; i < N; i++) {
+        random_tokens(&r, prompts[i], 8, V);
+        prompts[i][0] = AD_TOK_BOS;
+        q[i] = (ad_sample_request){prompts[i], 2 + i % 7, 12, i};
+        q5[i] = q[i];
+        q5[i].max_new = 5;
+    }
+    for (int sampled = 0; sampled < 2; sampled++) {
+        ad_sample_result a[N], b[N];
+        float temp = sampled ? 1.0f : 0.0f;
+        CHECK(generate(m, q, N, temp, 0, 1, 3, 16, a) == AD_OK);
+        CHECK(generate(m, q5, N, temp, 0, 1, 3, 7, b) == AD_OK);
+        size_t hits = 0, full = 0;
+        for (size_t i = 0; i < N; i++) {
+            size_t eos_at = a[i].n;
+            for (size_t t = 0; t < a[i].n; t++)
+                if (a[i].tokens[t] == AD_TOK_EOS && eos_at == a[i].n) eos_at = t;
+            if (a[i].hit_eos) {
+                hits++;
+                CHECK(eos_at == a[i].n - 1 && a[i].n <= 12);
+            } else {
+                full++;
+                CHECK(eos_at == a[i].n && a[i].n == 12);
+            }
+            CHECK(b[i].n == (a[i].n < 5 ? a[i].n : 5));
+            CHECK(memcmp(b[i].tokens, a[i].tokens, b[i].n * sizeof *b[i].tokens) == 0);
+            CHECK(b[i].hit_eos == (a[i].hit_eos && a[i].n <= 5));
+        }
+        CHECK_MSG(hits > 0 && full > 0, "sampled %d: %zu hit EOS, %zu ran full", sampled, hits,
+                  full);
+        free_results(a, N);
+        free_results(b, N);
+    }
+    /* budgets are cut to fit max_seq_len (32): 30 prompt tokens leave 2 */
+    int32_t longp[32] = {AD_TOK_BOS};
+    for (size_t t = 1; t < 32; t++)
+        longp[t] = 3 + t % 3;
+    ad_sample_request edge[3] = {{longp, 30, 10, 0}, {longp, 32, 10, 1}, {longp, 4, 0, 2}};
+    ad_sample_result e[3];
+    CHECK(generate(m, edge, 3, 0, 0, 1, 0, 0, e) == AD_OK);
+    CHECK(e[0].n >= 1 && e[0].n <= 2 && (e[0].n == 2 || e[0].hit_eos));
+    CHECK(e[1].n == 0 && !e[1].hit_eos);
+    CHECK(e[2].n == 0);
+    free_results(e, 3);
+    ad_model_free(m);
+}
+
+static void test_generate_rejects_bad_input(void) {
+    ad_model *m = tiny_model(AD_POS_NONE, 9, 27);
+    int32_t ok[3] = {AD_TOK_BOS, 4, 5}, bad[3] = {AD_TOK_BOS, 9, 5};
+    ad_sample_request q = {ok, 3, 4, 0};
+    CHECK(refused(m, &q, -1.0f, 1));
+    CHECK(refused(m, &q, NAN, 1));
+    CHECK(refused(m, &q, INFINITY, 1));
+    CHECK(refused(m, &q, 1.0f, 0.0f));
+    CHECK(refused(m, &q, 1.0f, 1.5f));
+    q.prompt = bad;
+    CHECK(refused(m, &q, 0, 1));
+    q.prompt = ok;
+    q.prompt_len = 0;
+    CHECK(refused(m, &q, 0, 1));
+    q.prompt_len = 33;
+    CHECK(refused(m, &q, 0, 1));
+    q.prompt_len = 3;
+    ad_sample_result r; /* the valid request goes through */
+    CHECK(generate(m, &q, 1, 0, 0, 1, 0, 0, &r) == AD_OK && r.n >= 1 && r.n <= 4);
+    ad_sample_result_free(&r);
+    ad_model_free(m);
+}
+
+/* ---- scoring ---- */
+
+/* Sum of log p(seq[t]) for t in [from, len) from a single-row full forward. */
+static double reference_score(ad_model *m, const int32_t *seq, size_t len, size_t from) {
+    float *l = full_logits(m, seq, 1, len);
+    double s = 0;
+    for (size_t t = from; t < len; t++)
+        s += ad_sample_logprob(l + (t - 1) * m->cfg.vocab_size, m->cfg.vocab_size, seq[t]);
+    free(l);
+    return s;
+}
+
+static void test_score_matches_forward_and_sampler(void) {
+    ad_model *m = tiny_model(AD_POS_ROPE, 13, 28);
+    ad_sample_request q[NREQ];
+    int32_t prompts[NREQ][16];
+    make_requests(q, prompts, 13, 10);
+    ad_sample_result res[NREQ];
+    CHECK(generate(m, q, NREQ, 1.0f, 0, 1, 5, 0, res) == AD_OK);
+    int32_t seqs[NREQ][40];
+    const int32_t *ptrs[NREQ];
+    size_t lens[NREQ], from[NREQ], counts[NREQ];
+    double lp[NREQ];
+    for (size_t i = 0; i < NREQ; i++) {
+        memcpy(seqs[i], q[i].prompt, q[i].prompt_len * sizeof(int32_t));
+        memcpy(seqs[i] + q[i].prompt_len, res[i].tokens, res[i].n * sizeof(int32_t));
+        ptrs[i] = seqs[i];
+        lens[i] = q[i].prompt_len + res[i].n;
+        from[i] = q[i].prompt_len;
+    }
+    ad_error err;
+    CHECK(ad_score_sequences(m, ptrs, lens, from, NREQ, lp, counts, &err) == AD_OK);
+    for (size_t i = 0; i < NREQ; i++) {
+        CHECK_CLOSE(lp[i], res[i].logprob_sum, 1e-5, 1e-4);
+        CHECK_CLOSE(lp[i], reference_score(m, seqs[i], lens[i], from[i]), 1e-6, 1e-5);
+        CHECK(counts[i] == res[i].n);
+    }
+    free_results(res, NREQ);
+    ad_model_free(m);
+}
+
+/* Many sequences of mixed lengths (several padded batches) against one-row
+ * forwards; bad input is refused. */
+static void test_score_many_and_errors(void) {
+    enum { N = 150, V = 13 };
+    ad_model *m = tiny_model(AD_POS_NONE, V, 29);
+    ad_rng r;
+    ad_rng_seed(&r, 12);
+    static int32_t seqs[N][32];
+    const int32_t *ptrs[N];
+    size_t lens[N], from[N], counts[N];
+    double lp[N];
+    for (size_t i = 0; i < N; i++) {
+        lens[i] = 1 + ad_rng_below(&r, 32);
+        random_tokens(&r, seqs[i], lens[i], V);
+        seqs[i][0] = AD_TOK_BOS;
+        from[i] = 1 + ad_rng_below(&r, lens[i]);
+        ptrs[i] = seqs[i];
+    }
+    ad_error err;
+    CHECK(ad_score_sequences(m, ptrs, lens, from, N, lp, counts, &err) == AD_OK);
+    for (size_t i = 0; i < N; i++) {
+        CHECK_CLOSE(lp[i], reference_score(m, seqs[i], lens[i], from[i]), 1e-6, 1e-5);
+        CHECK(counts[i] == lens[i] - from[i]);
+    }
+    size_t bad_from = 0, bad_len = 33;
+    CHECK(ad_score_sequences(m, ptrs, lens, &bad_from, 1, lp, NULL, &err) == AD_ERR);
+    CHECK(ad_score_sequences(m, ptrs, &bad_len, from, 1, lp, NULL, &err) == AD_ERR);
+    seqs[0][0] = V;
+    CHECK(ad_score_sequences(m, ptrs, lens, from, 1, lp, NULL, &err) == AD_ERR);
+    ad_model_free(m);
+}
+
+int main(void) {
+    RUN(test_kv_cache_nope);
+    RUN(test_kv_cache_rope);
+    RUN(test_pick_support_hand);
+    RUN(test_pick_frequencies_hand);
+    RUN(test_pick_support_random);
+    RUN(test_greedy_batched_equals_one_by_one);
+    RUN(test_greedy_deterministic);
+    RUN(test_sampling_deterministic_and_batch_independent);
+    RUN(test_top_k1_and_tiny_top_p_equal_greedy);
+    RUN(test_sampling_frequencies);
+    RUN(test_stopping);
+    RUN(test_generate_rejects_bad_input);
+    RUN(test_score_matches_forward_and_sampler);
+    RUN(test_score_many_and_errors);
+    return test_summary();
+}

@@ -31,6 +31,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "tasks/task_impl.h"
+
 typedef struct worker {
     pid_t pid;          /* 0 when not running */
     int to_fd, from_fd; /* our ends of its stdin and stdout */
@@ -374,16 +376,11 @@ static int exchange(ad_sandbox *sb, worker *w, const char *req, size_t req_len, 
         return ad_verdict_fail(v, "verifier reply longer than %zu bytes", sb->p.max_reply_bytes);
     }
     if (!parse_reply(w->buf, len, v)) {
-        char shown[64];
-        size_t k = 0;
-        for (; k < len && k < 40; k++)
-            shown[k] = (w->buf[k] >= 32 && w->buf[k] < 127) ? w->buf[k] : '?';
-        shown[k] = '\0';
+        char shown[80];
+        ad_quote(w->buf, shown, sizeof shown); /* the line, NUL-terminated by read_reply */
         stop_worker(w, 0.0, NULL);
-        return ad_verdict_fail(v,
-                               "verifier reply is not {\"correct\": bool, \"score\": 0..1}: "
-                               "'%s%s'",
-                               shown, len > 40 ? "..." : "");
+        return ad_verdict_fail(
+            v, "verifier reply is not {\"correct\": bool, \"score\": 0..1}: '%s'", shown);
     }
     o->answered = 1;
     w->served++;

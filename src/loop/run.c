@@ -92,8 +92,8 @@ static int run_init_common(ad_run *run, ad_error *err) {
         if (ad_level_cmp(c->base_levels.v[i], base_top) > 0) base_top = c->base_levels.v[i];
     run->cur = (ad_curriculum){0};
     run->cur.schedule = c->schedule.n_steps ? &c->schedule : NULL;
-    run->cur.first_level = c->first_level ? c->first_level : base_top.a + 1;
-    run->cur.last_level = c->last_level ? c->last_level : hi.a;
+    run->cur.first_level = c->first_level ? (int32_t)c->first_level : base_top.a + 1;
+    run->cur.last_level = c->last_level ? (int32_t)c->last_level : hi.a;
     run->cur.adaptive = c->adaptive;
     run->cur.steps_per_round = c->levels_per_round;
     run->cur.min_score = c->adaptive_threshold;

@@ -13,10 +13,11 @@ static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
 
 static const ad_config_key keys[] = {
     K("run.task", AD_CONFIG_STRING, task, "reverse-add", "task name (autodidact tasks list) or file:PATH"),
-    KR("run.seed", AD_CONFIG_U64, seed, "1", "run seed: every random choice derives from it", 0, 1e19),
+    K("run.seed", AD_CONFIG_U64, seed, "1", "run seed: every random choice derives from it"),
     KR("run.lineages", AD_CONFIG_SIZE, lineages, "1", "independently seeded models trained side by side", 1, 16),
     KR("run.rounds", AD_CONFIG_SIZE, rounds, "4", "self-improvement rounds after base training", 0, 100000),
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
+    KR("run.save_every", AD_CONFIG_SIZE, save_every, "100", "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
     K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true", "addition base data: operand lengths drawn independently"),
     K("task.verifier", AD_CONFIG_STRING, verifier, "", "file tasks: external verifier command (empty: exact match)"),
     KR("model.layers", AD_CONFIG_SIZE, layers, "3", "transformer blocks", 1, 4096),

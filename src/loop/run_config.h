@@ -19,6 +19,7 @@ typedef struct ad_run_config {
     size_t lineages;
     size_t rounds;
     size_t threads;
+    size_t save_every; /* optimizer steps between partial checkpoints */
     /* [task] */
     int independent_lengths;
     char *verifier;
@@ -40,7 +41,7 @@ typedef struct ad_run_config {
     /* [curriculum] */
     int adaptive;
     size_t levels_per_round;
-    int32_t first_level, last_level;
+    int64_t first_level, last_level; /* AD_CONFIG_INT fields are int64_t */
     ad_level_schedule schedule;
     double adaptive_threshold;
     size_t adaptive_probe;

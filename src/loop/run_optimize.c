@@ -5,7 +5,7 @@
  * warmup-stable-decay schedule. Round 0 is base training from scratch.
  *
  * Batches are pure functions of (seed, lineage, round, step, slot), and a
- * partial checkpoint is written every PARTIAL_EVERY steps, so a killed stage
+ * partial checkpoint is written every run.save_every steps, so a killed stage
  * resumes mid-way and ends bit-identical. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -18,7 +18,6 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-#define PARTIAL_EVERY 100
 #define BASE_VIRTUAL_EXAMPLES ((size_t)1 << 40)
 
 typedef struct load_ctx {
@@ -248,7 +247,7 @@ static int train_steps(ad_run *run, size_t round, size_t l, ad_trainer *tr,
         char extra[64];
         snprintf(extra, sizeof extra, "loss %.4f lr %.1e", ema, st.lr);
         ad_progress_update(&prog, s + 1, *tokens, extra);
-        if ((s + 1) % PARTIAL_EVERY == 0 && s + 1 < total)
+        if ((s + 1) % run->cfg.save_every == 0 && s + 1 < total)
             rc = save_state(run, partial, tr, round, l, err);
     }
     if (rc == AD_OK) ad_progress_end(&prog, *tokens, NULL);

@@ -1,5 +1,6 @@
 /* cmd_status.c: `autodidact status DIR`: the round table and the per-level
  * accuracy grid over rounds, read from the run store (safe while a run writes). */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,12 @@
 #include "store/store.h"
 
 static const char *usage_text =
-    "usage: autodidact status DIR [--lineage L]\n\n"
+    "usage: autodidact status DIR [--lineage L] [--json]\n\n"
     "Prints the run's rounds (status, stages done, candidates kept, label accuracy,\n"
     "time) and a grid of held-out accuracy per level (rows) and round (columns) for\n"
-    "lineage L (default 0).\n";
+    "lineage L (default 0). With --json, prints one JSON object instead:\n"
+    "{\"rounds\": [{\"round\", \"status\", \"trained_levels\": [lo, hi], \"accuracy\":\n"
+    "{\"LEVEL\": acc}, \"label_accuracy\", \"kept_fraction\", \"wall_seconds\"}]}.\n";
 
 /* A select-stage figure of a round, or NaN. */
 static double select_metric(ad_store *st, uint32_t round, const char *key) {
@@ -63,11 +66,58 @@ static void print_grid(const ad_store_eval *cells, size_t n, uint32_t max_round)
     }
 }
 
+/* The JSON form: one object per round with its trained levels, accuracies,
+ * label accuracy, kept fraction and time. */
+static int print_json(ad_store *st, const ad_store_round_row *rows, size_t n,
+                      const ad_store_eval *cells, size_t n_cells, ad_error *err) {
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "rounds");
+    int rc = AD_OK;
+    for (size_t i = 0; i < n && rc == AD_OK; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddNumberToObject(o, "round", rows[i].round);
+        cJSON_AddStringToObject(o, "status", ad_round_status_name(rows[i].status));
+        ad_level *lv = NULL;
+        size_t nl = 0;
+        rc = ad_store_levels_get(st, rows[i].round, "train", &lv, &nl, err);
+        if (rc == AD_OK && nl) {
+            char a[AD_LEVEL_TEXT_MAX], b[AD_LEVEL_TEXT_MAX];
+            cJSON *tl = cJSON_AddArrayToObject(o, "trained_levels");
+            cJSON_AddItemToArray(tl, cJSON_CreateString(ad_level_format(lv[0], a, sizeof a)));
+            cJSON_AddItemToArray(tl, cJSON_CreateString(ad_level_format(lv[nl - 1], b, sizeof b)));
+        }
+        free(lv);
+        cJSON *acc = cJSON_AddObjectToObject(o, "accuracy");
+        for (size_t j = 0; j < n_cells; j++) {
+            if (cells[j].round != rows[i].round) continue;
+            char b[AD_LEVEL_TEXT_MAX];
+            cJSON_AddNumberToObject(acc, ad_level_format(cells[j].level, b, sizeof b),
+                                    cells[j].value);
+        }
+        double la = select_metric(st, rows[i].round, "label_accuracy");
+        double kf = select_metric(st, rows[i].round, "kept_fraction");
+        if (!isnan(la)) cJSON_AddNumberToObject(o, "label_accuracy", la);
+        if (!isnan(kf)) cJSON_AddNumberToObject(o, "kept_fraction", kf);
+        cJSON_AddNumberToObject(o, "wall_seconds", rows[i].stage_seconds);
+        if (rows[i].reason[0]) cJSON_AddStringToObject(o, "reason", rows[i].reason);
+    }
+    char *text = rc == AD_OK ? cJSON_Print(root) : NULL;
+    if (text) printf("%s\n", text);
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
 int cmd_status(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return printf("%s", usage_text), 0;
     const char *dir = NULL;
     size_t lineage = 0;
+    int json = 0;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            continue;
+        }
         if (!strcmp(argv[i], "--lineage") && i + 1 < argc) {
             if (cli_parse_size("status", "--lineage", argv[++i], &lineage)) return 2;
         } else if (!dir && argv[i][0] != '-') {
@@ -88,7 +138,9 @@ int cmd_status(int argc, char **argv) {
     if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
     if (rc == AD_OK) rc = ad_store_rounds(st, &rows, &n_rows, &err);
     if (rc == AD_OK) rc = ad_store_eval_series(st, "accuracy", (int64_t)lineage, &cells, &n_cells, &err);
-    if (rc == AD_OK) {
+    if (rc == AD_OK && json) {
+        rc = print_json(st, rows, n_rows, cells, n_cells, &err);
+    } else if (rc == AD_OK) {
         print_rounds(st, rows, n_rows);
         if (n_rows) print_grid(cells, n_cells, rows[n_rows - 1].round);
     }

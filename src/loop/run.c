@@ -257,7 +257,19 @@ static int run_round(ad_run *run, size_t r, ad_error *err) {
     ad_round_status status = AD_ROUND_RUNNING;
     if (round_status(run, r, &exists, &status, err) != AD_OK) return AD_ERR;
     if (exists && status != AD_ROUND_RUNNING) return AD_OK;
-    if (!exists && ad_store_round_begin(run->st, (uint32_t)r, err) != AD_OK) return AD_ERR;
+    if (!exists) {
+        /* Round 0 trains on the labelled base levels: record them as its levels. */
+        const ad_level_list *base = &run->cfg.base_levels;
+        int rc = ad_store_begin(run->st, err);
+        if (rc == AD_OK) rc = ad_store_round_begin(run->st, (uint32_t)r, err);
+        if (rc == AD_OK && r == 0)
+            rc = ad_store_levels_insert(run->st, 0, "train", base->v, NULL, base->n, err);
+        if (rc == AD_OK) rc = ad_store_commit(run->st, err);
+        if (rc != AD_OK) {
+            ad_store_rollback(run->st);
+            return AD_ERR;
+        }
+    }
     if (r > 0) {
         if (run_stage_acquire(run, r, err) != AD_OK) return AD_ERR;
         if (run_stage_select(run, r, err) != AD_OK) return AD_ERR;

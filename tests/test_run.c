@@ -229,10 +229,12 @@ static void remove_tree(const char *dir) {
 
 /* Base copy on lengths 1-6 with a 3-layer NoPE model, then two rounds that
  * teach lengths 7 and 8 from the model's own unverified greedy answers, with
- * the length filter (its typical mistake is a dropped digit). */
+ * the length filter (its typical mistake is a dropped digit). One thread: the
+ * model is too small to gain from two, and on a loaded machine OpenMP's
+ * barriers between two threads cost more than the work. */
 static const char *const integration_sets[] = {
     "run.task=copy",   "run.seed=1",         "run.rounds=2",
-    "run.threads=2",   "model.layers=3",     "model.heads=4",
+    "run.threads=1",   "model.layers=3",     "model.heads=4",
     "model.dim=64",    "model.ffn=256",      "base.levels=1-6",
     "base.steps=500",  "base.batch=32",      "base.lr=0.001",
     "round.steps=100", "round.batch=32",     "round.prompts=128",
@@ -360,13 +362,17 @@ static void test_integration_copy_rises(void) {
         CHECK(cells[i].n == (quick ? 16 : 128) && cells[i].value >= 0 && cells[i].value <= 1);
     double before = accuracy_at(cells, n_cells, 0, 7), after = accuracy_at(cells, n_cells, 2, 7);
     double base6 = accuracy_at(cells, n_cells, 0, 6);
+    double before8 = accuracy_at(cells, n_cells, 0, 8), after8 = accuracy_at(cells, n_cells, 2, 8);
     fprintf(stderr,
-            "  level 7 accuracy: %.3f after base training, %.3f after round 2 "
-            "(level 6 after base: %.3f)\n",
-            before, after, base6);
+            "  accuracy after base training -> after round 2: level 7 %.3f -> %.3f, "
+            "level 8 %.3f -> %.3f (level 6 after base: %.3f)\n",
+            before, after, before8, after8, base6);
+    /* Over seeds 1-5 level 7 rose by 0.10-0.23 and level 8 by 0.29-0.58
+     * (seed 1: +0.10 and +0.55): the thresholds leave room for other CPUs. */
     if (!quick) {
         CHECK_MSG(base6 >= 0.9, "base training did not learn length 6: %.3f", base6);
-        CHECK_MSG(after >= before + 0.1, "level 7 did not rise: %.3f -> %.3f", before, after);
+        CHECK_MSG(after >= before + 0.05, "level 7 did not rise: %.3f -> %.3f", before, after);
+        CHECK_MSG(after8 >= before8 + 0.15, "level 8 did not rise: %.3f -> %.3f", before8, after8);
     }
     /* the stored figure is what the checkpoint gives on re-evaluation */
     ad_model *m = NULL;
@@ -392,7 +398,8 @@ static void test_integration_copy_rises(void) {
 /* ---- kill and resume ----------------------------------------------------------- */
 
 /* A tiny run: 30 base steps and 20 per round with a partial checkpoint every
- * 10, and 300 prompts per round so decoding runs in two chunks (256 + 44). */
+ * 10, and 300 prompts per round so decoding runs in two chunks (256 + 44).
+ * Two threads, so that resuming is checked with the parallel kernels. */
 static const char *const tiny_sets[] = {
     "run.task=copy",     "run.seed=5",    "run.rounds=2",  "run.threads=2",  "run.save_every=10",
     "model.layers=1",    "model.heads=2", "model.dim=32",  "model.ffn=64",   "base.levels=1-3",

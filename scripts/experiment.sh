@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs one experiment config and writes bench/results/NAME.json.
+#   scripts/experiment.sh NAME CONFIG [--set key=value ...]
+# The run goes to runs/NAME (resumed when it exists); the results file records
+# the config, the exact command, the machine, the wall time and, per round, the
+# trained levels, accuracy per level, label accuracy and kept fraction.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=$1; config=$2; shift 2
+out=runs/$name
+bin=build/autodidact
+start=$(date +%s)
+resumed=0
+if [ -f "$out/run.db" ]; then
+  cmd="$bin resume $out"; resumed=1
+else
+  cmd="$bin run $config --out $out $*"
+fi
+echo "$cmd" >&2
+$cmd
+wall=$(( $(date +%s) - start ))
+mkdir -p bench/results
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+"$bin" status "$out" --json > "$out/status.json"
+/usr/bin/env python3 - "$name" "$config" "$bin run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
+import json, sys
+name, config, command, machine, wall, out, resumed = sys.argv[1:]
+status = json.load(open(f"{out}/status.json"))
+prev = {}
+try:
+    prev = json.load(open(f"bench/results/{name}.json"))
+except Exception:
+    pass
+rounds = status["rounds"]
+base = next((r for r in rounds if r["round"] == 0), {})
+res = {
+    "experiment": name,
+    "config": config,
+    "command": command,
+    "machine": machine,
+    # a resumed run adds its wall time to the earlier sessions'
+    "wall_seconds": float(wall) + (prev.get("wall_seconds", 0) if resumed == "1" else 0),
+    "base": {"levels": base.get("trained_levels", [])},
+    "rounds": [
+        {k: r.get(k) for k in ("round", "trained_levels", "accuracy", "label_accuracy",
+                               "kept_fraction", "wall_seconds", "status")}
+        for r in rounds if r["round"] > 0
+    ],
+}
+json.dump(res, open(f"bench/results/{name}.json", "w"), indent=1)
+print(f"wrote bench/results/{name}.json")
+PY
+"$bin" status "$out"

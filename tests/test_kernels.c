@@ -139,12 +139,13 @@ static void matmul_case(size_t N, size_t I, size_t O) {
 }
 
 static void matmul_body(void) {
-    matmul_case(3, 5, 4);      /* tiny: OpenBLAS on every path */
-    matmul_case(37, 29, 45);   /* edges of every register tile */
-    matmul_case(64, 300, 40);  /* K over one KC slice */
-    matmul_case(200, 33, 70);  /* rows over one MC block */
-    matmul_case(17, 8, 3100);  /* columns over one NC slice */
-    matmul_case(300, 20, 384); /* the LM-head shapes: small K */
+    matmul_case(3, 5, 4);                           /* tiny: OpenBLAS on every path */
+    matmul_case(37, 29, 45);                        /* edges of every register tile */
+    matmul_case(64, 300, 40);                       /* K over one KC slice */
+    matmul_case(200, 33, 70);                       /* rows over one MC block */
+    matmul_case(17, 8, 3100);                       /* wide: many column panels */
+    if (!test_quick()) matmul_case(16, 2048, 2100); /* packed B over 16 MB: two column blocks */
+    matmul_case(300, 20, 384);                      /* the LM-head shapes: small K */
 }
 
 static void test_matmul(void) {
@@ -453,6 +454,20 @@ static void sums_body(void) {
     CHECK_ALL_CLOSE(p, pd, m, 1e-5, 1e-7);
     CHECK_ALL_CLOSE(mo, md, m, 1e-5, 1e-8);
     CHECK_ALL_CLOSE(v, vd, m, 1e-5, 1e-9);
+    /* one pass over segments == one call per segment, bit for bit */
+    float *p2 = malloc(m * sizeof(float)), *m2 = zeros(m), *v2 = zeros(m);
+    float *p3 = malloc(m * sizeof(float)), *m3 = zeros(m), *v3 = zeros(m);
+    memcpy(p2, p, m * sizeof(float));
+    memcpy(p3, p, m * sizeof(float));
+    size_t off[3] = {0, 10, 11}, len[3] = {10, 1, 26};
+    float wds[3] = {0.1f, 0.0f, 0.3f};
+    ad_adamw_update_segments(p2, gr, m2, v2, off, len, wds, 3, 0.01f, 0.9f, 0.99f, 1e-8f, 4);
+    for (int i = 0; i < 3; i++)
+        ad_adamw_update(p3 + off[i], gr + off[i], m3 + off[i], v3 + off[i], len[i], 0.01f, 0.9f,
+                        0.99f, 1e-8f, wds[i], 4);
+    CHECK(memcmp(p2, p3, m * sizeof(float)) == 0 && memcmp(v2, v3, m * sizeof(float)) == 0);
+    CHECK(memcmp(p2, p, m * sizeof(float)) != 0);
+    free(p2), free(m2), free(v2), free(p3), free(m3), free(v3);
     g_adam_out[g_run++] = p;
     free(mo), free(v), free(gr), free(pd), free(md), free(vd);
 }

@@ -5,10 +5,11 @@
  *
  * Each kernel here is a portable C body (compiled for AVX2/FMA by the build
  * flags, no fast-math) plus, where it pays, an AVX-512 body from
- * kernels_avx512.c chosen at run time. Parallel loops use schedule(static) and
- * give each output element to one thread; reductions across rows go through
- * fixed-size row blocks combined in order, so results do not depend on the
- * thread count or on scheduling.
+ * kernels_avx512.c chosen at run time. Parallel loops give each output element
+ * to one thread (work is handed out dynamically, which is safe because no
+ * element depends on which thread computes it); reductions across rows go
+ * through fixed-size row blocks combined in order, so results do not depend on
+ * the thread count or on scheduling.
  *
  * Not here: the model's data flow (model_forward.c / model_backward.c). */
 #include <cblas.h>
@@ -64,10 +65,10 @@ const char *ad_kernels_isa(void) {
 
 /* ---- matrix products --------------------------------------------------------------------- */
 
-/* The AVX-512 product wins once there is enough work to amortise its packing;
- * tiny products (decoding one row) go to OpenBLAS. */
-static int use_own_gemm(size_t M, size_t N, size_t K) {
-    return ad_kernels_use_avx512() && M >= 16 && (double)M * N * K >= 32768.0;
+/* On AVX-512 CPUs every product goes to our own kernel: OpenBLAS may be pinned
+ * to AVX2, and its worker threads spin-wait beside our OpenMP threads. */
+static int use_own_gemm(void) {
+    return ad_kernels_use_avx512();
 }
 
 /* cblas takes int sizes: products with more than INT_MAX rows are done in
@@ -81,8 +82,7 @@ void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, si
         if (!accumulate) memset(out, 0, N * O * sizeof(float));
         return;
     }
-    if (use_own_gemm(N, O, I) &&
-        ad_gemm_avx512(N, O, I, in, I, 1, W, 1, I, out, O, accumulate) == 0)
+    if (use_own_gemm() && ad_gemm_avx512(N, O, I, in, I, 1, W, 1, I, out, O, accumulate) == 0)
         return;
     for (size_t r = 0; r < N; r += BLAS_ROWS) {
         size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
@@ -96,8 +96,7 @@ void ad_matmul_backward(float *din, float *dW, const float *dout, const float *i
     if (N == 0 || I == 0 || O == 0) return;
     if (din) {
         /* din[N,I] += dout[N,O] @ W[O,I] */
-        if (!(use_own_gemm(N, I, O) &&
-              ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, 1) == 0))
+        if (!(use_own_gemm() && ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, 1) == 0))
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)I, (int)O, 1.0f,
@@ -106,8 +105,7 @@ void ad_matmul_backward(float *din, float *dW, const float *dout, const float *i
     }
     if (dW) {
         /* dW[O,I] += dout^T @ in, summed over the N rows */
-        if (!(use_own_gemm(O, I, N) &&
-              ad_gemm_avx512(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0))
+        if (!(use_own_gemm() && ad_gemm_avx512(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0))
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)O, (int)I, (int)n, 1.0f,
@@ -124,7 +122,7 @@ void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w
         ad_rmsnorm_forward_avx512(out, rstd, in, w, N, C, eps);
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (size_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         float *y = out + n * C;
@@ -163,7 +161,7 @@ void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *
                          const float *rstd, size_t N, size_t C) {
     if (N == 0 || C == 0) return;
     size_t nblk = (N + AD_ROW_BLOCK - 1) / AD_ROW_BLOCK;
-    float *part = malloc(nblk * C * sizeof(float));
+    float *part = ad_scratch_get(AD_SCRATCH_ROWSUM, nblk * C);
     int avx = ad_kernels_use_avx512();
     if (!part) {
         /* Out of memory for the block sums: one row at a time, straight into dw. */
@@ -180,7 +178,7 @@ void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *
         }
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (size_t b = 0; b < nblk; b++) {
         size_t r0 = b * AD_ROW_BLOCK, n = N - r0 < AD_ROW_BLOCK ? N - r0 : AD_ROW_BLOCK;
         if (avx)
@@ -197,19 +195,18 @@ void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *
             s += part[b * C + c];
         dw[c] += s;
     }
-    free(part);
+    ad_scratch_put(AD_SCRATCH_ROWSUM, part);
 }
 
-/* ---- element-wise work split --------------------------------------------------------------- */
+/* ---- element-wise work split ------------------------------------------------------------- */
 
-/* The slice [*lo, *hi) of n elements for the calling thread of a parallel
- * region; boundaries are multiples of 16 floats so vector bodies stay aligned
- * with the buffers. This function can't fail. */
-static void thread_slice(size_t n, size_t *lo, size_t *hi) {
-    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-    size_t chunk = ((n + nt - 1) / nt + 15) & ~(size_t)15;
-    *lo = chunk * t < n ? chunk * t : n;
-    *hi = *lo + chunk < n ? *lo + chunk : n;
+/* Element-wise kernels hand out chunks of EW_CHUNK floats dynamically: no
+ * element depends on which thread computes it, and a thread that the OS (or the
+ * host of a virtual machine) preempts does not hold the others up. */
+#define EW_CHUNK ((size_t)16384)
+
+static size_t ew_chunks(size_t n) {
+    return (n + EW_CHUNK - 1) / EW_CHUNK;
 }
 
 /* ---- SwiGLU ------------------------------------------------------------------------------ */
@@ -217,10 +214,9 @@ static void thread_slice(size_t n, size_t *lo, size_t *hi) {
 void ad_swiglu_forward(float *h, const float *gate, const float *up, size_t N, size_t F) {
     size_t n = N * F;
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel
-    {
-        size_t lo, hi;
-        thread_slice(n, &lo, &hi);
+#pragma omp parallel for schedule(dynamic)
+    for (size_t c = 0; c < ew_chunks(n); c++) {
+        size_t lo = c * EW_CHUNK, hi = n - lo < EW_CHUNK ? n : lo + EW_CHUNK;
         if (avx) {
             ad_swiglu_forward_avx512(h + lo, gate + lo, up + lo, hi - lo);
         } else {
@@ -238,10 +234,9 @@ void ad_swiglu_backward(float *dgate, float *dup, const float *dh, const float *
                         const float *up, size_t N, size_t F) {
     size_t n = N * F;
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel
-    {
-        size_t lo, hi;
-        thread_slice(n, &lo, &hi);
+#pragma omp parallel for schedule(dynamic)
+    for (size_t c = 0; c < ew_chunks(n); c++) {
+        size_t lo = c * EW_CHUNK, hi = n - lo < EW_CHUNK ? n : lo + EW_CHUNK;
         if (avx) {
             ad_swiglu_backward_avx512(dgate + lo, dup + lo, dh + lo, gate + lo, up + lo, hi - lo);
         } else {
@@ -302,11 +297,11 @@ static void rope_apply(float *x, size_t B, size_t T, size_t H, size_t D, float t
             }
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (size_t t = 0; t < T; t++)
         for (size_t i = 0; i < half; i++)
             rope_angle(t, i, D, theta, tab + t * 2 * half + i, tab + t * 2 * half + half + i);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (size_t bt = 0; bt < B * T; bt++) {
         const float *row = tab + (bt % T) * 2 * half;
         rope_row(x + bt * H * D, H, D, row, row + half, sign);
@@ -363,7 +358,7 @@ static void xent_row(float *logp_target, float *dlogits, const float *x, int32_t
 void ad_xent_forward(float *logp_target, const float *logits, const int32_t *targets, size_t N,
                      size_t V) {
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (size_t n = 0; n < N; n++) {
         logp_target[n] = 0.0f;
         if (targets[n] < 0 || (size_t)targets[n] >= V) continue;
@@ -377,7 +372,7 @@ void ad_xent_forward(float *logp_target, const float *logits, const int32_t *tar
 void ad_xent_backward(float *dlogits, const float *logits, const int32_t *targets,
                       const float *weights, size_t N, size_t V) {
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (size_t n = 0; n < N; n++) {
         float *d = dlogits + n * V, lp;
         if (targets[n] < 0 || (size_t)targets[n] >= V || weights[n] == 0.0f) {
@@ -424,7 +419,7 @@ double ad_sum_squares(const float *x, size_t n) {
         }
         return s;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (size_t b = 0; b < nblk; b++) {
         size_t lo = b * SS_BLOCK, m = n - lo < SS_BLOCK ? n - lo : SS_BLOCK;
         part[b] = avx ? ad_sum_squares_avx512(x + lo, m) : sum_squares_block(x + lo, m);
@@ -436,10 +431,9 @@ double ad_sum_squares(const float *x, size_t n) {
 }
 
 void ad_scale(float *x, size_t n, float s) {
-#pragma omp parallel
-    {
-        size_t lo, hi;
-        thread_slice(n, &lo, &hi);
+#pragma omp parallel for schedule(dynamic)
+    for (size_t c = 0; c < ew_chunks(n); c++) {
+        size_t lo = c * EW_CHUNK, hi = n - lo < EW_CHUNK ? n : lo + EW_CHUNK;
         for (size_t i = lo; i < hi; i++)
             x[i] *= s;
     }
@@ -448,32 +442,46 @@ void ad_scale(float *x, size_t n, float s) {
 /* The update in PyTorch's order of operations (torch.optim.AdamW):
  *   p *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g g;
  *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps),  bc_i = 1 - b_i^t.
- * The AVX-512 body performs the same IEEE operations, so both agree bit for bit. */
-void ad_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
-                     float b2, float eps, float wd, uint64_t t) {
+ * The AVX-512 body performs the same IEEE operations, so both agree bit for
+ * bit. Work items are chunks of EW_CHUNK floats inside one segment. */
+void ad_adamw_update_segments(float *p, const float *g, float *m, float *v, const size_t *off,
+                              const size_t *len, const float *wd, size_t n_seg, float lr, float b1,
+                              float b2, float eps, uint64_t t) {
     if (t == 0) t = 1;
     double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);
     float step = (float)((double)lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    float decay = (float)(1.0 - (double)lr * (double)wd);
     float one_b1 = 1.0f - b1, one_b2 = 1.0f - b2;
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel
-    {
-        size_t lo, hi;
-        thread_slice(n, &lo, &hi);
+    size_t items = 0;
+    for (size_t i = 0; i < n_seg; i++)
+        items += ew_chunks(len[i]);
+#pragma omp parallel for schedule(dynamic)
+    for (size_t it = 0; it < items; it++) {
+        size_t seg = 0, first = 0; /* the segment holding item `it`, and its first item */
+        while (first + ew_chunks(len[seg]) <= it)
+            first += ew_chunks(len[seg++]);
+        size_t lo = off[seg] + (it - first) * EW_CHUNK;
+        size_t hi = off[seg] + len[seg] - lo < EW_CHUNK ? off[seg] + len[seg] : lo + EW_CHUNK;
+        float decay = (float)(1.0 - (double)lr * (double)wd[seg]);
         if (avx) {
             ad_adamw_update_avx512(p + lo, g + lo, m + lo, v + lo, hi - lo, step, b1, b2, eps,
                                    decay, one_b1, one_b2, bc2_sqrt);
-        } else {
-            for (size_t i = lo; i < hi; i++) {
-                float gi = g[i];
-                float mi = b1 * m[i] + one_b1 * gi;
-                float vi = b2 * v[i] + one_b2 * gi * gi;
-                float denom = sqrtf(vi) / bc2_sqrt + eps;
-                m[i] = mi;
-                v[i] = vi;
-                p[i] = p[i] * decay - step * (mi / denom);
-            }
+            continue;
+        }
+        for (size_t i = lo; i < hi; i++) {
+            float gi = g[i];
+            float mi = b1 * m[i] + one_b1 * gi;
+            float vi = b2 * v[i] + one_b2 * gi * gi;
+            float denom = sqrtf(vi) / bc2_sqrt + eps;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = p[i] * decay - step * (mi / denom);
         }
     }
+}
+
+void ad_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                     float b2, float eps, float wd, uint64_t t) {
+    size_t off = 0;
+    ad_adamw_update_segments(p, g, m, v, &off, &n, &wd, 1, lr, b1, b2, eps, t);
 }

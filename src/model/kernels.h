@@ -85,5 +85,11 @@ void ad_scale(float *x, size_t n, float s);
  * p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p). */
 void ad_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
                      float b2, float eps, float wd, uint64_t t);
+/* The same update over n_seg segments of one flat buffer in a single pass:
+ * segment i covers [off[i], off[i] + len[i]) and uses weight decay wd[i]
+ * (0 for norm weights). */
+void ad_adamw_update_segments(float *p, const float *g, float *m, float *v, const size_t *off,
+                              const size_t *len, const float *wd, size_t n_seg, float lr, float b1,
+                              float b2, float eps, uint64_t t);
 
 #endif

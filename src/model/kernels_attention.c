@@ -77,21 +77,20 @@ static void head_backward(float *dq, float *dk, float *dv, const float *dout, co
     }
 }
 
-/* Per-thread scratch for the AVX-512 bodies: two [D, T rounded to 16] panels
- * and two rows of T. NULL when the portable path is in use or memory is short. */
+/* Per-thread scratch for the AVX-512 bodies (see ad_attention_scratch). NULL
+ * when the portable path is in use or memory is short. */
 static float *scratch_alloc(size_t T, size_t D, size_t *per_thread) {
     if (!ad_kernels_use_avx512()) return NULL;
-    size_t Tp = (T + 15) & ~(size_t)15;
-    *per_thread = (2 * D * Tp + 2 * Tp + 15) & ~(size_t)15;
+    *per_thread = (ad_attention_scratch(T, D) + 15) & ~(size_t)15;
     size_t nt = (size_t)omp_get_max_threads();
-    return aligned_alloc(64, nt * *per_thread * sizeof(float));
+    return ad_scratch_get(AD_SCRATCH_ATTENTION, nt * *per_thread);
 }
 
 void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
                           size_t B, size_t T, size_t H, size_t D) {
     size_t C = H * D, per = 0;
     float *scratch = scratch_alloc(T, D, &per);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
         float *P = probs + bh * T * T;
@@ -101,7 +100,7 @@ void ad_attention_forward(float *out, float *probs, const float *q, const float 
         else
             head_forward(out + off, P, q + off, k + off, v + off, T, D, C);
     }
-    free(scratch);
+    ad_scratch_put(AD_SCRATCH_ATTENTION, scratch);
 }
 
 void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
@@ -109,7 +108,7 @@ void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                            size_t H, size_t D) {
     size_t C = H * D, per = 0;
     float *scratch = scratch_alloc(T, D, &per);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
         const float *P = probs + bh * T * T;
@@ -121,7 +120,7 @@ void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
             head_backward(dq + off, dk + off, dv + off, dout + off, P, q + off, k + off, v + off, T,
                           D, C);
     }
-    free(scratch);
+    ad_scratch_put(AD_SCRATCH_ATTENTION, scratch);
 }
 
 /* One query against n cached keys with a running (online) softmax, so no

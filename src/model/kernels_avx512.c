@@ -35,7 +35,7 @@ AD_AVX512 static float row_sum_squares(const float *x, size_t C) {
 
 AD_AVX512 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w,
                                          size_t N, size_t C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (size_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         float *y = out + n * C;

@@ -21,6 +21,20 @@ int ad_kernels_use_avx512(void);
  * tests that compare the two paths; not thread-safe against running kernels. */
 int ad_kernels_force_avx512(int on);
 
+/* Reusable scratch buffers (kernels_scratch.c), one per use so that buffers
+ * needed at the same time never share a slot. */
+enum {
+    AD_SCRATCH_GEMM_A,
+    AD_SCRATCH_GEMM_B,
+    AD_SCRATCH_ATTENTION,
+    AD_SCRATCH_ROWSUM,
+    AD_SCRATCH_SLOTS
+};
+/* A 64-byte-aligned buffer of at least n floats, contents undefined; NULL when
+ * out of memory. Give it back with ad_scratch_put(slot, p). Thread-safe. */
+float *ad_scratch_get(int slot, size_t n);
+void ad_scratch_put(int slot, float *p);
+
 /* Rows per block of the column-sum reductions (RMSNorm weight gradients):
  * fixed, so reductions do not depend on the thread count. */
 #define AD_ROW_BLOCK 64
@@ -53,8 +67,13 @@ void ad_adamw_update_avx512(float *p, const float *g, float *m, float *v, size_t
 
 /* AVX-512 attention for one (batch row, head) (kernels_avx512_attention.c):
  * rows of q, k, v, out (and their gradients) are `ld` floats apart; P is the
- * head's [T, T] block of probs; scratch holds 2*D*Tp + 2*Tp floats, Tp = T
- * rounded up to 16, 64-byte aligned. Same contracts as ad_attention_*. */
+ * head's [T, T] block of probs; scratch holds ad_attention_scratch(T, D)
+ * floats, 64-byte aligned. Same contracts as ad_attention_*. */
+#define AD_ATT_CHUNK 64 /* query rows per backward chunk */
+static inline size_t ad_attention_scratch(size_t T, size_t D) {
+    size_t Tp = (T + 15) & ~(size_t)15;
+    return (D + 4 + AD_ATT_CHUNK) * Tp; /* transposed K or V, 4 score rows, dS chunk */
+}
 void ad_attention_head_forward_avx512(float *out, float *P, const float *q, const float *k,
                                       const float *v, size_t T, size_t D, size_t ld,
                                       float *scratch);

@@ -63,13 +63,30 @@ float ad_adamw_step(ad_adamw *opt, ad_model *model, float lr) {
     double coef = c->grad_clip > 0.0f ? (double)c->grad_clip / (norm + 1e-6) : 1.0;
     if (coef < 1.0) ad_scale(model->grads, n, (float)coef);
     uint64_t t = opt->step + 1;
-    for (size_t i = 0; i < model->n_tensors; i++) {
+    size_t nt = model->n_tensors, *seg = malloc(2 * nt * sizeof(size_t)), ns = 0;
+    float *wd = malloc(nt * sizeof(float));
+    for (size_t i = 0; seg && wd && i < nt; i++) {
         const ad_tensor_info *ti = &model->tensors[i];
         if (ti->offset + ti->numel > n) continue;
-        float wd = ti->is_norm ? 0.0f : c->weight_decay;
-        ad_adamw_update(model->params + ti->offset, model->grads + ti->offset, opt->m + ti->offset,
-                        opt->v + ti->offset, ti->numel, lr, c->beta1, c->beta2, c->eps, wd, t);
+        seg[ns] = ti->offset;
+        seg[nt + ns] = ti->numel;
+        wd[ns++] = ti->is_norm ? 0.0f : c->weight_decay;
     }
+    if (seg && wd) {
+        ad_adamw_update_segments(model->params, model->grads, opt->m, opt->v, seg, seg + nt, wd, ns,
+                                 lr, c->beta1, c->beta2, c->eps, t);
+    } else {
+        /* no memory for the segment table: one tensor at a time */
+        for (size_t i = 0; i < nt; i++) {
+            const ad_tensor_info *ti = &model->tensors[i];
+            if (ti->offset + ti->numel > n) continue;
+            ad_adamw_update(model->params + ti->offset, model->grads + ti->offset,
+                            opt->m + ti->offset, opt->v + ti->offset, ti->numel, lr, c->beta1,
+                            c->beta2, c->eps, ti->is_norm ? 0.0f : c->weight_decay, t);
+        }
+    }
+    free(seg);
+    free(wd);
     opt->step = t;
     return (float)norm;
 }

@@ -27,7 +27,8 @@ int ad_checkpoint_save(const char *dir, const ad_model *m, const ad_vocab *v, co
 /* Loads a checkpoint: creates *m from config.json and model.safetensors, fills
  * *v. When opt is not NULL and optimizer.safetensors exists, allocates and
  * fills opt (opt->cfg is left as the caller set it; opt->step comes from the
- * trainer state's "optimizer_step" key when present). When trainer_state_json is
+ * trainer state's "optimizer_step" key when present; without an
+ * optimizer file opt->m and opt->v are NULL and opt->n is 0). When trainer_state_json is
  * not NULL it receives a malloc'd copy of trainer_state.json (or NULL if there
  * is none). On error nothing is allocated and *m is NULL. */
 int ad_checkpoint_load(const char *dir, ad_model **m, ad_vocab *v, ad_adamw *opt,

@@ -3,9 +3,9 @@
  * Decoding runs many prompts at once: each row has its own prompt length and
  * stops at EOS or at its own token budget; finished rows drop out of the
  * batch. Sampling is greedy (temperature 0) or temperature / top-k / top-p.
- * Randomness for row i comes from its own generator seeded with
- * ad_seed_derive(seed, i, ...), so the tokens of a row do not depend on which
- * other rows share its batch, nor on the thread count. */
+ * Randomness for request i comes from its own generator seeded with
+ * ad_seed_derive(seed, AD_STREAM_SAMPLE, request.stream, 0, 0), so the tokens of a row do not
+ * depend on which other rows share its batch, nor on the thread count. */
 #ifndef AD_MODEL_SAMPLER_H
 #define AD_MODEL_SAMPLER_H
 
@@ -20,7 +20,7 @@ typedef struct ad_sample_params {
     size_t top_k;      /* 0 = off */
     float top_p;       /* 1 = off */
     uint64_t seed;
-    size_t max_batch;  /* rows decoded together (KV cache memory bound); 0 = 256 */
+    size_t max_batch; /* rows decoded together (KV cache memory bound); 0 = 256 */
 } ad_sample_params;
 
 ad_sample_params ad_sample_default_params(void);
@@ -55,8 +55,9 @@ void ad_sample_result_free(ad_sample_result *r);
 
 /* Teacher-forced scoring: for n sequences BOS + prompt + completion (+ EOS,
  * included by the caller in `seq`), the sum of log p(token) over positions
- * prompt_end..len-1. seqs[i] has lens[i] ids; score_from[i] is the index of the
- * first scored token. out_logprob[i] gets the sum, out_n[i] the count (may be NULL). */
+ * score_from[i]..lens[i]-1 (score_from[i] >= 1). seqs[i] has lens[i] ids; score_from[i] is the
+ * index of the first scored token. out_logprob[i] gets the sum, out_n[i] the count (may be NULL).
+ */
 int ad_score_sequences(ad_model *m, const int32_t *const *seqs, const size_t *lens,
                        const size_t *score_from, size_t n, double *out_logprob, size_t *out_n,
                        ad_error *err);

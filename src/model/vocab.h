@@ -31,7 +31,8 @@ typedef struct ad_vocab {
  * Fails on empty, oversized or special-looking ("<...>") symbols. */
 int ad_vocab_build(ad_vocab *v, const char *const *symbols, size_t n, ad_error *err);
 
-/* Builds a vocabulary with one token per distinct byte of `chars`. */
+/* Builds a vocabulary with one token per distinct byte of `chars` (ASCII only:
+ * multi-byte UTF-8 symbols go through ad_vocab_build). */
 int ad_vocab_from_chars(ad_vocab *v, const char *chars, ad_error *err);
 
 /* Encodes text into ids (no BOS/EOS added). Writes at most cap ids; *n gets the

@@ -47,18 +47,27 @@ if [ $torch_ok -eq 1 ]; then
   echo "== autodidact / PyTorch (medians of the timed repetitions)"
   awk '
     FNR == 1 { file++ }
-    $1 == "RESULT" && file == 1 { eng[$2 " " $3] = $4; if ($2 == "peak") peak = $4 }
+    $1 == "RESULT" && file == 1 { eng[$2 " " $3] = $4; if ($2 == "peak") peak = $4
+                                  for (i = 5; i <= NF; i++) if ($i ~ /^params=/) epar[$2 " " $3] = substr($i, 8) }
     $1 == "RESULT" && file == 2 { tor[$2 " " $3] = $4; order[++n] = $2 " " $3;
-                                  for (i = 5; i <= NF; i++) if ($i ~ /^params=/) par[$2 " " $3] = substr($i, 8) }
+                                  proc[$2 " " $3] = 1
+                                  for (i = 5; i <= NF; i++) {
+                                    split($i, kv, "=")
+                                    if (kv[1] == "params") par[$2 " " $3] = kv[2]
+                                    if (kv[1] == "prompt") pr = kv[2]
+                                    if (kv[1] == "new") proc[$2 " " $3] = (pr + kv[2] - 1) / kv[2]
+                                  } }
     END {
       printf "%-10s %-5s %14s %14s %7s %9s %9s\n", "what", "size", "autodidact", "pytorch", "ratio", "mfu(ad)", "mfu(pt)"
       for (i = 1; i <= n; i++) {
         k = order[i]; split(k, w, " ")
         if (!(k in eng)) continue
-        f = (w[1] == "train" ? 6 : 2) * par[k] / peak
+        if (epar[k] != par[k]) printf "!! %s: %s parameters here, %s in PyTorch\n", k, epar[k], par[k]
+        f = (w[1] == "train" ? 6 : 2 * proc[k]) * par[k] / peak
         printf "%-10s %-5s %14.1f %14.1f %6.2fx %8.1f%% %8.1f%%\n", w[1], w[2], eng[k], tor[k], eng[k] / tor[k], 100 * f * eng[k], 100 * f * tor[k]
       }
-      printf "(tokens/s; peak %.1f GFLOP/s; mfu = 6 (train) or 2 (generate) x params x tokens/s / peak)\n", peak / 1e9
+      printf "(tokens/s; peak %.1f GFLOP/s; mfu = 6 x params x tokens/s / peak for train,\n", peak / 1e9
+      printf " 2 x params x (prompt + new - 1) / new x generated tokens/s / peak for generate)\n"
     }' "$out/engine" "$out/torch"
 fi
 

@@ -151,10 +151,16 @@ static void head_decode(float *out, const float *q, const float *kc, const float
 void ad_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache,
                          const size_t *len, size_t nb, size_t row_stride, size_t H, size_t D) {
     size_t C = H * D;
-#pragma omp parallel for schedule(static)
+    int avx = ad_kernels_use_avx512();
+#pragma omp parallel for schedule(dynamic)
     for (size_t ih = 0; ih < nb * H; ih++) {
         size_t i = ih / H, h = ih % H;
-        head_decode(out + i * C + h * D, q + i * C + h * D, k_cache + i * row_stride + h * D,
-                    v_cache + i * row_stride + h * D, len[i], D, C);
+        float *o = out + i * C + h * D;
+        const float *qi = q + i * C + h * D, *kc = k_cache + i * row_stride + h * D,
+                    *vc = v_cache + i * row_stride + h * D;
+        if (avx)
+            ad_attention_head_decode_avx512(o, qi, kc, vc, len[i], D, C);
+        else
+            head_decode(o, qi, kc, vc, len[i], D, C);
     }
 }

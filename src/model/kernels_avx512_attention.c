@@ -247,3 +247,50 @@ AD_AVX512 void ad_attention_head_backward_avx512(float *dq, float *dk, float *dv
         }
     }
 }
+
+/* q . k over D floats. */
+AD_AVX512 static float dot_d(const float *q, const float *k, size_t D) {
+    __m512 a = _mm512_setzero_ps();
+    for (size_t d = 0; d < D; d += 16) {
+        __mmask16 m = ad_tail_mask(D - d);
+        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + d), a);
+    }
+    return _mm512_reduce_add_ps(a);
+}
+
+/* One query against n cached keys, 64 keys at a time with a running max: the
+ * output is rescaled only when a chunk raises the max. */
+AD_AVX512 void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc,
+                                               const float *vc, size_t n, size_t D, size_t ld) {
+    float sc[64] __attribute__((aligned(64))), mx = -INFINITY, sum = 0.0f;
+    const float scale = 1.0f / sqrtf((float)D);
+    memset(out, 0, D * sizeof(float));
+    for (size_t c0 = 0; c0 < n; c0 += 64) {
+        size_t cn = n - c0 < 64 ? n - c0 : 64;
+        float cmax = -INFINITY;
+        for (size_t s = 0; s < cn; s++) {
+            sc[s] = dot_d(q, kc + (c0 + s) * ld, D) * scale;
+            cmax = sc[s] > cmax ? sc[s] : cmax;
+        }
+        if (cmax > mx) {
+            float r = expf(mx - cmax);
+            for (size_t d = 0; d < D; d++)
+                out[d] *= r;
+            sum *= r;
+            mx = cmax;
+        }
+        __m512 mxv = _mm512_set1_ps(mx), acc = _mm512_setzero_ps();
+        for (size_t s = 0; s < cn; s += 16) {
+            __mmask16 m = ad_tail_mask(cn - s);
+            __m512 e =
+                _mm512_maskz_mov_ps(m, ad_exp512(_mm512_sub_ps(_mm512_load_ps(sc + s), mxv)));
+            _mm512_store_ps(sc + s, e);
+            acc = _mm512_add_ps(acc, e);
+        }
+        sum += _mm512_reduce_add_ps(acc);
+        weighted_rows(out, 0, sc, 0, 1, vc + c0 * ld, ld, cn, D, 1, 1);
+    }
+    float inv = n ? 1.0f / sum : 0.0f;
+    for (size_t d = 0; d < D; d++)
+        out[d] *= inv;
+}

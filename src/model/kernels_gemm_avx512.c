@@ -24,6 +24,23 @@
 #define KC 256
 #define MC (MR * 16)
 
+/* Writes (or adds) the first mr rows and nr columns of a register tile to C. */
+AD_AVX512 static inline __attribute__((always_inline)) void
+store_tile(float *c, size_t ldc, __m512 *c0, __m512 *c1, size_t mr, size_t nr, int accumulate) {
+    __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        if ((size_t)i >= mr) break;
+        float *row = c + (size_t)i * ldc;
+        if (accumulate) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, c0[i]);
+        _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
+    }
+}
+
 /* Register tile: C[mr, nr] (+)= Ap[kc][MR]^T . Bp[kc][NR]; the packed panels
  * are zero beyond mr rows / nr columns, so only the stores need masks. */
 AD_AVX512 static void micro_kernel(size_t kc, const float *restrict a, const float *restrict b,
@@ -44,18 +61,7 @@ AD_AVX512 static void micro_kernel(size_t kc, const float *restrict a, const flo
         a += MR;
         b += NR;
     }
-    __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        if ((size_t)i >= mr) break;
-        float *r = c + (size_t)i * ldc;
-        if (accumulate) {
-            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, r));
-            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, r + 16));
-        }
-        _mm512_mask_storeu_ps(r, m0, c0[i]);
-        _mm512_mask_storeu_ps(r + 16, m1, c1[i]);
-    }
+    store_tile(c, ldc, c0, c1, mr, nr, accumulate);
 }
 
 /* The same tile with A read in place: row i of the tile is a + i*lda,
@@ -82,18 +88,7 @@ AD_AVX512 static void micro_kernel_direct(size_t kc, const float *a, size_t lda,
         }
         b += NR;
     }
-    __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        if ((size_t)i >= mr) break;
-        float *row = c + (size_t)i * ldc;
-        if (accumulate) {
-            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
-            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
-        }
-        _mm512_mask_storeu_ps(row, m0, c0[i]);
-        _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
-    }
+    store_tile(c, ldc, c0, c1, mr, nr, accumulate);
 }
 
 /* Transposes the 16x16 block held in r[0..16) in place (r[i][j] -> r[j][i]):
@@ -260,7 +255,7 @@ AD_AVX512 static void compute_block(float *Ap, const float *Bp, const gemm_args 
 /* Work is handed out dynamically in these units (rows, or column panels), so
  * a preempted thread does not hold the others up; which thread computes a tile
  * never changes its value. */
-#define ROW_UNIT (4 * MR)
+#define ROW_UNIT (8 * MR)
 #define COL_UNIT 4
 
 /* Many rows: the threads pack each column block of B together, then share out

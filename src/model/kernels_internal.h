@@ -77,6 +77,9 @@ static inline size_t ad_attention_scratch(size_t T, size_t D) {
 void ad_attention_head_forward_avx512(float *out, float *P, const float *q, const float *k,
                                       const float *v, size_t T, size_t D, size_t ld,
                                       float *scratch);
+/* One decoding query against n cached keys (rows ld floats apart); out [D]. */
+void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
+                                     size_t n, size_t D, size_t ld);
 void ad_attention_head_backward_avx512(float *dq, float *dk, float *dv, const float *dout,
                                        const float *P, const float *q, const float *k,
                                        const float *v, size_t T, size_t D, size_t ld,

@@ -95,25 +95,48 @@ static void test_errors_name_line_key_value(void) {
                  "run.seed is set twice (first on line 2)", NULL);
 }
 
-/* Checks that span keys: the message names both keys and their values, and
- * the file. */
+/* The load fails with exactly "PATH:LINE: msg" (line 0: "PATH: msg"). */
+static void expect_exact(const char *text, const char *const *sets, size_t n_sets, size_t line,
+                         const char *msg) {
+    ad_run_config c;
+    ad_error err = {{0}};
+    char want[1200];
+    int rc = load_text(&c, text, sets, n_sets, &err);
+    const char *path = write_ini("run.ini", text);
+    if (line)
+        snprintf(want, sizeof want, "%s:%zu: %s", path, line, msg);
+    else
+        snprintf(want, sizeof want, "%s: %s", path, msg);
+    CHECK_MSG(rc == AD_ERR && strcmp(err.msg, want) == 0, "got \"%s\"\n  want \"%s\"", err.msg,
+              want);
+    ad_run_config_free(&c);
+}
+
+/* Checks that span keys: the message names the keys and their values, and the
+ * file line that set the key it points at (none when that key kept its default
+ * or was overridden). */
 static void test_cross_key_checks(void) {
-    const char *path = write_ini("run.ini", "");
-    expect_error("[run]\nlineages = 3\n[select]\nvote_lineages = true\nvote_min_agree = 4\n", NULL,
-                 0, path, "select.vote_min_agree = 4", "run.lineages = 3", NULL);
-    expect_error("[select]\nvote_lineages = true\nvote_min_agree = 1\n", NULL, 0, path,
-                 "select.vote_lineages", "run.lineages >= 2", NULL);
-    expect_error("[select]\nvote_samples = true\n", NULL, 0, path, "select.vote_samples",
-                 "acquire.samples >= 2", NULL);
-    expect_error("[model]\ndim = 100\nheads = 3\n", NULL, 0, path, "model.heads = 3",
-                 "model.dim = 100", NULL);
-    expect_error("[base]\nwarmup = 0.6\ndecay = 0.5\n", NULL, 0, path,
-                 "base.warmup + base.decay = 1.1", NULL);
-    expect_error("[round]\nwarmup = 0.7\ndecay = 0.5\n", NULL, 0, path,
-                 "round.warmup + round.decay = 1.2", NULL);
-    expect_error("[curriculum]\nlevels_per_round = 0\n", NULL, 0, path,
-                 "curriculum.levels_per_round", NULL);
-    expect_error("[base]\nlevels = \n", NULL, 0, path, "base.levels: no levels", NULL);
+    expect_exact("[run]\nlineages = 3\n[select]\nvote_lineages = true\nvote_min_agree = 4\n", NULL,
+                 0, 5, "select.vote_min_agree = 4 exceeds run.lineages = 3");
+    expect_exact("[select]\nvote_lineages = true\nvote_min_agree = 1\n", NULL, 0, 2,
+                 "select.vote_lineages needs run.lineages >= 2");
+    expect_exact("; vote\n\n  [select] \n  vote_samples=true ; on\n", NULL, 0, 4,
+                 "select.vote_samples needs acquire.samples >= 2");
+    expect_exact("[model]\ndim = 100\nheads = 3\n", NULL, 0, 3,
+                 "model.heads = 3 does not divide model.dim = 100");
+    expect_exact("[base]\nwarmup = 0.6\ndecay = 0.5\n", NULL, 0, 3,
+                 "base.warmup + base.decay = 1.1 exceeds 1");
+    expect_exact("[round]\ndecay = 0.5\nwarmup = 0.7\n", NULL, 0, 2,
+                 "round.warmup + round.decay = 1.2 exceeds 1");
+    expect_exact("curriculum.levels_per_round = 0\n", NULL, 0, 1,
+                 "curriculum.levels_per_round must be >= 1 with a fixed pace");
+    expect_exact("[base]\nlevels = \n", NULL, 0, 2, "base.levels: no levels");
+    /* the key pointed at kept its default: the file, no line */
+    expect_exact("[run]\nlineages = 2\n[select]\nvote_lineages = true\n", NULL, 0, 0,
+                 "select.vote_min_agree = 4 exceeds run.lineages = 2");
+    /* a key of the same name in another section is not it */
+    expect_exact("[base]\ndecay = 0.5\n[round]\nwarmup = 0.7\ndecay = 0.5\n", NULL, 0, 5,
+                 "round.warmup + round.decay = 1.2 exceeds 1");
     /* the same combinations are fine once consistent */
     ad_run_config c;
     ad_error err = {{0}};
@@ -124,10 +147,14 @@ static void test_cross_key_checks(void) {
     CHECK_MSG(rc == AD_OK, "%s", err.msg);
     CHECK(c.lineages == 4 && c.vote_min_agree == 4 && c.f_vote_lineages && c.adaptive == 1);
     ad_run_config_free(&c);
-    /* a cross-key check an override breaks is caught after the overrides */
+    /* a combination an override breaks is caught after the overrides; the line
+     * is the file's when the key pointed at comes from the file */
     const char *sets[] = {"run.lineages=2"};
-    expect_error("[run]\nlineages = 4\n[select]\nvote_lineages = true\nvote_min_agree = 3\n", sets,
-                 1, "select.vote_min_agree = 3", "run.lineages = 2", NULL);
+    expect_exact("[run]\nlineages = 4\n[select]\nvote_lineages = true\nvote_min_agree = 3\n", sets,
+                 1, 5, "select.vote_min_agree = 3 exceeds run.lineages = 2");
+    const char *agree[] = {" select.vote_min_agree = 5"};
+    expect_exact("[run]\nlineages = 4\n[select]\nvote_lineages = true\nvote_min_agree = 3\n", agree,
+                 1, 0, "select.vote_min_agree = 5 exceeds run.lineages = 4");
 }
 
 static void test_overrides(void) {

@@ -2,7 +2,11 @@
 #include "loop/run_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/atomic_file.h"
 
 #define K(name, type, field, def, doc) {name, type, offsetof(ad_run_config, field), def, doc, NULL, 0, 0, 0}
 #define KR(name, type, field, def, doc, lo, hi)                                                   \
@@ -84,28 +88,81 @@ const ad_config_schema *ad_run_config_schema(void) {
     return &schema;
 }
 
-int ad_run_config_validate(const ad_run_config *c, ad_error *err) {
+/* The checks of ad_run_config_validate; *key names the key to point at. */
+static int validate(const ad_run_config *c, const char **key, ad_error *err) {
+    *key = "run.task";
     if (!c->task || !c->task[0]) return ad_error_set(err, "run.task: empty");
+    *key = "base.levels";
     if (c->base_levels.n == 0) return ad_error_set(err, "base.levels: no levels");
+    *key = "model.heads";
     if (c->dim % c->heads)
         return ad_error_set(err, "model.heads = %zu does not divide model.dim = %zu", c->heads,
                             c->dim);
+    *key = "base.decay";
     if (c->base_warmup + c->base_decay > 1)
         return ad_error_set(err, "base.warmup + base.decay = %g exceeds 1",
                             (double)(c->base_warmup + c->base_decay));
+    *key = "round.decay";
     if (c->round_warmup + c->round_decay > 1)
         return ad_error_set(err, "round.warmup + round.decay = %g exceeds 1",
                             (double)(c->round_warmup + c->round_decay));
+    *key = "select.vote_min_agree";
     if (c->f_vote_lineages && c->vote_min_agree > c->lineages)
         return ad_error_set(err, "select.vote_min_agree = %zu exceeds run.lineages = %zu",
                             c->vote_min_agree, c->lineages);
+    *key = "select.vote_lineages";
     if (c->f_vote_lineages && c->lineages < 2)
         return ad_error_set(err, "select.vote_lineages needs run.lineages >= 2");
+    *key = "select.vote_samples";
     if (c->f_vote_samples && c->samples < 2)
         return ad_error_set(err, "select.vote_samples needs acquire.samples >= 2");
+    *key = "curriculum.levels_per_round";
     if (!c->adaptive && c->levels_per_round == 0)
         return ad_error_set(err, "curriculum.levels_per_round must be >= 1 with a fixed pace");
     return AD_OK;
+}
+
+int ad_run_config_validate(const ad_run_config *c, ad_error *err) {
+    const char *key;
+    return validate(c, &key, err);
+}
+
+/* The line of the INI file at path that sets `name` ("section.key"), or 0 when
+ * none does; for pointing a cross-key error at the file. Only locates lines
+ * (the file was already parsed by inih). */
+static size_t key_line(const char *path, const char *name) {
+    char *text = NULL, section[AD_CONFIG_NAME_MAX] = "", full[2 * AD_CONFIG_NAME_MAX + 2];
+    size_t len = 0, line = 0, found = 0;
+    ad_error ignored;
+    if (ad_read_file(path, AD_CONFIG_FILE_MAX, &text, &len, &ignored) != AD_OK) return 0;
+    for (char *p = text, *next; p && *p; p = next) {
+        next = strchr(p, '\n');
+        if (next) *next++ = '\0';
+        line++;
+        p += strspn(p, " \t\xEF\xBB\xBF");
+        size_t n = strcspn(p, "]=");
+        if (*p == '[' && p[n] == ']') {
+            snprintf(section, sizeof section, "%.*s", (int)(n - 1), p + 1);
+        } else if (*p != ';' && *p != '#' && p[n] == '=') {
+            while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+                n--;
+            snprintf(full, sizeof full, "%s%s%.*s", section, section[0] ? "." : "", (int)n, p);
+            if (strcmp(full, name) == 0) found = line;
+        }
+    }
+    free(text);
+    return found;
+}
+
+/* 1 when an override "name=..." sets the key. */
+static int overridden(const char *name, const char *const *overrides, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *o = overrides[i] + strspn(overrides[i], " \t");
+        size_t len = strlen(name);
+        if (strncmp(o, name, len) == 0 && (o[len] == '=' || o[len] == ' ' || o[len] == '\t'))
+            return 1;
+    }
+    return 0;
 }
 
 int ad_run_config_load(ad_run_config *cfg, const char *path, const char *const *overrides,
@@ -115,9 +172,11 @@ int ad_run_config_load(ad_run_config *cfg, const char *path, const char *const *
     if (path && ad_config_load_file(&schema, cfg, path, err) != AD_OK) return AD_ERR;
     for (size_t i = 0; i < n_overrides; i++)
         if (ad_config_set(&schema, cfg, overrides[i], err) != AD_OK) return AD_ERR;
-    if (ad_run_config_validate(cfg, err) != AD_OK)
-        return path ? ad_error_prefix(err, "%s: ", path) : AD_ERR;
-    return AD_OK;
+    const char *key = NULL;
+    if (validate(cfg, &key, err) == AD_OK) return AD_OK;
+    if (!path) return AD_ERR;
+    size_t line = overridden(key, overrides, n_overrides) ? 0 : key_line(path, key);
+    return line ? ad_error_prefix(err, "%s:%zu: ", path, line) : ad_error_prefix(err, "%s: ", path);
 }
 
 void ad_run_config_free(ad_run_config *cfg) {

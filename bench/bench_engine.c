@@ -200,7 +200,7 @@ static int bench_train(ad_model *m, size_t B, int reps, double *med, double *bes
     }
     make_batch(tokens, targets, B, 1);
     ad_batch batch = {B, SEQ, tokens, targets};
-    double times[MAX_REPS];
+    double times[MAX_REPS] = {0};
     int rc = AD_OK;
     for (int r = -1; r < reps && rc == AD_OK; r++) {
         double t0 = now_s(), loss = 0;
@@ -215,8 +215,10 @@ static int bench_train(ad_model *m, size_t B, int reps, double *med, double *bes
         times[r] = dt;
     }
     if (rc != AD_OK) fprintf(stderr, "bench_engine: %s\n", err.msg);
-    *med = (double)(B * SEQ) / median(times, (size_t)reps);
-    *best = (double)(B * SEQ) / times[0];
+    if (rc == AD_OK) {
+        *med = (double)(B * SEQ) / median(times, (size_t)reps);
+        *best = (double)(B * SEQ) / times[0];
+    }
     ad_adamw_free(&opt);
     free(tokens);
     free(targets);
@@ -237,7 +239,7 @@ static int bench_generate(ad_model *m, size_t B, int reps, double *med, double *
     ad_sample_params sp = ad_sample_default_params();
     sp.temperature = 0;
     sp.max_batch = B;
-    double times[MAX_REPS];
+    double times[MAX_REPS] = {0};
     for (int r = -1; r < reps && rc == AD_OK; r++) {
         double t0 = now_s();
         rc = ad_sample_generate(m, reqs, B, &sp, res, &err);
@@ -255,8 +257,10 @@ static int bench_generate(ad_model *m, size_t B, int reps, double *med, double *
         times[r] = dt;
     }
     if (rc != AD_OK) fprintf(stderr, "bench_engine: generate: %s\n", err.msg);
-    *med = (double)(B * NEW) / median(times, (size_t)reps);
-    *best = (double)(B * NEW) / times[0];
+    if (rc == AD_OK) {
+        *med = (double)(B * NEW) / median(times, (size_t)reps);
+        *best = (double)(B * NEW) / times[0];
+    }
     free(tokens);
     free(targets);
     free(reqs);
@@ -307,7 +311,7 @@ int main(int argc, char **argv) {
         ad_model *m;
         if (create_model(&m, sz) != AD_OK) return 1;
         double params = (double)m->n_params, med, best;
-        int tr = quick ? 1 : sz->train_reps, gr = quick ? 1 : sz->gen_reps;
+        int tr = quick ? 1 : sz->train_reps, gr = quick ? 1 : sz->gen_reps; /* <= MAX_REPS */
         if (bench_train(m, B, tr, &med, &best) == AD_OK)
             printf("RESULT train %s %.2f params=%zu batch=%zu seq=%d best=%.2f mfu=%.3f\n",
                    sz->name, med, m->n_params, B, SEQ, best, 6 * params * med / peak);

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# cli_run.sh: `autodidact run|resume|status|export|eval` end to end on a tiny
+# copy run: the run directory's contents, the round table and accuracy grid,
+# the exported candidates against the kept dataset, re-evaluating a checkpoint
+# against the stored figure, resuming (finished, with more rounds, after a
+# kill -9 mid-training: bit-identical weights), and the errors.
+set -u
+BUILD=${BUILD:-build}
+AD="$BUILD/autodidact"
+cd "$(dirname "$0")/.." || exit 1
+pass=0; fail=0
+ok() { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "  FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cat > "$tmp/tiny.ini" <<'EOF'
+; a tiny copy run for the CLI test
+[run]
+task = copy
+rounds = 1
+threads = 1
+save_every = 10
+[model]
+layers = 1
+heads = 2
+dim = 32
+ffn = 64
+[base]
+levels = 1-3
+steps = 30
+batch = 16
+lr = 0.003
+[round]
+steps = 20
+batch = 16
+prompts = 16
+[eval]
+n = 16
+above = 1
+EOF
+
+# run
+"$AD" run "$tmp/tiny.ini" --out "$tmp/a" --set run.seed=3 > "$tmp/out" 2> "$tmp/err"
+check "run exits 0" test $? -eq 0
+for f in config.ini run.db log.txt data/round-0001.jsonl ckpt/l00/r0000/model.safetensors \
+         ckpt/l00/r0001/model.safetensors ckpt/l00/r0001/optimizer.safetensors; do
+  check "run writes $f" test -s "$tmp/a/$f"
+done
+check "snapshot has the override" grep -q '^seed = 3$' "$tmp/a/config.ini"
+check "snapshot has every key" grep -q '^max_drop = 0.05$' "$tmp/a/config.ini"
+check "log names the task" grep -q 'task copy, 1 lineage' "$tmp/a/log.txt"
+check "log has the evaluation" grep -q '^evaluate r1 l0: ' "$tmp/a/log.txt"
+
+# status
+"$AD" status "$tmp/a" > "$tmp/status"; check "status exits 0" test $? -eq 0
+check "status round 0" grep -q '^    0  accepted ' "$tmp/status"
+check "status round 1" grep -qE '^    1  accepted +[0-9]+/16 ' "$tmp/status"
+check "status grid" grep -q '^accuracy per level' "$tmp/status"
+check "status grid level 4" grep -qE '^    4 +[0-9.]+ +[0-9.]+$' "$tmp/status"
+"$AD" status "$tmp/a" --json > "$tmp/status.json"; check "status --json exits 0" test $? -eq 0
+
+# export: every candidate, kept ones equal to the dataset's lines
+"$AD" export "$tmp/a" --round 1 > "$tmp/export"; check "export exits 0" test $? -eq 0
+check "export has 16 candidates" test "$(wc -l < "$tmp/export")" -eq 16
+kept=$(grep -c '"kept":true' "$tmp/export")
+check "export kept = dataset lines" test "$kept" -eq "$(wc -l < "$tmp/a/data/round-0001.jsonl")"
+for k in level prompt completion logprob kept correct lineage; do
+  check "export field $k on every line" test "$(grep -c "\"$k\":" "$tmp/export")" -eq 16
+done
+
+# eval: re-evaluating the last checkpoint gives the stored accuracy
+"$AD" eval "$tmp/a/ckpt/l00/r0001" --task copy --levels 4 -n 16 --seed 3 --threads 1 > "$tmp/eval" 2> /dev/null
+check "eval exits 0" test $? -eq 0
+stored=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rounds"][1]["accuracy"]["4"])' "$tmp/status.json")
+again=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["accuracy"])' "$tmp/eval")
+check "eval equals the stored accuracy ($again vs $stored)" test "$again" = "$stored"
+
+# resume: a finished run does nothing more
+cp "$tmp/status" "$tmp/status.before"
+"$AD" resume "$tmp/a" > /dev/null 2>&1; check "resume of a finished run exits 0" test $? -eq 0
+"$AD" status "$tmp/a" | grep -v '^ *[0-9]' > "$tmp/s1"; grep -v '^ *[0-9]' "$tmp/status.before" > "$tmp/s0"
+check "status unchanged after resume" cmp -s "$tmp/s0" "$tmp/s1"
+# resume with more rounds asked for in the snapshot
+sed -i 's/^rounds = 1$/rounds = 2/' "$tmp/a/config.ini"
+"$AD" resume "$tmp/a" > /dev/null 2>&1; check "resume with more rounds exits 0" test $? -eq 0
+check "round 2 ran" test -s "$tmp/a/ckpt/l00/r0002/model.safetensors"
+check "status shows round 2" grep -q '^    2  accepted ' <("$AD" status "$tmp/a")
+
+# kill -9 mid-training, resume: the same weights as the uninterrupted run
+# (in an inner shell, whose "Killed" notice goes to /dev/null with the run's log)
+bash -c 'AD_KILL_AT=optimize:1:15 "$@"; exit $?' _ "$AD" run "$tmp/tiny.ini" --out "$tmp/b" \
+  --set run.seed=3 > /dev/null 2>&1
+check "killed mid round 1 (status 137)" test $? -eq 137
+check "no round 1 checkpoint yet" test ! -e "$tmp/b/ckpt/l00/r0001"
+"$AD" resume "$tmp/b" > /dev/null 2>&1; check "resume after kill exits 0" test $? -eq 0
+check "resumed from step 10" grep -q 'optimize r1 l0: resuming at step 10' "$tmp/b/log.txt"
+for f in model.safetensors optimizer.safetensors; do
+  check "resumed $f bit-identical" cmp -s "$tmp/a/ckpt/l00/r0001/$f" "$tmp/b/ckpt/l00/r0001/$f"
+done
+check "resumed dataset identical" cmp -s "$tmp/a/data/round-0001.jsonl" "$tmp/b/data/round-0001.jsonl"
+
+# errors
+"$AD" run "$tmp/tiny.ini" --out "$tmp/a" > /dev/null 2> "$tmp/err"
+check "run into a used directory fails" test $? -ne 0
+check "run into a used directory says so" grep -q 'already holds a run' "$tmp/err"
+printf '[run]\ntask = copy\n\n[model]\nlayres = 2\n' > "$tmp/bad.ini"
+"$AD" run "$tmp/bad.ini" --out "$tmp/c" > /dev/null 2> "$tmp/err"
+check "unknown key fails" test $? -ne 0
+check "unknown key names line, key and suggestion" \
+  grep -q "bad.ini:5: unknown key 'model.layres' (did you mean 'model.layers'?)" "$tmp/err"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/c" --set model.layers=two > /dev/null 2> "$tmp/err"
+check "bad --set fails" test $? -ne 0
+check "bad --set names key and value" grep -q "\-\-set: model.layers = 'two'" "$tmp/err"
+printf '[run]\nlineages = 2\n[select]\nvote_lineages = true\nvote_min_agree = 3\n' > "$tmp/cross.ini"
+"$AD" run "$tmp/cross.ini" --out "$tmp/c" > /dev/null 2> "$tmp/err"
+check "cross-key check fails" test $? -ne 0
+check "cross-key check names line, keys and values" \
+  grep -q "cross.ini:5: select.vote_min_agree = 3 exceeds run.lineages = 2" "$tmp/err"
+check "a refused config leaves no run" test ! -e "$tmp/c/run.db"
+"$AD" run "$tmp/tiny.ini" > /dev/null 2>&1; check "run without --out: usage (2)" test $? -eq 2
+"$AD" resume "$tmp/nothing" > /dev/null 2> "$tmp/err"; check "resume of nothing fails" test $? -ne 0
+"$AD" export "$tmp/a" --round 9 > /dev/null 2> "$tmp/err"; check "export of a missing round fails" test $? -ne 0
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -13,7 +13,6 @@
  * Runs execute in child processes (this program re-executed with --child), so
  * a kill takes down only the child and every child starts with fresh OpenMP and
  * BLAS state. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -25,7 +24,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "loop/complete.h"
 #include "loop/evaluate.h"
 #include "loop/run.h"
 #include "model/checkpoint.h"
@@ -134,8 +132,8 @@ static size_t count_lines(const char *text) {
     return n;
 }
 
-/* The checkpoint files of (dir, lineage, round) equal those of (ref, ...), byte
- * for byte. */
+/* The file at rel inside run directory dir equals the one inside ref, byte for
+ * byte. */
 static void check_same_files(const char *dir, const char *ref, const char *rel) {
     char a[1024], b[1024];
     snprintf(a, sizeof a, "%s/%s", dir, rel);
@@ -199,7 +197,7 @@ static char *db_figures(const char *dir) {
         if (ok && sqlite3_bind_parameter_count(q) == 1)
             sqlite3_bind_text(q, 1, dir, -1, SQLITE_STATIC);
         fprintf(f, "%s\n", queries[i]);
-        int rc;
+        int rc = SQLITE_DONE;
         while (ok && (rc = sqlite3_step(q)) == SQLITE_ROW) {
             for (int c = 0; c < sqlite3_column_count(q); c++)
                 put_column(q, c, f);

@@ -116,10 +116,11 @@ static double ref_loss(const ad_model *m, const double *p, const ref_batch *rb) 
             if (tg < 0) continue;
             ref_rmsnorm(xn, x + t * C, P(m->w.final_norm), C, c->rms_eps);
             ref_linear(logit, P(m->w.lm_head), xn, V, C, 0);
-            double mx = -1e300, sum = 0;
+            double mx = -1e300;
             for (size_t i = 0; i < V; i++)
                 mx = logit[i] > mx ? logit[i] : mx;
-            for (size_t i = 0; i < V; i++)
+            double sum = exp(logit[0] - mx);
+            for (size_t i = 1; i < V; i++)
                 sum += exp(logit[i] - mx);
             loss -= rb->w[b * T + t] * (logit[tg] - mx - log(sum));
         }

@@ -344,8 +344,8 @@ static void xent_row(float *logp_target, float *dlogits, const float *x, int32_t
     float mx = x[0];
     for (size_t i = 1; i < V; i++)
         mx = x[i] > mx ? x[i] : mx;
-    float sum = 0.0f;
-    for (size_t i = 0; i < V; i++)
+    float sum = expf(x[0] - mx); /* V >= 1: the row has a target */
+    for (size_t i = 1; i < V; i++)
         sum += expf(x[i] - mx);
     float lse = mx + logf(sum);
     *logp_target = x[target] - lse;

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "loop/complete.h"
 #include "loop/evaluate.h"
+#include "loop/run.h"
 #include "model/checkpoint.h"
 #include "model/kernels.h"
 #include "model/trainer.h"
@@ -285,6 +286,7 @@ static int train_loop(session *s, const train_args *a, ad_error *err) {
     int rc = AD_OK;
     for (size_t step = first; step < a->steps && rc == AD_OK; step++) {
         ad_step_stats st;
+        ad_run_maybe_kill("train", 0, step);
         rc = make_step_examples(s, a, step, ex, n, &scratch, err);
         if (rc == AD_OK) rc = ad_trainer_step(&s->tr, ex, n, &st, err);
         for (size_t i = 0; i < n; i++) ad_example_free(&ex[i]);

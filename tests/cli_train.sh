@@ -22,7 +22,7 @@ check "straight training writes a checkpoint" test -f "$tmp/straight/model.safet
 check "config.json names the vocabulary" grep -q '"vocab"' "$tmp/straight/config.json"
 
 # Killed at step 25 (after the step-20 checkpoint), then resumed twice over.
-(AD_QUIET=1 AD_KILL_AT=train:0:25 exec "$AD" train "${flags[@]}" --out "$tmp/killed") > /dev/null 2>&1
+{ (AD_QUIET=1 AD_KILL_AT=train:0:25 exec "$AD" train "${flags[@]}" --out "$tmp/killed") > /dev/null 2>&1; } 2> /dev/null
 rc=$?
 check "the kill hook kills (status $rc)" test "$rc" -eq 137
 check "a checkpoint survived the kill" test -f "$tmp/killed/model.safetensors"

@@ -141,7 +141,7 @@ static void matmul_case(size_t N, size_t I, size_t O) {
 static void matmul_body(void) {
     matmul_case(3, 5, 4);                           /* tiny: OpenBLAS on every path */
     matmul_case(37, 29, 45);                        /* edges of every register tile */
-    matmul_case(64, 300, 40);                       /* K over one KC slice */
+    matmul_case(64, 400, 40);                       /* K over one KC slice */
     matmul_case(200, 33, 70);                       /* rows over one MC block */
     matmul_case(17, 8, 3100);                       /* wide: many column panels */
     if (!test_quick()) matmul_case(16, 2048, 2100); /* packed B over 16 MB: two column blocks */

@@ -21,7 +21,7 @@
 
 #define MR 12
 #define NR 32
-#define KC 256
+#define KC 384
 #define MC (MR * 16)
 
 /* Writes (or adds) the first mr rows and nr columns of a register tile to C. */

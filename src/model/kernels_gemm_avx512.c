@@ -2,16 +2,25 @@
  *
  * Why it exists: OpenBLAS may be pinned to an AVX2 kernel (OPENBLAS_CORETYPE),
  * which leaves half of an AVX-512 machine's floating-point width unused, and
- * the model's products are few and large (N = B*T rows), so a plain blocked
- * product reaches most of the peak.
+ * its worker threads spin beside our OpenMP threads. The model's products are
+ * few and large (N = B*T rows), so a plain register-tiled product reaches most
+ * of the peak.
  *
- * The method is the classic Goto/BLIS one: C is computed in MR x NR register
- * tiles from packed panels of A (MR rows, k-major) and B (NR columns, k-major);
- * K is cut in KC slices so a B micro-panel stays in L1 while the A block (MC
- * rows) streams from L2. The threads of one OpenMP region pack a block of B's
- * columns (all of K) together, meet at one barrier, then split the rows of C; every element of C is
- * summed over k in one fixed order by one thread, whatever the thread count. Not here: the choice
- * between this and OpenBLAS (kernels.c). */
+ * C is computed in MR x NR register tiles over slices of KC values of k. The
+ * operands are read in place whenever their layout allows it, which covers all
+ * three products of a linear layer:
+ *   - A with contiguous rows (activations, forward and input gradient): the
+ *     tile broadcasts from MR row pointers;
+ *   - A with contiguous columns (dout^T in the weight gradient): the MR values
+ *     of one k are adjacent;
+ *   - B with contiguous rows (weights in the input gradient, activations in the
+ *     weight gradient): the tile loads 2 x 16 floats of row k, masked at the
+ *     right edge.
+ * Only B = W^T (forward) is packed, into [kc][NR] panels by 16x16 transposes,
+ * once per product and shared by the threads. Rows (or, for very few rows,
+ * column panels) are handed out dynamically in units; every element of C is
+ * summed over k in one fixed order by one thread, whatever the thread count.
+ * Not here: the choice between this and OpenBLAS (kernels.c). */
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
@@ -22,7 +31,9 @@
 #define MR 12
 #define NR 32
 #define KC 384
-#define MC (MR * 16)
+#define ROW_UNIT (8 * MR)           /* rows per dynamically scheduled unit */
+#define COL_UNIT 4                  /* column panels per unit when rows are few */
+#define BPACK_MAX ((size_t)4 << 20) /* most floats of packed B at once (16 MB) */
 
 /* Writes (or adds) the first mr rows and nr columns of a register tile to C. */
 AD_AVX512 static inline __attribute__((always_inline)) void
@@ -41,54 +52,62 @@ store_tile(float *c, size_t ldc, __m512 *c0, __m512 *c1, size_t mr, size_t nr, i
     }
 }
 
-/* Register tile: C[mr, nr] (+)= Ap[kc][MR]^T . Bp[kc][NR]; the packed panels
- * are zero beyond mr rows / nr columns, so only the stores need masks. */
-AD_AVX512 static void micro_kernel(size_t kc, const float *restrict a, const float *restrict b,
-                                   float *c, size_t ldc, size_t mr, size_t nr, int accumulate) {
+/* Register tile: C[mr, nr] (+)= sum over kc values of k of A(i, k) B(k, j).
+ * B(k, j) = b[k*ldb + j], read under masks (so B may end at column nr).
+ * ROWS: A(i, k) = a[i*ai + k], rows past mr read row 0 (never stored).
+ * otherwise: A(i, k) = a[k*ak + i] for all MR rows (the caller packs a
+ * partial panel so that nothing past the matrix is read). */
+AD_AVX512 static inline __attribute__((always_inline)) void
+tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, float *c,
+     size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS, const int FULL_B) {
     __m512 c0[MR], c1[MR];
+    const float *r[MR];
+    __mmask16 bm0 = ad_tail_mask(nr), bm1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < MR; i++) {
         c0[i] = c1[i] = _mm512_setzero_ps();
+        r[i] = a + ((size_t)i < mr ? (size_t)i : 0) * ai;
+    }
+    if (accumulate) /* C is read at the end: start fetching it now */
+        for (size_t i = 0; i < mr; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+        }
 #pragma GCC unroll 2
     for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 b0 = FULL_B ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(bm0, b);
+        __m512 b1 = FULL_B ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(bm1, b + 16);
 #pragma GCC unroll 12
         for (int i = 0; i < MR; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
-            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+            __m512 av = _mm512_set1_ps(ROWS ? r[i][k] : a[i]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
         }
-        a += MR;
-        b += NR;
+        if (!ROWS) a += ak;
+        b += ldb;
     }
     store_tile(c, ldc, c0, c1, mr, nr, accumulate);
 }
 
-/* The same tile with A read in place: row i of the tile is a + i*lda,
- * contiguous along k (row-major activations), so A needs no packing. Rows at
- * and beyond mr read row 0 again; their sums are never stored. */
-AD_AVX512 static void micro_kernel_direct(size_t kc, const float *a, size_t lda,
-                                          const float *restrict b, float *c, size_t ldc, size_t mr,
-                                          size_t nr, int accumulate) {
-    __m512 c0[MR], c1[MR];
-    const float *r[MR];
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        c0[i] = c1[i] = _mm512_setzero_ps();
-        r[i] = a + ((size_t)i < mr ? (size_t)i : 0) * lda;
-    }
-#pragma GCC unroll 2
-    for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
-            __m512 ai = _mm512_set1_ps(r[i][k]);
-            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
-        }
-        b += NR;
-    }
-    store_tile(c, ldc, c0, c1, mr, nr, accumulate);
+/* The four instantiations: A by rows or columns; B with 32 readable columns
+ * (packed panels are zero padded; in place, any panel but the last) read with
+ * plain loads, or under masks (masked loads are markedly slower here). */
+AD_AVX512 static void tile_rows(size_t kc, const float *a, size_t lda, const float *b, size_t ldb,
+                                float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
+                                int full_b) {
+    if (full_b)
+        tile(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 1);
+    else
+        tile(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 0);
+}
+
+AD_AVX512 static void tile_cols(size_t kc, const float *a, size_t ak, const float *b, size_t ldb,
+                                float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
+                                int full_b) {
+    if (full_b)
+        tile(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 1);
+    else
+        tile(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 0);
 }
 
 /* Transposes the 16x16 block held in r[0..16) in place (r[i][j] -> r[j][i]):
@@ -143,6 +162,7 @@ AD_AVX512 static void pack_b(float *Bp, const float *B, size_t brs, size_t bcs, 
         float *dst = Bp + p * kc * NR;
         size_t j = j0 + p * NR, nr = N - j < NR ? N - j : NR;
         if (bcs == 1) {
+            /* rows of B are contiguous: copy 2 x 16 floats per k */
             __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
             for (size_t k = 0; k < kc; k++) {
                 const float *src = B + (k0 + k) * brs + j;
@@ -165,61 +185,30 @@ AD_AVX512 static void pack_b(float *Bp, const float *B, size_t brs, size_t bcs, 
     }
 }
 
-/* Packs A(i0..i0+mc, k0..k0+kc) into MR-row panels [kc][MR], zero beyond mc. */
-AD_AVX512 static void pack_a(float *Ap, const float *A, size_t ars, size_t acs, size_t i0,
-                             size_t mc, size_t k0, size_t kc) {
-    for (size_t p = 0; p * MR < mc; p++) {
-        float *dst = Ap + p * kc * MR;
-        size_t i = i0 + p * MR, mr = mc - p * MR < MR ? mc - p * MR : MR;
-        if (ars == 1) {
-            __mmask16 m = ad_tail_mask(mr);
-            for (size_t k = 0; k < kc; k++) {
-                __m512 x = _mm512_maskz_loadu_ps(m, A + i + (k0 + k) * acs);
-                _mm512_mask_storeu_ps(dst + k * MR, (__mmask16)((1u << MR) - 1u), x);
-            }
-        } else if (acs == 1) {
-            /* rows of A are contiguous along k: transpose */
-            pack_transposed(dst, MR, (__mmask16)((1u << MR) - 1u), A + i * ars + k0, ars, mr, kc);
-        } else {
-            if (mr < MR) memset(dst, 0, kc * MR * sizeof(float));
-            for (size_t ii = 0; ii < mr; ii++) {
-                const float *src = A + (i + ii) * ars + k0 * acs;
-                for (size_t k = 0; k < kc; k++)
-                    dst[k * MR + ii] = src[k * acs];
-            }
-        }
+/* Packs one A panel, rows i..i+mr (mr <= MR) and k0..k0+kc, into [kc][MR],
+ * zero beyond mr: for the last, partial panel of a column-contiguous A and for
+ * general strides. */
+AD_AVX512 static void pack_a_panel(float *dst, const float *A, size_t ars, size_t acs, size_t i,
+                                   size_t mr, size_t k0, size_t kc) {
+    if (ars == 1) {
+        /* the panel's values for one k are adjacent: one masked copy per k */
+        __mmask16 m = ad_tail_mask(mr), keep = (__mmask16)((1u << MR) - 1u);
+        for (size_t k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(dst + k * MR, keep,
+                                  _mm512_maskz_loadu_ps(m, A + i + (k0 + k) * acs));
+        return;
+    }
+    if (mr < MR) memset(dst, 0, kc * MR * sizeof(float));
+    for (size_t ii = 0; ii < mr; ii++) {
+        const float *src = A + (i + ii) * ars + k0 * acs;
+        for (size_t k = 0; k < kc; k++)
+            dst[k * MR + ii] = src[k * acs];
     }
 }
 
-/* One thread's part of the product for one (jc, pc) slice: rows [m0, m1).
- * A with contiguous rows (acs == 1) is read in place; otherwise packed. */
-AD_AVX512 static void compute_rows(float *Ap, const float *Bp, const float *A, size_t ars,
-                                   size_t acs, float *C, size_t ldc, size_t m0, size_t m1,
-                                   size_t pc, size_t kc, size_t jc, size_t ncur, int accumulate) {
-    size_t npan = (ncur + NR - 1) / NR;
-    for (size_t ic = m0; ic < m1; ic += MC) {
-        size_t mc = m1 - ic < MC ? m1 - ic : MC;
-        if (acs != 1) pack_a(Ap, A, ars, acs, ic, mc, pc, kc);
-        for (size_t jr = 0; jr < npan; jr++) {
-            size_t nr = ncur - jr * NR < NR ? ncur - jr * NR : NR;
-            for (size_t ir = 0; ir * MR < mc; ir++) {
-                size_t mr = mc - ir * MR < MR ? mc - ir * MR : MR;
-                float *ct = C + (ic + ir * MR) * ldc + jc + jr * NR;
-                const float *bt = Bp + jr * NR * kc;
-                if (acs == 1)
-                    micro_kernel_direct(kc, A + (ic + ir * MR) * ars + pc, ars, bt, ct, ldc, mr, nr,
-                                        accumulate);
-                else
-                    micro_kernel(kc, Ap + ir * MR * kc, bt, ct, ldc, mr, nr, accumulate);
-            }
-        }
-    }
-}
-
-/* Most floats of packed B held at once (16 MB): bounds the column block nc. */
-#define BPACK_MAX ((size_t)4 << 20)
-
-/* The operands of one product, as ad_gemm_avx512 takes them. */
+/* The operands of one product, as ad_gemm_avx512 takes them. B is read from
+ * Bp (packed panels, slice pc of the column block at Bp + pc * npan * NR) when
+ * Bp is not NULL, in place otherwise. */
 typedef struct gemm_args {
     size_t M, N, K;
     const float *A, *B;
@@ -229,9 +218,8 @@ typedef struct gemm_args {
     int accumulate;
 } gemm_args;
 
-/* Packs the panels [p0, p1) of every K slice of the column block starting at
- * jc (npan panels); slice pc starts at Bp + pc * npan * NR. Work item w is
- * (slice w / npan, panel w % npan). */
+/* Packs work items [w0, w1) of the column block at jc (npan panels): item w is
+ * (K slice w / npan, panel w % npan). */
 AD_AVX512 static void pack_b_block(float *Bp, const gemm_args *g, size_t jc, size_t npan, size_t w0,
                                    size_t w1) {
     for (size_t w = w0; w < w1; w++) {
@@ -241,63 +229,104 @@ AD_AVX512 static void pack_b_block(float *Bp, const gemm_args *g, size_t jc, siz
     }
 }
 
-/* Rows [m0, m1) of the column block [jc, jc + ncur) from packed B. */
-AD_AVX512 static void compute_block(float *Ap, const float *Bp, const gemm_args *g, size_t m0,
+/* How the tiles read A. */
+enum { A_ROWS, A_COLS, A_PACKED };
+
+static int l1_aliases(size_t stride);
+
+/* Rows [m0, m1) (at most ROW_UNIT) x columns [jc, jc + ncur) of C. Ap holds
+ * ROW_UNIT x KC floats for packed A panels ([panel][kc][MR]). */
+AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, float *Ap, size_t m0,
                                     size_t m1, size_t jc, size_t ncur) {
     size_t npan = (ncur + NR - 1) / NR;
+    int mode = g->acs == 1 ? A_ROWS : g->ars == 1 && !l1_aliases(g->acs) ? A_COLS : A_PACKED;
     for (size_t pc = 0; pc < g->K; pc += KC) {
         size_t kc = g->K - pc < KC ? g->K - pc : KC;
-        compute_rows(Ap, Bp + pc * npan * NR, g->A, g->ars, g->acs, g->C, g->ldc, m0, m1, pc, kc,
-                     jc, ncur, g->accumulate || pc > 0);
+        int acc = g->accumulate || pc > 0;
+        for (size_t i = m0; i < m1; i += MR) /* pack what cannot be read in place */
+            if (mode == A_PACKED || (mode == A_COLS && m1 - i < MR))
+                pack_a_panel(Ap + (i - m0) * kc, g->A, g->ars, g->acs, i, m1 - i < MR ? m1 - i : MR,
+                             pc, kc);
+        for (size_t jr = 0; jr < npan; jr++) {
+            size_t j = jc + jr * NR, nr = ncur - jr * NR < NR ? ncur - jr * NR : NR;
+            const float *b = Bp ? Bp + pc * npan * NR + jr * kc * NR : g->B + pc * g->brs + j;
+            size_t ldb = Bp ? NR : g->brs;
+            int full = Bp != NULL || nr == NR;
+            for (size_t i = m0; i < m1; i += MR) {
+                size_t mr = m1 - i < MR ? m1 - i : MR;
+                float *c = g->C + i * g->ldc + j;
+                if (mode == A_ROWS)
+                    tile_rows(kc, g->A + i * g->ars + pc, g->ars, b, ldb, c, g->ldc, mr, nr, acc,
+                              full);
+                else if (mode == A_COLS && mr == MR)
+                    tile_cols(kc, g->A + i + pc * g->acs, g->acs, b, ldb, c, g->ldc, mr, nr, acc,
+                              full);
+                else
+                    tile_cols(kc, Ap + (i - m0) * kc, MR, b, ldb, c, g->ldc, mr, nr, acc, full);
+            }
+        }
     }
 }
 
-/* Work is handed out dynamically in these units (rows, or column panels), so
- * a preempted thread does not hold the others up; which thread computes a tile
- * never changes its value. */
-#define ROW_UNIT (8 * MR)
-#define COL_UNIT 4
-
-/* Many rows: the threads pack each column block of B together, then share out
- * blocks of ROW_UNIT rows. */
-static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t nc,
-                            size_t kcmax) {
-    size_t nslices = (g->K + KC - 1) / KC, nblk = (g->M + ROW_UNIT - 1) / ROW_UNIT;
+/* Many rows: units of ROW_UNIT rows. When B must be packed, the threads first
+ * pack each column block together (one barrier), then share out the rows. */
+static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t nc) {
+    size_t nslices = (g->K + KC - 1) / KC, nunits = (g->M + ROW_UNIT - 1) / ROW_UNIT;
+    if (!Bp) nc = g->N;
 #pragma omp parallel num_threads((int)nt)
     {
-        float *myA = Ap + (size_t)omp_get_thread_num() * MC * kcmax;
+        float *myA = Ap + (size_t)omp_get_thread_num() * ROW_UNIT * KC;
         for (size_t jc = 0; jc < g->N; jc += nc) {
             size_t ncur = g->N - jc < nc ? g->N - jc : nc, npan = (ncur + NR - 1) / NR;
+            if (Bp) {
 #pragma omp for schedule(dynamic)
-            for (size_t w = 0; w < nslices * npan; w++)
-                pack_b_block(Bp, g, jc, npan, w, w + 1);
+                for (size_t w = 0; w < nslices * npan; w++)
+                    pack_b_block(Bp, g, jc, npan, w, w + 1);
+            }
 #pragma omp for schedule(dynamic)
-            for (size_t b = 0; b < nblk; b++) {
-                size_t m1 = (b + 1) * ROW_UNIT < g->M ? (b + 1) * ROW_UNIT : g->M;
-                compute_block(myA, Bp, g, b * ROW_UNIT, m1, jc, ncur);
+            for (size_t u = 0; u < nunits; u++) {
+                size_t m1 = (u + 1) * ROW_UNIT < g->M ? (u + 1) * ROW_UNIT : g->M;
+                compute_block(g, Bp, myA, u * ROW_UNIT, m1, jc, ncur);
             }
         }
     }
 }
 
 /* Few rows (decoding, narrow weight gradients): units of COL_UNIT column
- * panels, each packed by the thread that computes it; no barrier at all. */
-static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t kcmax) {
+ * panels, each packed (when needed) by the thread that computes it. */
+static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt) {
     size_t panels = (g->N + NR - 1) / NR, nunits = (panels + COL_UNIT - 1) / COL_UNIT;
     size_t nslices = (g->K + KC - 1) / KC;
 #pragma omp parallel num_threads((int)nt)
     {
         size_t tid = (size_t)omp_get_thread_num();
-        float *myB = Bp + tid * g->K * COL_UNIT * NR, *myA = Ap + tid * MC * kcmax;
+        float *myB = Bp ? Bp + tid * g->K * COL_UNIT * NR : NULL, *myA = Ap + tid * ROW_UNIT * KC;
 #pragma omp for schedule(dynamic)
         for (size_t u = 0; u < nunits; u++) {
-            size_t jc = u * COL_UNIT * NR,
-                   ncur = g->N - jc < COL_UNIT * NR ? g->N - jc : COL_UNIT * NR;
+            size_t jc = u * COL_UNIT * NR;
+            size_t ncur = g->N - jc < COL_UNIT * NR ? g->N - jc : COL_UNIT * NR;
             size_t npan = (ncur + NR - 1) / NR;
-            pack_b_block(myB, g, jc, npan, 0, nslices * npan);
-            compute_block(myA, myB, g, 0, g->M, jc, ncur);
+            if (myB) pack_b_block(myB, g, jc, npan, 0, nslices * npan);
+            for (size_t m0 = 0; m0 < g->M; m0 += ROW_UNIT)
+                compute_block(g, myB, myA, m0, g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT, jc,
+                              ncur);
         }
     }
+}
+
+/* 1 when rows `stride` floats apart map onto fewer than half of the L1's 64
+ * sets (lines of 64 bytes): reading a B panel in place would then thrash L1,
+ * so it is packed instead (e.g. strides of 384 or 1536 floats, not 96 or 288). */
+static int l1_aliases(size_t stride) {
+    size_t bytes = stride * sizeof(float);
+    if (bytes % 64) return 0;
+    size_t lines = bytes / 64, a = lines, b = 64;
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return 64 / a < 32; /* a = gcd(lines, 64): the rows use 64 / a sets */
 }
 
 int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
@@ -313,24 +342,25 @@ int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, siz
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     size_t row_panels = (M + MR - 1) / MR, col_panels = (N + NR - 1) / NR;
     int by_rows = row_panels >= 2 * nt || col_panels < 2 * nt;
-    size_t units = by_rows ? row_panels : (col_panels + COL_UNIT - 1) / COL_UNIT;
+    size_t units = by_rows ? (M + ROW_UNIT - 1) / ROW_UNIT : (col_panels + COL_UNIT - 1) / COL_UNIT;
     if (nt > units) nt = units;
-    /* Columns per block: all of them when packed B (K x nc) fits in BPACK_MAX. */
+    int pack = bcs != 1 || l1_aliases(brs);
+    /* Columns per block when packing: all of them if K x nc fits in BPACK_MAX. */
     size_t nc = col_panels * NR, cap = BPACK_MAX / K / NR * NR;
     if (cap < NR) cap = NR;
     if (nc > cap) nc = cap;
-    size_t kcmax = K < KC ? K : KC;
-    float *Bp = ad_scratch_get(AD_SCRATCH_GEMM_B, by_rows ? K * nc : nt * K * COL_UNIT * NR);
-    float *Ap = ad_scratch_get(AD_SCRATCH_GEMM_A, nt * MC * kcmax);
-    if (!Bp || !Ap) {
+    size_t bfloats = !pack ? 0 : by_rows ? K * nc : nt * K * COL_UNIT * NR;
+    float *Bp = pack ? ad_scratch_get(AD_SCRATCH_GEMM_B, bfloats) : NULL;
+    float *Ap = ad_scratch_get(AD_SCRATCH_GEMM_A, nt * ROW_UNIT * KC);
+    if ((pack && !Bp) || !Ap) {
         ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
         ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
         return -1;
     }
     if (by_rows)
-        gemm_split_rows(&g, Bp, Ap, nt, nc, kcmax);
+        gemm_split_rows(&g, Bp, Ap, nt, nc);
     else
-        gemm_split_cols(&g, Bp, Ap, nt, kcmax);
+        gemm_split_cols(&g, Bp, Ap, nt);
     ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
     ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
     return 0;

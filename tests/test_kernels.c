@@ -375,6 +375,8 @@ static void attention_body(void) {
     attention_case(2, 5, 2, 4);
     attention_case(2, 19, 3, 8);  /* two key blocks, narrow heads */
     attention_case(1, 40, 2, 20); /* three key blocks, head size not a multiple of 16 */
+    attention_case(1, 21, 2, 32); /* head size of two full vector groups */
+    attention_case(1, 17, 1, 16);
     if (!test_quick()) attention_case(2, 70, 1, 72); /* five blocks, two column groups */
 }
 

@@ -33,6 +33,12 @@ AD_AVX512 static float row_sum_squares(const float *x, size_t C) {
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
+/* y = x * r * w for 16 floats (m, full: see ad_ld). */
+AD_AVX512 static inline __attribute__((always_inline)) void
+scale_row16(float *y, const float *x, const float *w, __m512 r, __mmask16 m, const int full) {
+    ad_st(y, _mm512_mul_ps(_mm512_mul_ps(ad_ld(x, m, full), r), ad_ld(w, m, full)), m, full);
+}
+
 AD_AVX512 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w,
                                          size_t N, size_t C, float eps) {
 #pragma omp parallel for schedule(dynamic, 16)
@@ -42,12 +48,30 @@ AD_AVX512 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *i
         float r = 1.0f / sqrtf(row_sum_squares(x, C) / (float)C + eps);
         if (rstd) rstd[n] = r;
         __m512 rv = _mm512_set1_ps(r);
-        for (size_t c = 0; c < C; c += 16) {
-            __mmask16 m = ad_tail_mask(C - c);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + c), wv = _mm512_maskz_loadu_ps(m, w + c);
-            _mm512_mask_storeu_ps(y + c, m, _mm512_mul_ps(_mm512_mul_ps(xv, rv), wv));
-        }
+        size_t c = 0;
+        for (; c + 16 <= C; c += 16)
+            scale_row16(y + c, x + c, w + c, rv, 0xFFFF, 1);
+        if (c < C) scale_row16(y + c, x + c, w + c, rv, ad_tail_mask(C - c), 0);
     }
+}
+
+/* acc + w * dy * x for 16 floats. */
+AD_AVX512 static inline __attribute__((always_inline)) __m512
+norm_dot16(__m512 acc, const float *w, const float *dy, const float *x, __mmask16 m,
+           const int full) {
+    __m512 wdy = _mm512_mul_ps(ad_ld(w, m, full), ad_ld(dy, m, full));
+    return _mm512_fmadd_ps(wdy, ad_ld(x, m, full), acc);
+}
+
+/* dx += rs (w dy - x k); dw_part += dy x rs, for 16 floats. */
+AD_AVX512 static inline __attribute__((always_inline)) void
+norm_grad16(float *dx, float *dw_part, const float *w, const float *dy, const float *x, __m512 rsv,
+            __m512 kv, __mmask16 m, const int full) {
+    __m512 xv = ad_ld(x, m, full), dyv = ad_ld(dy, m, full);
+    __m512 wdy = _mm512_mul_ps(ad_ld(w, m, full), dyv);
+    __m512 g = _mm512_mul_ps(rsv, _mm512_fnmadd_ps(xv, kv, wdy));
+    ad_st(dx, _mm512_add_ps(ad_ld(dx, m, full), g), m, full);
+    ad_st(dw_part, _mm512_fmadd_ps(_mm512_mul_ps(dyv, xv), rsv, ad_ld(dw_part, m, full)), m, full);
 }
 
 AD_AVX512 void ad_rmsnorm_backward_rows_avx512(float *din, float *dw_part, const float *dout,
@@ -58,54 +82,58 @@ AD_AVX512 void ad_rmsnorm_backward_rows_avx512(float *din, float *dw_part, const
         const float *x = in + r * C, *dy = dout + r * C;
         float *dx = din + r * C;
         __m512 acc = _mm512_setzero_ps();
-        for (size_t c = 0; c < C; c += 16) {
-            __mmask16 m = ad_tail_mask(C - c);
-            __m512 wdy =
-                _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + c), _mm512_maskz_loadu_ps(m, dy + c));
-            acc = _mm512_fmadd_ps(wdy, _mm512_maskz_loadu_ps(m, x + c), acc);
-        }
+        size_t c = 0;
+        for (; c + 16 <= C; c += 16)
+            acc = norm_dot16(acc, w + c, dy + c, x + c, 0xFFFF, 1);
+        if (c < C) acc = norm_dot16(acc, w + c, dy + c, x + c, ad_tail_mask(C - c), 0);
         float rs = rstd[r], k = rs * rs * _mm512_reduce_add_ps(acc) / (float)C;
         __m512 rsv = _mm512_set1_ps(rs), kv = _mm512_set1_ps(k);
-        for (size_t c = 0; c < C; c += 16) {
-            __mmask16 m = ad_tail_mask(C - c);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + c), dyv = _mm512_maskz_loadu_ps(m, dy + c);
-            __m512 wdy = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + c), dyv);
-            __m512 g = _mm512_mul_ps(rsv, _mm512_fnmadd_ps(xv, kv, wdy));
-            _mm512_mask_storeu_ps(dx + c, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dx + c), g));
-            __m512 pw = _mm512_maskz_loadu_ps(m, dw_part + c);
-            _mm512_mask_storeu_ps(dw_part + c, m, _mm512_fmadd_ps(_mm512_mul_ps(dyv, xv), rsv, pw));
-        }
+        for (c = 0; c + 16 <= C; c += 16)
+            norm_grad16(dx + c, dw_part + c, w + c, dy + c, x + c, rsv, kv, 0xFFFF, 1);
+        if (c < C)
+            norm_grad16(dx + c, dw_part + c, w + c, dy + c, x + c, rsv, kv, ad_tail_mask(C - c), 0);
     }
 }
 
 /* ---- SwiGLU ------------------------------------------------------------------------------ */
 
-AD_AVX512 void ad_swiglu_forward_avx512(float *h, const float *gate, const float *up, size_t n) {
+/* 1 / (1 + exp(-g)) */
+AD_AVX512 static inline __attribute__((always_inline)) __m512 sigmoid16(__m512 g) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = ad_tail_mask(n - i);
-        __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
-        __m512 sig = _mm512_div_ps(
-            one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-        _mm512_mask_storeu_ps(h + i, m, _mm512_mul_ps(_mm512_mul_ps(g, sig), u));
-    }
+    return _mm512_div_ps(one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+}
+
+AD_AVX512 static inline __attribute__((always_inline)) void
+swiglu_fwd16(float *h, const float *gate, const float *up, __mmask16 m, const int full) {
+    __m512 g = ad_ld(gate, m, full), u = ad_ld(up, m, full);
+    ad_st(h, _mm512_mul_ps(_mm512_mul_ps(g, sigmoid16(g)), u), m, full);
+}
+
+AD_AVX512 void ad_swiglu_forward_avx512(float *h, const float *gate, const float *up, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        swiglu_fwd16(h + i, gate + i, up + i, 0xFFFF, 1);
+    if (i < n) swiglu_fwd16(h + i, gate + i, up + i, ad_tail_mask(n - i), 0);
+}
+
+/* dgate = dh u s (1 + g (1 - s)), dup = dh g s */
+AD_AVX512 static inline __attribute__((always_inline)) void
+swiglu_bwd16(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
+             __mmask16 m, const int full) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 g = ad_ld(gate, m, full), u = ad_ld(up, m, full), d = ad_ld(dh, m, full);
+    __m512 sig = sigmoid16(g);
+    __m512 t = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sig), one);
+    ad_st(dgate, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, u), sig), t), m, full);
+    ad_st(dup, _mm512_mul_ps(_mm512_mul_ps(d, g), sig), m, full);
 }
 
 AD_AVX512 void ad_swiglu_backward_avx512(float *dgate, float *dup, const float *dh,
                                          const float *gate, const float *up, size_t n) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = ad_tail_mask(n - i);
-        __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
-        __m512 d = _mm512_maskz_loadu_ps(m, dh + i);
-        __m512 sig = _mm512_div_ps(
-            one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-        /* dgate = dh u s (1 + g (1 - s)), dup = dh g s */
-        __m512 t = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sig), one);
-        _mm512_mask_storeu_ps(dgate + i, m,
-                              _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, u), sig), t));
-        _mm512_mask_storeu_ps(dup + i, m, _mm512_mul_ps(_mm512_mul_ps(d, g), sig));
-    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        swiglu_bwd16(dgate + i, dup + i, dh + i, gate + i, up + i, 0xFFFF, 1);
+    if (i < n) swiglu_bwd16(dgate + i, dup + i, dh + i, gate + i, up + i, ad_tail_mask(n - i), 0);
 }
 
 /* ---- cross-entropy row ------------------------------------------------------------------- */
@@ -159,27 +187,38 @@ AD_AVX512 double ad_sum_squares_avx512(const float *x, size_t n) {
     return s;
 }
 
+/* The AdamW constants, broadcast once per call. */
+typedef struct adamw_consts {
+    __m512 b1, b2, one_b1, one_b2, eps, bc2_sqrt, decay, step;
+} adamw_consts;
+
+AD_AVX512 static inline __attribute__((always_inline)) void adamw16(float *p, const float *g,
+                                                                    float *m, float *v,
+                                                                    const adamw_consts *k,
+                                                                    __mmask16 mk, const int full) {
+    __m512 gi = ad_ld(g, mk, full);
+    __m512 mi =
+        _mm512_add_ps(_mm512_mul_ps(k->b1, ad_ld(m, mk, full)), _mm512_mul_ps(k->one_b1, gi));
+    __m512 vi = _mm512_add_ps(_mm512_mul_ps(k->b2, ad_ld(v, mk, full)),
+                              _mm512_mul_ps(_mm512_mul_ps(k->one_b2, gi), gi));
+    __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), k->bc2_sqrt), k->eps);
+    __m512 pi = _mm512_sub_ps(_mm512_mul_ps(ad_ld(p, mk, full), k->decay),
+                              _mm512_mul_ps(k->step, _mm512_div_ps(mi, denom)));
+    ad_st(m, mi, mk, full);
+    ad_st(v, vi, mk, full);
+    ad_st(p, pi, mk, full);
+}
+
 /* The same IEEE operations, in the same order, as the portable loop in
  * kernels.c (no fused multiply-adds), so both give identical bits. */
 AD_AVX512 void ad_adamw_update_avx512(float *p, const float *g, float *m, float *v, size_t n,
                                       float step, float b1, float b2, float eps, float decay,
                                       float one_b1, float one_b2, float bc2_sqrt) {
-    const __m512 b1v = _mm512_set1_ps(b1), b2v = _mm512_set1_ps(b2), ob1 = _mm512_set1_ps(one_b1),
-                 ob2 = _mm512_set1_ps(one_b2), epsv = _mm512_set1_ps(eps),
-                 bcv = _mm512_set1_ps(bc2_sqrt), dv = _mm512_set1_ps(decay),
-                 sv = _mm512_set1_ps(step);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = ad_tail_mask(n - i);
-        __m512 gi = _mm512_maskz_loadu_ps(k, g + i);
-        __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1v, _mm512_maskz_loadu_ps(k, m + i)),
-                                  _mm512_mul_ps(ob1, gi));
-        __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2v, _mm512_maskz_loadu_ps(k, v + i)),
-                                  _mm512_mul_ps(_mm512_mul_ps(ob2, gi), gi));
-        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bcv), epsv);
-        __m512 pi = _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + i), dv),
-                                  _mm512_mul_ps(sv, _mm512_div_ps(mi, denom)));
-        _mm512_mask_storeu_ps(m + i, k, mi);
-        _mm512_mask_storeu_ps(v + i, k, vi);
-        _mm512_mask_storeu_ps(p + i, k, pi);
-    }
+    adamw_consts k = {_mm512_set1_ps(b1),     _mm512_set1_ps(b2),  _mm512_set1_ps(one_b1),
+                      _mm512_set1_ps(one_b2), _mm512_set1_ps(eps), _mm512_set1_ps(bc2_sqrt),
+                      _mm512_set1_ps(decay),  _mm512_set1_ps(step)};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        adamw16(p + i, g + i, m + i, v + i, &k, 0xFFFF, 1);
+    if (i < n) adamw16(p + i, g + i, m + i, v + i, &k, ad_tail_mask(n - i), 0);
 }

@@ -97,7 +97,8 @@ AD_AVX512 static inline void group_masks(__mmask16 m[4], size_t d0, size_t D) {
  *   out[r] (+)= sum_{x < n} w[r*wr + x*wx] * src[x*ld ..]. */
 AD_AVX512 static inline __attribute__((always_inline)) void
 weighted_tile(float *out, size_t ldo, const float *w, size_t wr, size_t wx, const float *src,
-              size_t ld, size_t n, const __mmask16 *m, int add, const int R, const int NG) {
+              size_t ld, size_t n, const __mmask16 *m, int add, const int R, const int NG,
+              const int LAST_FULL) {
     __m512 a[RB][4];
     for (int r = 0; r < R; r++)
         for (int g = 0; g < NG; g++)
@@ -107,7 +108,7 @@ weighted_tile(float *out, size_t ldo, const float *w, size_t wr, size_t wx, cons
         __m512 sv[4];
         const float *row = src + x * ld;
         for (int g = 0; g < NG; g++)
-            sv[g] = _mm512_maskz_loadu_ps(m[g], row + 16 * g);
+            sv[g] = ad_ld(row + 16 * g, m[g], g < NG - 1 || LAST_FULL);
         for (int r = 0; r < R; r++) {
             __m512 wv = _mm512_set1_ps(w[r * wr + x * wx]);
             for (int g = 0; g < NG; g++)
@@ -126,16 +127,21 @@ weighted_rows_r(float *out, size_t ldo, const float *w, size_t wr, size_t wx, co
         __mmask16 m[4];
         group_masks(m, d0, D);
         size_t ng = (D - d0 + 15) / 16;
+        int full = D - d0 >= 16 * ng; /* the last group has 16 columns too */
         float *o = out + d0;
         const float *s = src + d0;
         if (ng == 1)
-            weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 1);
+            full ? weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 1, 1)
+                 : weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 1, 0);
         else if (ng == 2)
-            weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 2);
+            full ? weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 2, 1)
+                 : weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 2, 0);
         else if (ng == 3)
-            weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 3);
+            full ? weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 3, 1)
+                 : weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 3, 0);
         else
-            weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 4);
+            full ? weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 4, 1)
+                 : weighted_tile(o, ldo, w, wr, wx, s, ld, n, m, add, R, 4, 0);
     }
 }
 

@@ -3,7 +3,7 @@
 # As root it installs the missing ones with apt-get; otherwise it stops and
 # prints the exact apt-get line to run.
 set -euo pipefail
-pkgs=(gcc make libopenblas-dev libcjson-dev libinih-dev libsqlite3-dev sqlite3)
+pkgs=(gcc make libopenblas-dev libcjson-dev libinih-dev libsqlite3-dev sqlite3 python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -214,7 +214,7 @@ static const char *nondefault_ini =
     "[acquire]\nsamples = 4\ntemperature = 0.5\ntop_k = 3\ntop_p = 0.9\n"
     "[select]\ncomplete = false\nlength = on\nlength_shortfall = 3\nvote_samples = on\n"
     "vote_min_share = 0.51\nvote_lineages = on\nvote_min_agree = 2\nconfidence = on\n"
-    "confidence_min = -0.25\nconfidence_top = 0.4\nverifier = on\nunique = off\n"
+    "confidence_min = -0.25\nconfidence_top = 0.4\nconfidence_group = prompt\nverifier = on\nunique = off\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
     "[accept]\nrollback = on\nmastered = 0.9\nmax_drop = 0.02\n";
 

@@ -14,6 +14,8 @@
 
 static const char *const pos_choices[] = {"none", "rope", NULL};
 static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
+/* In ad_conf_group order. */
+static const char *const group_choices[] = {"all", "level", "prompt", NULL};
 
 static const ad_config_key keys[] = {
     K("run.task", AD_CONFIG_STRING, task, "reverse-add", "task name (autodidact tasks list) or file:PATH"),
@@ -72,6 +74,7 @@ static const ad_config_key keys[] = {
     K("select.confidence", AD_CONFIG_BOOL, f_confidence, "false", "confidence filter on mean token log-prob"),
     KR("select.confidence_min", AD_CONFIG_DOUBLE, confidence_min, "-0.05", "confidence: minimum mean log-prob (nats/token)", -1e9, 0),
     KR("select.confidence_top", AD_CONFIG_DOUBLE, confidence_top, "0", "confidence: keep this top fraction per level instead (0: use the threshold)", 0, 1),
+    {"select.confidence_group", AD_CONFIG_ENUM, offsetof(ad_run_config, confidence_group), "level", "confidence_top: rank within all, each level, or each prompt", group_choices, 0, 0, 0},
     K("select.verifier", AD_CONFIG_BOOL, f_verifier, "false", "keep only verified answers (rejection sampling, STaR/RFT)"),
     K("select.unique", AD_CONFIG_BOOL, f_unique, "true", "one copy of each (prompt, answer) label"),
     KR("eval.n", AD_CONFIG_SIZE, eval_n, "256", "held-out problems per level", 1, 1e7),

@@ -53,6 +53,7 @@ typedef struct ad_run_config {
     int f_complete, f_length, f_vote_samples, f_vote_lineages, f_confidence, f_verifier, f_unique;
     size_t length_shortfall, vote_min_agree;
     double vote_min_share, confidence_min, confidence_top;
+    int confidence_group; /* 0 all, 1 level, 2 prompt (ad_conf_group) */
     /* [eval] */
     size_t eval_n, eval_below, eval_above;
     /* [accept] */

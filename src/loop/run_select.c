@@ -97,6 +97,7 @@ static ad_filter_params filter_params(const ad_run_config *c) {
     p.conf.use_top_fraction = c->confidence_top > 0;
     p.conf.top_fraction = c->confidence_top;
     p.conf.min_mean_logprob = c->confidence_min;
+    p.conf.group = (ad_conf_group)c->confidence_group;
     p.verifier = c->f_verifier;
     p.unique = c->f_unique;
     return p;

@@ -512,6 +512,55 @@ static void test_resume_finished_is_a_no_op(void) {
     remove_tree(dir);
 }
 
+/* Checks one reverse-add candidate: both operands have the level's length. */
+static int operands_of_level(void *ctx, const ad_store_sample *row, ad_error *err) {
+    size_t *n = ctx;
+    const char *plus = strchr(row->prompt, '+'), *eq = strchr(row->prompt, '=');
+    size_t want = (size_t)row->level.a;
+    CHECK_MSG(plus && eq && (size_t)(plus - row->prompt) == want && (size_t)(eq - plus - 1) == want,
+              "level %d prompt %s", row->level.a, row->prompt);
+    (*n)++;
+    return AD_OK;
+}
+
+/* task.independent_lengths shapes the base data only: the rounds pose (and
+ * evaluate) problems whose operands both have the level's length, which the
+ * curriculum and the length filter rely on. */
+static void test_rounds_pose_full_length_operands(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/lengths", tmpdir);
+    const char *sets[] = {"run.task=reverse-add",
+                          "task.independent_lengths=true",
+                          "run.rounds=1",
+                          "run.threads=1",
+                          "model.layers=1",
+                          "model.heads=2",
+                          "model.dim=32",
+                          "model.ffn=64",
+                          "base.levels=1-4",
+                          "base.steps=2",
+                          "round.steps=2",
+                          "round.prompts=32",
+                          "eval.n=4"};
+    int status = spawn("create", dir, sets, sizeof sets / sizeof sets[0], NULL);
+    CHECK_MSG(exited_ok(status), "status %d", status);
+    if (!exited_ok(status)) {
+        show_log(dir);
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/run.db", dir);
+    ad_store *st = NULL;
+    ad_error err = {{0}};
+    size_t n = 0;
+    int rc = ad_store_open(path, 0, &st, &err);
+    if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
+    if (rc == AD_OK) rc = ad_store_samples_foreach(st, 1, "acquire", operands_of_level, &n, &err);
+    CHECK_MSG(rc == AD_OK && n == 32, "%zu candidates: %s", n, err.msg);
+    ad_store_close(st);
+    remove_tree(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
     if (!mkdtemp(tmpdir)) {
@@ -519,6 +568,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     RUN(test_resume_finished_is_a_no_op);
+    RUN(test_rounds_pose_full_length_operands);
     RUN(test_kill_resume_bit_identical);
     RUN(test_integration_copy_rises);
     char cmd[600];

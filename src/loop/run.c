@@ -80,9 +80,13 @@ static int run_init_common(ad_run *run, ad_error *err) {
     ad_run_config *c = &run->cfg;
     ad_task_options to;
     ad_task_default_options(&to);
-    to.independent_lengths = c->independent_lengths;
     to.verifier = c->verifier && c->verifier[0] ? c->verifier : NULL;
     if (ad_task_open(c->task, &to, &run->task, err) != AD_OK) return AD_ERR;
+    /* Independent operand lengths are for the base data (the paper's); the
+     * rounds pose and evaluate problems whose operands have the level's length,
+     * which is what the curriculum and the length filter assume. */
+    to.independent_lengths = c->independent_lengths;
+    if (ad_task_open(c->task, &to, &run->base_task, err) != AD_OK) return AD_ERR;
     for (size_t i = 0; i < c->base_levels.n; i++)
         if (ad_task_level_check(run->task, c->base_levels.v[i], err) != AD_OK)
             return ad_error_prefix(err, "base.levels: ");
@@ -193,6 +197,7 @@ void ad_run_free(ad_run *run) {
     free(run->sets);
     ad_store_close(run->st);
     ad_task_free(run->task);
+    ad_task_free(run->base_task);
     ad_run_config_free(&run->cfg);
     if (run->log) fclose(run->log);
     free(run);

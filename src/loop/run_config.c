@@ -24,7 +24,7 @@ static const ad_config_key keys[] = {
     KR("run.rounds", AD_CONFIG_SIZE, rounds, "4", "self-improvement rounds after base training", 0, 100000),
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
     KR("run.save_every", AD_CONFIG_SIZE, save_every, "100", "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
-    K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true", "addition base data: operand lengths drawn independently"),
+    K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true", "addition base data: operand lengths drawn independently (rounds: both of the level's length)"),
     K("task.verifier", AD_CONFIG_STRING, verifier, "", "file tasks: external verifier command (empty: exact match)"),
     KR("model.layers", AD_CONFIG_SIZE, layers, "3", "transformer blocks", 1, 4096),
     KR("model.heads", AD_CONFIG_SIZE, heads, "4", "attention heads", 1, 4096),

@@ -27,7 +27,8 @@ struct ad_run {
     char dir[2048];
     ad_run_config cfg;
     ad_store *st;
-    ad_task *task;
+    ad_task *task;      /* prompts, evaluation, verification: operands of the level's length */
+    ad_task *base_task; /* labelled base data (task.independent_lengths applies here only) */
     ad_vocab vocab;
     size_t max_len;     /* model max_seq_len */
     ad_curriculum cur;

@@ -211,8 +211,8 @@ static int step_examples(ad_run *run, const ad_mixture *mix, size_t l, size_t st
         ad_rng_seed(&rng, ad_seed_derive(lseed, AD_STREAM_BASE, pick.example, 0, 0));
         const ad_level_list *lv = &run->cfg.base_levels;
         ad_level level = lv->v[ad_rng_below(&rng, lv->n)];
-        if (ad_labelled_example(run->task, &run->vocab, run->max_len, level, &rng, scratch, &ex[i],
-                                err) != AD_OK)
+        if (ad_labelled_example(run->base_task, &run->vocab, run->max_len, level, &rng, scratch,
+                                &ex[i], err) != AD_OK)
             return AD_ERR;
     }
     return AD_OK;

@@ -32,14 +32,20 @@ try:
 except Exception:
     pass
 rounds = status["rounds"]
+# A resumed run adds this session's time to the earlier sessions'; without an
+# earlier results file, the stages' own timings (every round's sum) stand in.
+if resumed == "1":
+    earlier = prev.get("wall_seconds") or sum(r.get("wall_seconds", 0) for r in rounds)
+    wall_seconds = float(wall) + earlier
+else:
+    wall_seconds = float(wall)
 base = next((r for r in rounds if r["round"] == 0), {})
 res = {
     "experiment": name,
     "config": config,
     "command": command,
     "machine": machine,
-    # a resumed run adds its wall time to the earlier sessions'
-    "wall_seconds": float(wall) + (prev.get("wall_seconds", 0) if resumed == "1" else 0),
+    "wall_seconds": wall_seconds,
     "base": {"levels": base.get("trained_levels", [])},
     "rounds": [
         {k: r.get(k) for k in ("round", "trained_levels", "accuracy", "label_accuracy",

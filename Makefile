@@ -10,7 +10,8 @@ OPT      ?= -O3
 # target attributes and chosen at run time, so the binary runs on AVX2-only CPUs.
 ARCH     ?= -mavx2 -mfma -mf16c
 CFLAGS   ?= $(OPT) $(ARCH) -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp \
+# Flags the build needs whatever CFLAGS a caller passes (make CFLAGS=... keeps them).
+AD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp \
             -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS   += -lopenblas -lcjson -linih -lsqlite3 -lm -lpthread
 LDFLAGS  += -fopenmp
@@ -35,7 +36,7 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(AD_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -46,11 +47,11 @@ $(BIN): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(BUILD)/tests/harness.o $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(AD_CFLAGS) -Itests $< $(BUILD)/tests/harness.o $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(AD_CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 tests: $(TEST_BIN) $(BIN)
 

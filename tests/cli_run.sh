@@ -4,17 +4,8 @@
 # the exported candidates against the kept dataset, re-evaluating a checkpoint
 # against the stored figure, resuming (finished, with more rounds, after a
 # kill -9 mid-training: bit-identical weights), and the errors.
-set -u
-BUILD=${BUILD:-build}
-AD="$BUILD/autodidact"
-cd "$(dirname "$0")/.." || exit 1
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "  FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/lib_cli.sh"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 cat > "$tmp/tiny.ini" <<'EOF'
 ; a tiny copy run for the CLI test

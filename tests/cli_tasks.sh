@@ -2,17 +2,8 @@
 # cli_tasks.sh: `autodidact tasks list|sample|verify` end to end: listing,
 # sampling (levels, pairs, seeds), verifying streams (right, wrong, malformed),
 # users' JSONL tasks with an external verifier, and the errors.
-set -u
-BUILD=${BUILD:-build}
-AD="$BUILD/autodidact"
-cd "$(dirname "$0")/.." || exit 1
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "  FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/lib_cli.sh"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # list
 "$AD" tasks list > "$tmp/list"; check "list exits 0" test $? -eq 0

@@ -4,16 +4,7 @@
 # resumed ends with bit-identical weights; resuming with other settings is
 # refused; sample and score agree on a completion's log-probability; bad
 # input gives clear errors and a non-zero exit.
-set -u
-BUILD=${BUILD:-build}
-AD="$BUILD/autodidact"
-cd "$(dirname "$0")/.." || exit 1
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "  FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib_cli.sh"
 
 flags=(--task copy --levels 1-4 --steps 40 --layers 1 --heads 2 --dim 32 --ffn 64 --batch 8
        --save-every 10 --eval-n 0 --threads 1 --seed 3)

@@ -216,7 +216,7 @@ static const char *nondefault_ini =
     "vote_min_share = 0.51\nvote_lineages = on\nvote_min_agree = 2\nconfidence = on\n"
     "confidence_min = -0.25\nconfidence_top = 0.4\nconfidence_group = prompt\nverifier = on\nunique = off\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
-    "[accept]\nrollback = on\nmastered = 0.9\nmax_drop = 0.02\n";
+    "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";
 
 /* Every key of a and b formats to the same text. */
 static void check_same_values(const ad_run_config *a, const ad_run_config *b) {

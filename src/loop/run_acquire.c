@@ -80,12 +80,9 @@ typedef struct probe_ctx {
     size_t round;
 } probe_ctx;
 
-/* Label-free self-consistency at a level: the mean share of the modal answer,
- * over the lineages' greedy answers (m >= 2) or one model's k samples. */
-static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error *err) {
-    probe_ctx *ctx = vctx;
-    ad_run *run = ctx->run;
-    size_t n = run->cfg.adaptive_probe, m = ctx->lm->n;
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round,
+                         ad_level lv, double *score, ad_error *err) {
+    size_t n = run->cfg.adaptive_probe;
     size_t k = m >= 2 ? 1 : (run->cfg.samples >= 2 ? run->cfg.samples : 5);
     size_t voters = m >= 2 ? m : k;
     char **prompts = calloc(n, sizeof *prompts);
@@ -96,20 +93,20 @@ static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error 
     uint64_t key = ((uint64_t)(uint32_t)lv.a << 32) | (uint32_t)lv.b;
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(run->cfg.seed, AD_STREAM_ACQUIRE, ctx->round, key, i));
+        ad_rng_seed(&rng, ad_seed_derive(run->cfg.seed, AD_STREAM_ACQUIRE, round, key, i));
         rc = ad_task_generate(run->task, lv, &rng, &p, err);
         if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
     }
     ad_completion *col = m >= 2 ? calloc(n, sizeof *col) : NULL;
     for (size_t l = 0; rc == AD_OK && l < (m >= 2 ? m : 1); l++) {
         if (m >= 2) {
-            ad_sample_params g = sample_params(run, l, ctx->round, 1);
-            rc = col ? ad_complete_prompts(ctx->lm->m[l], &run->vocab, run->task,
+            ad_sample_params g = sample_params(run, l, round, 1);
+            rc = col ? ad_complete_prompts(models[l], &run->vocab, run->task,
                                            (const char *const *)prompts, n, 1, &g, 0, col, err)
                      : ad_error_set(err, "out of memory");
             for (size_t i = 0; rc == AD_OK && i < n; i++) outs[i * voters + l] = col[i];
         } else {
-            rc = decode_candidates(run, ctx->lm->m[0], 0, ctx->round, (const char *const *)prompts,
+            rc = decode_candidates(run, models[0], 0, round, (const char *const *)prompts,
                                    n, k, outs, err);
         }
     }
@@ -131,9 +128,15 @@ static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error 
     ad_problem_free(&p);
     char buf[AD_LEVEL_TEXT_MAX];
     if (rc == AD_OK)
-        run_log(run, "acquire r%zu: self-consistency at level %s = %.3f", ctx->round,
+        run_log(run, "r%zu: self-consistency at level %s = %.3f", round,
                 ad_level_format(lv, buf, sizeof buf), *score);
     return rc;
+}
+
+/* The curriculum's measure: self-consistency of the lineages' current models. */
+static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error *err) {
+    probe_ctx *ctx = vctx;
+    return run_self_consistency(ctx->run, ctx->lm->m, ctx->lm->n, ctx->round, lv, score, err);
 }
 
 /* The round's prompts: round_prompts per level, from (seed, ACQUIRE, round, level, i). */

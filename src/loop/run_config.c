@@ -81,6 +81,7 @@ static const ad_config_key keys[] = {
     KR("eval.below", AD_CONFIG_SIZE, eval_below, "2", "levels evaluated below the frontier", 0, 1000),
     KR("eval.above", AD_CONFIG_SIZE, eval_above, "3", "levels evaluated above the frontier", 0, 1000),
     K("accept.rollback", AD_CONFIG_BOOL, rollback, "false", "refuse a round that loses accuracy on mastered levels"),
+    K("accept.label_free", AD_CONFIG_BOOL, rollback_label_free, "false", "rollback compares self-consistency (no labels) instead of held-out accuracy"),
     KR("accept.mastered", AD_CONFIG_DOUBLE, mastered, "0.95", "accuracy at which a level counts as mastered", 0, 1),
     KR("accept.max_drop", AD_CONFIG_DOUBLE, max_drop, "0.05", "largest allowed accuracy drop on a mastered level", 0, 1),
 };

@@ -57,7 +57,7 @@ typedef struct ad_run_config {
     /* [eval] */
     size_t eval_n, eval_below, eval_above;
     /* [accept] */
-    int rollback;
+    int rollback, rollback_label_free;
     double mastered, max_drop;
 } ad_run_config;
 

@@ -118,14 +118,73 @@ static int lost_mastery(ad_run *run, size_t round, size_t last, char *reason, si
     return lost;
 }
 
+/* The levels at and just below the frontier after cursor steps: the ones a
+ * round must not lose (the `below` part of the evaluation window). */
+static size_t mastered_window(ad_run *run, size_t cursor, ad_level *out, size_t cap) {
+    ad_level all[WINDOW_MAX];
+    size_t n = eval_window(run, cursor, all, WINDOW_MAX), k = 0;
+    size_t keep = run->cfg.eval_below;
+    if (run->cur.schedule) { /* levels of the `below` steps before the cursor */
+        size_t from = cursor > keep ? cursor - keep : 0;
+        keep = 0;
+        for (size_t s = from; s < cursor; s++)
+            keep += ad_curriculum_step_levels(&run->cur, s, NULL, 0);
+    }
+    for (size_t i = 0; i < n && i < keep && k < cap; i++) out[k++] = all[i];
+    return k;
+}
+
+static void models_release(ad_model **m, size_t n) {
+    for (size_t i = 0; i < n; i++) ad_model_free(m[i]);
+    free(m);
+}
+
+/* Label-free acceptance: self-consistency of the previous accepted models and
+ * of this round's on the mastered levels (same probe prompts for both). */
+static int lost_consistency(ad_run *run, size_t round, size_t last, char *reason, size_t cap,
+                            int *lost, ad_error *err) {
+    size_t L = run->cfg.lineages, cursor = 0, n;
+    ad_level lv[WINDOW_MAX];
+    ad_model **before = calloc(L, sizeof *before), **after = calloc(L, sizeof *after);
+    int rc = before && after ? AD_OK : ad_error_set(err, "out of memory");
+    *lost = 0;
+    if (rc == AD_OK) rc = run_cursor_before(run, round, &cursor, err);
+    for (size_t l = 0; rc == AD_OK && l < L; l++) {
+        rc = run_load_model(run, l, last, &before[l], err);
+        if (rc == AD_OK) rc = run_load_model(run, l, round, &after[l], err);
+    }
+    n = rc == AD_OK ? mastered_window(run, cursor, lv, WINDOW_MAX) : 0;
+    for (size_t i = 0; rc == AD_OK && i < n && !*lost; i++) {
+        double b = 0, a = 0;
+        rc = run_self_consistency(run, before, L, round, lv[i], &b, err);
+        if (rc == AD_OK) rc = run_self_consistency(run, after, L, round, lv[i], &a, err);
+        if (rc == AD_OK && b >= run->cfg.mastered && b - a > run->cfg.max_drop) {
+            char t[AD_LEVEL_TEXT_MAX];
+            snprintf(reason, cap, "self-consistency at level %s fell from %.3f to %.3f",
+                     ad_level_format(lv[i], t, sizeof t), b, a);
+            *lost = 1;
+        }
+    }
+    if (before) models_release(before, L);
+    if (after) models_release(after, L);
+    return rc;
+}
+
 int run_stage_accept(ad_run *run, size_t round, ad_error *err) {
     char reason[256] = "";
     int accepted = 1, failed = 0;
     if (round > 0 && run->cfg.rollback) {
         size_t last = 0;
         if (run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
-        accepted = !lost_mastery(run, round, last, reason, sizeof reason, err, &failed);
-        if (failed) return AD_ERR;
+        if (run->cfg.rollback_label_free) {
+            int lost = 0;
+            if (lost_consistency(run, round, last, reason, sizeof reason, &lost, err) != AD_OK)
+                return AD_ERR;
+            accepted = !lost;
+        } else {
+            accepted = !lost_mastery(run, round, last, reason, sizeof reason, err, &failed);
+            if (failed) return AD_ERR;
+        }
     }
     if (!accepted) run_log(run, "round %zu rolled back: %s", round, reason);
     return ad_store_round_finish(run->st, (uint32_t)round, accepted, accepted ? NULL : reason, err);

@@ -57,6 +57,12 @@ int run_cursor_before(ad_run *run, size_t round, size_t *cursor, ad_error *err);
 /* Loads the model (and optimizer, trainer state) of lineage l as of round r. */
 int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_error *err);
 
+/* Label-free self-consistency at a level: the mean share of the modal answer
+ * over the m models' greedy answers (m >= 2), or over k samples of one model,
+ * on curriculum.probe fresh prompts drawn for `round`. */
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round,
+                         ad_level lv, double *score, ad_error *err);
+
 /* The stages. Each checks its own done marker and returns at once when set. */
 int run_stage_optimize(ad_run *run, size_t round, ad_error *err);
 int run_stage_acquire(ad_run *run, size_t round, ad_error *err);

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# cli_accept.sh: the accept stage's label-free rollback. A tiny copy model that
+# masters short strings is given a round whose learning rate wrecks it; with
+# accept.rollback and accept.label_free the round must be rolled back on its
+# self-consistency alone (no labels), with the reason in the round table, and a
+# gentle round must be accepted.
+. "$(dirname "$0")/lib_cli.sh"
+
+cat > "$tmp/acc.ini" <<'INI'
+[run]
+task = copy
+rounds = 1
+threads = 1
+[model]
+layers = 2
+heads = 2
+dim = 64
+ffn = 128
+[base]
+levels = 1-3
+steps = 1500
+batch = 32
+lr = 0.003
+[round]
+steps = 20
+batch = 16
+prompts = 16
+[curriculum]
+probe = 32
+[acquire]
+samples = 4
+temperature = 1.0
+[eval]
+n = 32
+below = 2
+above = 1
+[accept]
+rollback = true
+label_free = true
+mastered = 0.8
+max_drop = 0.05
+INI
+
+AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/wreck" --set round.lr=0.5 > "$tmp/wreck.log" 2>&1
+check "the wrecking run completes" test $? -eq 0
+st=$("$AD" status "$tmp/wreck")
+check "the wrecking round is rolled back" grep -q "rolled_back" <<< "$st"
+check "the reason names self-consistency" grep -q "self-consistency at level" <<< "$st"
+
+AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/gentle" --set round.lr=0.00001 > "$tmp/gentle.log" 2>&1
+check "the gentle run completes" test $? -eq 0
+st=$("$AD" status "$tmp/gentle")
+check "the gentle round is accepted" grep -qE "^ +1  accepted" <<< "$st"
+[ "$fail" -eq 0 ] || { echo "--- wreck"; cat "$tmp/wreck.log" | tail -5; echo "--- gentle"; tail -5 "$tmp/gentle.log"; }
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -73,26 +73,27 @@ static void test_errors_name_line_key_value(void) {
     snprintf(at3, sizeof at3, "%s:3: ", path);
     snprintf(at4, sizeof at4, "%s:4: ", path);
     expect_error("[run]\ntask = copy\n[modle]\nlayers = 2\n", NULL, 0, at4,
-                 "unknown key 'modle.layers'", NULL);
+                 "unknown key 'modle.layers'", (const char *)NULL);
     expect_error("[run]\ntask = copy\nlinages = 2\n", NULL, 0, at3, "'run.linages'",
-                 "did you mean 'run.lineages'", NULL);
+                 "did you mean 'run.lineages'", (const char *)NULL);
     expect_error("[run]\ntask = copy\n[model]\nlayers = two\n", NULL, 0, at4,
-                 "model.layers = 'two': not a non-negative integer", NULL);
+                 "model.layers = 'two': not a non-negative integer", (const char *)NULL);
     expect_error("[run]\n\nlineages = 17\n", NULL, 0, at3,
-                 "run.lineages = '17': must be between 1 and 16", NULL);
+                 "run.lineages = '17': must be between 1 and 16", (const char *)NULL);
     expect_error("[round]\n\np_new = 1.5\n", NULL, 0, at3,
-                 "round.p_new = '1.5': must be between 0 and 1", NULL);
+                 "round.p_new = '1.5': must be between 0 and 1", (const char *)NULL);
     expect_error("[model]\n\npos = alibi\n", NULL, 0, at3,
-                 "model.pos = 'alibi': not one of: none, rope", NULL);
+                 "model.pos = 'alibi': not one of: none, rope", (const char *)NULL);
     expect_error("[select]\n\nverifier = sometimes\n", NULL, 0, at3,
-                 "select.verifier = 'sometimes': not a boolean", NULL);
-    expect_error("[base]\n\nlevels = 3-1\n", NULL, 0, at3, "base.levels", "3-1", NULL);
+                 "select.verifier = 'sometimes': not a boolean", (const char *)NULL);
+    expect_error("[base]\n\nlevels = 3-1\n", NULL, 0, at3, "base.levels", "3-1",
+                 (const char *)NULL);
     expect_error("[curriculum]\n\nschedule = pairs(6-\n", NULL, 0, at3, "curriculum.schedule",
-                 "pairs(6-", NULL);
+                 "pairs(6-", (const char *)NULL);
     expect_error("[curriculum]\n\nfirst_level = -1\n", NULL, 0, at3,
-                 "curriculum.first_level = '-1': must be between 0 and", NULL);
+                 "curriculum.first_level = '-1': must be between 0 and", (const char *)NULL);
     expect_error("[run]\nseed = 1\nseed = 2\n", NULL, 0, at3,
-                 "run.seed is set twice (first on line 2)", NULL);
+                 "run.seed is set twice (first on line 2)", (const char *)NULL);
 }
 
 /* The load fails with exactly "PATH:LINE: msg" (line 0: "PATH: msg"). */
@@ -168,12 +169,14 @@ static void test_overrides(void) {
     CHECK(c.base_levels.n == 5 && c.base_levels.v[4].a == 6 && c.schedule.n_steps == 5);
     ad_run_config_free(&c);
     const char *bad[] = {"model.layers=0"};
-    expect_error("", bad, 1, "--set: model.layers = '0': must be between 1 and 4096", NULL);
+    expect_error("", bad, 1, "--set: model.layers = '0': must be between 1 and 4096",
+                 (const char *)NULL);
     const char *unknown[] = {"model.layer=3"};
     expect_error("", unknown, 1, "--set: unknown key 'model.layer'", "did you mean 'model.layers'",
-                 NULL);
+                 (const char *)NULL);
     const char *noeq[] = {"model.layers"};
-    expect_error("", noeq, 1, "--set 'model.layers': expected section.key=value", NULL);
+    expect_error("", noeq, 1, "--set 'model.layers': expected section.key=value",
+                 (const char *)NULL);
     /* overrides need no file */
     const char *only[] = {"run.task=sort", "run.rounds=0"};
     rc = ad_run_config_load(&c, NULL, only, 2, &err);
@@ -214,7 +217,8 @@ static const char *nondefault_ini =
     "[acquire]\nsamples = 4\ntemperature = 0.5\ntop_k = 3\ntop_p = 0.9\n"
     "[select]\ncomplete = false\nlength = on\nlength_shortfall = 3\nvote_samples = on\n"
     "vote_min_share = 0.51\nvote_lineages = on\nvote_min_agree = 2\nconfidence = on\n"
-    "confidence_min = -0.25\nconfidence_top = 0.4\nconfidence_group = prompt\nverifier = on\nunique = off\n"
+    "confidence_min = -0.25\nconfidence_top = 0.4\nconfidence_group = prompt\nverifier = "
+    "on\nunique = off\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
     "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";
 

@@ -32,13 +32,27 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   [ -n "$sizes" ] || sizes=0.5M,14M
   quick=""
   case " $* " in *" --quick "*) quick="--train-steps 0.5M:1,14M:1 --gen-reps 0.5M:1,14M:1" ;; esac
-  # shellcheck disable=SC2086
-  if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_baseline.py \
-      --threads 2 --sizes "$sizes" $quick | tee "$out/torch"; then
-    torch_ok=1
-  else
-    echo "!! torch_baseline.py failed"
-  fi
+  # Debian's torch runs its own OpenMP threads and OpenBLAS runs its pthreads: with
+  # OpenMP's default (spinning) wait policy the two fight over the 2 cores, which can
+  # halve PyTorch's speed. So PyTorch runs twice, with OMP_WAIT_POLICY unset and
+  # =passive, and each measurement keeps the faster (the table says which).
+  for policy in default passive; do
+    echo "-- OMP_WAIT_POLICY=$policy"
+    wait_env=(-u OMP_WAIT_POLICY)
+    [ $policy = passive ] && wait_env=(OMP_WAIT_POLICY=passive)
+    # shellcheck disable=SC2086
+    if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${wait_env[@]}" /usr/bin/python3 \
+        bench/torch_baseline.py --threads 2 --sizes "$sizes" $quick | tee "$out/torch_$policy"; then
+      torch_ok=1
+    else
+      echo "!! torch_baseline.py failed (OMP_WAIT_POLICY=$policy)"
+    fi
+  done
+  # the faster of the two settings for each measurement, tagged with its setting
+  awk '$1 == "RESULT" { k = $2 " " $3; if (!(k in v) || $4 + 0 > v[k]) { v[k] = $4 + 0; line[k] = $0 " omp_wait=" FILENAME }
+                        if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
+       END { for (i = 1; i <= n; i++) { l = line[order[i]]; sub(/omp_wait=.*torch_/, "omp_wait=", l); print l } }' \
+    "$out"/torch_default "$out"/torch_passive 2>/dev/null > "$out/torch"
 else
   echo "PyTorch is not installed (Debian: apt-get install python3-torch); engine numbers only"
 fi
@@ -49,7 +63,7 @@ if [ $torch_ok -eq 1 ]; then
     FNR == 1 { file++ }
     $1 == "RESULT" && file == 1 { eng[$2 " " $3] = $4; if ($2 == "peak") peak = $4
                                   for (i = 5; i <= NF; i++) if ($i ~ /^params=/) epar[$2 " " $3] = substr($i, 8) }
-    $1 == "RESULT" && file == 2 { tor[$2 " " $3] = $4; order[++n] = $2 " " $3;
+    $1 == "RESULT" && file == 2 { tor[$2 " " $3] = $4; order[++n] = $2 " " $3; pol[$2 " " $3] = $NF;
                                   proc[$2 " " $3] = 1
                                   for (i = 5; i <= NF; i++) {
                                     split($i, kv, "=")
@@ -58,13 +72,13 @@ if [ $torch_ok -eq 1 ]; then
                                     if (kv[1] == "new") proc[$2 " " $3] = (pr + kv[2] - 1) / kv[2]
                                   } }
     END {
-      printf "%-10s %-5s %14s %14s %7s %9s %9s\n", "what", "size", "autodidact", "pytorch", "ratio", "mfu(ad)", "mfu(pt)"
+      printf "%-10s %-5s %14s %14s %7s %9s %9s  %s\n", "what", "size", "autodidact", "pytorch", "ratio", "mfu(ad)", "mfu(pt)", "pytorch setting"
       for (i = 1; i <= n; i++) {
         k = order[i]; split(k, w, " ")
         if (!(k in eng)) continue
         if (epar[k] != par[k]) printf "!! %s: %s parameters here, %s in PyTorch\n", k, epar[k], par[k]
         f = (w[1] == "train" ? 6 : 2 * proc[k]) * par[k] / peak
-        printf "%-10s %-5s %14.1f %14.1f %6.2fx %8.1f%% %8.1f%%\n", w[1], w[2], eng[k], tor[k], eng[k] / tor[k], 100 * f * eng[k], 100 * f * tor[k]
+        printf "%-10s %-5s %14.1f %14.1f %6.2fx %8.1f%% %8.1f%%  %s\n", w[1], w[2], eng[k], tor[k], eng[k] / tor[k], 100 * f * eng[k], 100 * f * tor[k], pol[k]
       }
       printf "(tokens/s; peak %.1f GFLOP/s; mfu = 6 x params x tokens/s / peak for train,\n", peak / 1e9
       printf " 2 x params x (prompt + new - 1) / new x generated tokens/s / peak for generate)\n"

@@ -93,6 +93,26 @@ for f in model.safetensors optimizer.safetensors; do
 done
 check "resumed dataset identical" cmp -s "$tmp/a/data/round-0001.jsonl" "$tmp/b/data/round-0001.jsonl"
 
+# --from: a run that takes run a's base equals one that trains its own
+"$AD" run "$tmp/tiny.ini" --out "$tmp/f" --from "$tmp/a" --set run.seed=3 \
+  --set round.steps=12 > /dev/null 2>&1; check "run --from exits 0" test $? -eq 0
+check "run --from logs the copy" grep -q "round 0: base model copied from $tmp/a" "$tmp/f/log.txt"
+check "run --from: base weights are run a's" \
+  cmp -s "$tmp/a/ckpt/l00/r0000/model.safetensors" "$tmp/f/ckpt/l00/r0000/model.safetensors"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/g" --set run.seed=3 --set round.steps=12 > /dev/null 2>&1
+for f in model.safetensors optimizer.safetensors; do
+  check "run --from: round 1 $f bit-identical to training the base" \
+    cmp -s "$tmp/f/ckpt/l00/r0001/$f" "$tmp/g/ckpt/l00/r0001/$f"
+done
+"$AD" status "$tmp/f" > "$tmp/status.f"; check "status of a --from run" grep -q '^    1  accepted ' "$tmp/status.f"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/h" --from "$tmp/a" --set run.seed=3 --set model.dim=16 \
+  > /dev/null 2> "$tmp/err"
+check "run --from another base fails" test $? -ne 0
+check "run --from names the differing key" grep -q "model.dim is '32' there and '16' here" "$tmp/err"
+check "run --from refused leaves nothing" test ! -e "$tmp/h"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/h" --from "$tmp/nothing" > /dev/null 2> "$tmp/err"
+check "run --from a missing run fails" test $? -ne 0
+
 # errors
 "$AD" run "$tmp/tiny.ini" --out "$tmp/a" > /dev/null 2> "$tmp/err"
 check "run into a used directory fails" test $? -ne 0

@@ -9,13 +9,17 @@
 #include "loop/run.h"
 
 static const char *run_usage =
-    "usage: autodidact run CONFIG --out DIR [--set section.key=value ...]\n\n"
+    "usage: autodidact run CONFIG --out DIR [--from RUN] [--set section.key=value ...]\n\n"
     "Starts a self-improvement run: base training on labelled problems, then rounds of\n"
     "acquire (fresh prompts past the frontier, decoded by the model), select (filters),\n"
     "optimize (training on the kept self-labels), evaluate and accept. CONFIG is an INI\n"
     "file (docs/config.md lists every key; examples/ holds ready ones); --set overrides\n"
     "one key and may be repeated. Everything is kept in DIR; if the process stops, run\n"
-    "`autodidact resume DIR` to continue exactly where it was.\n";
+    "`autodidact resume DIR` to continue exactly where it was.\n\n"
+    "--from RUN starts from the base model of the run in RUN instead of training one:\n"
+    "the two configs must agree on every key the base depends on (task, seed, lineages,\n"
+    "task.*, model.* but max_len, base.*, optim.*), so the result is the same as training\n"
+    "it; use it to compare round recipes on one base.\n";
 
 static const char *resume_usage =
     "usage: autodidact resume DIR\n\n"
@@ -31,13 +35,15 @@ static int execute(ad_run *run, ad_error *err) {
 
 int cmd_run(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return printf("%s", run_usage), 0;
-    const char *config = NULL, *out = NULL;
+    const char *config = NULL, *out = NULL, *from = NULL;
     const char **sets = calloc((size_t)argc, sizeof *sets);
     size_t n_sets = 0;
     if (!sets) return 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+            from = argv[++i];
         } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
             sets[n_sets++] = argv[++i];
         } else if (!strncmp(argv[i], "--set=", 6)) {
@@ -57,7 +63,8 @@ int cmd_run(int argc, char **argv) {
     }
     ad_error err = {{0}};
     ad_run *run = NULL;
-    int rc = ad_run_create(&run, out, config, sets, n_sets, &err);
+    int rc = from ? ad_run_create_from(&run, out, config, sets, n_sets, from, &err)
+                  : ad_run_create(&run, out, config, sets, n_sets, &err);
     free(sets);
     if (rc == AD_OK) rc = execute(run, &err);
     return rc == AD_OK ? 0 : cli_fail("run", &err);

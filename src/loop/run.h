@@ -28,6 +28,14 @@ typedef struct ad_run ad_run;
 int ad_run_create(ad_run **out, const char *dir, const char *config_path,
                   const char *const *overrides, size_t n_overrides, ad_error *err);
 
+/* ad_run_create, but round 0 is the base model of the run in `from`, which
+ * must agree on every key the base depends on (task, seed, lineages, task.*,
+ * model.* but max_len, base.*, optim.*: it would train the same bits) and
+ * have finished its base. The new run evaluates round 0 itself. */
+int ad_run_create_from(ad_run **out, const char *dir, const char *config_path,
+                       const char *const *overrides, size_t n_overrides, const char *from,
+                       ad_error *err);
+
 /* Opens an existing run directory to continue it. */
 int ad_run_open(ad_run **out, const char *dir, ad_error *err);
 

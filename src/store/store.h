@@ -116,6 +116,10 @@ int ad_store_stage_done(ad_store *st, uint32_t round, const char *stage, int64_t
 int ad_store_stage_is_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                            int *done, ad_error *err);
 
+/* The seconds recorded with a stage's done marker; *found = 0 without one. */
+int ad_store_stage_seconds(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                           double *seconds, int *found, ad_error *err);
+
 /* Records one figure of a stage (tokens/s, loss, kept fraction, ...). */
 int ad_store_stage_metric(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                           const char *key, double value, ad_error *err);

@@ -251,6 +251,48 @@ static void test_adaptive_pairs(void) {
     ad_level_schedule_free(&s);
 }
 
+/* hold: the first round takes the first step regardless; later rounds repeat
+ * the last step taken until the next one scores high enough. */
+static void test_adaptive_hold(void) {
+    ad_error err;
+    ad_level_schedule s;
+    CHECK(ad_level_schedule_parse("1x4&4x1, 2x4&4x2, 3x4&4x3", &s, &err) == AD_OK);
+    ad_curriculum c = ad_curriculum_default(0, 0);
+    c.schedule = &s;
+    c.adaptive = 1;
+    c.hold = 1;
+    c.steps_per_round = 0;
+    c.min_score = 0.9;
+    fake_model m = {0, 0.5, 0, -1};
+    size_t cursor = 0;
+    ad_level_list L;
+    CHECK(ad_curriculum_next(&c, &cursor, fake_measure, &m, &L, &err) == AD_OK);
+    CHECK(cursor == 1 && L.n == 2 && level_is(L.v[0], 1, 4) && level_is(L.v[1], 4, 1));
+    ad_level_list_free(&L);
+    for (int round = 0; round < 2; round++) { /* held: the same step again */
+        m.calls = 0;
+        CHECK(ad_curriculum_next(&c, &cursor, fake_measure, &m, &L, &err) == AD_OK);
+        CHECK(cursor == 1 && L.n == 2 && level_is(L.v[0], 1, 4) && level_is(L.v[1], 4, 1));
+        CHECK(m.calls == 1);
+        ad_level_list_free(&L);
+    }
+    m.mastered = 4; /* now every level scores 1: both remaining steps are taken */
+    CHECK(ad_curriculum_next(&c, &cursor, fake_measure, &m, &L, &err) == AD_OK);
+    CHECK(cursor == 3 && L.n == 4 && level_is(L.v[3], 4, 3));
+    ad_level_list_free(&L);
+    ad_level_schedule_free(&s);
+    /* integers: hold repeats the single last level */
+    ad_curriculum ci = ad_curriculum_default(9, 20);
+    ci.adaptive = 1;
+    ci.hold = 1;
+    ci.min_score = 0.9;
+    fake_model mi = {8, 0.0, 0, -1};
+    cursor = 3;
+    CHECK(ad_curriculum_next(&ci, &cursor, fake_measure, &mi, &L, &err) == AD_OK);
+    CHECK(cursor == 3 && L.n == 1 && L.v[0].a == 11);
+    ad_level_list_free(&L);
+}
+
 int main(void) {
     RUN(test_level_parse_format);
     RUN(test_level_list);
@@ -259,5 +301,6 @@ int main(void) {
     RUN(test_fixed_schedule);
     RUN(test_adaptive_integers);
     RUN(test_adaptive_pairs);
+    RUN(test_adaptive_hold);
     return test_summary();
 }

@@ -213,7 +213,7 @@ static const char *nondefault_ini =
     "[optim]\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = 0.1\ngrad_clip = 0\n"
     "floor_ratio = 0.1\n"
     "[curriculum]\npace = adaptive\nlevels_per_round = 0\nfirst_level = 3\nlast_level = 9\n"
-    "schedule = pairs(6-7)\nthreshold = 0.75\nprobe = 8\n"
+    "schedule = pairs(6-7)\nthreshold = 0.75\nhold = yes\nprobe = 8\n"
     "[acquire]\nsamples = 4\ntemperature = 0.5\ntop_k = 3\ntop_p = 0.9\n"
     "[select]\ncomplete = false\nlength = on\nlength_shortfall = 3\nvote_samples = on\n"
     "vote_min_share = 0.51\nvote_lineages = on\nvote_min_agree = 2\nconfidence = on\n"

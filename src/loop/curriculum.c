@@ -71,9 +71,11 @@ static int step_passes(const ad_curriculum *c, size_t j, ad_curriculum_measure_f
     return 1;
 }
 
-/* How many steps from `start` the round takes (0 only at the end). */
+/* How many steps from `start` the round takes (0 at the end, or when it holds:
+ * then *hold = 1 and the round repeats step start - 1). */
 static int steps_to_take(const ad_curriculum *c, size_t start, ad_curriculum_measure_fn measure,
-                         void *ctx, size_t *take, ad_error *err) {
+                         void *ctx, size_t *take, int *hold, ad_error *err) {
+    *hold = 0;
     size_t left = ad_curriculum_n_steps(c) - start;
     size_t most = c->steps_per_round && c->steps_per_round < left ? c->steps_per_round : left;
     if (!c->adaptive || most == 0) {
@@ -88,6 +90,11 @@ static int steps_to_take(const ad_curriculum *c, size_t start, ad_curriculum_mea
         if (!ok) break;
         n++;
     }
+    if (n == 0 && c->hold && start > 0) {
+        *take = 0; /* the next step falls short: repeat the last one */
+        *hold = 1;
+        return AD_OK;
+    }
     *take = n ? n : 1; /* the first step falls short: take it alone */
     return AD_OK;
 }
@@ -97,14 +104,16 @@ int ad_curriculum_next(const ad_curriculum *c, size_t *cursor, ad_curriculum_mea
     memset(out, 0, sizeof *out);
     if (ad_curriculum_validate(c, err)) return AD_ERR;
     size_t total = ad_curriculum_n_steps(c), start = *cursor < total ? *cursor : total, take = 0;
-    if (steps_to_take(c, start, measure, ctx, &take, err)) return AD_ERR;
+    int hold = 0;
+    if (steps_to_take(c, start, measure, ctx, &take, &hold, err)) return AD_ERR;
+    size_t first = hold ? start - 1 : start, end = hold ? start : start + take;
     size_t n = 0;
-    for (size_t j = start; j < start + take; j++)
+    for (size_t j = first; j < end; j++)
         n += ad_curriculum_step_levels(c, j, NULL, 0);
     ad_level *v = n ? malloc(n * sizeof *v) : NULL;
     if (n && !v) return ad_error_set(err, "curriculum: out of memory for %zu levels", n);
     size_t at = 0;
-    for (size_t j = start; j < start + take; j++)
+    for (size_t j = first; j < end; j++)
         at += ad_curriculum_step_levels(c, j, v + at, n - at);
     out->v = v;
     out->n = n;

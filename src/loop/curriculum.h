@@ -13,7 +13,11 @@
  *              steps (0 = no limit). This is the paper's accelerated schedule
  *              ("add every next level the model already masters").
  * Precisely, adaptive takes the longest run of next steps that all score >=
- * min_score, or the single next step when the first one falls short.
+ * min_score, or the single next step when the first one falls short; with
+ * `hold`, it instead repeats the last step taken (fresh prompts at the same
+ * levels, labelled by the model that has since trained on them) and only
+ * moves on once the next step scores high enough. Before any step was taken
+ * it takes the first step regardless.
  *
  * The only state is a cursor (the index of the next step), which the round
  * driver keeps in the run store; the same cursor and the same scores give the
@@ -35,6 +39,7 @@ typedef struct ad_curriculum {
     int adaptive;                      /* 0 fixed pace, 1 adaptive */
     size_t steps_per_round; /* fixed: steps each round (>= 1); adaptive: the most (0 = any) */
     double min_score;       /* adaptive: a step is taken when every level scores >= this */
+    int hold;               /* adaptive: repeat the last step while the next falls short */
 } ad_curriculum;
 
 /* Integer levels from first_level, +1 level per round, fixed pace. */
@@ -59,7 +64,8 @@ typedef int (*ad_curriculum_measure_fn)(void *ctx, ad_level level, double *score
  * success *cursor moves past the steps taken and *out holds their levels (an
  * empty list when the sequence is exhausted; out->text is NULL). measure is
  * only called in adaptive pace, once per level of each step it inspects, and
- * never beyond the first step that falls short. On error (invalid curriculum,
+ * never beyond the first step that falls short. A held round (see `hold`)
+ * returns the previous step's levels and leaves *cursor where it was. On error (invalid curriculum,
  * measure failed, out of memory) *cursor is unchanged and *out is empty. */
 int ad_curriculum_next(const ad_curriculum *c, size_t *cursor, ad_curriculum_measure_fn measure,
                        void *ctx, ad_level_list *out, ad_error *err);

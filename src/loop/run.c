@@ -101,6 +101,7 @@ static int run_init_common(ad_run *run, ad_error *err) {
     run->cur.adaptive = c->adaptive;
     run->cur.steps_per_round = c->levels_per_round;
     run->cur.min_score = c->adaptive_threshold;
+    run->cur.hold = c->adaptive_hold;
     if (!run->cur.schedule && (ad_level_is_pair(base_top) || run->cur.first_level > hi.a))
         return ad_error_set(err, "curriculum: set curriculum.schedule for pair levels, or a "
                                  "first_level within the task's range");

@@ -59,6 +59,7 @@ static const ad_config_key keys[] = {
     KR("curriculum.last_level", AD_CONFIG_INT, last_level, "0", "last level there is (0: the task's maximum)", 0, 1000000),
     K("curriculum.schedule", AD_CONFIG_SCHEDULE, schedule, "", "explicit steps, e.g. pairs(6-10); empty: integers from first_level"),
     KR("curriculum.threshold", AD_CONFIG_DOUBLE, adaptive_threshold, "0.9", "adaptive: self-consistency needed to add a level", 0, 1),
+    K("curriculum.hold", AD_CONFIG_BOOL, adaptive_hold, "false", "adaptive: repeat the last level while the next scores below threshold"),
     KR("curriculum.probe", AD_CONFIG_SIZE, adaptive_probe, "64", "adaptive: prompts used to measure self-consistency", 1, 1e6),
     KR("acquire.samples", AD_CONFIG_SIZE, samples, "1", "candidates per prompt per lineage (sample 0 is greedy)", 1, 1024),
     KR("acquire.temperature", AD_CONFIG_FLOAT, temperature, "0.8", "temperature of samples 1..k-1", 0, 100),

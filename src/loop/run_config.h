@@ -40,6 +40,7 @@ typedef struct ad_run_config {
     float beta1, beta2, eps, weight_decay, grad_clip, floor_ratio;
     /* [curriculum] */
     int adaptive;
+    int adaptive_hold; /* curriculum.hold */
     size_t levels_per_round;
     int64_t first_level, last_level; /* AD_CONFIG_INT fields are int64_t */
     ad_level_schedule schedule;

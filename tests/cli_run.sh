@@ -78,6 +78,9 @@ check "status unchanged after resume" cmp -s "$tmp/s0" "$tmp/s1"
 sed -i 's/^rounds = 1$/rounds = 2/' "$tmp/a/config.ini"
 "$AD" resume "$tmp/a" > /dev/null 2>&1; check "resume with more rounds exits 0" test $? -eq 0
 check "round 2 ran" test -s "$tmp/a/ckpt/l00/r0002/model.safetensors"
+maxpos() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["max_position_embeddings"])' "$1/config.json"; }
+check "more rounds raise the models' max length ($(maxpos "$tmp/a/ckpt/l00/r0001") -> $(maxpos "$tmp/a/ckpt/l00/r0002"))" \
+  test "$(maxpos "$tmp/a/ckpt/l00/r0002")" -gt "$(maxpos "$tmp/a/ckpt/l00/r0001")"
 check "status shows round 2" grep -q '^    2  accepted ' <("$AD" status "$tmp/a")
 
 # kill -9 mid-training, resume: the same weights as the uninterrupted run

@@ -247,6 +247,10 @@ int run_cursor_before(ad_run *run, size_t round, size_t *cursor, ad_error *err) 
     return AD_OK;
 }
 
+void run_fit_max_len(const ad_run *run, ad_model *m) {
+    if (m->cfg.max_seq_len < run->max_len) m->cfg.max_seq_len = run->max_len;
+}
+
 int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_error *err) {
     char path[2300];
     run_ckpt_path(run, lineage, round, path, sizeof path);
@@ -254,6 +258,7 @@ int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_e
     if (!v) return ad_error_set(err, "out of memory");
     int rc = ad_checkpoint_load(path, m, v, NULL, NULL, err);
     free(v);
+    if (rc == AD_OK) run_fit_max_len(run, *m);
     return rc;
 }
 

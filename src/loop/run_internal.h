@@ -54,6 +54,11 @@ int run_last_accepted(ad_run *run, size_t round, size_t *out, ad_error *err);
 /* Curriculum cursor after the latest accepted round before `round`. */
 int run_cursor_before(ad_run *run, size_t round, size_t *cursor, ad_error *err);
 
+/* Raises a loaded model's max_seq_len to the run's: a run resumed with more
+ * rounds poses longer problems than its earlier checkpoints were made for, and
+ * the bound is all that max_seq_len is (no parameter depends on it). */
+void run_fit_max_len(const ad_run *run, ad_model *m);
+
 /* Loads the model (and optimizer, trainer state) of lineage l as of round r. */
 int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_error *err);
 

@@ -135,6 +135,7 @@ static int load_trainer(ad_run *run, const char *path, const ad_train_config *tc
     if (!v) return ad_error_set(err, "out of memory");
     int rc = ad_checkpoint_load(path, m, v, &opt, &json, err);
     free(v);
+    if (rc == AD_OK) run_fit_max_len(run, *m);
     cJSON *o = rc == AD_OK && json ? cJSON_Parse(json) : NULL;
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "round");
     if (rc == AD_OK && (!cJSON_IsNumber(r) || !opt.m))

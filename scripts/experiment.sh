@@ -24,10 +24,31 @@ wall=$(( $(date +%s) - start ))
 mkdir -p bench/results
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 "$bin" status "$out" --json > "$out/status.json"
+lineages=$(sed -n 's/^lineages = //p' "$out/config.ini")
+for ((l = 1; l < ${lineages:-1}; l++)); do
+  "$bin" status "$out" --lineage "$l" --json > "$out/status-l$l.json"
+done
 /usr/bin/env python3 - "$name" "$config" "$bin run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
 import json, sys
 name, config, command, machine, wall, out, resumed = sys.argv[1:]
 status = json.load(open(f"{out}/status.json"))
+# Per-lineage accuracy (status reports lineage 0) for multi-lineage runs.
+by_lineage = {0: {r["round"]: r.get("accuracy", {}) for r in status["rounds"]}}
+l = 1
+while True:
+    try:
+        st = json.load(open(f"{out}/status-l{l}.json"))
+    except FileNotFoundError:
+        break
+    by_lineage[l] = {r["round"]: r.get("accuracy", {}) for r in st["rounds"]}
+    l += 1
+
+def lv(text):
+    """Levels as the results schema writes them: "16", or "5,6" for a pair."""
+    return text.replace("x", ",")
+
+def levels_of(acc):
+    return {lv(k): v for k, v in (acc or {}).items()}
 prev = {}
 try:
     prev = json.load(open(f"bench/results/{name}.json"))
@@ -37,7 +58,9 @@ rounds = status["rounds"]
 # A resumed run adds this session's time to the earlier sessions'; without an
 # earlier results file, the stages' own timings (every round's sum) stand in.
 if resumed == "1":
-    earlier = prev.get("wall_seconds") or sum(r.get("wall_seconds", 0) for r in rounds)
+    copied = "--from" in command  # round 0's seconds were spent in the other run
+    earlier = prev.get("wall_seconds") or sum(r.get("wall_seconds", 0) for r in rounds
+                                              if not (copied and r["round"] == 0))
     wall_seconds = float(wall) + earlier
 else:
     wall_seconds = float(wall)
@@ -59,13 +82,15 @@ res = {
     "command": command,
     "machine": machine,
     "wall_seconds": wall_seconds,
-    "base": {"levels": base.get("trained_levels", []), "accuracy": base.get("accuracy", {}),
+    "base": {"levels": [lv(x) for x in base.get("trained_levels", [])],
+             "accuracy": levels_of(base.get("accuracy")),
              "wall_seconds": base.get("wall_seconds")},
     "rounds": [],
 }
 if "--from" in command:
     res["base_from"] = command.split("--from", 1)[1].split()[0]
-    res["note"] = "base model copied from base_from (the same bits); wall_seconds excludes it"
+    res["note"] = ("base model copied from base_from (the same bits); wall_seconds excludes "
+                   "it, base.wall_seconds is what it took there")
 trained = top(base.get("trained_levels", []))
 if trained is not None:
     res["base"]["margin"] = margin(base.get("accuracy", {}), trained)
@@ -74,6 +99,11 @@ for r in rounds:
         continue
     row = {k: r.get(k) for k in ("round", "trained_levels", "accuracy", "label_accuracy",
                                  "kept_fraction", "wall_seconds", "status")}
+    row["trained_levels"] = [lv(x) for x in r.get("trained_levels") or []]
+    row["accuracy"] = levels_of(r.get("accuracy"))
+    if len(by_lineage) > 1:
+        row["accuracy_by_lineage"] = {str(k): levels_of(v.get(r["round"]))
+                                      for k, v in by_lineage.items()}
     t = top(r.get("trained_levels") or [])
     if trained is not None and t is not None and r.get("status") == "accepted":
         trained = max(trained, t)

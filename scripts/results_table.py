@@ -40,7 +40,7 @@ def main():
     if a.levels:
         lo, hi = (int(x) for x in a.levels.split("-"))
         levels = [lv for lv in levels if "," in lv or lo <= int(lv) <= hi]
-    while levels and not any(acc.get(levels[-1]) for _, acc in cols):
+    while levels and "," not in levels[-1] and not any(acc.get(levels[-1]) for _, acc in cols):
         levels.pop()  # all-zero rows at the top end say nothing
     print("| level | " + " | ".join(c for c, _ in cols) + " |")
     print("|---" * (len(cols) + 1) + "|")

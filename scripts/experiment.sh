@@ -57,11 +57,12 @@ except Exception:
 rounds = status["rounds"]
 # A resumed run adds this session's time to the earlier sessions'; without an
 # earlier results file, the stages' own timings (every round's sum) stand in.
-if resumed == "1":
-    copied = "--from" in command  # round 0's seconds were spent in the other run
-    earlier = prev.get("wall_seconds") or sum(r.get("wall_seconds", 0) for r in rounds
-                                              if not (copied and r["round"] == 0))
-    wall_seconds = float(wall) + earlier
+copied = "--from" in command  # round 0's seconds were spent in the other run
+if resumed == "1" and prev.get("wall_seconds"):
+    wall_seconds = float(wall) + prev["wall_seconds"]
+elif resumed == "1":  # no earlier file: the stages' own timings, this session's included
+    wall_seconds = sum(r.get("wall_seconds", 0) for r in rounds
+                       if not (copied and r["round"] == 0))
 else:
     wall_seconds = float(wall)
 base = next((r for r in rounds if r["round"] == 0), {})

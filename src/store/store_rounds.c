@@ -53,34 +53,25 @@ int ad_store_stage_done(ad_store *st, uint32_t round, const char *stage, int64_t
                       "RITIDD", (int64_t)round, stage, lineage, seconds, store_now());
 }
 
-int ad_store_stage_is_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
-                           int *done, ad_error *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st, &s, "read stage marker", err,
-                      "SELECT 1 FROM stages WHERE run_id = ?1 AND round = ?2 AND stage = ?3 "
-                      "AND lineage = ?4",
-                      "RITI", (int64_t)round, stage, lineage))
-        return AD_ERR;
-    int rc = store_step(st, s, "read stage marker", err);
-    sqlite3_finalize(s);
-    if (rc < 0) return AD_ERR;
-    *done = rc == 1;
-    return AD_OK;
-}
-
 int ad_store_stage_seconds(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                            double *seconds, int *found, ad_error *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st, &s, "read stage seconds", err,
+    if (store_prepare(st, &s, "read stage marker", err,
                       "SELECT seconds FROM stages WHERE run_id = ?1 AND round = ?2 AND stage = ?3 "
                       "AND lineage = ?4",
                       "RITI", (int64_t)round, stage, lineage))
         return AD_ERR;
-    int rc = store_step(st, s, "read stage seconds", err);
+    int rc = store_step(st, s, "read stage marker", err);
     *found = rc == 1;
     *seconds = rc == 1 ? store_col_double(s, 0) : 0;
     sqlite3_finalize(s);
     return rc < 0 ? AD_ERR : AD_OK;
+}
+
+int ad_store_stage_is_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                           int *done, ad_error *err) {
+    double seconds;
+    return ad_store_stage_seconds(st, round, stage, lineage, &seconds, done, err);
 }
 
 int ad_store_stage_metric(ad_store *st, uint32_t round, const char *stage, int64_t lineage,

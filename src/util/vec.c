@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 void ad_vec_init(ad_vec *v, size_t elem) {
     v->data = NULL;
@@ -27,9 +28,7 @@ int ad_vec_reserve(ad_vec *v, size_t n, ad_error *err) {
 
 int ad_vec_push(ad_vec *v, const void *item, ad_error *err) {
     if (v->n == v->cap && ad_vec_reserve(v, v->n + 1, err) != AD_OK) return AD_ERR;
-    unsigned char *dst = (unsigned char *)v->data + v->n * v->elem;
-    const unsigned char *src = item;
-    for (size_t i = 0; i < v->elem; i++) dst[i] = src[i];
+    memcpy((unsigned char *)v->data + v->n * v->elem, item, v->elem);
     v->n++;
     return AD_OK;
 }

@@ -257,7 +257,7 @@ static int make_step_examples(session *s, const train_args *a, size_t step, ad_e
                               size_t n, ad_problem *scratch, ad_error *err) {
     for (size_t i = 0; i < n; i++) {
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(a->seed, AD_STREAM_TRAIN, step, i, 0));
+        ad_rng_seed(&rng, ad_seed(a->seed, 0, 0, AD_SEED_TRAIN, step, i));
         ad_level lv = s->levels.v[ad_rng_below(&rng, s->levels.n)];
         if (ad_labelled_example(s->task, s->vocab, s->m->cfg.max_seq_len, lv, &rng, scratch,
                                 &ex[i], err) != AD_OK)

@@ -18,7 +18,7 @@ int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t
     size_t worst = 0;
     for (size_t i = 0; i < probe; i++) {
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(seed, AD_STREAM_BASE, (uint64_t)lv.a, (uint64_t)lv.b, i));
+        ad_rng_seed(&rng, ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_BASE, ad_seed_level_key(lv.a, lv.b), i));
         size_t bound;
         if (ad_task_generate(t, lv, &rng, &p, err) != AD_OK ||
             ad_task_max_answer_len(t, p.prompt.s, &bound, err) != AD_OK) {

@@ -10,8 +10,8 @@
 int ad_eval_problem(const ad_task *t, ad_level lv, uint64_t seed, size_t i, ad_problem *p,
                     ad_error *err) {
     ad_rng rng;
-    ad_rng_seed(&rng, ad_seed_derive(seed, AD_STREAM_EVAL, (uint64_t)(int64_t)lv.a,
-                                     (uint64_t)(int64_t)lv.b, i));
+    ad_rng_seed(&rng, ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_EVAL,
+                                 ad_seed_level_key(lv.a, lv.b), i));
     return ad_task_generate(t, lv, &rng, p, err);
 }
 

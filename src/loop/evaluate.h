@@ -1,8 +1,9 @@
 /* evaluate.h: held-out accuracy per level.
  *
- * Problems come from the evaluation seed stream (seed, AD_STREAM_EVAL, level,
- * i), disjoint from training and acquisition, so a level's held-out set is the
- * same in every round and for every lineage. The model decodes greedily with
+ * Problems come from the evaluation stream ad_seed(seed, AD_SEED_ANY,
+ * AD_SEED_ANY, AD_SEED_EVAL, level, i), disjoint from training and
+ * acquisition, so a level's held-out set is the same in every round and for
+ * every lineage. The model decodes greedily with
  * the task's length bound; an answer counts as correct when decoding reached
  * EOS and the task's verifier accepts the text (for single-answer tasks this is
  * exact match of the full output). */

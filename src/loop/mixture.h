@@ -39,8 +39,8 @@ typedef struct ad_mixture {
 
 /* Builds the mixture over sets[0..n) (oldest first, newest last) with the
  * newest set's probability p_new in [0, 1]. seed should already be derived for
- * (run, lineage, round), e.g. ad_seed_derive(run_seed, lineage, round,
- * AD_STREAM_TRAIN, 0). Fails when n == 0, every set is empty, a non-empty set
+ * (run, lineage, round), e.g. ad_seed(run_seed, lineage, round,
+ * AD_SEED_TRAIN, 0, 0). Fails when n == 0, every set is empty, a non-empty set
  * covers 0 levels, or p_new is outside [0, 1]; on error *m is left empty. */
 int ad_mixture_init(ad_mixture *m, const ad_mixture_set *sets, size_t n, double p_new,
                     uint64_t seed, ad_error *err);

@@ -41,7 +41,7 @@ void run_data_path(const ad_run *run, size_t round, char *buf, size_t cap) {
 }
 
 uint64_t run_lineage_seed(const ad_run *run, size_t lineage) {
-    return lineage == 0 ? run->cfg.seed : ad_seed_derive(run->cfg.seed, lineage, 0, 0, 0);
+    return ad_seed(run->cfg.seed, lineage, 0, AD_SEED_INIT, 0, 0);
 }
 
 void ad_run_maybe_kill(const char *stage, size_t round, size_t step) {

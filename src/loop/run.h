@@ -10,7 +10,8 @@
  *
  * Every stage marks itself done in the store only after its outputs are
  * durable; a killed run resumes at the first stage not marked done, and every
- * random choice derives from (run seed, lineage, round, stage, item), so a
+ * random choice derives from ad_seed(run seed, lineage, round, stage, stream,
+ * item) (rng.h), so a
  * resumed run ends bit-identical to an uninterrupted one with the same thread
  * count. */
 #ifndef AD_LOOP_RUN_H

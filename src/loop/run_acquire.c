@@ -19,7 +19,8 @@ typedef struct lineage_models {
 } lineage_models;
 
 static void models_free(lineage_models *lm) {
-    for (size_t i = 0; lm->m && i < lm->n; i++) ad_model_free(lm->m[i]);
+    for (size_t i = 0; lm->m && i < lm->n; i++)
+        ad_model_free(lm->m[i]);
     free(lm->m);
 }
 
@@ -35,9 +36,12 @@ static int models_load(ad_run *run, size_t round, lineage_models *lm, ad_error *
     return AD_OK;
 }
 
-static ad_sample_params sample_params(const ad_run *run, size_t l, size_t round, int greedy) {
+/* Decoding parameters of lineage l in a round; stage is AD_SEED_SAMPLE for the
+ * round's candidates and AD_SEED_PROBE for self-consistency probes. */
+static ad_sample_params sample_params(const ad_run *run, size_t l, size_t round,
+                                      ad_seed_stage stage, int greedy) {
     ad_sample_params sp = ad_sample_default_params();
-    sp.seed = ad_seed_derive(run->cfg.seed, l, round, AD_STREAM_SAMPLE, greedy);
+    sp.seed = ad_seed(run->cfg.seed, l, round, stage, greedy ? 0 : 1, 0);
     if (!greedy) {
         sp.temperature = run->cfg.temperature;
         sp.top_k = run->cfg.top_k;
@@ -47,27 +51,33 @@ static ad_sample_params sample_params(const ad_run *run, size_t l, size_t round,
 }
 
 /* Decodes k candidates (greedy + k-1 sampled) for n prompts with one model:
- * out[i*k + j]. */
-static int decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round,
-                             const char *const *prompts, size_t n, size_t k, ad_completion *out,
-                             ad_error *err) {
+ * out[i*k + j]. `first` is the round-wide index of prompts[0], so that a
+ * prompt's samples do not depend on how the prompts are chunked. */
+static int decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_seed_stage stage,
+                             const char *const *prompts, size_t first, size_t n, size_t k,
+                             ad_completion *out, ad_error *err) {
     ad_completion *tmp = NULL;
-    ad_sample_params g = sample_params(run, l, round, 1), s = sample_params(run, l, round, 0);
+    ad_sample_params g = sample_params(run, l, round, stage, 1);
+    ad_sample_params s = sample_params(run, l, round, stage, 0);
     if (k > 1 && !(tmp = calloc(n * (k - 1), sizeof *tmp)))
         return ad_error_set(err, "out of memory");
     ad_completion *greedy = calloc(n, sizeof *greedy);
     int rc = greedy ? AD_OK : ad_error_set(err, "out of memory");
     if (rc == AD_OK)
-        rc = ad_complete_prompts(m, &run->vocab, run->task, prompts, n, 1, &g, 0, greedy, err);
+        rc = ad_complete_prompts(m, &run->vocab, run->task, prompts, n, 1, &g, first, greedy, err);
     if (rc == AD_OK && k > 1)
-        rc = ad_complete_prompts(m, &run->vocab, run->task, prompts, n, k - 1, &s, 0, tmp, err);
+        rc = ad_complete_prompts(m, &run->vocab, run->task, prompts, n, k - 1, &s, first * (k - 1),
+                                 tmp, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         out[i * k] = greedy[i];
-        for (size_t j = 1; j < k; j++) out[i * k + j] = tmp[i * (k - 1) + j - 1];
+        for (size_t j = 1; j < k; j++)
+            out[i * k + j] = tmp[i * (k - 1) + j - 1];
     }
     if (rc != AD_OK) {
-        for (size_t i = 0; greedy && i < n; i++) ad_completion_free(&greedy[i]);
-        for (size_t i = 0; tmp && i < n * (k - 1); i++) ad_completion_free(&tmp[i]);
+        for (size_t i = 0; greedy && i < n; i++)
+            ad_completion_free(&greedy[i]);
+        for (size_t i = 0; tmp && i < n * (k - 1); i++)
+            ad_completion_free(&tmp[i]);
     }
     free(greedy);
     free(tmp);
@@ -80,8 +90,8 @@ typedef struct probe_ctx {
     size_t round;
 } probe_ctx;
 
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round,
-                         ad_level lv, double *score, ad_error *err) {
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
+                         double *score, ad_error *err) {
     size_t n = run->cfg.adaptive_probe;
     size_t k = m >= 2 ? 1 : (run->cfg.samples >= 2 ? run->cfg.samples : 5);
     size_t voters = m >= 2 ? m : k;
@@ -90,24 +100,25 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
     const char **answers = calloc(voters, sizeof *answers);
     ad_problem p = {0};
     int rc = prompts && outs && answers ? AD_OK : ad_error_set(err, "out of memory");
-    uint64_t key = ((uint64_t)(uint32_t)lv.a << 32) | (uint32_t)lv.b;
+    uint64_t key = ad_seed_level_key(lv.a, lv.b);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(run->cfg.seed, AD_STREAM_ACQUIRE, round, key, i));
+        ad_rng_seed(&rng, ad_seed(run->cfg.seed, AD_SEED_ANY, round, AD_SEED_PROBE, key, i));
         rc = ad_task_generate(run->task, lv, &rng, &p, err);
         if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
     }
     ad_completion *col = m >= 2 ? calloc(n, sizeof *col) : NULL;
     for (size_t l = 0; rc == AD_OK && l < (m >= 2 ? m : 1); l++) {
         if (m >= 2) {
-            ad_sample_params g = sample_params(run, l, round, 1);
+            ad_sample_params g = sample_params(run, l, round, AD_SEED_PROBE, 1);
             rc = col ? ad_complete_prompts(models[l], &run->vocab, run->task,
                                            (const char *const *)prompts, n, 1, &g, 0, col, err)
                      : ad_error_set(err, "out of memory");
-            for (size_t i = 0; rc == AD_OK && i < n; i++) outs[i * voters + l] = col[i];
+            for (size_t i = 0; rc == AD_OK && i < n; i++)
+                outs[i * voters + l] = col[i];
         } else {
-            rc = decode_candidates(run, models[0], 0, round, (const char *const *)prompts,
-                                   n, k, outs, err);
+            rc = decode_candidates(run, models[0], 0, round, AD_SEED_PROBE,
+                                   (const char *const *)prompts, 0, n, k, outs, err);
         }
     }
     double total = 0;
@@ -119,8 +130,10 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
         if (rc == AD_OK && v.unique) total += (double)v.count / (double)voters;
     }
     *score = n ? total / (double)n : 0;
-    for (size_t i = 0; outs && i < n * voters; i++) ad_completion_free(&outs[i]);
-    for (size_t i = 0; prompts && i < n; i++) free(prompts[i]);
+    for (size_t i = 0; outs && i < n * voters; i++)
+        ad_completion_free(&outs[i]);
+    for (size_t i = 0; prompts && i < n; i++)
+        free(prompts[i]);
     free(col);
     free(outs);
     free(prompts);
@@ -139,7 +152,8 @@ static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error 
     return run_self_consistency(ctx->run, ctx->lm->m, ctx->lm->n, ctx->round, lv, score, err);
 }
 
-/* The round's prompts: round_prompts per level, from (seed, ACQUIRE, round, level, i). */
+/* The round's prompts: round_prompts per level, prompt i of a level from
+ * ad_seed(seed, any lineage, round, AD_SEED_ACQUIRE, level, i). */
 static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, char ***out,
                         ad_level **out_levels, size_t *n_out, ad_error *err) {
     size_t per = run->cfg.round_prompts, n = levels->n * per;
@@ -149,10 +163,9 @@ static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, 
     int rc = prompts && lv ? AD_OK : ad_error_set(err, "out of memory");
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         ad_level level = levels->v[i / per];
-        uint64_t key = ((uint64_t)(uint32_t)level.a << 32) | (uint32_t)level.b;
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(run->cfg.seed, AD_STREAM_ACQUIRE, round, key,
-                                         (1ull << 40) + i % per));
+        ad_rng_seed(&rng, ad_seed(run->cfg.seed, AD_SEED_ANY, round, AD_SEED_ACQUIRE,
+                                  ad_seed_level_key(level.a, level.b), i % per));
         rc = ad_task_generate(run->task, level, &rng, &p, err);
         if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
         lv[i] = level;
@@ -178,10 +191,12 @@ static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prom
         for (size_t from = 0; from < n; from += DECODE_CHUNK) {
             size_t cnt = n - from < DECODE_CHUNK ? n - from : DECODE_CHUNK;
             ad_completion *c = comps + (l * n + from) * k;
-            if (decode_candidates(run, lm->m[l], l, round, (const char *const *)prompts + from,
-                                  cnt, k, c, err) != AD_OK)
+            if (decode_candidates(run, lm->m[l], l, round, AD_SEED_SAMPLE,
+                                  (const char *const *)prompts + from, from, cnt, k, c,
+                                  err) != AD_OK)
                 return AD_ERR;
-            for (size_t i = 0; i < cnt * k; i++) *tokens += (double)c[i].n_tokens;
+            for (size_t i = 0; i < cnt * k; i++)
+                *tokens += (double)c[i].n_tokens;
             ad_progress_update(&prog, l * n + from + cnt, *tokens, NULL);
             ad_run_maybe_kill("acquire", round, l * n + from + cnt);
         }
@@ -191,11 +206,18 @@ static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prom
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < k; j++) {
                 const ad_completion *c = &comps[(l * n + i) * k + j];
-                rows[(l * n + i) * k + j] = (ad_store_sample){
-                    .round = (uint32_t)round, .lineage = l, .prompt_index = i, .sample_index = j,
-                    .level = lv[i], .prompt = prompts[i], .completion = c->text,
-                    .n_tokens = c->n_tokens, .logprob = c->logprob_sum, .hit_eos = c->hit_eos,
-                    .kept = 0, .correct = -1};
+                rows[(l * n + i) * k + j] = (ad_store_sample){.round = (uint32_t)round,
+                                                              .lineage = l,
+                                                              .prompt_index = i,
+                                                              .sample_index = j,
+                                                              .level = lv[i],
+                                                              .prompt = prompts[i],
+                                                              .completion = c->text,
+                                                              .n_tokens = c->n_tokens,
+                                                              .logprob = c->logprob_sum,
+                                                              .hit_eos = c->hit_eos,
+                                                              .kept = 0,
+                                                              .correct = -1};
             }
     return AD_OK;
 }
@@ -205,17 +227,25 @@ static int record(ad_run *run, size_t round, const ad_level_list *levels, size_t
                   ad_error *err) {
     size_t *counts = calloc(levels->n ? levels->n : 1, sizeof *counts);
     if (!counts) return ad_error_set(err, "out of memory");
-    for (size_t i = 0; i < levels->n; i++) counts[i] = run->cfg.round_prompts;
+    for (size_t i = 0; i < levels->n; i++)
+        counts[i] = run->cfg.round_prompts;
     uint32_t r = (uint32_t)round;
     int rc = ad_store_begin(run->st, err);
-    if (rc == AD_OK) rc = ad_store_levels_insert(run->st, r, "train", levels->v, counts, levels->n, err);
+    if (rc == AD_OK)
+        rc = ad_store_levels_insert(run->st, r, "train", levels->v, counts, levels->n, err);
     if (rc == AD_OK) rc = ad_store_samples_insert(run->st, "acquire", rows, n_rows, err);
-    if (rc == AD_OK) rc = ad_store_stage_metric(run->st, r, "acquire", -1, "cursor_after", (double)cursor, err);
-    if (rc == AD_OK) rc = ad_store_stage_metric(run->st, r, "acquire", -1, "levels", (double)levels->n, err);
-    if (rc == AD_OK) rc = ad_store_stage_metric(run->st, r, "acquire", -1, "tokens_per_s", seconds > 0 ? tokens / seconds : 0, err);
+    if (rc == AD_OK)
+        rc = ad_store_stage_metric(run->st, r, "acquire", -1, "cursor_after", (double)cursor, err);
+    if (rc == AD_OK)
+        rc = ad_store_stage_metric(run->st, r, "acquire", -1, "levels", (double)levels->n, err);
+    if (rc == AD_OK)
+        rc = ad_store_stage_metric(run->st, r, "acquire", -1, "tokens_per_s",
+                                   seconds > 0 ? tokens / seconds : 0, err);
     if (rc == AD_OK) rc = ad_store_stage_done(run->st, r, "acquire", -1, seconds, err);
-    if (rc == AD_OK) rc = ad_store_commit(run->st, err);
-    else ad_store_rollback(run->st);
+    if (rc == AD_OK)
+        rc = ad_store_commit(run->st, err);
+    else
+        ad_store_rollback(run->st);
     free(counts);
     return rc;
 }
@@ -255,9 +285,12 @@ int run_stage_acquire(ad_run *run, size_t round, ad_error *err) {
                 round, text, n, lm.n, k);
         rc = decode_all(run, round, &lm, prompts, lv, n, comps, rows, &tokens, err);
     }
-    if (rc == AD_OK) rc = record(run, round, &levels, cursor, rows, total, tokens, ad_now() - t0, err);
-    for (size_t i = 0; comps && i < total; i++) ad_completion_free(&comps[i]);
-    for (size_t i = 0; prompts && i < n; i++) free(prompts[i]);
+    if (rc == AD_OK)
+        rc = record(run, round, &levels, cursor, rows, total, tokens, ad_now() - t0, err);
+    for (size_t i = 0; comps && i < total; i++)
+        ad_completion_free(&comps[i]);
+    for (size_t i = 0; prompts && i < n; i++)
+        free(prompts[i]);
     free(comps);
     free(rows);
     free(prompts);

@@ -45,7 +45,7 @@ void run_ckpt_path(const ad_run *run, size_t lineage, size_t round, char *buf, s
 void run_partial_path(const ad_run *run, size_t lineage, char *buf, size_t cap);
 void run_data_path(const ad_run *run, size_t round, char *buf, size_t cap);
 
-/* Seeds of lineage l (weights and its data streams). */
+/* The weight-initialisation seed of lineage l (recorded in the store). */
 uint64_t run_lineage_seed(const ad_run *run, size_t lineage);
 
 /* The latest accepted round before `round` (0 = base). */

@@ -199,7 +199,6 @@ static int prepare_trainer(ad_run *run, size_t round, size_t l, const ad_train_c
 static int step_examples(ad_run *run, const ad_mixture *mix, size_t l, size_t step,
                          ad_example *ex, int *owned, size_t n, ad_problem *scratch,
                          ad_error *err) {
-    uint64_t lseed = run_lineage_seed(run, l);
     for (size_t i = 0; i < n; i++) {
         ad_mixture_pick pick = ad_mixture_draw(mix, step, i);
         const run_set *s = &run->sets[pick.set];
@@ -209,7 +208,7 @@ static int step_examples(ad_run *run, const ad_mixture *mix, size_t l, size_t st
             continue;
         }
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(lseed, AD_STREAM_BASE, pick.example, 0, 0));
+        ad_rng_seed(&rng, ad_seed(run->cfg.seed, l, 0, AD_SEED_BASE, 0, pick.example));
         const ad_level_list *lv = &run->cfg.base_levels;
         ad_level level = lv->v[ad_rng_below(&rng, lv->n)];
         if (ad_labelled_example(run->base_task, &run->vocab, run->max_len, level, &rng, scratch,
@@ -292,7 +291,7 @@ static int optimize_lineage(ad_run *run, size_t round, size_t l, ad_error *err) 
     if (rc == AD_OK && !ms) rc = ad_error_set(err, "out of memory");
     for (size_t i = 0; rc == AD_OK && i < run->n_sets; i++)
         ms[i] = (ad_mixture_set){run->sets[i].n_examples, run->sets[i].n_levels};
-    uint64_t seed = ad_seed_derive(run->cfg.seed, l, round, AD_STREAM_TRAIN, 0);
+    uint64_t seed = ad_seed(run->cfg.seed, l, round, AD_SEED_TRAIN, 0, 0);
     if (rc == AD_OK) rc = ad_mixture_init(&mix, ms, run->n_sets, round ? run->cfg.p_new : 1.0, seed, err);
     if (rc == AD_OK) rc = train_steps(run, round, l, &tr, &mix, &loss, &tokens, err);
     run_ckpt_path(run, l, round, path, sizeof path);

@@ -140,7 +140,7 @@ static void init_params(ad_model *m) {
             continue;
         }
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed_derive(m->cfg.seed, AD_STREAM_INIT, i, 0, 0));
+        ad_rng_seed(&rng, ad_seed_derive(m->cfg.seed, AD_SEED_INIT, i, 0, 0));
         for (size_t j = 0; j < t->numel; j++)
             p[j] = (float)(ad_rng_normal(&rng) * m->cfg.init_std);
     }

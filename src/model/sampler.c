@@ -11,7 +11,7 @@
  * slot. The batch therefore stays full while requests remain.
  *
  * A request's randomness comes from its own generator seeded with
- * ad_seed_derive(seed, AD_STREAM_SAMPLE, stream, 0, 0), one uniform draw per
+ * ad_seed_derive(seed, AD_SEED_SAMPLE, stream, 0, 0), one uniform draw per
  * sampled token, so its tokens do not depend on its batch companions.
  *
  * Not for: the model maths (sampler_decode.c), the picking rules
@@ -121,7 +121,7 @@ static void admit(gen_state *g) {
         s->req = r;
         s->pos = 0;
         s->done = 0;
-        ad_rng_seed(&s->rng, ad_seed_derive(g->p->seed, AD_STREAM_SAMPLE, g->reqs[r].stream, 0, 0));
+        ad_rng_seed(&s->rng, ad_seed_derive(g->p->seed, AD_SEED_SAMPLE, g->reqs[r].stream, 0, 0));
     }
 }
 

@@ -4,7 +4,7 @@
  * stops at EOS or at its own token budget; finished rows drop out of the
  * batch. Sampling is greedy (temperature 0) or temperature / top-k / top-p.
  * Randomness for request i comes from its own generator seeded with
- * ad_seed_derive(seed, AD_STREAM_SAMPLE, request.stream, 0, 0), so the tokens of a row do not
+ * ad_seed_derive(seed, AD_SEED_SAMPLE, request.stream, 0, 0), so the tokens of a row do not
  * depend on which other rows share its batch, nor on the thread count. */
 #ifndef AD_MODEL_SAMPLER_H
 #define AD_MODEL_SAMPLER_H

@@ -12,7 +12,8 @@ static uint64_t splitmix64(uint64_t *x) {
 
 void ad_rng_seed(ad_rng *rng, uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        rng->s[i] = splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) {
@@ -77,13 +78,29 @@ void ad_rng_shuffle(ad_rng *rng, void *base, size_t n, size_t size) {
     }
 }
 
-uint64_t ad_seed_derive(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+/* Folds n parts into a seed, each part salted by its position, so that
+ * (a, b) and (b, a) differ. */
+static uint64_t mix_parts(uint64_t seed, const uint64_t *parts, int n) {
     uint64_t x = seed;
     uint64_t h = splitmix64(&x);
-    uint64_t parts[4] = {a, b, c, d};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         x = h ^ (parts[i] + 0x632BE59BD9B4E019ull * (uint64_t)(i + 1));
         h = splitmix64(&x);
     }
     return h;
+}
+
+uint64_t ad_seed_derive(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    uint64_t parts[4] = {a, b, c, d};
+    return mix_parts(seed, parts, 4);
+}
+
+uint64_t ad_seed(uint64_t run_seed, uint64_t lineage, uint64_t round, ad_seed_stage stage,
+                 uint64_t stream, uint64_t item) {
+    uint64_t parts[5] = {(uint64_t)stage, lineage, round, stream, item};
+    return mix_parts(run_seed, parts, 5);
+}
+
+uint64_t ad_seed_level_key(int32_t a, int32_t b) {
+    return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
 }

@@ -59,6 +59,7 @@ typedef struct ad_candidate {
     uint32_t passed;        /* bit (1u << id) set when it passed filter id */
     int correct;            /* verifier verdict: 1 right, 0 wrong, -1 not checked.
                              * Reporting only, unless the verifier filter is on. */
+    double score; /* a learned judge's probability that the answer is right, NAN when not scored */
 } ad_candidate;
 
 /* Checks the array (completion not NULL; no two candidates with the same

@@ -1,8 +1,10 @@
 /* test_store.c: the run store on temporary databases: a round recorded and
  * read back after reopening, stage markers that commit with their figures
- * (also across a killed process), deletion for redoing a stage or a round,
- * the status queries, JSONL export, and refusal of files that are not run
- * stores. */
+ * (also across a killed process), the round driver's cursor and last accepted
+ * round, preference pairs and their reference log-probs, deletion for redoing
+ * a stage or a round, the status queries, JSONL export (candidates and pairs),
+ * and refusal of files that are not run stores. Migration from older schema
+ * versions is tests/test_store_migrate.c's. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -42,6 +44,7 @@ static ad_store_sample sample_row(uint32_t round, size_t prompt, size_t lineage,
     r.filters_passed = sample % 2 ? 0x5 : 0x1;
     r.kept = sample % 2;
     r.correct = (int)(prompt % 3) - 1; /* -1, 0, 1 */
+    r.score = prompt % 2 ? 0.125 * (double)(sample + 1) : NAN;
     return r;
 }
 
@@ -61,7 +64,7 @@ typedef struct collect {
     size_t n, kept;
     ad_store_sample first;
     char first_completion[32];
-    double logprob_sum;
+    double logprob_sum, score_sum;
 } collect;
 
 static int collect_row(void *ctx, const ad_store_sample *r, ad_error *err) {
@@ -73,6 +76,7 @@ static int collect_row(void *ctx, const ad_store_sample *r, ad_error *err) {
     c->n++;
     c->kept += r->kept != 0;
     if (!isnan(r->logprob)) c->logprob_sum += r->logprob;
+    if (!isnan(r->score)) c->score_sum += r->score;
     return AD_OK;
 }
 
@@ -152,6 +156,7 @@ static void test_round_trip_and_reopen(void) {
     CHECK(c.n == N && c.kept == N / 2);
     CHECK(c.first.prompt_index == 0 && c.first.lineage == 0 && c.first.sample_index == 0);
     CHECK(isnan(c.first.logprob) && c.first.correct == -1 && c.first.filters_passed == 0x1);
+    CHECK(isnan(c.first.score) && c.score_sum == 0.125 * (N / 4) * (1 + 2));
     CHECK(c.first.level.a == 17 && c.first.level.b == AD_LEVEL_SCALAR);
     CHECK(strcmp(c.first_completion, "861") == 0);
     CHECK(isinf(c.logprob_sum)); /* -inf came back as -inf */
@@ -399,6 +404,31 @@ static void test_wal_concurrent_reader(void) {
     ad_store_close(w);
 }
 
+/* Exports a round (its candidates of every stage, or its pairs) into memory
+ * and parses it: a JSON array of the lines' objects. *written as exported. */
+static cJSON *export_parsed(ad_store *st, uint32_t round, int pairs, size_t *written) {
+    ad_error err;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int rc = pairs ? ad_store_export_pairs_jsonl(st, round, f, written, &err)
+                   : ad_store_export_jsonl(st, round, NULL, f, written, &err);
+    fclose(f);
+    CHECK_MSG(rc == AD_OK, "%s", err.msg);
+    cJSON *all = cJSON_CreateArray();
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        CHECK(next != NULL); /* every line ends with a newline */
+        if (!next) break;
+        *next++ = '\0';
+        cJSON *o = cJSON_Parse(line);
+        CHECK(cJSON_IsObject(o));
+        if (o) cJSON_AddItemToArray(all, o);
+    }
+    free(buf);
+    return all;
+}
+
 static void test_export_jsonl(void) {
     ad_error err;
     ad_store *st = open_with_round("g.db", 3);
@@ -407,32 +437,23 @@ static void test_export_jsonl(void) {
                                sample_row(3, 2, 0, 1)};
     rows[0].completion = "a \"quoted\"\nline";
     CHECK(ad_store_samples_insert(st, "select", rows, 3, &err) == AD_OK);
-    char *buf = NULL;
-    size_t len = 0, written = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK(ad_store_export_jsonl(st, 3, NULL, f, &written, &err) == AD_OK && written == 3);
-    fclose(f);
-    char *line = buf, *next;
-    size_t lines = 0;
-    for (; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (!next) break;
-        *next++ = '\0';
-        cJSON *o = cJSON_Parse(line);
-        CHECK(o != NULL);
-        if (!o) continue;
+    size_t written = 0;
+    cJSON *all = export_parsed(st, 3, 0, &written);
+    CHECK(written == 3 && cJSON_GetArraySize(all) == 3);
+    for (int i = 0; i < cJSON_GetArraySize(all); i++) {
+        cJSON *o = cJSON_GetArrayItem(all, i);
         cJSON *level = cJSON_GetObjectItem(o, "level"),
               *correct = cJSON_GetObjectItem(o, "correct");
         cJSON *kept = cJSON_GetObjectItem(o, "kept"), *lin = cJSON_GetObjectItem(o, "lineage");
         const char *completion = cJSON_GetStringValue(cJSON_GetObjectItem(o, "completion"));
         CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(o, "prompt")) != NULL);
         double lp = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "logprob"));
-        if (lines == 0) {
+        if (i == 0) {
             CHECK(cJSON_IsNumber(level) && level->valueint == 17);
             CHECK(cJSON_IsNull(correct) && cJSON_IsFalse(kept) && lin->valueint == 0);
             CHECK(completion && strcmp(completion, "a \"quoted\"\nline") == 0);
             CHECK(lp == -0.25);
-        } else if (lines == 1) {
+        } else if (i == 1) {
             CHECK(cJSON_IsArray(level) && cJSON_GetArraySize(level) == 2);
             CHECK(cJSON_GetArrayItem(level, 0)->valueint == 5);
             CHECK(cJSON_IsFalse(correct) && cJSON_IsTrue(kept) && lin->valueint == 1);
@@ -440,11 +461,318 @@ static void test_export_jsonl(void) {
             CHECK(cJSON_IsTrue(correct));
         }
         CHECK(cJSON_GetArraySize(o) == 7);
-        cJSON_Delete(o);
-        lines++;
     }
-    CHECK(lines == 3);
-    free(buf);
+    cJSON_Delete(all);
+    ad_store_close(st);
+}
+
+/* The round driver's own reads: one round's status and cursor, the last
+ * accepted round before another. */
+static void test_round_state(void) {
+    ad_error err;
+    ad_store *st = open_with_round("r.db", 0);
+    if (!st) return;
+    ad_store_round r;
+    int found = 1;
+    CHECK(ad_store_round_get(st, 1, &r, &found, &err) == AD_OK && !found);
+    CHECK(ad_store_round_get(st, 0, &r, &found, &err) == AD_OK && found);
+    CHECK(r.round == 0 && r.status == AD_ROUND_RUNNING && r.cursor == -1);
+    uint32_t last = 7;
+    CHECK(ad_store_last_accepted(st, 5, &last, &found, &err) == AD_OK && !found && last == 0);
+    CHECK(ad_store_round_finish(st, 0, 1, NULL, &err) == AD_OK);
+    for (uint32_t i = 1; i <= 3; i++)
+        CHECK(ad_store_round_begin(st, i, &err) == AD_OK);
+    CHECK(ad_store_round_set_cursor(st, 1, 4, &err) == AD_OK);
+    CHECK(ad_store_round_set_cursor(st, 1, 5, &err) == AD_OK); /* a redo overwrites */
+    CHECK(ad_store_round_set_cursor(st, 2, 0, &err) == AD_OK);
+    CHECK(ad_store_round_finish(st, 1, 1, NULL, &err) == AD_OK);
+    CHECK(ad_store_round_finish(st, 2, 0, "worse", &err) == AD_OK);
+    CHECK(ad_store_round_get(st, 1, &r, &found, &err) == AD_OK && found);
+    CHECK(r.round == 1 && r.status == AD_ROUND_ACCEPTED && r.cursor == 5);
+    CHECK(ad_store_round_get(st, 2, &r, &found, &err) == AD_OK && found);
+    CHECK(r.status == AD_ROUND_ROLLED_BACK && r.cursor == 0);
+    CHECK(ad_store_round_get(st, 3, &r, &found, &err) == AD_OK && found);
+    CHECK(r.status == AD_ROUND_RUNNING && r.cursor == -1);
+    /* round 2 was rolled back and round 3 is running: 1 is the last accepted */
+    CHECK(ad_store_last_accepted(st, 4, &last, &found, &err) == AD_OK && found && last == 1);
+    CHECK(ad_store_last_accepted(st, 3, &last, &found, &err) == AD_OK && found && last == 1);
+    CHECK(ad_store_last_accepted(st, 1, &last, &found, &err) == AD_OK && found && last == 0);
+    CHECK(ad_store_last_accepted(st, 0, &last, &found, &err) == AD_OK && !found);
+    CHECK(ad_store_round_set_cursor(st, 9, 1, &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "record cursor: round 9 was never begun") != NULL, "%s", err.msg);
+    /* the cursor goes with its round */
+    CHECK(ad_store_delete_round(st, 1, &err) == AD_OK);
+    CHECK(ad_store_round_get(st, 1, &r, &found, &err) == AD_OK && !found && r.cursor == -1);
+    CHECK(ad_store_last_accepted(st, 4, &last, &found, &err) == AD_OK && found && last == 0);
+    ad_store_close(st);
+    /* a handle with no run selected */
+    CHECK(ad_store_open(db_path("r.db"), 0, &st, &err) == AD_OK);
+    CHECK(ad_store_round_get(st, 0, &r, &found, &err) == AD_ERR);
+    CHECK(strstr(err.msg, "read round: no run selected") != NULL);
+    ad_store_close(st);
+}
+
+/* Pair i of a round: pairs of a pair level from lineage 1 over lineage 0,
+ * with unknown corrects on every third. */
+static ad_store_pair pair_row(uint32_t round, size_t i) {
+    ad_store_pair p;
+    memset(&p, 0, sizeof p);
+    p.round = round;
+    p.pair_index = i;
+    p.rule = i % 2 ? "vote" : "verifier";
+    p.prompt_index = 10 + i;
+    p.level = i % 2 ? ad_level_pair(3, 4) : ad_level_int(6);
+    p.prompt = "12*34=";
+    p.chosen = i == 0 ? "a \"quoted\"\nline" : "408";
+    p.rejected = "407";
+    p.chosen_lineage = i % 2;
+    p.chosen_sample = 2 * i;
+    p.rejected_lineage = 0;
+    p.rejected_sample = 2 * i + 1;
+    p.chosen_correct = i % 3 == 2 ? -1 : 1;
+    p.rejected_correct = i % 3 == 2 ? -1 : 0;
+    return p;
+}
+
+typedef struct pair_collect {
+    size_t n, bad;
+} pair_collect;
+
+static int check_pair(void *ctx, const ad_store_pair *p, ad_error *err) {
+    pair_collect *c = ctx;
+    ad_store_pair want = pair_row(p->round, c->n);
+    int same = p->pair_index == want.pair_index && p->prompt_index == want.prompt_index &&
+               p->level.a == want.level.a && p->level.b == want.level.b &&
+               strcmp(p->rule, want.rule) == 0 && strcmp(p->prompt, want.prompt) == 0 &&
+               strcmp(p->chosen, want.chosen) == 0 && strcmp(p->rejected, want.rejected) == 0 &&
+               p->chosen_lineage == want.chosen_lineage && p->chosen_sample == want.chosen_sample &&
+               p->rejected_lineage == want.rejected_lineage &&
+               p->rejected_sample == want.rejected_sample &&
+               p->chosen_correct == want.chosen_correct &&
+               p->rejected_correct == want.rejected_correct;
+    if (!same) fprintf(stderr, "  pair %zu differs\n", c->n);
+    c->bad += !same;
+    c->n++;
+    return AD_OK;
+}
+
+static size_t count_pairs(ad_store *st, uint32_t round) {
+    ad_error err;
+    pair_collect c = {0, 0};
+    int rc = ad_store_pairs_foreach(st, round, check_pair, &c, &err);
+    CHECK_MSG(rc == AD_OK, "%s", err.msg);
+    CHECK(c.bad == 0);
+    return c.n;
+}
+
+static int stop_at_two(void *ctx, const ad_store_pair *p, ad_error *err) {
+    size_t *seen = ctx;
+    if (++*seen == 2) return ad_error_set(err, "stop");
+    return AD_OK;
+}
+
+static void test_pairs(void) {
+    ad_error err;
+    ad_store *st = open_with_round("q.db", 1);
+    if (!st) return;
+    CHECK(ad_store_round_begin(st, 2, &err) == AD_OK);
+    enum { N = 6 };
+    ad_store_pair rows[N];
+    for (size_t i = 0; i < N; i++)
+        rows[i] = pair_row(1, N - 1 - i); /* stored out of order, read in pair order */
+    CHECK(ad_store_pairs_insert(st, rows, N, &err) == AD_OK);
+    ad_store_pair other = pair_row(2, 0);
+    CHECK(ad_store_pairs_insert(st, &other, 1, &err) == AD_OK);
+    ad_store_close(st);
+    CHECK(ad_store_open(db_path("q.db"), 0, &st, &err) == AD_OK);
+    if (!st) return;
+    CHECK(ad_store_run_select(st, NULL, NULL, NULL, &err) == AD_OK);
+    CHECK(count_pairs(st, 1) == N && count_pairs(st, 2) == 1 && count_pairs(st, 3) == 0);
+    size_t seen = 0;
+    CHECK(ad_store_pairs_foreach(st, 1, stop_at_two, &seen, &err) == AD_ERR && seen == 2);
+    CHECK(strcmp(err.msg, "stop") == 0);
+    /* a NULL rule reads back as NULL */
+    ad_store_pair p = pair_row(2, 1);
+    p.rule = NULL;
+    CHECK(ad_store_pairs_insert(st, &p, 1, &err) == AD_OK);
+    /* a pair index twice, or a round never begun: none of the batch is stored */
+    ad_store_pair bad[2] = {pair_row(2, 5), pair_row(2, 0)};
+    CHECK(ad_store_pairs_insert(st, bad, 2, &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "insert pairs: row 1 (round 2, pair 0): UNIQUE") != NULL, "%s",
+              err.msg);
+    ad_store_pair orphan = pair_row(9, 0);
+    CHECK(ad_store_pairs_insert(st, &orphan, 1, &err) == AD_ERR);
+    CHECK(strstr(err.msg, "FOREIGN KEY constraint failed") != NULL);
+    sqlite3 *db;
+    CHECK(sqlite3_open(db_path("q.db"), &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT count(*), sum(rule IS NULL), sum(stage = 'select'),"
+                             " sum(chosen_correct IS NULL) FROM pairs WHERE round = 2",
+                             -1, &s, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(s, 0) == 2 && sqlite3_column_int(s, 1) == 1);
+    CHECK(sqlite3_column_int(s, 2) == 2 && sqlite3_column_int(s, 3) == 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    ad_store_close(st);
+}
+
+static void check_logps(ad_store *st, uint32_t round, size_t lineage, size_t want_n, double base) {
+    ad_error err;
+    double *c = (double *)1, *r = (double *)1;
+    size_t n = 99;
+    int rc = ad_store_pair_logps_get(st, round, lineage, &c, &r, &n, &err);
+    CHECK_MSG(rc == AD_OK, "%s", err.msg);
+    CHECK_MSG(n == want_n, "round %u lineage %zu: %zu log-probs", round, lineage, n);
+    if (want_n == 0) CHECK(c == NULL && r == NULL);
+    for (size_t i = 0; rc == AD_OK && i < n && i < want_n; i++) {
+        if (i == 1) {
+            CHECK(isnan(c[i]) && r[i] == -INFINITY);
+            continue;
+        }
+        CHECK(c[i] == base - (double)i && r[i] == base - 0.5 - (double)i);
+    }
+    free(c);
+    free(r);
+}
+
+static void insert_logps(ad_store *st, uint32_t round, size_t lineage, size_t n, double base) {
+    ad_error err;
+    double c[8], r[8];
+    for (size_t i = 0; i < n && i < 8; i++) {
+        c[i] = base - (double)i;
+        r[i] = base - 0.5 - (double)i;
+    }
+    c[1] = NAN;
+    r[1] = -INFINITY;
+    int rc = ad_store_pair_logps_insert(st, round, lineage, c, r, n, &err);
+    CHECK_MSG(rc == AD_OK, "%s", err.msg);
+}
+
+static void test_pair_logps(void) {
+    ad_error err;
+    ad_store *st = open_with_round("l.db", 1);
+    if (!st) return;
+    insert_logps(st, 1, 0, 5, -3.0);
+    insert_logps(st, 1, 1, 5, -7.0);
+    check_logps(st, 1, 0, 5, -3.0);
+    check_logps(st, 1, 1, 5, -7.0);
+    check_logps(st, 1, 2, 0, 0);
+    check_logps(st, 0, 0, 0, 0);
+    double c[2] = {-1, -2}, r[2] = {-3, -4};
+    CHECK(ad_store_pair_logps_insert(st, 1, 0, c, r, 2, &err) == AD_ERR); /* twice */
+    CHECK_MSG(strstr(err.msg, "insert pair log-probs: round 1, lineage 0, pair 0: UNIQUE") != NULL,
+              "%s", err.msg);
+    CHECK(ad_store_pair_logps_insert(st, 4, 0, c, r, 2, &err) == AD_ERR); /* round never begun */
+    check_logps(st, 1, 0, 5, -3.0);
+    /* a hole in the pair indices is an error, not a silent shift */
+    sqlite3 *db;
+    CHECK(sqlite3_open(db_path("l.db"), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DELETE FROM pair_logps WHERE lineage = 1 AND pair_index = 2", NULL,
+                       NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    double *gc = (double *)1, *gr = (double *)1;
+    size_t n = 9;
+    CHECK(ad_store_pair_logps_get(st, 1, 1, &gc, &gr, &n, &err) == AD_ERR);
+    CHECK(gc == NULL && gr == NULL && n == 0);
+    CHECK_MSG(strstr(err.msg, "round 1, lineage 1: pair 2 is missing") != NULL, "%s", err.msg);
+    ad_store_close(st);
+}
+
+/* Collects up to 3 pair indices into ctx[0..2], the count in ctx[3]. */
+static int pair_indices(void *ctx, const ad_store_pair *p, ad_error *err) {
+    size_t *v = ctx;
+    if (v[3] < 3) v[v[3]] = p->pair_index;
+    v[3]++;
+    return AD_OK;
+}
+
+/* Redoing select removes its pairs (a pair belongs to both its lineages);
+ * redoing one lineage's optimize removes that lineage's reference log-probs;
+ * deleting the round removes both. */
+static void test_delete_pairs(void) {
+    ad_error err;
+    ad_store *st = open_with_round("dp.db", 1);
+    if (!st) return;
+    ad_store_pair rows[4];
+    for (size_t i = 0; i < 4; i++)
+        rows[i] = pair_row(1, i); /* odd pairs chose lineage 1; all rejected lineage 0 */
+    CHECK(ad_store_pairs_insert(st, rows, 4, &err) == AD_OK);
+    insert_logps(st, 1, 0, 4, -1.0);
+    insert_logps(st, 1, 1, 4, -2.0);
+    CHECK(ad_store_delete_stage(st, 1, "optimize", 1, &err) == AD_OK);
+    check_logps(st, 1, 1, 0, 0);
+    check_logps(st, 1, 0, 4, -1.0);
+    CHECK(count_pairs(st, 1) == 4);
+    CHECK(ad_store_delete_stage(st, 1, "select", 1, &err) == AD_OK);
+    size_t left[4] = {0}, n_left = 0;
+    CHECK(ad_store_pairs_foreach(st, 1, pair_indices, left, &err) == AD_OK);
+    n_left = left[3];
+    CHECK(n_left == 2 && left[0] == 0 && left[1] == 2); /* those that chose lineage 1 went */
+    CHECK(ad_store_delete_stage(st, 1, "select", -1, &err) == AD_OK);
+    CHECK(count_pairs(st, 1) == 0);
+    check_logps(st, 1, 0, 4, -1.0); /* optimize's rows are not select's */
+    CHECK(ad_store_delete_stage(st, 1, "optimize", -1, &err) == AD_OK);
+    check_logps(st, 1, 0, 0, 0);
+    /* the round: everything */
+    CHECK(ad_store_pairs_insert(st, rows, 4, &err) == AD_OK);
+    insert_logps(st, 1, 0, 4, -1.0);
+    CHECK(ad_store_delete_round(st, 1, &err) == AD_OK);
+    CHECK(count_pairs(st, 1) == 0);
+    check_logps(st, 1, 0, 0, 0);
+    ad_store_close(st);
+}
+
+static void test_export_pairs_jsonl(void) {
+    ad_error err;
+    ad_store *st = open_with_round("ep.db", 2);
+    if (!st) return;
+    ad_store_pair rows[3] = {pair_row(2, 0), pair_row(2, 1), pair_row(2, 2)};
+    rows[1].rule = NULL;
+    CHECK(ad_store_pairs_insert(st, rows, 3, &err) == AD_OK);
+    static const char *const keys[] = {
+        "prompt",         "chosen",           "rejected",       "level",           "rule",
+        "chosen_correct", "rejected_correct", "chosen_lineage", "rejected_lineage"};
+    size_t written = 0;
+    cJSON *all = export_parsed(st, 2, 1, &written);
+    CHECK(written == 3 && cJSON_GetArraySize(all) == 3);
+    for (int i = 0; i < cJSON_GetArraySize(all); i++) {
+        cJSON *o = cJSON_GetArrayItem(all, i);
+        CHECK(cJSON_GetArraySize(o) == 9);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            CHECK_MSG(cJSON_GetObjectItem(o, keys[k]) != NULL, "line %d has no %s", i, keys[k]);
+        const char *chosen = cJSON_GetStringValue(cJSON_GetObjectItem(o, "chosen"));
+        const char *rule = cJSON_GetStringValue(cJSON_GetObjectItem(o, "rule"));
+        const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(o, "prompt"));
+        const char *rejected = cJSON_GetStringValue(cJSON_GetObjectItem(o, "rejected"));
+        cJSON *level = cJSON_GetObjectItem(o, "level");
+        cJSON *cc = cJSON_GetObjectItem(o, "chosen_correct"),
+              *rc = cJSON_GetObjectItem(o, "rejected_correct");
+        double cl = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "chosen_lineage"));
+        double rl = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rejected_lineage"));
+        CHECK(prompt && strcmp(prompt, "12*34=") == 0);
+        CHECK(rejected && strcmp(rejected, "407") == 0);
+        if (i == 0) {
+            CHECK(chosen && strcmp(chosen, "a \"quoted\"\nline") == 0);
+            CHECK(rule && strcmp(rule, "verifier") == 0);
+            CHECK(cJSON_IsNumber(level) && level->valueint == 6);
+            CHECK(cJSON_IsTrue(cc) && cJSON_IsFalse(rc) && cl == 0 && rl == 0);
+        } else if (i == 1) {
+            CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "rule")));
+            CHECK(cJSON_IsArray(level) && cJSON_GetArraySize(level) == 2);
+            CHECK(cJSON_GetArrayItem(level, 0)->valueint == 3 &&
+                  cJSON_GetArrayItem(level, 1)->valueint == 4);
+            CHECK(cl == 1 && rl == 0);
+        } else {
+            CHECK(cJSON_IsNull(cc) && cJSON_IsNull(rc));
+        }
+    }
+    cJSON_Delete(all);
+    /* a round without pairs writes nothing */
+    all = export_parsed(st, 1, 1, &written);
+    CHECK(written == 0 && cJSON_GetArraySize(all) == 0);
+    cJSON_Delete(all);
     ad_store_close(st);
 }
 
@@ -495,7 +823,7 @@ static void test_refuses_foreign_files(void) {
     CHECK(sqlite3_open(db_path("v.db"), &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
-    expect_refused(db_path("v.db"), 0, "schema version 99, but this build reads version 1");
+    expect_refused(db_path("v.db"), 0, "schema version 99, but this build reads version 2");
     /* missing, empty, a directory */
     expect_refused(db_path("missing.db"), 0, "no such file");
     write_file(db_path("empty.db"), "", 0);
@@ -543,6 +871,11 @@ int main(void) {
     RUN(test_delete_stage_and_round);
     RUN(test_wal_concurrent_reader);
     RUN(test_export_jsonl);
+    RUN(test_round_state);
+    RUN(test_pairs);
+    RUN(test_pair_logps);
+    RUN(test_delete_pairs);
+    RUN(test_export_pairs_jsonl);
     RUN(test_refuses_foreign_files);
     RUN(test_insert_rate);
     char cmd[300];

@@ -1,5 +1,6 @@
-/* store.c: opening the run store (header checks, schema creation, WAL and
- * pragmas), statement helpers, transactions, the run and its lineages. */
+/* store.c: opening and closing the run store, statement helpers,
+ * transactions, the run and its lineages. What the file must hold (header
+ * checks, schema, migrations) is store_schema.c's. */
 #include "store/store_internal.h"
 
 #include <math.h>
@@ -8,59 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Schema version 1. Every table hangs off runs (and most off rounds) with
- * ON DELETE CASCADE, so deleting a round removes everything recorded in it. */
-static const char *const schema_sql =
-    "CREATE TABLE runs("
-    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, seed INTEGER NOT NULL,"
-    " config TEXT NOT NULL, created_at REAL NOT NULL);"
-    "CREATE TABLE lineages("
-    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    " lineage INTEGER NOT NULL CHECK(lineage >= 0), seed INTEGER NOT NULL,"
-    " PRIMARY KEY(run_id, lineage));"
-    "CREATE TABLE rounds("
-    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    " round INTEGER NOT NULL CHECK(round >= 0),"
-    " status TEXT NOT NULL CHECK(status IN ('running','accepted','rolled_back')),"
-    " reason TEXT, started_at REAL NOT NULL, finished_at REAL,"
-    " PRIMARY KEY(run_id, round));"
-    "CREATE TABLE stages("
-    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"
-    " lineage INTEGER NOT NULL CHECK(lineage >= -1), seconds REAL, finished_at REAL NOT NULL,"
-    " PRIMARY KEY(run_id, round, stage, lineage),"
-    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
-    "CREATE TABLE levels("
-    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, role TEXT NOT NULL,"
-    " level_a INTEGER NOT NULL, level_b INTEGER NOT NULL, n INTEGER NOT NULL,"
-    " PRIMARY KEY(run_id, round, role, level_a, level_b),"
-    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
-    "CREATE TABLE samples("
-    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, round INTEGER NOT NULL,"
-    " stage TEXT NOT NULL, lineage INTEGER NOT NULL CHECK(lineage >= 0),"
-    " prompt_index INTEGER NOT NULL, sample_index INTEGER NOT NULL,"
-    " level_a INTEGER NOT NULL, level_b INTEGER NOT NULL,"
-    " prompt TEXT NOT NULL, completion TEXT NOT NULL, n_tokens INTEGER NOT NULL,"
-    " logprob REAL, hit_eos INTEGER NOT NULL, filters_ran INTEGER NOT NULL,"
-    " filters_passed INTEGER NOT NULL, kept INTEGER NOT NULL, correct INTEGER,"
-    " UNIQUE(run_id, round, stage, prompt_index, lineage, sample_index),"
-    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
-    "CREATE TABLE evaluations("
-    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"
-    " lineage INTEGER NOT NULL CHECK(lineage >= -1), level_a INTEGER NOT NULL,"
-    " level_b INTEGER NOT NULL, metric TEXT NOT NULL, value REAL, n INTEGER NOT NULL,"
-    " PRIMARY KEY(run_id, round, lineage, level_a, level_b, metric),"
-    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
-    "CREATE TABLE checkpoints("
-    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, lineage INTEGER NOT NULL,"
-    " stage TEXT NOT NULL, path TEXT NOT NULL, parent_round INTEGER, created_at REAL NOT NULL,"
-    " PRIMARY KEY(run_id, round, lineage),"
-    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
-    "CREATE TABLE stage_metrics("
-    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"
-    " lineage INTEGER NOT NULL CHECK(lineage >= -1), key TEXT NOT NULL, value REAL,"
-    " PRIMARY KEY(run_id, round, stage, lineage, key),"
-    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);";
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -184,83 +132,6 @@ int store_tx_leave(ad_store *st, int own, int rc, const char *step, ad_error *er
 
 /* ---- open ------------------------------------------------------------------ */
 
-static int pragma_int(ad_store *st, const char *sql, int64_t *out, const char *step,
-                      ad_error *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st, &s, step, err, sql, "")) return AD_ERR;
-    int rc = store_step(st, s, step, err);
-    if (rc == 1) *out = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    if (rc == 0) return ad_error_set(err, "%s: %s: no result", st->path, step);
-    return rc < 0 ? AD_ERR : AD_OK;
-}
-
-/* foreign keys, durability, WAL (persistent in the file once set). */
-static int configure(ad_store *st, ad_error *err) {
-    if (store_exec(st, "enable foreign keys", err, NULL, "PRAGMA foreign_keys = ON", "") ||
-        store_exec(st, "set synchronous", err, NULL, "PRAGMA synchronous = FULL", ""))
-        return AD_ERR;
-    sqlite3_stmt *s;
-    if (store_prepare(st, &s, "enable WAL", err, "PRAGMA journal_mode = WAL", "")) return AD_ERR;
-    int rc = store_step(st, s, "enable WAL", err);
-    const char *mode = rc == 1 ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    int wal = mode && strcmp(mode, "wal") == 0;
-    char got[32];
-    snprintf(got, sizeof got, "%s", mode ? mode : "?");
-    sqlite3_finalize(s);
-    if (rc < 0) return AD_ERR;
-    if (!wal) return ad_error_set(err, "%s: enable WAL: journal mode stayed '%s'", st->path, got);
-    return AD_OK;
-}
-
-/* Reads application id, schema version and object count. */
-static int read_header(ad_store *st, int64_t *app, int64_t *ver, int64_t *objects, ad_error *err) {
-    if (pragma_int(st, "PRAGMA application_id", app, "read header", err) ||
-        pragma_int(st, "PRAGMA user_version", ver, "read schema version", err) ||
-        pragma_int(st, "SELECT count(*) FROM sqlite_master", objects, "read schema", err))
-        return AD_ERR;
-    return AD_OK;
-}
-
-static int create_schema(ad_store *st, ad_error *err) {
-    if (store_exec(st, "create schema", err, NULL, "BEGIN IMMEDIATE", "")) return AD_ERR;
-    int64_t app, ver, objects;
-    int rc = read_header(st, &app, &ver, &objects, err);
-    if (rc == AD_OK && app == 0 && objects == 0) {
-        char pragmas[128];
-        snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
-                 AD_STORE_APPLICATION_ID, AD_STORE_SCHEMA_VERSION);
-        if (sqlite3_exec(st->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(st->db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
-            rc = store_fail(st, "create schema", err);
-    }
-    /* another process may have created it meanwhile: then there is nothing to do */
-    return store_tx_leave(st, 1, rc, "create schema", err);
-}
-
-static int check_or_create(ad_store *st, int create, ad_error *err) {
-    int64_t app, ver, objects;
-    if (read_header(st, &app, &ver, &objects, err)) return AD_ERR;
-    if (app == 0 && objects == 0 && ver == 0) {
-        if (!create)
-            return ad_error_set(err, "%s: open: an empty database, not an autodidact run store",
-                                st->path);
-        if (configure(st, err) || create_schema(st, err)) return AD_ERR;
-        if (read_header(st, &app, &ver, &objects, err)) return AD_ERR;
-    }
-    if (app != AD_STORE_APPLICATION_ID)
-        return ad_error_set(err,
-                            "%s: open: not an autodidact run store (a SQLite database with "
-                            "application_id 0x%08llx and %lld schema objects)",
-                            st->path, (unsigned long long)(uint32_t)app, (long long)objects);
-    if (ver != AD_STORE_SCHEMA_VERSION)
-        return ad_error_set(err,
-                            "%s: open: run store schema version %lld, but this build reads "
-                            "version %d",
-                            st->path, (long long)ver, AD_STORE_SCHEMA_VERSION);
-    return configure(st, err);
-}
-
 int ad_store_open(const char *path, int create, ad_store **out, ad_error *err) {
     *out = NULL;
     if (!create && access(path, F_OK) != 0)
@@ -278,7 +149,7 @@ int ad_store_open(const char *path, int create, ad_store **out, ad_error *err) {
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, AD_STORE_BUSY_TIMEOUT_MS);
-    if (check_or_create(st, create, err)) {
+    if (store_schema_open(st, create, err)) {
         ad_store_close(st);
         return AD_ERR;
     }

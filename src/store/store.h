@@ -1,9 +1,10 @@
 /* store.h: the run store, one SQLite database per run directory.
  *
  * It records what a run did: the run and its lineages, each round's status
- * (running, accepted, rolled back and why), the levels each round used, every
- * candidate with its filter decisions, evaluations, checkpoints, and free-form
- * per-stage figures. It is also the run's memory for resume: a stage is done
+ * (running, accepted, rolled back and why) and curriculum cursor, the levels
+ * each round used, every candidate with its filter decisions, the preference
+ * pairs made of them and their reference log-probs, evaluations, checkpoints,
+ * and free-form per-stage figures. It is also the run's memory for resume: a stage is done
  * exactly when its marker row exists, and the marker is written in the same
  * transaction as the stage's figures:
  *
@@ -22,8 +23,10 @@
  * status` can read while a run writes. Every error message names the database
  * path and the step that failed: "runs/x/run.db: insert samples: UNIQUE
  * constraint failed: ...". A file that is not a SQLite database, or a SQLite
- * database that is not a run store, or one of another schema version, is
- * refused at open.
+ * database that is not a run store, or one of a newer schema version, is
+ * refused at open. A store of an older version is migrated in place when
+ * opened (one transaction: all of it, or the file as it was); docs/checkpoint.md
+ * lists the versions.
  *
  * Lineage -1 means "the whole round" (a stage that is not per lineage); in
  * deletions it means "every lineage". A level's b is AD_LEVEL_SCALAR (-1) for
@@ -41,7 +44,7 @@
 #include "util/error.h"
 #include "util/level.h"
 
-#define AD_STORE_SCHEMA_VERSION 1
+#define AD_STORE_SCHEMA_VERSION 2
 #define AD_STORE_APPLICATION_ID 0x61644462 /* "adDb", in the SQLite header */
 #define AD_STORE_BUSY_TIMEOUT_MS 10000
 
@@ -49,8 +52,10 @@ typedef struct ad_store ad_store;
 
 /* Opens the run store at path. With create = 1 a missing file (or an empty
  * SQLite database) gets the schema; with create = 0 it must already be a run
- * store. Refuses non-database files, foreign databases and other schema
- * versions. On error *out is NULL. */
+ * store. A store of an older schema version is migrated to this one, under
+ * the write lock and in one transaction; on error ("PATH: migrate schema
+ * 1 -> 2: ...") the file is left as it was. Refuses non-database files,
+ * foreign databases and newer schema versions. On error *out is NULL. */
 int ad_store_open(const char *path, int create, ad_store **out, ad_error *err);
 
 /* Closes the store; an open transaction is rolled back. Safe on NULL. */
@@ -107,6 +112,26 @@ int ad_store_round_begin(ad_store *st, uint32_t round, ad_error *err);
 int ad_store_round_finish(ad_store *st, uint32_t round, int accepted, const char *reason,
                           ad_error *err);
 
+/* One round's row, as the round driver reads its own state back. */
+typedef struct ad_store_round {
+    uint32_t round;
+    ad_round_status status;
+    int64_t cursor; /* curriculum cursor after the round's acquire; -1 when not recorded */
+} ad_store_round;
+
+/* One round's row; *found = 0 when the round was never begun. A cheap single
+ * query, unlike ad_store_rounds (a reporting query for `status`). */
+int ad_store_round_get(ad_store *st, uint32_t round, ad_store_round *out, int *found,
+                       ad_error *err);
+
+/* Records the curriculum cursor of a begun round (error when never begun);
+ * a second call overwrites the first. */
+int ad_store_round_set_cursor(ad_store *st, uint32_t round, size_t cursor, ad_error *err);
+
+/* The highest accepted round < before; *found = 0 when there is none. */
+int ad_store_last_accepted(ad_store *st, uint32_t before, uint32_t *round, int *found,
+                           ad_error *err);
+
 /* Marks a stage of a round done after `seconds` of work. Write it in the same
  * transaction as the stage's figures. Marking twice is an error. */
 int ad_store_stage_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
@@ -128,10 +153,12 @@ int ad_store_stage_metric(ad_store *st, uint32_t round, const char *stage, int64
 int ad_store_stage_metric_get(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                               const char *key, double *value, int *found, ad_error *err);
 
-/* Deletes everything a stage recorded in a round (its samples, evaluations,
- * checkpoints rows, figures and marker), for redoing an interrupted stage.
- * lineage -1 deletes the rows of every lineage. Atomic. The round's levels
- * are not a stage's rows: see ad_store_levels_delete. */
+/* Deletes everything a stage recorded in a round (its samples, pairs, pair
+ * log-probs, evaluations, checkpoints rows, figures and marker), for redoing
+ * an interrupted stage. lineage -1 deletes the rows of every lineage; a pair
+ * belongs to both lineages it was made from. Atomic. The round's levels and
+ * cursor are not a stage's rows: see ad_store_levels_delete and
+ * ad_store_round_set_cursor. */
 int ad_store_delete_stage(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                           ad_error *err);
 
@@ -170,7 +197,9 @@ typedef struct ad_store_sample {
     uint32_t filters_ran; /* bit (1u << ad_filter_id) per filter that judged it */
     uint32_t filters_passed;
     int kept;
-    int correct; /* 1, 0, or -1 for unknown (stored as NULL) */
+    int correct;  /* 1, 0, or -1 for unknown (stored as NULL) */
+    double score; /* a learned judge's probability that it is right; NaN when not scored
+                     (stored as NULL) */
 } ad_store_sample;
 
 /* Inserts n candidates recorded by `stage` (one prepared statement, one
@@ -216,6 +245,44 @@ int ad_store_checkpoint_insert(ad_store *st, uint32_t round, int64_t lineage, co
 int ad_store_checkpoint_get(ad_store *st, uint32_t round, int64_t lineage, char *path, size_t cap,
                             int64_t *parent_round, int *found, ad_error *err);
 
+/* ---- preference pairs ----------------------------------------------------- */
+
+/* One preference pair of a round, made by the select stage (stored with stage
+ * 'select'): two completions of one prompt, the chosen one preferred. */
+typedef struct ad_store_pair {
+    uint32_t round;
+    size_t pair_index; /* 0..n-1 within the round */
+    const char *rule;  /* the pair rule that made it: "verifier", "vote", ... (may be NULL) */
+    size_t prompt_index;
+    ad_level level;
+    const char *prompt, *chosen, *rejected; /* completions without EOS */
+    size_t chosen_lineage, chosen_sample, rejected_lineage, rejected_sample;
+    int chosen_correct, rejected_correct; /* 1, 0, or -1 unknown (NULL) */
+} ad_store_pair;
+
+/* Inserts n pairs (one transaction unless the caller holds one). On error
+ * none of them is stored (when this call owns the transaction). */
+int ad_store_pairs_insert(ad_store *st, const ad_store_pair *rows, size_t n, ad_error *err);
+
+/* Calls fn for each pair of a round, ordered by pair_index. The row's strings
+ * live until fn returns. fn returning AD_ERR stops the walk and is returned. */
+typedef int (*ad_store_pair_fn)(void *ctx, const ad_store_pair *row, ad_error *err);
+int ad_store_pairs_foreach(ad_store *st, uint32_t round, ad_store_pair_fn fn, void *ctx,
+                           ad_error *err);
+
+/* Stores the frozen reference model's teacher-forced log-probs (sums over the
+ * completion's tokens, nats) of pairs 0..n-1 of a round for one lineage (each
+ * lineage's reference is its weights at the start of the round); recorded by
+ * the optimize stage. NaN is stored as NULL. */
+int ad_store_pair_logps_insert(ad_store *st, uint32_t round, size_t lineage,
+                               const double *ref_chosen, const double *ref_rejected, size_t n,
+                               ad_error *err);
+
+/* Reads them back in pair order (malloc'd arrays; *n = 0 and NULLs when
+ * none). An error when the stored pair indices are not exactly 0..n-1. */
+int ad_store_pair_logps_get(ad_store *st, uint32_t round, size_t lineage, double **ref_chosen,
+                            double **ref_rejected, size_t *n, ad_error *err);
+
 /* ---- queries for `autodidact status` -------------------------------------- */
 
 typedef struct ad_store_round_row {
@@ -238,5 +305,13 @@ int ad_store_rounds(ad_store *st, ad_store_round_row **rows, size_t *n, ad_error
  * level a number or [a, b] and correct true/false/null. *n_written counts them. */
 int ad_store_export_jsonl(ad_store *st, uint32_t round, const char *stage, FILE *out,
                           size_t *n_written, ad_error *err);
+
+/* Writes a round's preference pairs as JSON lines, in pair order:
+ * {"prompt","chosen","rejected"} (the fields TRL's DPOTrainer reads) plus
+ * "level" (a number or [a, b]), "rule", "chosen_correct", "rejected_correct"
+ * (true/false/null), "chosen_lineage", "rejected_lineage". *n_written counts
+ * them. */
+int ad_store_export_pairs_jsonl(ad_store *st, uint32_t round, FILE *out, size_t *n_written,
+                                ad_error *err);
 
 #endif

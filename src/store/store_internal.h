@@ -15,6 +15,13 @@ struct ad_store {
     sqlite3_stmt *insert_sample; /* prepared once, reused by every batch */
 };
 
+/* Checks the header of a freshly opened database and readies it: creates the
+ * schema in an empty one (when create), migrates an older run store in place
+ * (one transaction; on error the file is unchanged), refuses anything else,
+ * and sets the connection's pragmas (foreign keys, synchronous, WAL). In
+ * store_schema.c. */
+int store_schema_open(ad_store *st, int create, ad_error *err);
+
 /* Fills err with "PATH: STEP: sqlite's message" and returns AD_ERR. */
 int store_fail(ad_store *st, const char *step, ad_error *err);
 

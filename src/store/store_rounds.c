@@ -1,5 +1,6 @@
-/* store_rounds.c: rounds, stage markers and figures, deletion for redoing a
- * stage or a round, and the round table for `autodidact status`. */
+/* store_rounds.c: rounds (status, curriculum cursor, the last accepted one),
+ * stage markers and figures, deletion for redoing a stage or a round, and the
+ * round table for `autodidact status`. */
 #include "store/store_internal.h"
 
 #include <math.h>
@@ -43,6 +44,55 @@ int ad_store_round_finish(ad_store *st, uint32_t round, int accepted, const char
     if (changed != 1)
         return ad_error_set(err, "%s: finish round: round %u was never begun", st->path, round);
     return AD_OK;
+}
+
+int ad_store_round_get(ad_store *st, uint32_t round, ad_store_round *out, int *found,
+                       ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read round", err,
+                      "SELECT status, cursor FROM rounds WHERE run_id = ?1 AND round = ?2", "RI",
+                      (int64_t)round))
+        return AD_ERR;
+    int rc = store_step(st, s, "read round", err);
+    *found = rc == 1;
+    memset(out, 0, sizeof *out);
+    out->round = round;
+    out->cursor = -1;
+    if (rc == 1) {
+        out->status = status_from_text((const char *)sqlite3_column_text(s, 0));
+        if (sqlite3_column_type(s, 1) != SQLITE_NULL) out->cursor = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? AD_ERR : AD_OK;
+}
+
+int ad_store_round_set_cursor(ad_store *st, uint32_t round, size_t cursor, ad_error *err) {
+    if (cursor > (size_t)INT64_MAX)
+        return ad_error_set(err, "%s: record cursor: round %u: cursor %zu is out of range",
+                            st->path, round, cursor);
+    size_t changed = 0;
+    if (store_exec(st, "record cursor", err, &changed,
+                   "UPDATE rounds SET cursor = ?3 WHERE run_id = ?1 AND round = ?2", "RII",
+                   (int64_t)round, (int64_t)cursor))
+        return AD_ERR;
+    if (changed != 1)
+        return ad_error_set(err, "%s: record cursor: round %u was never begun", st->path, round);
+    return AD_OK;
+}
+
+int ad_store_last_accepted(ad_store *st, uint32_t before, uint32_t *round, int *found,
+                           ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read last accepted round", err,
+                      "SELECT max(round) FROM rounds WHERE run_id = ?1 AND round < ?2"
+                      " AND status = 'accepted'",
+                      "RI", (int64_t)before))
+        return AD_ERR;
+    int rc = store_step(st, s, "read last accepted round", err);
+    *found = rc == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL;
+    *round = *found ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc < 0 ? AD_ERR : AD_OK;
 }
 
 int ad_store_stage_done(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
@@ -100,8 +150,18 @@ int ad_store_stage_metric_get(ad_store *st, uint32_t round, const char *stage, i
 
 int ad_store_delete_stage(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                           ad_error *err) {
-    static const char *const tables[] = {"samples", "evaluations", "checkpoints", "stage_metrics",
-                                         "stages"};
+    /* every table with a stage column, and how its rows name their lineage */
+    static const struct {
+        const char *table, *of_lineage;
+    } tables[] = {
+        {"samples", "lineage = ?4"},
+        {"pairs", "(chosen_lineage = ?4 OR rejected_lineage = ?4)"},
+        {"pair_logps", "lineage = ?4"},
+        {"evaluations", "lineage = ?4"},
+        {"checkpoints", "lineage = ?4"},
+        {"stage_metrics", "lineage = ?4"},
+        {"stages", "lineage = ?4"},
+    };
     int own;
     if (store_tx_enter(st, &own, "delete stage", err)) return AD_ERR;
     int rc = AD_OK;
@@ -109,8 +169,8 @@ int ad_store_delete_stage(ad_store *st, uint32_t round, const char *stage, int64
         char sql[256];
         snprintf(sql, sizeof sql,
                  "DELETE FROM %s WHERE run_id = ?1 AND round = ?2 AND stage = ?3 "
-                 "AND (?4 < 0 OR lineage = ?4)",
-                 tables[t]);
+                 "AND (?4 < 0 OR %s)",
+                 tables[t].table, tables[t].of_lineage);
         rc = store_exec(st, "delete stage", err, NULL, sql, "RITI", (int64_t)round, stage, lineage);
     }
     return store_tx_leave(st, own, rc, "delete stage", err);

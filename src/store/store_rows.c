@@ -63,8 +63,8 @@ int ad_store_levels_get(ad_store *st, uint32_t round, const char *role, ad_level
 static const char *const insert_sample_sql =
     "INSERT INTO samples(run_id, round, stage, lineage, prompt_index, sample_index, level_a,"
     " level_b, prompt, completion, n_tokens, logprob, hit_eos, filters_ran, filters_passed,"
-    " kept, correct) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?17)";
+    " kept, correct, score) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15, ?16, ?17, ?18)";
 
 static int bind_sample(sqlite3_stmt *s, int64_t run_id, const char *stage,
                        const ad_store_sample *r) {
@@ -88,6 +88,7 @@ static int bind_sample(sqlite3_stmt *s, int64_t run_id, const char *stage,
         rc |= sqlite3_bind_int(s, 17, r->correct);
     else
         rc |= sqlite3_bind_null(s, 17);
+    rc |= sqlite3_bind_double(s, 18, r->score); /* NaN binds NULL */
     return rc;
 }
 
@@ -121,7 +122,7 @@ int ad_store_samples_foreach(ad_store *st, uint32_t round, const char *stage, ad
     if (store_prepare(st, &s, "read samples", err,
                       "SELECT stage, lineage, prompt_index, sample_index, level_a, level_b,"
                       " prompt, completion, n_tokens, logprob, hit_eos, filters_ran,"
-                      " filters_passed, kept, correct FROM samples"
+                      " filters_passed, kept, correct, score FROM samples"
                       " WHERE run_id = ?1 AND round = ?2 AND (?3 IS NULL OR stage = ?3)"
                       " ORDER BY prompt_index, lineage, sample_index, stage",
                       "RIT", (int64_t)round, stage))
@@ -145,6 +146,7 @@ int ad_store_samples_foreach(ad_store *st, uint32_t round, const char *stage, ad
         r.filters_passed = (uint32_t)sqlite3_column_int64(s, 12);
         r.kept = sqlite3_column_int(s, 13);
         r.correct = sqlite3_column_type(s, 14) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 14);
+        r.score = store_col_double(s, 15);
         if (!r.stage || !r.prompt || !r.completion) {
             rc = -1;
             ad_error_set(err, "%s: read samples: out of memory", st->path);

@@ -1,4 +1,7 @@
-/* trainer.c: micro-batching, loss normalisation, schedule and AdamW steps. */
+/* trainer.c: micro-batching, loss normalisation, schedule and AdamW steps:
+ * the SFT step, and the pieces (begin, forward, backward, finish) that it and
+ * the other objectives (src/loop/objective*.c) are assembled from.
+ * Not here: the objectives' losses, the model's maths (model_*.c). */
 #include "model/trainer.h"
 
 #include <cjson/cJSON.h>
@@ -70,13 +73,14 @@ void ad_trainer_free(ad_trainer *t) {
     ad_adamw_free(&t->opt);
     free(t->tok_buf);
     free(t->tgt_buf);
+    free(t->wt_buf);
     memset(t, 0, sizeof *t);
 }
 
 int ad_trainer_adopt_optimizer(ad_trainer *t, ad_adamw *opt, ad_error *err) {
     if (!opt->m || !opt->v || opt->n != t->model->n_params)
-        return ad_error_set(err, "optimizer state has %zu values, the model %zu parameters",
-                            opt->n, t->model->n_params);
+        return ad_error_set(err, "optimizer state has %zu values, the model %zu parameters", opt->n,
+                            t->model->n_params);
     ad_adamw_config keep = t->opt.cfg;
     ad_adamw_free(&t->opt);
     t->opt = *opt;
@@ -90,10 +94,9 @@ void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule) 
     t->sched_step = 0;
 }
 
-/* Packs rows [from, to) of examples into right-padded token/target buffers of
- * width T. Targets are -1 except where the next token is a completion token. */
-static void pack_micro_batch(const ad_example *ex, size_t n, size_t T, int32_t *tok,
-                             int32_t *tgt) {
+/* Packs ex[0..n) into right-padded token/target buffers of width T. Targets
+ * are -1 except where the next token is a completion token. */
+static void pack_micro_batch(const ad_example *ex, size_t n, size_t T, int32_t *tok, int32_t *tgt) {
     for (size_t b = 0; b < n; b++) {
         int32_t *tr = tok + b * T, *gr = tgt + b * T;
         const ad_example *e = &ex[b];
@@ -104,50 +107,125 @@ static void pack_micro_batch(const ad_example *ex, size_t n, size_t T, int32_t *
     }
 }
 
+/* Grows the three batch buffers to `need` elements each. On error the
+ * buffers keep their contents and buf_cap is unchanged. */
 static int ensure_buffers(ad_trainer *t, size_t need, ad_error *err) {
     if (need <= t->buf_cap) return AD_OK;
     int32_t *a = realloc(t->tok_buf, need * sizeof *a);
     if (a) t->tok_buf = a;
     int32_t *b = realloc(t->tgt_buf, need * sizeof *b);
     if (b) t->tgt_buf = b;
-    if (!a || !b) return ad_error_set(err, "out of memory for a batch of %zu tokens", need);
+    float *w = realloc(t->wt_buf, need * sizeof *w);
+    if (w) t->wt_buf = w;
+    if (!a || !b || !w) return ad_error_set(err, "out of memory for a batch of %zu tokens", need);
     t->buf_cap = need;
     return AD_OK;
 }
 
+int ad_trainer_check_examples(const ad_trainer *t, const ad_example *ex, size_t n,
+                              size_t *n_targets, size_t *n_tokens, ad_error *err) {
+    size_t targets = 0, tokens = 0;
+    if (n && !ex) return ad_error_set(err, "trainer: %zu examples but no array", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!ex[i].tokens || ex[i].len < 2 || ex[i].loss_from < 1 || ex[i].loss_from >= ex[i].len ||
+            ex[i].len > t->model->cfg.max_seq_len)
+            return ad_error_set(err,
+                                "trainer: example %zu has a bad shape (len %zu, loss from %zu)", i,
+                                ex[i].len, ex[i].loss_from);
+        targets += ex[i].len - ex[i].loss_from;
+        tokens += ex[i].len;
+    }
+    if (n_targets) *n_targets = targets;
+    if (n_tokens) *n_tokens = tokens;
+    return AD_OK;
+}
+
+/* Packs ex[0..n) (checked) as one micro-batch and runs the forward pass;
+ * *loss_sum gets ad_model_forward's sum of -log p over the targets. Records
+ * the batch shape for ad_trainer_backward; on error no shape is recorded. */
+static int forward_micro_batch(ad_trainer *t, const ad_example *ex, size_t n, double *loss_sum,
+                               ad_error *err) {
+    size_t T = 0, count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ex[i].len > T) T = ex[i].len;
+    t->fwd_rows = 0;
+    if (ensure_buffers(t, n * T, err) != AD_OK) return AD_ERR;
+    pack_micro_batch(ex, n, T, t->tok_buf, t->tgt_buf);
+    ad_batch batch = {n, T, t->tok_buf, t->tgt_buf};
+    if (ad_model_forward(t->model, &batch, loss_sum, &count, err) != AD_OK) return AD_ERR;
+    t->fwd_rows = n;
+    t->fwd_T = T;
+    return AD_OK;
+}
+
+void ad_trainer_begin_step(ad_trainer *t) {
+    ad_model_zero_grad(t->model);
+    t->fwd_rows = 0;
+}
+
+int ad_trainer_forward(ad_trainer *t, const ad_example *ex, size_t n, double *row_logp,
+                       ad_error *err) {
+    t->fwd_rows = 0; /* a failed forward leaves nothing for a backward */
+    if (n == 0) return ad_error_set(err, "trainer: an empty micro-batch");
+    if (!row_logp) return ad_error_set(err, "trainer: no room for the rows' log-probabilities");
+    if (ad_trainer_check_examples(t, ex, n, NULL, NULL, err) != AD_OK) return AD_ERR;
+    double loss_sum = 0;
+    if (forward_micro_batch(t, ex, n, &loss_sum, err) != AD_OK) return AD_ERR;
+    const float *lp = ad_model_target_logprobs(t->model);
+    size_t T = t->fwd_T;
+    for (size_t b = 0; b < n; b++) {
+        double sum = 0;
+        for (size_t i = 0; i < T; i++)
+            if (t->tgt_buf[b * T + i] >= 0) sum += (double)lp[b * T + i];
+        row_logp[b] = sum;
+    }
+    return AD_OK;
+}
+
+void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale) {
+    size_t B = t->fwd_rows, T = t->fwd_T;
+    if (B == 0) return;
+    if (!row_weight) {
+        ad_model_backward(t->model, NULL, scale);
+        return;
+    }
+    for (size_t b = 0; b < B; b++)
+        for (size_t i = 0; i < T; i++)
+            t->wt_buf[b * T + i] = row_weight[b];
+    ad_model_backward(t->model, t->wt_buf, scale);
+}
+
+float ad_trainer_finish_step(ad_trainer *t, float *lr) {
+    float rate = ad_lr_at(&t->cfg.schedule, t->sched_step);
+    float norm = ad_adamw_step(&t->opt, t->model, rate);
+    t->sched_step++;
+    t->fwd_rows = 0;
+    if (lr) *lr = rate;
+    return norm;
+}
+
+/* SFT: the mean over all completion tokens of the step, so every micro-batch's
+ * backward has scale 1 / (completion tokens of the whole step). */
 int ad_trainer_step(ad_trainer *t, const ad_example *ex, size_t n, ad_step_stats *stats,
                     ad_error *err) {
     size_t total_targets = 0, total_tokens = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ex[i].len < 2 || ex[i].loss_from < 1 || ex[i].loss_from >= ex[i].len ||
-            ex[i].len > t->model->cfg.max_seq_len)
-            return ad_error_set(err, "trainer: example %zu has a bad shape (len %zu, loss from %zu)",
-                                i, ex[i].len, ex[i].loss_from);
-        total_targets += ex[i].len - ex[i].loss_from;
-        total_tokens += ex[i].len;
-    }
+    if (ad_trainer_check_examples(t, ex, n, &total_targets, &total_tokens, err) != AD_OK)
+        return AD_ERR;
     if (total_targets == 0) return ad_error_set(err, "trainer: empty step");
-    ad_model_zero_grad(t->model);
+    ad_trainer_begin_step(t);
     double loss_sum = 0;
     for (size_t from = 0; from < n; from += t->cfg.batch_size) {
-        size_t rows = n - from < t->cfg.batch_size ? n - from : t->cfg.batch_size, T = 0;
-        for (size_t i = 0; i < rows; i++)
-            if (ex[from + i].len > T) T = ex[from + i].len;
-        if (ensure_buffers(t, rows * T, err) != AD_OK) return AD_ERR;
-        pack_micro_batch(ex + from, rows, T, t->tok_buf, t->tgt_buf);
-        ad_batch batch = {rows, T, t->tok_buf, t->tgt_buf};
+        size_t rows = n - from < t->cfg.batch_size ? n - from : t->cfg.batch_size;
         double part = 0;
-        size_t count = 0;
-        if (ad_model_forward(t->model, &batch, &part, &count, err) != AD_OK) {
-            ad_model_zero_grad(t->model);
+        if (forward_micro_batch(t, ex + from, rows, &part, err) != AD_OK) {
+            ad_trainer_begin_step(t);
             return AD_ERR;
         }
         loss_sum += part;
-        ad_model_backward(t->model, NULL, 1.0f / (float)total_targets);
+        ad_trainer_backward(t, NULL, 1.0f / (float)total_targets);
     }
-    float lr = ad_lr_at(&t->cfg.schedule, t->sched_step);
-    float norm = ad_adamw_step(&t->opt, t->model, lr);
-    t->sched_step++;
+    float lr = 0;
+    float norm = ad_trainer_finish_step(t, &lr);
     if (stats) {
         stats->loss = loss_sum / (double)total_targets;
         stats->n_targets = total_targets;
@@ -187,9 +265,10 @@ int ad_trainer_state_parse(ad_trainer *t, const char *json, ad_error *err) {
     size_t opt_step, sched_step, total, warm, decay;
     const cJSON *peak = cJSON_GetObjectItemCaseSensitive(o, "peak_lr");
     const cJSON *floor = cJSON_GetObjectItemCaseSensitive(o, "floor_ratio");
-    int ok = get_count(o, "optimizer_step", &opt_step) && get_count(o, "schedule_step", &sched_step) &&
-             get_count(o, "total_steps", &total) && get_count(o, "warmup_steps", &warm) &&
-             get_count(o, "decay_steps", &decay) && cJSON_IsNumber(peak) && cJSON_IsNumber(floor);
+    int ok = get_count(o, "optimizer_step", &opt_step) &&
+             get_count(o, "schedule_step", &sched_step) && get_count(o, "total_steps", &total) &&
+             get_count(o, "warmup_steps", &warm) && get_count(o, "decay_steps", &decay) &&
+             cJSON_IsNumber(peak) && cJSON_IsNumber(floor);
     if (ok) {
         t->opt.step = opt_step;
         t->sched_step = sched_step;

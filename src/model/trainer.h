@@ -8,6 +8,19 @@
  * counter, which a new round restarts (ad_trainer_restart_schedule) while the
  * optimizer's moments and step continue.
  *
+ * Two ways to drive it. ad_trainer_step is the whole SFT step. Other
+ * objectives (src/loop/objective*.c: DPO, and what comes next) assemble a step
+ * from the pieces ad_trainer_step is made of:
+ *
+ *     ad_trainer_begin_step(t);                       zero the gradients
+ *     for each micro-batch:
+ *         ad_trainer_forward(t, ex, n, row_logp, err) log p of each row's completion
+ *         ad_trainer_backward(t, row_weight, scale)   grads of -scale * sum w_i * logp_i
+ *     ad_trainer_finish_step(t, &lr);                 AdamW at the schedule's rate
+ *
+ * With row_weight NULL and scale = 1 / (completion tokens of the whole step)
+ * the sequence is exactly ad_trainer_step, bit for bit.
+ *
  * The trainer knows nothing of tasks: callers hand it encoded examples. */
 #ifndef AD_MODEL_TRAINER_H
 #define AD_MODEL_TRAINER_H
@@ -49,9 +62,11 @@ typedef struct ad_trainer {
     ad_model *model; /* not owned */
     ad_adamw opt;
     ad_train_config cfg;
-    size_t sched_step; /* steps taken in the current schedule */
-    int32_t *tok_buf, *tgt_buf;
+    size_t sched_step;          /* steps taken in the current schedule */
+    int32_t *tok_buf, *tgt_buf; /* [rows * T] the packed micro-batch */
+    float *wt_buf;              /* [rows * T] per-token weights for ad_trainer_backward */
     size_t buf_cap;
+    size_t fwd_rows, fwd_T; /* shape of the last ad_trainer_forward; 0 rows: none */
 } ad_trainer;
 
 typedef struct ad_step_stats {
@@ -78,6 +93,45 @@ void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule);
  * the last micro-batch is short). On error the model is unchanged. */
 int ad_trainer_step(ad_trainer *t, const ad_example *examples, size_t n, ad_step_stats *stats,
                     ad_error *err);
+
+/* Checks that ex[0..n) are well-formed for this trainer's model: tokens set,
+ * 2 <= len <= max_seq_len, 1 <= loss_from < len (so every example has at least
+ * one completion token). Adds up their completion tokens (EOS included) into
+ * *n_targets and all their tokens into *n_tokens (either may be NULL). Returns
+ * AD_ERR naming the first bad example; nothing is changed then. */
+int ad_trainer_check_examples(const ad_trainer *t, const ad_example *ex, size_t n,
+                              size_t *n_targets, size_t *n_tokens, ad_error *err);
+
+/* ---- the pieces of a step ------------------------------------------------ */
+
+/* Starts an optimizer step: zeroes the gradients. This function can't fail. */
+void ad_trainer_begin_step(ad_trainer *t);
+
+/* One micro-batch: packs the n >= 1 examples right-padded (as ad_trainer_step
+ * does), runs the forward pass and sets row_logp[i] ([n]) to the sum of log p
+ * over example i's completion tokens and EOS, accumulated in double in position
+ * order. n is not bounded by cfg.batch_size (callers keep it near it: it sizes
+ * the activations). The activations stay for ad_trainer_backward. On error
+ * (a bad example, a token outside the vocabulary, out of memory) the model,
+ * its gradients and row_logp are unchanged, and ad_trainer_backward does
+ * nothing until the next successful forward. */
+int ad_trainer_forward(ad_trainer *t, const ad_example *ex, size_t n, double *row_logp,
+                       ad_error *err);
+
+/* Backward of  -scale * sum_i row_weight[i] * row_logp[i]  for the rows of the
+ * last ad_trainer_forward (no other forward of the model in between),
+ * accumulating into the gradients: every completion token of row i gets weight
+ * row_weight[i] * scale (in float). row_weight NULL means 1 for every row,
+ * which is SFT's backward. Does nothing when no forward has run in this step.
+ * This function can't fail. */
+void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale);
+
+/* Ends the step: clips the accumulated gradients and applies AdamW at the
+ * schedule's learning rate, then advances the schedule. Returns the gradient
+ * norm before clipping; *lr (may be NULL) gets the rate used. Does not zero the
+ * gradients. This function can't fail (a non-finite norm skips the update, see
+ * ad_adamw_step). */
+float ad_trainer_finish_step(ad_trainer *t, float *lr);
 
 /* The trainer's resumable state as a JSON object text (malloc'd): optimizer step,
  * schedule step and schedule. Pass to ad_checkpoint_save. */

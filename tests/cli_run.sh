@@ -168,5 +168,13 @@ assert rows[0]["rejected"] == "124" and rows[0]["level"] == 4 and rows[0]["rule"
 assert rows[0]["chosen_correct"] is True and rows[0]["rejected_correct"] is False
 ' "$tmp/pairs.v1"
 
+# ... and resume it with one more round under this release
+cp -r tests/fixtures/store_v1/run "$tmp/v1r"
+sed -i 's/^rounds = 1$/rounds = 2/' "$tmp/v1r/config.ini"
+"$AD" resume "$tmp/v1r" > /dev/null 2>&1; check "resume of a v1 run with one more round exits 0" test $? -eq 0
+check "the resumed v1 run finished round 2" grep -q '^    2  accepted ' <("$AD" status "$tmp/v1r")
+check "the resumed v1 run kept its round 1" cmp -s "$tmp/v1r/ckpt/l00/r0001/model.safetensors" \
+  tests/fixtures/store_v1/run/ckpt/l00/r0001/model.safetensors
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -289,7 +289,9 @@ static void check_round_figures(ad_store *st, const char *dir, uint32_t round, s
     CHECK(ad_store_levels_get(st, round, "train", &lv, &nl, &err) == AD_OK);
     CHECK_MSG(nl == 1 && lv && lv[0].a == 6 + (int32_t)round, "round %u: %zu levels", round, nl);
     free(lv);
-    CHECK(metric(st, round, "acquire", -1, "cursor_after") == (double)round);
+    ad_store_round row;
+    CHECK(ad_store_round_get(st, round, &row, &found, &err) == AD_OK && found);
+    CHECK_MSG(row.cursor == (int64_t)round, "round %u: cursor %lld", round, (long long)row.cursor);
     /* select: counts, fractions and label accuracy in range and consistent */
     double cand = metric(st, round, "select", -1, "candidates");
     double kept = metric(st, round, "select", -1, "kept");

@@ -218,7 +218,12 @@ static const char *nondefault_ini =
     "[select]\ncomplete = false\nlength = on\nlength_shortfall = 3\nvote_samples = on\n"
     "vote_min_share = 0.51\nvote_lineages = on\nvote_min_agree = 2\nconfidence = on\n"
     "confidence_min = -0.25\nconfidence_top = 0.4\nconfidence_group = prompt\nverifier = "
-    "on\nunique = off\n"
+    "on\nunique = off\npairs = lineages\npairs_per_prompt = 2\npair_min_agree = 3\n"
+    "pair_min_share = 0.6\npair_min_gap = 0.5\njudge = on\n"
+    "[judge]\ntrain = on\nlabels = verifier\nlayers = 1\nheads = 2\ndim = 32\nffn = 64\n"
+    "steps = 50\nbatch = 16\nlr = 0.002\nthreshold = 0.7\n"
+    "[optimize]\nobjective = dpo\n"
+    "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
     "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";
 

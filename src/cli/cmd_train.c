@@ -12,6 +12,7 @@
 #include "loop/complete.h"
 #include "loop/evaluate.h"
 #include "loop/run.h"
+#include "loop/train_driver.h"
 #include "model/checkpoint.h"
 #include "model/kernels.h"
 #include "model/trainer.h"
@@ -60,46 +61,121 @@ typedef struct train_args {
 } train_args;
 
 static int parse_args(int argc, char **argv, train_args *a) {
-    static const struct option opts[] = {
-        {"task", 1, 0, 't'},     {"levels", 1, 0, 'l'},  {"steps", 1, 0, 's'},
-        {"out", 1, 0, 'o'},      {"layers", 1, 0, 'L'},  {"heads", 1, 0, 'H'},
-        {"dim", 1, 0, 'd'},      {"ffn", 1, 0, 'f'},     {"pos", 1, 0, 'p'},
-        {"rope-theta", 1, 0, 'r'}, {"tie", 0, 0, 'y'},   {"max-len", 1, 0, 'm'},
-        {"batch", 1, 0, 'b'},    {"accum", 1, 0, 'a'},   {"lr", 1, 0, 'R'},
-        {"warmup", 1, 0, 'w'},   {"decay", 1, 0, 'D'},   {"weight-decay", 1, 0, 'W'},
-        {"independent-lengths", 0, 0, 'i'}, {"save-every", 1, 0, 'S'}, {"eval-n", 1, 0, 'e'},
-        {"seed", 1, 0, 'x'},     {"threads", 1, 0, 'T'}, {0, 0, 0, 0}};
-    *a = (train_args){.pos = "none", .layers = 3, .heads = 4, .dim = 128, .batch = 64,
-                      .accum = 1, .save_every = 500, .eval_n = 128, .lr = 1e-3f,
-                      .weight_decay = 0.01f, .rope_theta = 10000.0f, .seed = 1};
+    static const struct option opts[] = {{"task", 1, 0, 't'},
+                                         {"levels", 1, 0, 'l'},
+                                         {"steps", 1, 0, 's'},
+                                         {"out", 1, 0, 'o'},
+                                         {"layers", 1, 0, 'L'},
+                                         {"heads", 1, 0, 'H'},
+                                         {"dim", 1, 0, 'd'},
+                                         {"ffn", 1, 0, 'f'},
+                                         {"pos", 1, 0, 'p'},
+                                         {"rope-theta", 1, 0, 'r'},
+                                         {"tie", 0, 0, 'y'},
+                                         {"max-len", 1, 0, 'm'},
+                                         {"batch", 1, 0, 'b'},
+                                         {"accum", 1, 0, 'a'},
+                                         {"lr", 1, 0, 'R'},
+                                         {"warmup", 1, 0, 'w'},
+                                         {"decay", 1, 0, 'D'},
+                                         {"weight-decay", 1, 0, 'W'},
+                                         {"independent-lengths", 0, 0, 'i'},
+                                         {"save-every", 1, 0, 'S'},
+                                         {"eval-n", 1, 0, 'e'},
+                                         {"seed", 1, 0, 'x'},
+                                         {"threads", 1, 0, 'T'},
+                                         {0, 0, 0, 0}};
+    ad_model_config mc = ad_model_default_config(); /* the model defaults live there */
+    *a = (train_args){.pos = mc.pos == AD_POS_ROPE ? "rope" : "none",
+                      .layers = mc.n_layers,
+                      .heads = mc.n_heads,
+                      .dim = mc.d_model,
+                      .tie = mc.tie_embeddings,
+                      .rope_theta = mc.rope_theta,
+                      .batch = 64,
+                      .accum = 1,
+                      .save_every = 500,
+                      .eval_n = 128,
+                      .lr = 1e-3f,
+                      .weight_decay = 0.01f,
+                      .seed = 1};
     int c, bad = 0;
     const char *C = "train";
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 't': a->task = optarg; break;
-        case 'l': a->levels = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'p': a->pos = optarg; break;
-        case 'y': a->tie = 1; break;
-        case 'i': a->independent = 1; break;
-        case 's': bad |= cli_parse_size(C, "--steps", optarg, &a->steps); break;
-        case 'L': bad |= cli_parse_size(C, "--layers", optarg, &a->layers); break;
-        case 'H': bad |= cli_parse_size(C, "--heads", optarg, &a->heads); break;
-        case 'd': bad |= cli_parse_size(C, "--dim", optarg, &a->dim); break;
-        case 'f': bad |= cli_parse_size(C, "--ffn", optarg, &a->ffn); break;
-        case 'r': bad |= cli_parse_float(C, "--rope-theta", optarg, &a->rope_theta); break;
-        case 'm': bad |= cli_parse_size(C, "--max-len", optarg, &a->max_len); break;
-        case 'b': bad |= cli_parse_size(C, "--batch", optarg, &a->batch); break;
-        case 'a': bad |= cli_parse_size(C, "--accum", optarg, &a->accum); break;
-        case 'R': bad |= cli_parse_float(C, "--lr", optarg, &a->lr); break;
-        case 'w': bad |= cli_parse_size(C, "--warmup", optarg, &a->warmup); a->warmup_set = 1; break;
-        case 'D': bad |= cli_parse_size(C, "--decay", optarg, &a->decay); a->decay_set = 1; break;
-        case 'W': bad |= cli_parse_float(C, "--weight-decay", optarg, &a->weight_decay); break;
-        case 'S': bad |= cli_parse_size(C, "--save-every", optarg, &a->save_every); break;
-        case 'e': bad |= cli_parse_size(C, "--eval-n", optarg, &a->eval_n); break;
-        case 'x': bad |= cli_parse_u64(C, "--seed", optarg, &a->seed); break;
-        case 'T': bad |= cli_parse_size(C, "--threads", optarg, &a->threads); break;
-        default: bad = 1;
+        case 't':
+            a->task = optarg;
+            break;
+        case 'l':
+            a->levels = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'p':
+            a->pos = optarg;
+            break;
+        case 'y':
+            a->tie = 1;
+            break;
+        case 'i':
+            a->independent = 1;
+            break;
+        case 's':
+            bad |= cli_parse_size(C, "--steps", optarg, &a->steps);
+            break;
+        case 'L':
+            bad |= cli_parse_size(C, "--layers", optarg, &a->layers);
+            break;
+        case 'H':
+            bad |= cli_parse_size(C, "--heads", optarg, &a->heads);
+            break;
+        case 'd':
+            bad |= cli_parse_size(C, "--dim", optarg, &a->dim);
+            break;
+        case 'f':
+            bad |= cli_parse_size(C, "--ffn", optarg, &a->ffn);
+            break;
+        case 'r':
+            bad |= cli_parse_float(C, "--rope-theta", optarg, &a->rope_theta);
+            break;
+        case 'm':
+            bad |= cli_parse_size(C, "--max-len", optarg, &a->max_len);
+            break;
+        case 'b':
+            bad |= cli_parse_size(C, "--batch", optarg, &a->batch);
+            break;
+        case 'a':
+            bad |= cli_parse_size(C, "--accum", optarg, &a->accum);
+            break;
+        case 'R':
+            bad |= cli_parse_float(C, "--lr", optarg, &a->lr);
+            break;
+        case 'w':
+            bad |= cli_parse_size(C, "--warmup", optarg, &a->warmup);
+            a->warmup_set = 1;
+            break;
+        case 'D':
+            bad |= cli_parse_size(C, "--decay", optarg, &a->decay);
+            a->decay_set = 1;
+            break;
+        case 'W':
+            bad |= cli_parse_float(C, "--weight-decay", optarg, &a->weight_decay);
+            break;
+        case 'S':
+            bad |= cli_parse_size(C, "--save-every", optarg, &a->save_every);
+            break;
+        case 'e':
+            bad |= cli_parse_size(C, "--eval-n", optarg, &a->eval_n);
+            break;
+        case 'x':
+            bad |= cli_parse_u64(C, "--seed", optarg, &a->seed);
+            break;
+        case 'T':
+            bad |= cli_parse_size(C, "--threads", optarg, &a->threads);
+            break;
+        default:
+            bad = 1;
         }
     }
     if (bad) return -1;
@@ -168,8 +244,9 @@ static int check_resume_matches(const char *json, const train_args *a, ad_error 
         rc = ad_error_set(err, "%s: the checkpoint was not written by `train`", a->out);
     } else if (!cJSON_Compare(got, mine, 1)) {
         char *g = cJSON_PrintUnformatted(got), *w = cJSON_PrintUnformatted(mine);
-        rc = ad_error_set(err, "%s holds a run with other settings %s; this command asks for %s "
-                               "(use another --out, or the same flags to resume)",
+        rc = ad_error_set(err,
+                          "%s holds a run with other settings %s; this command asks for %s "
+                          "(use another --out, or the same flags to resume)",
                           a->out, g ? g : "?", w ? w : "?");
         free(g);
         free(w);
@@ -251,20 +328,43 @@ static int session_open(session *s, const train_args *a, ad_error *err) {
     return AD_OK;
 }
 
-/* Fills the examples of optimizer step `step`: example i comes from the stream
- * (seed, TRAIN, step, i), so any step can be regenerated after a resume. */
-static int make_step_examples(session *s, const train_args *a, size_t step, ad_example *ex,
-                              size_t n, ad_problem *scratch, ad_error *err) {
-    for (size_t i = 0; i < n; i++) {
+/* The batch source: example i of optimizer step `step` comes from the stream
+ * ad_seed(seed, 0, 0, TRAIN, step, i), so any step can be regenerated after a
+ * resume. */
+typedef struct train_source {
+    session *s;
+    const train_args *a;
+    ad_example *ex;
+    size_t n, made;
+    ad_problem scratch;
+} train_source;
+
+static int train_fill(void *vctx, size_t step, ad_objective_batch *out, ad_error *err) {
+    train_source *src = vctx;
+    session *s = src->s;
+    for (src->made = 0; src->made < src->n; src->made++) {
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed(a->seed, 0, 0, AD_SEED_TRAIN, step, i));
+        ad_rng_seed(&rng, ad_seed(src->a->seed, 0, 0, AD_SEED_TRAIN, step, src->made));
         ad_level lv = s->levels.v[ad_rng_below(&rng, s->levels.n)];
-        if (ad_labelled_example(s->task, s->vocab, s->m->cfg.max_seq_len, lv, &rng, scratch,
-                                &ex[i], err) != AD_OK)
+        if (ad_labelled_example(s->task, s->vocab, s->m->cfg.max_seq_len, lv, &rng, &src->scratch,
+                                &src->ex[src->made], err) != AD_OK)
             return AD_ERR;
     }
+    *out = (ad_objective_batch){.kind = AD_BATCH_SEQUENCES, .seqs = src->ex, .n = src->n};
     return AD_OK;
 }
+
+static void train_release(void *vctx) {
+    train_source *src = vctx;
+    for (size_t i = 0; i < src->made; i++)
+        ad_example_free(&src->ex[i]);
+    src->made = 0;
+}
+
+typedef struct save_ctx {
+    session *s;
+    const train_args *a;
+} save_ctx;
 
 static int save(session *s, const train_args *a, ad_error *err) {
     char *json = state_json(&s->tr, a);
@@ -274,38 +374,29 @@ static int save(session *s, const train_args *a, ad_error *err) {
     return rc;
 }
 
+static int save_partial(void *vctx, ad_trainer *tr, ad_error *err) {
+    save_ctx *c = vctx;
+    (void)tr; /* it is c->s->tr */
+    return save(c->s, c->a, err);
+}
+
+/* The SFT session of the shared training driver, then the final checkpoint. */
 static int train_loop(session *s, const train_args *a, ad_error *err) {
-    size_t n = a->batch * a->accum;
-    ad_example *ex = calloc(n, sizeof *ex);
-    ad_problem scratch = {0};
-    if (!ex) return ad_error_set(err, "out of memory");
-    ad_progress prog;
-    ad_progress_begin(&prog, "train", a->steps, "tok");
-    double tokens = 0, loss_avg = 0;
-    size_t first = s->tr.sched_step;
-    int rc = AD_OK;
-    for (size_t step = first; step < a->steps && rc == AD_OK; step++) {
-        ad_step_stats st;
-        ad_run_maybe_kill("train", 0, step);
-        rc = make_step_examples(s, a, step, ex, n, &scratch, err);
-        if (rc == AD_OK) rc = ad_trainer_step(&s->tr, ex, n, &st, err);
-        for (size_t i = 0; i < n; i++) ad_example_free(&ex[i]);
-        if (rc != AD_OK) break;
-        tokens += (double)st.n_tokens;
-        loss_avg = step == first ? st.loss : 0.95 * loss_avg + 0.05 * st.loss;
-        char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f  lr %.2e  |g| %.3f", loss_avg, st.lr,
-                 st.grad_norm);
-        ad_progress_update(&prog, step + 1, tokens, extra);
-        if ((step + 1) % a->save_every == 0 || step + 1 == a->steps) rc = save(s, a, err);
-    }
-    if (rc == AD_OK && first < a->steps) {
-        char extra[64];
-        snprintf(extra, sizeof extra, "final loss %.4f", loss_avg);
-        ad_progress_end(&prog, tokens, extra);
-    }
-    ad_problem_free(&scratch);
-    free(ex);
+    train_source src = {.s = s, .a = a, .n = a->batch * a->accum};
+    save_ctx sc = {s, a};
+    src.ex = calloc(src.n, sizeof *src.ex);
+    if (!src.ex) return ad_error_set(err, "out of memory");
+    ad_train_session ts = ad_train_session_default(ad_objective_find("sft"));
+    ts.save_every = a->save_every;
+    ts.save = save_partial;
+    ts.save_ctx = &sc;
+    ts.kill_stage = "train";
+    ad_batch_source bs = {train_fill, train_release, &src};
+    ad_train_result res;
+    int rc = ad_train_session_run(&ts, &s->tr, &bs, &res, err);
+    if (rc == AD_OK && res.steps) rc = save(s, a, err);
+    ad_problem_free(&src.scratch);
+    free(src.ex);
     return rc;
 }
 
@@ -350,8 +441,9 @@ int cmd_train(int argc, char **argv) {
     }
     if (rc == AD_OK) rc = session_open(&s, &a, &err);
     if (rc == AD_OK) {
-        fprintf(stderr, "autodidact train: %s levels %s, %zu parameters (%zu layers, d %zu), "
-                        "%zu threads (%s), step %zu of %zu\n",
+        fprintf(stderr,
+                "autodidact train: %s levels %s, %zu parameters (%zu layers, d %zu), "
+                "%zu threads (%s), step %zu of %zu\n",
                 a.task, a.levels, s.m->n_params, s.m->cfg.n_layers, s.m->cfg.d_model,
                 (size_t)ad_kernels_get_threads(), ad_kernels_isa(), s.tr.sched_step, a.steps);
         rc = train_loop(&s, &a, &err);

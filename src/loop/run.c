@@ -1,5 +1,6 @@
-/* run.c: creating and opening a run directory, the round driver, and small
- * helpers shared by the stages (paths, seeds, logging, the kill hook). */
+/* run.c: creating and opening a run directory, and small helpers shared by
+ * the stages (paths, seeds, logging, the kill hook). The round driver is
+ * run_round.c. */
 #include "loop/run.h"
 
 #include <signal.h>
@@ -68,8 +69,8 @@ static ad_level reachable_top(const ad_run *run) {
         return top;
     }
     size_t per = c->levels_per_round ? c->levels_per_round : 8;
-    int64_t reach = (int64_t)run->cur.first_level - 1 + (int64_t)(c->rounds * per) +
-                    (int64_t)c->eval_above;
+    int64_t reach =
+        (int64_t)run->cur.first_level - 1 + (int64_t)(c->rounds * per) + (int64_t)c->eval_above;
     if (reach > run->cur.last_level) reach = run->cur.last_level;
     if (reach > top.a) top = ad_level_int((int32_t)reach);
     return top;
@@ -105,7 +106,8 @@ static int run_init_common(ad_run *run, ad_error *err) {
     if (!run->cur.schedule && (ad_level_is_pair(base_top) || run->cur.first_level > hi.a))
         return ad_error_set(err, "curriculum: set curriculum.schedule for pair levels, or a "
                                  "first_level within the task's range");
-    if (ad_curriculum_validate(&run->cur, err) != AD_OK) return ad_error_prefix(err, "curriculum: ");
+    if (ad_curriculum_validate(&run->cur, err) != AD_OK)
+        return ad_error_prefix(err, "curriculum: ");
     run->max_len = c->max_len;
     if (!run->max_len) {
         if (ad_task_sequence_bound(run->task, reachable_top(run), 16, c->seed, &run->max_len, err))
@@ -204,49 +206,6 @@ void ad_run_free(ad_run *run) {
     free(run);
 }
 
-/* Status of a round: *exists = 0 when it never began. */
-static int round_status(ad_run *run, size_t round, int *exists, ad_round_status *status,
-                        ad_error *err) {
-    ad_store_round_row *rows = NULL;
-    size_t n = 0;
-    if (ad_store_rounds(run->st, &rows, &n, err) != AD_OK) return AD_ERR;
-    *exists = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].round == round) {
-            *exists = 1;
-            *status = rows[i].status;
-        }
-    free(rows);
-    return AD_OK;
-}
-
-int run_last_accepted(ad_run *run, size_t round, size_t *out, ad_error *err) {
-    ad_store_round_row *rows = NULL;
-    size_t n = 0;
-    if (ad_store_rounds(run->st, &rows, &n, err) != AD_OK) return AD_ERR;
-    *out = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].round < round && rows[i].status == AD_ROUND_ACCEPTED && rows[i].round > *out)
-            *out = rows[i].round;
-    free(rows);
-    return AD_OK;
-}
-
-int run_cursor_before(ad_run *run, size_t round, size_t *cursor, ad_error *err) {
-    size_t last;
-    *cursor = 0;
-    if (run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
-    if (last == 0) return AD_OK;
-    double v = 0;
-    int found = 0;
-    if (ad_store_stage_metric_get(run->st, (uint32_t)last, "acquire", -1, "cursor_after", &v,
-                                  &found, err) != AD_OK)
-        return AD_ERR;
-    if (!found) return ad_error_set(err, "round %zu: acquire recorded no curriculum cursor", last);
-    *cursor = (size_t)v;
-    return AD_OK;
-}
-
 void run_fit_max_len(const ad_run *run, ad_model *m) {
     if (m->cfg.max_seq_len < run->max_len) m->cfg.max_seq_len = run->max_len;
 }
@@ -260,48 +219,4 @@ int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_e
     free(v);
     if (rc == AD_OK) run_fit_max_len(run, *m);
     return rc;
-}
-
-/* One round: the stages in order, each skipped when already done. */
-static int run_round(ad_run *run, size_t r, ad_error *err) {
-    int exists = 0;
-    ad_round_status status = AD_ROUND_RUNNING;
-    if (round_status(run, r, &exists, &status, err) != AD_OK) return AD_ERR;
-    if (exists && status != AD_ROUND_RUNNING) return AD_OK;
-    if (!exists) {
-        /* Round 0 trains on the labelled base levels: record them as its levels. */
-        const ad_level_list *base = &run->cfg.base_levels;
-        int rc = ad_store_begin(run->st, err);
-        if (rc == AD_OK) rc = ad_store_round_begin(run->st, (uint32_t)r, err);
-        if (rc == AD_OK && r == 0)
-            rc = ad_store_levels_insert(run->st, 0, "train", base->v, NULL, base->n, err);
-        if (rc == AD_OK) rc = ad_store_commit(run->st, err);
-        if (rc != AD_OK) {
-            ad_store_rollback(run->st);
-            return AD_ERR;
-        }
-    }
-    if (r > 0) {
-        if (run_stage_acquire(run, r, err) != AD_OK) return AD_ERR;
-        if (run_stage_select(run, r, err) != AD_OK) return AD_ERR;
-    }
-    if (run_stage_optimize(run, r, err) != AD_OK) return AD_ERR;
-    if (run_stage_evaluate(run, r, err) != AD_OK) return AD_ERR;
-    return run_stage_accept(run, r, err);
-}
-
-int ad_run_execute(ad_run *run, ad_error *err) {
-    run_log(run, "run %s: task %s, %zu lineage(s), %zu rounds, max_len %zu, %d threads (%s)",
-            run->dir, run->cfg.task, run->cfg.lineages, run->cfg.rounds, run->max_len,
-            ad_kernels_get_threads(), ad_kernels_isa());
-    for (size_t r = 0; r <= run->cfg.rounds; r++) {
-        size_t cursor = 0;
-        if (r > 0 && run_cursor_before(run, r, &cursor, err) != AD_OK) return AD_ERR;
-        if (r > 0 && cursor >= ad_curriculum_n_steps(&run->cur)) {
-            run_log(run, "curriculum exhausted after round %zu", r - 1);
-            break;
-        }
-        if (run_round(run, r, err) != AD_OK) return ad_error_prefix(err, "round %zu: ", r);
-    }
-    return AD_OK;
 }

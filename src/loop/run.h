@@ -8,12 +8,28 @@
  *   DIR/data/round-NNNN.jsonl      the labels a round kept (self-made data)
  *   DIR/log.txt                    the log lines of every session
  *
+ * A round is a list of stages (run_round.c: round 0 is optimize, evaluate,
+ * accept on labelled base data; later rounds run all five). The stages hand
+ * each other typed artifacts, held in memory during a round; the store is
+ * their durable record, and a stage resumed in a new process reloads its
+ * inputs through one loader per artifact (run_artifacts.c):
+ *
+ *   stage     reads                                   writes
+ *   acquire   parent's models, parent's cursor        levels, cursor, candidates
+ *   select    candidates                              selection: kept labels, pairs,
+ *                                                     every candidate's decisions
+ *   optimize  parent's checkpoints; sft: base data +  checkpoints; dpo: reference
+ *             selections of accepted rounds and this  log-probs of the pairs
+ *             one; dpo: this round's pairs
+ *   evaluate  checkpoints, cursor                     accuracy per level and lineage
+ *   accept    evaluations of round and parent (or     the round's status
+ *             both rounds' models, label-free)
+ *
  * Every stage marks itself done in the store only after its outputs are
  * durable; a killed run resumes at the first stage not marked done, and every
  * random choice derives from ad_seed(run seed, lineage, round, stage, stream,
- * item) (rng.h), so a
- * resumed run ends bit-identical to an uninterrupted one with the same thread
- * count. */
+ * item) (rng.h), so a resumed run ends bit-identical to an uninterrupted one
+ * with the same thread count. */
 #ifndef AD_LOOP_RUN_H
 #define AD_LOOP_RUN_H
 

@@ -3,6 +3,7 @@
  * prompts at them from the acquisition seed stream, and decode candidates with
  * every lineage (sample 0 greedy, samples 1..k-1 at the configured
  * temperature). The hidden answers are never looked at here. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,15 +25,13 @@ static void models_free(lineage_models *lm) {
     free(lm->m);
 }
 
-/* Loads every lineage's model as of the last accepted round before `round`. */
-static int models_load(ad_run *run, size_t round, lineage_models *lm, ad_error *err) {
-    size_t last;
+/* Loads every lineage's model as of round `parent`. */
+static int models_load(ad_run *run, size_t parent, lineage_models *lm, ad_error *err) {
     lm->n = run->cfg.lineages;
     lm->m = calloc(lm->n, sizeof *lm->m);
     if (!lm->m) return ad_error_set(err, "out of memory");
-    if (run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
     for (size_t l = 0; l < lm->n; l++)
-        if (run_load_model(run, l, last, &lm->m[l], err) != AD_OK) return AD_ERR;
+        if (run_load_model(run, l, parent, &lm->m[l], err) != AD_OK) return AD_ERR;
     return AD_OK;
 }
 
@@ -198,7 +197,7 @@ static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prom
             for (size_t i = 0; i < cnt * k; i++)
                 *tokens += (double)c[i].n_tokens;
             ad_progress_update(&prog, l * n + from + cnt, *tokens, NULL);
-            ad_run_maybe_kill("acquire", round, l * n + from + cnt);
+            ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, l * n + from + cnt);
         }
     }
     ad_progress_end(&prog, *tokens, NULL);
@@ -206,22 +205,25 @@ static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prom
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < k; j++) {
                 const ad_completion *c = &comps[(l * n + i) * k + j];
-                rows[(l * n + i) * k + j] = (ad_store_sample){.round = (uint32_t)round,
-                                                              .lineage = l,
-                                                              .prompt_index = i,
-                                                              .sample_index = j,
-                                                              .level = lv[i],
-                                                              .prompt = prompts[i],
-                                                              .completion = c->text,
-                                                              .n_tokens = c->n_tokens,
-                                                              .logprob = c->logprob_sum,
-                                                              .hit_eos = c->hit_eos,
-                                                              .kept = 0,
-                                                              .correct = -1};
+                ad_store_sample *r = &rows[(l * n + i) * k + j];
+                *r = (ad_store_sample){.round = (uint32_t)round,
+                                       .lineage = l,
+                                       .prompt_index = i,
+                                       .sample_index = j,
+                                       .level = lv[i],
+                                       .correct = -1};
+                r->prompt = prompts[i];
+                r->completion = c->text;
+                r->n_tokens = c->n_tokens;
+                r->logprob = c->logprob_sum;
+                r->hit_eos = c->hit_eos;
+                r->score = NAN;
             }
     return AD_OK;
 }
 
+/* The stage's durable record, in one transaction: the round's levels, its
+ * candidates, its curriculum cursor, figures and the done marker. */
 static int record(ad_run *run, size_t round, const ad_level_list *levels, size_t cursor,
                   const ad_store_sample *rows, size_t n_rows, double tokens, double seconds,
                   ad_error *err) {
@@ -230,40 +232,43 @@ static int record(ad_run *run, size_t round, const ad_level_list *levels, size_t
     for (size_t i = 0; i < levels->n; i++)
         counts[i] = run->cfg.round_prompts;
     uint32_t r = (uint32_t)round;
-    int rc = ad_store_begin(run->st, err);
+    ad_store *st = run->st;
+    int rc = ad_store_begin(st, err);
+    if (rc == AD_OK) rc = ad_store_levels_insert(st, r, "train", levels->v, counts, levels->n, err);
+    if (rc == AD_OK) rc = ad_store_samples_insert(st, AD_STAGE_ACQUIRE, rows, n_rows, err);
+    if (rc == AD_OK) rc = ad_store_round_set_cursor(st, r, cursor, err);
     if (rc == AD_OK)
-        rc = ad_store_levels_insert(run->st, r, "train", levels->v, counts, levels->n, err);
-    if (rc == AD_OK) rc = ad_store_samples_insert(run->st, "acquire", rows, n_rows, err);
+        rc = ad_store_stage_metric(st, r, AD_STAGE_ACQUIRE, -1, AD_METRIC_LEVELS, (double)levels->n,
+                                   err);
     if (rc == AD_OK)
-        rc = ad_store_stage_metric(run->st, r, "acquire", -1, "cursor_after", (double)cursor, err);
-    if (rc == AD_OK)
-        rc = ad_store_stage_metric(run->st, r, "acquire", -1, "levels", (double)levels->n, err);
-    if (rc == AD_OK)
-        rc = ad_store_stage_metric(run->st, r, "acquire", -1, "tokens_per_s",
+        rc = ad_store_stage_metric(st, r, AD_STAGE_ACQUIRE, -1, AD_METRIC_TOKENS_PER_S,
                                    seconds > 0 ? tokens / seconds : 0, err);
-    if (rc == AD_OK) rc = ad_store_stage_done(run->st, r, "acquire", -1, seconds, err);
+    if (rc == AD_OK) rc = ad_store_stage_done(st, r, AD_STAGE_ACQUIRE, -1, seconds, err);
     if (rc == AD_OK)
-        rc = ad_store_commit(run->st, err);
+        rc = ad_store_commit(st, err);
     else
-        ad_store_rollback(run->st);
+        ad_store_rollback(st);
     free(counts);
     return rc;
 }
 
-int run_stage_acquire(ad_run *run, size_t round, ad_error *err) {
+/* Reads: the parent's models and curriculum cursor. Writes: the round's levels,
+ * its cursor and its candidates (rr->cands). */
+int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
     int done = 0;
-    if (ad_store_stage_is_done(run->st, (uint32_t)round, "acquire", -1, &done, err)) return AD_ERR;
+    size_t round = rr->round;
+    if (ad_store_stage_is_done(run->st, (uint32_t)round, AD_STAGE_ACQUIRE, -1, &done, err))
+        return AD_ERR;
     if (done) return AD_OK;
     double t0 = ad_now(), tokens = 0;
-    size_t cursor = 0, n = 0, k = run->cfg.samples;
+    size_t cursor = rr->cursor_before, n = 0, k = run->cfg.samples;
     lineage_models lm = {0};
     ad_level_list levels = {0};
     char **prompts = NULL;
     ad_level *lv = NULL;
     ad_completion *comps = NULL;
     ad_store_sample *rows = NULL;
-    int rc = run_cursor_before(run, round, &cursor, err);
-    if (rc == AD_OK) rc = models_load(run, round, &lm, err);
+    int rc = models_load(run, rr->parent, &lm, err);
     probe_ctx pc = {run, &lm, round};
     if (rc == AD_OK)
         rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
@@ -287,6 +292,11 @@ int run_stage_acquire(ad_run *run, size_t round, ad_error *err) {
     }
     if (rc == AD_OK)
         rc = record(run, round, &levels, cursor, rows, total, tokens, ad_now() - t0, err);
+    if (rc == AD_OK) rc = run_candidates_from_rows(rows, total, &rr->cands, err);
+    if (rc == AD_OK) {
+        rr->cursor = cursor;
+        rr->have_cursor = 1;
+    }
     for (size_t i = 0; comps && i < total; i++)
         ad_completion_free(&comps[i]);
     for (size_t i = 0; prompts && i < n; i++)

@@ -51,15 +51,12 @@ static int same_base(const ad_run_config *src, const ad_run_config *cfg, const c
 }
 
 static int base_accepted(ad_run *src, const char *from, ad_error *err) {
-    ad_store_round_row *rows = NULL;
-    size_t n = 0;
-    if (ad_store_rounds(src->st, &rows, &n, err) != AD_OK) return AD_ERR;
-    int ok = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].round == 0 && rows[i].status == AD_ROUND_ACCEPTED) ok = 1;
-    free(rows);
-    return ok ? AD_OK
-              : ad_error_set(err, "--from %s: its base (round 0) is not finished yet", from);
+    ad_store_round row;
+    int found = 0;
+    if (ad_store_round_get(src->st, 0, &row, &found, err) != AD_OK) return AD_ERR;
+    return found && row.status == AD_ROUND_ACCEPTED
+               ? AD_OK
+               : ad_error_set(err, "--from %s: its base (round 0) is not finished yet", from);
 }
 
 /* Copies lineage l's base checkpoint; the model's max_seq_len becomes this run's. */
@@ -72,10 +69,9 @@ static int copy_checkpoint(ad_run *src, ad_run *run, size_t l, ad_error *err) {
     ad_vocab *v = calloc(1, sizeof *v);
     ad_adamw opt = {0};
     char *json = NULL;
-    int rc = v ? ad_checkpoint_load(from, &m, v, &opt, &json, err)
-               : ad_error_set(err, "out of memory");
-    if (rc == AD_OK && !opt.m)
-        rc = ad_error_set(err, "%s: checkpoint lacks optimizer state", from);
+    int rc =
+        v ? ad_checkpoint_load(from, &m, v, &opt, &json, err) : ad_error_set(err, "out of memory");
+    if (rc == AD_OK && !opt.m) rc = ad_error_set(err, "%s: checkpoint lacks optimizer state", from);
     if (rc == AD_OK) {
         m->cfg.max_seq_len = run->max_len;
         rc = ad_mkdir_p(dir, err);
@@ -100,17 +96,19 @@ static int copy_record(ad_run *src, ad_run *run, ad_error *err) {
         double v = 0, seconds = 0;
         int found = 0;
         run_ckpt_path(run, l, 0, path, sizeof path);
-        rc = ad_store_checkpoint_insert(run->st, 0, (int64_t)l, "optimize", path, -1, err);
+        rc = ad_store_checkpoint_insert(run->st, 0, (int64_t)l, AD_STAGE_OPTIMIZE, path, -1, err);
         for (size_t k = 0; rc == AD_OK && k < 2; k++) {
-            rc = ad_store_stage_metric_get(src->st, 0, "optimize", (int64_t)l, keys[k], &v, &found,
-                                           err);
+            rc = ad_store_stage_metric_get(src->st, 0, AD_STAGE_OPTIMIZE, (int64_t)l, keys[k], &v,
+                                           &found, err);
             if (rc == AD_OK && found)
-                rc = ad_store_stage_metric(run->st, 0, "optimize", (int64_t)l, keys[k], v, err);
+                rc = ad_store_stage_metric(run->st, 0, AD_STAGE_OPTIMIZE, (int64_t)l, keys[k], v,
+                                           err);
         }
         if (rc == AD_OK)
-            rc = ad_store_stage_seconds(src->st, 0, "optimize", (int64_t)l, &seconds, &found, err);
+            rc = ad_store_stage_seconds(src->st, 0, AD_STAGE_OPTIMIZE, (int64_t)l, &seconds, &found,
+                                        err);
         if (rc == AD_OK)
-            rc = ad_store_stage_done(run->st, 0, "optimize", (int64_t)l, seconds, err);
+            rc = ad_store_stage_done(run->st, 0, AD_STAGE_OPTIMIZE, (int64_t)l, seconds, err);
     }
     if (rc == AD_OK) return ad_store_commit(run->st, err);
     ad_store_rollback(run->st);

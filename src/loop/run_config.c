@@ -6,91 +6,250 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop/objective.h"
+#include "loop/pairs.h"
 #include "util/atomic_file.h"
 
-#define K(name, type, field, def, doc) {name, type, offsetof(ad_run_config, field), def, doc, NULL, 0, 0, 0}
-#define KR(name, type, field, def, doc, lo, hi)                                                   \
-    {name, type, offsetof(ad_run_config, field), def, doc, NULL, 1, lo, hi}
+#define K(name, type, field, def, doc)                                                             \
+    { name, type, offsetof(ad_run_config, field), def, doc, NULL, 0, 0, 0 }
+#define KR(name, type, field, def, doc, lo, hi)                                                    \
+    { name, type, offsetof(ad_run_config, field), def, doc, NULL, 1, lo, hi }
 
 static const char *const pos_choices[] = {"none", "rope", NULL};
 static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
 /* In ad_conf_group order. */
 static const char *const group_choices[] = {"all", "level", "prompt", NULL};
+static const char *const judge_label_choices[] = {"filters", "verifier", NULL};
+/* In ad_dpo_loss order. */
+static const char *const dpo_loss_choices[] = {"sigmoid", "ipo", "rpo", NULL};
 
 static const ad_config_key keys[] = {
-    K("run.task", AD_CONFIG_STRING, task, "reverse-add", "task name (autodidact tasks list) or file:PATH"),
+    K("run.task", AD_CONFIG_STRING, task, "reverse-add",
+      "task name (autodidact tasks list) or file:PATH"),
     K("run.seed", AD_CONFIG_U64, seed, "1", "run seed: every random choice derives from it"),
-    KR("run.lineages", AD_CONFIG_SIZE, lineages, "1", "independently seeded models trained side by side", 1, 16),
-    KR("run.rounds", AD_CONFIG_SIZE, rounds, "4", "self-improvement rounds after base training", 0, 100000),
+    KR("run.lineages", AD_CONFIG_SIZE, lineages, "1",
+       "independently seeded models trained side by side", 1, 16),
+    KR("run.rounds", AD_CONFIG_SIZE, rounds, "4", "self-improvement rounds after base training", 0,
+       100000),
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
-    KR("run.save_every", AD_CONFIG_SIZE, save_every, "100", "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
-    K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true", "addition base data: operand lengths drawn independently (rounds: both of the level's length)"),
-    K("task.verifier", AD_CONFIG_STRING, verifier, "", "file tasks: external verifier command (empty: exact match)"),
+    KR("run.save_every", AD_CONFIG_SIZE, save_every, "100",
+       "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
+    K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true",
+      "addition base data: operand lengths drawn independently (rounds: both of the level's "
+      "length)"),
+    K("task.verifier", AD_CONFIG_STRING, verifier, "",
+      "file tasks: external verifier command (empty: exact match)"),
     KR("model.layers", AD_CONFIG_SIZE, layers, "3", "transformer blocks", 1, 4096),
     KR("model.heads", AD_CONFIG_SIZE, heads, "4", "attention heads", 1, 4096),
     KR("model.dim", AD_CONFIG_SIZE, dim, "128", "d_model", 1, 65536),
     KR("model.ffn", AD_CONFIG_SIZE, ffn, "512", "SwiGLU hidden size", 1, 1048576),
-    KR("model.max_len", AD_CONFIG_SIZE, max_len, "0", "longest sequence in tokens (0: enough for the last curriculum level)", 0, 1048576),
-    {"model.pos", AD_CONFIG_ENUM, offsetof(ad_run_config, pos), "none", "position encoding: none (NoPE) or rope", pos_choices, 0, 0, 0},
+    KR("model.max_len", AD_CONFIG_SIZE, max_len, "0",
+       "longest sequence in tokens (0: enough for the last curriculum level)", 0, 1048576),
+    {"model.pos", AD_CONFIG_ENUM, offsetof(ad_run_config, pos), "none",
+     "position encoding: none (NoPE) or rope", pos_choices, 0, 0, 0},
     KR("model.rope_theta", AD_CONFIG_FLOAT, rope_theta, "10000", "RoPE base", 1, 1e9),
     K("model.tie", AD_CONFIG_BOOL, tie, "false", "tie the LM head to the embedding"),
     K("base.levels", AD_CONFIG_LEVELS, base_levels, "1-8", "labelled base training levels"),
     KR("base.steps", AD_CONFIG_SIZE, base_steps, "2000", "base training optimizer steps", 1, 1e9),
     KR("base.batch", AD_CONFIG_SIZE, base_batch, "64", "base training sequences per step", 1, 1e6),
     KR("base.lr", AD_CONFIG_FLOAT, base_lr, "0.001", "base peak learning rate", 0, 1),
-    KR("base.warmup", AD_CONFIG_FLOAT, base_warmup, "0.1", "base warmup, fraction of its steps", 0, 1),
-    KR("base.decay", AD_CONFIG_FLOAT, base_decay, "0.2", "base cosine decay, fraction of its steps at the end", 0, 1),
+    KR("base.warmup", AD_CONFIG_FLOAT, base_warmup, "0.1", "base warmup, fraction of its steps", 0,
+       1),
+    KR("base.decay", AD_CONFIG_FLOAT, base_decay, "0.2",
+       "base cosine decay, fraction of its steps at the end", 0, 1),
     KR("round.steps", AD_CONFIG_SIZE, round_steps, "500", "optimizer steps per round", 1, 1e9),
     KR("round.batch", AD_CONFIG_SIZE, round_batch, "64", "sequences per step in rounds", 1, 1e6),
-    KR("round.prompts", AD_CONFIG_SIZE, round_prompts, "1024", "fresh unlabelled prompts per new level per round", 1, 1e8),
+    KR("round.prompts", AD_CONFIG_SIZE, round_prompts, "1024",
+       "fresh unlabelled prompts per new level per round", 1, 1e8),
     KR("round.lr", AD_CONFIG_FLOAT, round_lr, "0.0005", "round peak learning rate", 0, 1),
-    KR("round.warmup", AD_CONFIG_FLOAT, round_warmup, "0.1", "round warmup, fraction of its steps", 0, 1),
-    KR("round.decay", AD_CONFIG_FLOAT, round_decay, "0.5", "round cosine decay, fraction of its steps at the end", 0, 1),
-    KR("round.p_new", AD_CONFIG_DOUBLE, p_new, "0.5", "probability of drawing from the newest round's data", 0, 1),
+    KR("round.warmup", AD_CONFIG_FLOAT, round_warmup, "0.1", "round warmup, fraction of its steps",
+       0, 1),
+    KR("round.decay", AD_CONFIG_FLOAT, round_decay, "0.5",
+       "round cosine decay, fraction of its steps at the end", 0, 1),
+    KR("round.p_new", AD_CONFIG_DOUBLE, p_new, "0.5",
+       "probability of drawing from the newest round's data", 0, 1),
     KR("optim.beta1", AD_CONFIG_FLOAT, beta1, "0.9", "AdamW beta1", 0, 1),
     KR("optim.beta2", AD_CONFIG_FLOAT, beta2, "0.98", "AdamW beta2", 0, 1),
     KR("optim.eps", AD_CONFIG_FLOAT, eps, "1e-8", "AdamW epsilon", 0, 1),
-    KR("optim.weight_decay", AD_CONFIG_FLOAT, weight_decay, "0.01", "decoupled weight decay (not on norms)", 0, 1),
-    KR("optim.grad_clip", AD_CONFIG_FLOAT, grad_clip, "1", "global gradient-norm clip (0: off)", 0, 1e9),
-    KR("optim.floor_ratio", AD_CONFIG_FLOAT, floor_ratio, "0.01", "cosine decay floor, fraction of peak", 0, 1),
-    {"curriculum.pace", AD_CONFIG_ENUM, offsetof(ad_run_config, adaptive), "fixed", "fixed (+levels_per_round) or adaptive (label-free self-consistency)", pace_choices, 0, 0, 0},
-    KR("curriculum.levels_per_round", AD_CONFIG_SIZE, levels_per_round, "1", "fixed: steps per round; adaptive: the most (0: any)", 0, 1e6),
-    KR("curriculum.first_level", AD_CONFIG_INT, first_level, "0", "first self-taught level (0: one past the base levels)", 0, 1000000),
-    KR("curriculum.last_level", AD_CONFIG_INT, last_level, "0", "last level there is (0: the task's maximum)", 0, 1000000),
-    K("curriculum.schedule", AD_CONFIG_SCHEDULE, schedule, "", "explicit steps, e.g. pairs(6-10); empty: integers from first_level"),
-    KR("curriculum.threshold", AD_CONFIG_DOUBLE, adaptive_threshold, "0.9", "adaptive: self-consistency needed to add a level", 0, 1),
-    K("curriculum.hold", AD_CONFIG_BOOL, adaptive_hold, "false", "adaptive: repeat the last level while the next scores below threshold"),
-    KR("curriculum.probe", AD_CONFIG_SIZE, adaptive_probe, "64", "adaptive: prompts used to measure self-consistency", 1, 1e6),
-    KR("acquire.samples", AD_CONFIG_SIZE, samples, "1", "candidates per prompt per lineage (sample 0 is greedy)", 1, 1024),
-    KR("acquire.temperature", AD_CONFIG_FLOAT, temperature, "0.8", "temperature of samples 1..k-1", 0, 100),
+    KR("optim.weight_decay", AD_CONFIG_FLOAT, weight_decay, "0.01",
+       "decoupled weight decay (not on norms)", 0, 1),
+    KR("optim.grad_clip", AD_CONFIG_FLOAT, grad_clip, "1", "global gradient-norm clip (0: off)", 0,
+       1e9),
+    KR("optim.floor_ratio", AD_CONFIG_FLOAT, floor_ratio, "0.01",
+       "cosine decay floor, fraction of peak", 0, 1),
+    {"curriculum.pace", AD_CONFIG_ENUM, offsetof(ad_run_config, adaptive), "fixed",
+     "fixed (+levels_per_round) or adaptive (label-free self-consistency)", pace_choices, 0, 0, 0},
+    KR("curriculum.levels_per_round", AD_CONFIG_SIZE, levels_per_round, "1",
+       "fixed: steps per round; adaptive: the most (0: any)", 0, 1e6),
+    KR("curriculum.first_level", AD_CONFIG_INT, first_level, "0",
+       "first self-taught level (0: one past the base levels)", 0, 1000000),
+    KR("curriculum.last_level", AD_CONFIG_INT, last_level, "0",
+       "last level there is (0: the task's maximum)", 0, 1000000),
+    K("curriculum.schedule", AD_CONFIG_SCHEDULE, schedule, "",
+      "explicit steps, e.g. pairs(6-10); empty: integers from first_level"),
+    KR("curriculum.threshold", AD_CONFIG_DOUBLE, adaptive_threshold, "0.9",
+       "adaptive: self-consistency needed to add a level", 0, 1),
+    K("curriculum.hold", AD_CONFIG_BOOL, adaptive_hold, "false",
+      "adaptive: repeat the last level while the next scores below threshold"),
+    KR("curriculum.probe", AD_CONFIG_SIZE, adaptive_probe, "64",
+       "adaptive: prompts used to measure self-consistency", 1, 1e6),
+    KR("acquire.samples", AD_CONFIG_SIZE, samples, "1",
+       "candidates per prompt per lineage (sample 0 is greedy)", 1, 1024),
+    KR("acquire.temperature", AD_CONFIG_FLOAT, temperature, "0.8", "temperature of samples 1..k-1",
+       0, 100),
     KR("acquire.top_k", AD_CONFIG_SIZE, top_k, "0", "top-k of samples 1..k-1 (0: off)", 0, 1e6),
     KR("acquire.top_p", AD_CONFIG_FLOAT, top_p, "1", "top-p of samples 1..k-1 (1: off)", 0, 1),
     K("select.complete", AD_CONFIG_BOOL, f_complete, "true", "drop outputs that never reached EOS"),
     K("select.length", AD_CONFIG_BOOL, f_length, "false", "length filter"),
-    KR("select.length_shortfall", AD_CONFIG_SIZE, length_shortfall, "2", "length filter: drop outputs this many tokens shorter than the longest", 1, 1e6),
-    K("select.vote_samples", AD_CONFIG_BOOL, f_vote_samples, "false", "majority vote over one model's samples"),
-    KR("select.vote_min_share", AD_CONFIG_DOUBLE, vote_min_share, "0.6", "vote_samples: share the modal answer needs", 0, 1),
-    K("select.vote_lineages", AD_CONFIG_BOOL, f_vote_lineages, "false", "majority vote across lineages' greedy answers"),
-    KR("select.vote_min_agree", AD_CONFIG_SIZE, vote_min_agree, "4", "vote_lineages: lineages that must agree", 1, 16),
-    K("select.confidence", AD_CONFIG_BOOL, f_confidence, "false", "confidence filter on mean token log-prob"),
-    KR("select.confidence_min", AD_CONFIG_DOUBLE, confidence_min, "-0.05", "confidence: minimum mean log-prob (nats/token)", -1e9, 0),
-    KR("select.confidence_top", AD_CONFIG_DOUBLE, confidence_top, "0", "confidence: keep this top fraction per level instead (0: use the threshold)", 0, 1),
-    {"select.confidence_group", AD_CONFIG_ENUM, offsetof(ad_run_config, confidence_group), "level", "confidence_top: rank within all, each level, or each prompt", group_choices, 0, 0, 0},
-    K("select.verifier", AD_CONFIG_BOOL, f_verifier, "false", "keep only verified answers (rejection sampling, STaR/RFT)"),
+    KR("select.length_shortfall", AD_CONFIG_SIZE, length_shortfall, "2",
+       "length filter: drop outputs this many tokens shorter than the longest", 1, 1e6),
+    K("select.vote_samples", AD_CONFIG_BOOL, f_vote_samples, "false",
+      "majority vote over one model's samples"),
+    KR("select.vote_min_share", AD_CONFIG_DOUBLE, vote_min_share, "0.6",
+       "vote_samples: share the modal answer needs", 0, 1),
+    K("select.vote_lineages", AD_CONFIG_BOOL, f_vote_lineages, "false",
+      "majority vote across lineages' greedy answers"),
+    KR("select.vote_min_agree", AD_CONFIG_SIZE, vote_min_agree, "4",
+       "vote_lineages: lineages that must agree", 1, 16),
+    K("select.confidence", AD_CONFIG_BOOL, f_confidence, "false",
+      "confidence filter on mean token log-prob"),
+    KR("select.confidence_min", AD_CONFIG_DOUBLE, confidence_min, "-0.05",
+       "confidence: minimum mean log-prob (nats/token)", -1e9, 0),
+    KR("select.confidence_top", AD_CONFIG_DOUBLE, confidence_top, "0",
+       "confidence: keep this top fraction per level instead (0: use the threshold)", 0, 1),
+    {"select.confidence_group", AD_CONFIG_ENUM, offsetof(ad_run_config, confidence_group), "level",
+     "confidence_top: rank within all, each level, or each prompt", group_choices, 0, 0, 0},
+    K("select.verifier", AD_CONFIG_BOOL, f_verifier, "false",
+      "keep only verified answers (rejection sampling, STaR/RFT)"),
     K("select.unique", AD_CONFIG_BOOL, f_unique, "true", "one copy of each (prompt, answer) label"),
+    K("select.pairs", AD_CONFIG_STRING, pairs, "",
+      "preference pairs from the candidates: verifier, vote, lineages or confidence (empty: none; "
+      "docs/objectives.md)"),
+    KR("select.pairs_per_prompt", AD_CONFIG_SIZE, pairs_per_prompt, "1",
+       "pairs: at most this many per prompt", 1, 1e6),
+    KR("select.pair_min_agree", AD_CONFIG_SIZE, pair_min_agree, "2",
+       "pairs = lineages: lineages that must agree on the chosen answer", 1, 16),
+    KR("select.pair_min_share", AD_CONFIG_DOUBLE, pair_min_share, "0.5",
+       "pairs = vote: share of the prompt's candidates the chosen answer needs", 0, 1),
+    KR("select.pair_min_gap", AD_CONFIG_DOUBLE, pair_min_gap, "0",
+       "pairs = confidence: least score gap between chosen and rejected", 0, 1e9),
+    K("select.judge", AD_CONFIG_BOOL, f_judge, "false",
+      "keep only answers the self-taught judge accepts (judge.train must be on)"),
+    K("judge.train", AD_CONFIG_BOOL, judge_train, "false",
+      "train a self-taught judge each round on the run's history and score the candidates"),
+    {"judge.labels", AD_CONFIG_ENUM, offsetof(ad_run_config, judge_labels), "filters",
+     "the judge's labels: the filters' past decisions (label-free) or the checker's verdicts",
+     judge_label_choices, 0, 0, 0},
+    KR("judge.layers", AD_CONFIG_SIZE, judge_layers, "2", "judge transformer blocks", 1, 4096),
+    KR("judge.heads", AD_CONFIG_SIZE, judge_heads, "4", "judge attention heads", 1, 4096),
+    KR("judge.dim", AD_CONFIG_SIZE, judge_dim, "64", "judge d_model", 1, 65536),
+    KR("judge.ffn", AD_CONFIG_SIZE, judge_ffn, "256", "judge SwiGLU hidden size", 1, 1048576),
+    KR("judge.steps", AD_CONFIG_SIZE, judge_steps, "300", "judge optimizer steps per round", 1,
+       1e9),
+    KR("judge.batch", AD_CONFIG_SIZE, judge_batch, "64",
+       "judge sequences per step (half accepted, half rejected answers)", 1, 1e6),
+    KR("judge.lr", AD_CONFIG_FLOAT, judge_lr, "0.001", "judge peak learning rate", 0, 1),
+    KR("judge.threshold", AD_CONFIG_DOUBLE, judge_threshold, "0.5",
+       "the judge says yes when P(yes) >= this (filter, precision and recall)", 0, 1),
+    K("optimize.objective", AD_CONFIG_STRING, objective, "sft",
+      "sft (train on kept labels) or dpo (preference optimization on the round's pairs)"),
+    {"dpo.loss", AD_CONFIG_ENUM, offsetof(ad_run_config, dpo_loss), "sigmoid",
+     "sigmoid (DPO), ipo or rpo (DPO + NLL of the chosen)", dpo_loss_choices, 0, 0, 0},
+    KR("dpo.beta", AD_CONFIG_DOUBLE, dpo_beta, "0.1", "DPO temperature beta", 1e-9, 1e6),
+    KR("dpo.nll_weight", AD_CONFIG_DOUBLE, dpo_nll_weight, "1",
+       "rpo: weight of the chosen's length-normalized NLL", 0, 1e6),
+    KR("dpo.label_smoothing", AD_CONFIG_DOUBLE, dpo_label_smoothing, "0",
+       "conservative DPO: assumed share of flipped pairs, in [0, 0.5)", 0, 0.4999),
     KR("eval.n", AD_CONFIG_SIZE, eval_n, "256", "held-out problems per level", 1, 1e7),
-    KR("eval.below", AD_CONFIG_SIZE, eval_below, "2", "levels evaluated below the frontier", 0, 1000),
-    KR("eval.above", AD_CONFIG_SIZE, eval_above, "3", "levels evaluated above the frontier", 0, 1000),
-    K("accept.rollback", AD_CONFIG_BOOL, rollback, "false", "refuse a round that loses accuracy on mastered levels"),
-    K("accept.label_free", AD_CONFIG_BOOL, rollback_label_free, "false", "rollback compares self-consistency (no labels) instead of held-out accuracy"),
-    KR("accept.mastered", AD_CONFIG_DOUBLE, mastered, "0.95", "accuracy at which a level counts as mastered", 0, 1),
-    KR("accept.max_drop", AD_CONFIG_DOUBLE, max_drop, "0.05", "largest allowed accuracy drop on a mastered level", 0, 1),
+    KR("eval.below", AD_CONFIG_SIZE, eval_below, "2", "levels evaluated below the frontier", 0,
+       1000),
+    KR("eval.above", AD_CONFIG_SIZE, eval_above, "3", "levels evaluated above the frontier", 0,
+       1000),
+    K("accept.rollback", AD_CONFIG_BOOL, rollback, "false",
+      "refuse a round that loses accuracy on mastered levels"),
+    K("accept.label_free", AD_CONFIG_BOOL, rollback_label_free, "false",
+      "rollback compares self-consistency (no labels) instead of held-out accuracy"),
+    KR("accept.mastered", AD_CONFIG_DOUBLE, mastered, "0.95",
+       "accuracy at which a level counts as mastered", 0, 1),
+    KR("accept.max_drop", AD_CONFIG_DOUBLE, max_drop, "0.05",
+       "largest allowed accuracy drop on a mastered level", 0, 1),
 };
 
 static const ad_config_schema schema = {keys, sizeof keys / sizeof keys[0]};
 
+ad_model_config ad_run_model_config(const ad_run_config *c, size_t vocab_size, size_t max_len) {
+    ad_model_config mc = ad_model_default_config();
+    mc.n_layers = c->layers;
+    mc.n_heads = c->heads;
+    mc.d_model = c->dim;
+    mc.d_ff = c->ffn;
+    mc.vocab_size = vocab_size;
+    mc.max_seq_len = max_len;
+    mc.pos = c->pos ? AD_POS_ROPE : AD_POS_NONE;
+    mc.rope_theta = c->rope_theta;
+    mc.tie_embeddings = c->tie;
+    mc.seed = 0;
+    return mc;
+}
+
 const ad_config_schema *ad_run_config_schema(void) {
     return &schema;
+}
+
+/* "a, b, c": the names of a registry's n entries. */
+static void list_names(char *buf, size_t cap, size_t n, const char *(*name_at)(size_t)) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < cap; i++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", name_at(i));
+        if (w > 0) len += (size_t)w;
+    }
+}
+
+static const char *objective_name(size_t i) {
+    return ad_objective_at(i)->name;
+}
+
+static const char *pair_rule_name(size_t i) {
+    return ad_pair_rule_at(i)->name;
+}
+
+/* optimize.objective, select.pairs and how they fit together. */
+static int validate_objective(const ad_run_config *c, const char **key, ad_error *err) {
+    *key = "optimize.objective";
+    const ad_objective *o = ad_objective_find(c->objective);
+    char names[256];
+    if (!o) {
+        list_names(names, sizeof names, ad_objective_count(), objective_name);
+        return ad_error_set(err, "optimize.objective: unknown objective '%s' (one of: %s)",
+                            c->objective, names);
+    }
+    *key = "select.pairs";
+    if (c->pairs[0] && !ad_pair_rule_find(c->pairs)) {
+        list_names(names, sizeof names, ad_pair_rule_count(), pair_rule_name);
+        return ad_error_set(err, "select.pairs: unknown pair rule '%s' (one of: %s)", c->pairs,
+                            names);
+    }
+    if (!strcmp(c->pairs, "judge") && !c->judge_train)
+        return ad_error_set(err, "select.pairs = judge needs judge.train = true");
+    *key = "select.judge";
+    if (c->f_judge && !c->judge_train)
+        return ad_error_set(err, "select.judge needs judge.train = true");
+    *key = "judge.heads";
+    if (c->judge_train && c->judge_dim % c->judge_heads)
+        return ad_error_set(err, "judge.heads = %zu does not divide judge.dim = %zu",
+                            c->judge_heads, c->judge_dim);
+    if (!strcmp(c->pairs, "lineages") && c->lineages < 2)
+        return ad_error_set(err, "select.pairs = lineages needs run.lineages >= 2");
+    *key = "select.pair_min_agree";
+    if (!strcmp(c->pairs, "lineages") && c->pair_min_agree > c->lineages)
+        return ad_error_set(err, "select.pair_min_agree = %zu exceeds run.lineages = %zu",
+                            c->pair_min_agree, c->lineages);
+    *key = "optimize.objective";
+    if (o->batch == AD_BATCH_PAIRS && !c->pairs[0])
+        return ad_error_set(err, "optimize.objective = %s trains on pairs: set select.pairs",
+                            c->objective);
+    return AD_OK;
 }
 
 /* The checks of ad_run_config_validate; *key names the key to point at. */
@@ -121,6 +280,7 @@ static int validate(const ad_run_config *c, const char **key, ad_error *err) {
     *key = "select.vote_samples";
     if (c->f_vote_samples && c->samples < 2)
         return ad_error_set(err, "select.vote_samples needs acquire.samples >= 2");
+    if (validate_objective(c, key, err) != AD_OK) return AD_ERR;
     *key = "curriculum.levels_per_round";
     if (!c->adaptive && c->levels_per_round == 0)
         return ad_error_set(err, "curriculum.levels_per_round must be >= 1 with a fixed pace");

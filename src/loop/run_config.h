@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/model.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/level.h"
@@ -55,12 +56,31 @@ typedef struct ad_run_config {
     size_t length_shortfall, vote_min_agree;
     double vote_min_share, confidence_min, confidence_top;
     int confidence_group; /* 0 all, 1 level, 2 prompt (ad_conf_group) */
+    char *pairs;          /* pair rule (pairs.h); empty: no pairs */
+    size_t pairs_per_prompt, pair_min_agree;
+    double pair_min_share, pair_min_gap;
+    int f_judge; /* select.judge */
+    /* [judge] */
+    int judge_train, judge_labels; /* labels: 0 filters, 1 verifier */
+    size_t judge_layers, judge_heads, judge_dim, judge_ffn, judge_steps, judge_batch;
+    float judge_lr;
+    double judge_threshold;
+    /* [optimize] */
+    char *objective; /* objective.h registry name */
+    /* [dpo] */
+    int dpo_loss; /* ad_dpo_loss */
+    double dpo_beta, dpo_nll_weight, dpo_label_smoothing;
     /* [eval] */
     size_t eval_n, eval_below, eval_above;
     /* [accept] */
     int rollback, rollback_label_free;
     double mastered, max_drop;
 } ad_run_config;
+
+/* The model a run's config describes (the one place model settings map to
+ * a model config); vocab_size and max_len come from the task. The seed is
+ * left 0: each lineage sets its own. This function can't fail. */
+ad_model_config ad_run_model_config(const ad_run_config *c, size_t vocab_size, size_t max_len);
 
 /* The registration table. */
 const ad_config_schema *ad_run_config_schema(void);

@@ -23,7 +23,8 @@ static size_t eval_window(ad_run *run, size_t cursor, ad_level *out, size_t cap)
         ad_level lmin = ad_task_level_min(run->task), lmax = ad_task_level_max(run->task);
         if (lo < lmin.a) lo = lmin.a;
         if (hi > lmax.a) hi = lmax.a;
-        for (int64_t v = lo; v <= hi && n < cap; v++) out[n++] = ad_level_int((int32_t)v);
+        for (int64_t v = lo; v <= hi && n < cap; v++)
+            out[n++] = ad_level_int((int32_t)v);
         return n;
     }
     size_t steps = ad_curriculum_n_steps(&run->cur);
@@ -49,8 +50,8 @@ static int evaluate_lineage(ad_run *run, size_t round, size_t l, const ad_level 
     if (rc != AD_OK) return AD_ERR;
     char line[1024] = "";
     for (size_t i = 0; i < n; i++) {
-        rows[i] = (ad_store_eval){(uint32_t)round, (int64_t)l, lv[i], "accuracy", acc[i].accuracy,
-                                  acc[i].n};
+        rows[i] = (ad_store_eval){(uint32_t)round,  (int64_t)l,      lv[i],
+                                  AD_EVAL_ACCURACY, acc[i].accuracy, acc[i].n};
         char b[AD_LEVEL_TEXT_MAX], cell[48];
         snprintf(cell, sizeof cell, " %s:%.3f", ad_level_format(lv[i], b, sizeof b),
                  acc[i].accuracy);
@@ -59,29 +60,29 @@ static int evaluate_lineage(ad_run *run, size_t round, size_t l, const ad_level 
     run_log(run, "evaluate r%zu l%zu:%s", round, l, line);
     uint32_t r = (uint32_t)round;
     rc = ad_store_begin(run->st, err);
-    if (rc == AD_OK) rc = ad_store_evals_insert(run->st, "evaluate", rows, n, err);
-    if (rc == AD_OK) rc = ad_store_stage_done(run->st, r, "evaluate", (int64_t)l, ad_now() - t0, err);
+    if (rc == AD_OK) rc = ad_store_evals_insert(run->st, AD_STAGE_EVALUATE, rows, n, err);
+    if (rc == AD_OK)
+        rc = ad_store_stage_done(run->st, r, AD_STAGE_EVALUATE, (int64_t)l, ad_now() - t0, err);
     if (rc == AD_OK) return ad_store_commit(run->st, err);
     ad_store_rollback(run->st);
     return AD_ERR;
 }
 
-int run_stage_evaluate(ad_run *run, size_t round, ad_error *err) {
+/* Reads: each lineage's checkpoint of the round and the round's curriculum
+ * cursor. Writes: the accuracy rows of every level of the window. */
+int run_stage_evaluate(ad_run *run, run_round *rr, ad_error *err) {
     ad_level lv[WINDOW_MAX];
-    size_t cursor = 0;
-    double v = 0;
-    int found = 0;
-    if (round > 0 && ad_store_stage_metric_get(run->st, (uint32_t)round, "acquire", -1,
-                                               "cursor_after", &v, &found, err) != AD_OK)
-        return AD_ERR;
-    if (found) cursor = (size_t)v;
-    size_t n = eval_window(run, cursor, lv, WINDOW_MAX);
+    size_t round = rr->round;
+    if (round > 0 && !rr->have_cursor)
+        return ad_error_set(err, "evaluate: round %zu recorded no curriculum cursor", round);
+    size_t n = eval_window(run, round > 0 ? rr->cursor : 0, lv, WINDOW_MAX);
     for (size_t l = 0; l < run->cfg.lineages; l++) {
         int done = 0;
-        if (ad_store_stage_is_done(run->st, (uint32_t)round, "evaluate", (int64_t)l, &done, err))
+        if (ad_store_stage_is_done(run->st, (uint32_t)round, AD_STAGE_EVALUATE, (int64_t)l, &done,
+                                   err))
             return AD_ERR;
         if (done) continue;
-        ad_run_maybe_kill("evaluate", round, l);
+        ad_run_maybe_kill(AD_STAGE_EVALUATE, round, l);
         if (evaluate_lineage(run, round, l, lv, n, err) != AD_OK)
             return ad_error_prefix(err, "evaluate, lineage %zu: ", l);
     }
@@ -101,7 +102,7 @@ static int lost_mastery(ad_run *run, size_t round, size_t last, char *reason, si
                         ad_error *err, int *failed) {
     ad_store_eval *cells = NULL;
     size_t n = 0;
-    *failed = ad_store_eval_series(run->st, "accuracy", 0, &cells, &n, err) != AD_OK;
+    *failed = ad_store_eval_series(run->st, AD_EVAL_ACCURACY, 0, &cells, &n, err) != AD_OK;
     if (*failed) return 0;
     int lost = 0;
     for (size_t i = 0; i < n && !lost; i++) {
@@ -130,30 +131,31 @@ static size_t mastered_window(ad_run *run, size_t cursor, ad_level *out, size_t 
         for (size_t s = from; s < cursor; s++)
             keep += ad_curriculum_step_levels(&run->cur, s, NULL, 0);
     }
-    for (size_t i = 0; i < n && i < keep && k < cap; i++) out[k++] = all[i];
+    for (size_t i = 0; i < n && i < keep && k < cap; i++)
+        out[k++] = all[i];
     return k;
 }
 
 static void models_release(ad_model **m, size_t n) {
-    for (size_t i = 0; i < n; i++) ad_model_free(m[i]);
+    for (size_t i = 0; i < n; i++)
+        ad_model_free(m[i]);
     free(m);
 }
 
 /* Label-free acceptance: self-consistency of the previous accepted models and
  * of this round's on the mastered levels (same probe prompts for both). */
-static int lost_consistency(ad_run *run, size_t round, size_t last, char *reason, size_t cap,
-                            int *lost, ad_error *err) {
-    size_t L = run->cfg.lineages, cursor = 0, n;
+static int lost_consistency(ad_run *run, const run_round *rr, char *reason, size_t cap, int *lost,
+                            ad_error *err) {
+    size_t L = run->cfg.lineages, n, round = rr->round, last = rr->parent;
     ad_level lv[WINDOW_MAX];
     ad_model **before = calloc(L, sizeof *before), **after = calloc(L, sizeof *after);
     int rc = before && after ? AD_OK : ad_error_set(err, "out of memory");
     *lost = 0;
-    if (rc == AD_OK) rc = run_cursor_before(run, round, &cursor, err);
     for (size_t l = 0; rc == AD_OK && l < L; l++) {
         rc = run_load_model(run, l, last, &before[l], err);
         if (rc == AD_OK) rc = run_load_model(run, l, round, &after[l], err);
     }
-    n = rc == AD_OK ? mastered_window(run, cursor, lv, WINDOW_MAX) : 0;
+    n = rc == AD_OK ? mastered_window(run, rr->cursor_before, lv, WINDOW_MAX) : 0;
     for (size_t i = 0; rc == AD_OK && i < n && !*lost; i++) {
         double b = 0, a = 0;
         rc = run_self_consistency(run, before, L, round, lv[i], &b, err);
@@ -170,19 +172,20 @@ static int lost_consistency(ad_run *run, size_t round, size_t last, char *reason
     return rc;
 }
 
-int run_stage_accept(ad_run *run, size_t round, ad_error *err) {
+/* Reads: the round's and its parent's evaluations (or, label-free, both
+ * rounds' models). Writes: the round's outcome, accepted or rolled back. */
+int run_stage_accept(ad_run *run, run_round *rr, ad_error *err) {
     char reason[256] = "";
     int accepted = 1, failed = 0;
+    size_t round = rr->round;
     if (round > 0 && run->cfg.rollback) {
-        size_t last = 0;
-        if (run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
         if (run->cfg.rollback_label_free) {
             int lost = 0;
-            if (lost_consistency(run, round, last, reason, sizeof reason, &lost, err) != AD_OK)
+            if (lost_consistency(run, rr, reason, sizeof reason, &lost, err) != AD_OK)
                 return AD_ERR;
             accepted = !lost;
         } else {
-            accepted = !lost_mastery(run, round, last, reason, sizeof reason, err, &failed);
+            accepted = !lost_mastery(run, round, rr->parent, reason, sizeof reason, err, &failed);
             if (failed) return AD_ERR;
         }
     }

@@ -1,5 +1,6 @@
 /* run_internal.h: the state of an open run, shared by the stage files
- * (run.c, run_acquire.c, run_select.c, run_optimize.c, run_evaluate.c).
+ * (run.c, run_round.c, run_artifacts.c and one file per stage), the artifacts
+ * the stages hand each other, and the stage functions.
  * Not a public header. */
 #ifndef AD_LOOP_RUN_INTERNAL_H
 #define AD_LOOP_RUN_INTERNAL_H
@@ -7,21 +8,95 @@
 #include <stdio.h>
 
 #include "loop/curriculum.h"
+#include "loop/filters.h"
+#include "loop/run_names.h"
 #include "loop/run.h"
 #include "model/model.h"
 #include "model/trainer.h"
 #include "model/vocab.h"
 #include "store/store.h"
 #include "tasks/task.h"
+#include "util/vec.h"
 
 /* One training set: the labelled base generator (examples made on demand) or a
  * round's kept labels (encoded once). */
 typedef struct run_set {
-    size_t round;        /* 0 = base */
-    size_t n_levels;     /* its weight in the mixture */
-    size_t n_examples;   /* for the base set: a large virtual count */
+    size_t round;         /* 0 = base */
+    size_t n_levels;      /* its weight in the mixture */
+    size_t n_examples;    /* for the base set: a large virtual count */
     ad_example *examples; /* NULL for the base set */
 } run_set;
+
+/* ---- the artifacts that flow between the stages of a round ----------------
+ * Each is held in memory while a round runs and is written to the store as
+ * its durable record; a stage resumed in a new process reloads its inputs
+ * through the artifact's loader (run_artifacts.c). */
+
+/* A round's candidates (acquire -> select): the filters' view and the store
+ * rows, index for index. select fills the decisions in both. */
+typedef struct run_candidates {
+    size_t n;
+    ad_candidate *c;
+    ad_store_sample *rows;
+    char **texts; /* [2n] owned copies: prompt and completion of candidate i at 2i, 2i+1 */
+} run_candidates;
+
+/* One kept label of a round. */
+typedef struct run_label {
+    char *prompt, *completion;
+} run_label;
+
+/* One preference pair of a round (owned strings). */
+typedef struct run_pair {
+    size_t prompt_index;
+    ad_level level;
+    char *rule, *prompt, *chosen, *rejected;
+    size_t chosen_lineage, chosen_sample, rejected_lineage, rejected_sample;
+    int chosen_correct, rejected_correct; /* reporting only */
+} run_pair;
+
+/* A round's selection (select -> optimize): its kept labels and its pairs. */
+typedef struct run_selection {
+    ad_vec labels; /* run_label */
+    ad_vec pairs;  /* run_pair */
+} run_selection;
+
+/* The round being run: where it starts and the artifacts made so far. */
+typedef struct run_round {
+    size_t round;
+    size_t parent;        /* the last accepted round before it: its weights start this round */
+    size_t cursor_before; /* curriculum cursor after the parent */
+    size_t cursor;        /* after this round's acquire (round 0: 0) */
+    int have_cursor;
+    run_candidates *cands; /* NULL until made or loaded */
+    run_selection *sel;    /* NULL until made or loaded */
+} run_round;
+
+/* Frees the artifacts; safe on NULL and on partly filled ones. */
+void run_candidates_free(run_candidates *c);
+void run_selection_free(run_selection *s);
+
+/* An empty selection (NULL when out of memory), and adding to one (strings
+ * copied; on error nothing is added). */
+run_selection *run_selection_new(void);
+int run_selection_add_label(run_selection *s, const char *prompt, const char *completion,
+                            ad_error *err);
+int run_selection_add_pair(run_selection *s, const ad_store_pair *row, ad_error *err);
+
+/* Pair p as the store row of pair `index` of a round (strings borrowed). */
+ad_store_pair run_pair_row(const run_pair *p, size_t round, size_t index);
+
+/* Candidates from store rows (strings copied; decisions reset). */
+int run_candidates_from_rows(const ad_store_sample *rows, size_t n, run_candidates **out,
+                             ad_error *err);
+
+/* The loaders: read a finished stage's artifact of `round` back from the store. */
+int run_candidates_load(ad_run *run, size_t round, run_candidates **out, ad_error *err);
+int run_selection_load(ad_run *run, size_t round, run_selection **out, ad_error *err);
+
+/* rr->cands / rr->sel, loading them when a previous process made them. */
+int run_round_candidates(ad_run *run, run_round *rr, ad_error *err);
+int run_round_selection(ad_run *run, run_round *rr, ad_error *err);
 
 struct ad_run {
     char dir[2048];
@@ -30,9 +105,9 @@ struct ad_run {
     ad_task *task;      /* prompts, evaluation, verification: operands of the level's length */
     ad_task *base_task; /* labelled base data (task.independent_lengths applies here only) */
     ad_vocab vocab;
-    size_t max_len;     /* model max_seq_len */
+    size_t max_len; /* model max_seq_len */
     ad_curriculum cur;
-    run_set *sets;      /* base + accepted rounds, oldest first */
+    run_set *sets; /* base + accepted rounds, oldest first */
     size_t n_sets;
     FILE *log;
 };
@@ -48,12 +123,6 @@ void run_data_path(const ad_run *run, size_t round, char *buf, size_t cap);
 /* The weight-initialisation seed of lineage l (recorded in the store). */
 uint64_t run_lineage_seed(const ad_run *run, size_t lineage);
 
-/* The latest accepted round before `round` (0 = base). */
-int run_last_accepted(ad_run *run, size_t round, size_t *out, ad_error *err);
-
-/* Curriculum cursor after the latest accepted round before `round`. */
-int run_cursor_before(ad_run *run, size_t round, size_t *cursor, ad_error *err);
-
 /* Raises a loaded model's max_seq_len to the run's: a run resumed with more
  * rounds poses longer problems than its earlier checkpoints were made for, and
  * the bound is all that max_seq_len is (no parameter depends on it). */
@@ -65,17 +134,16 @@ int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_e
 /* Label-free self-consistency at a level: the mean share of the modal answer
  * over the m models' greedy answers (m >= 2), or over k samples of one model,
  * on curriculum.probe fresh prompts drawn for `round`. */
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round,
-                         ad_level lv, double *score, ad_error *err);
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
+                         double *score, ad_error *err);
 
-/* The stages. Each checks its own done marker and returns at once when set. */
-int run_stage_optimize(ad_run *run, size_t round, ad_error *err);
-int run_stage_acquire(ad_run *run, size_t round, ad_error *err);
-int run_stage_select(ad_run *run, size_t round, ad_error *err);
-int run_stage_evaluate(ad_run *run, size_t round, ad_error *err);
-int run_stage_accept(ad_run *run, size_t round, ad_error *err);
-
-/* Loads a round's kept labels from the store into a new set (appended). */
-int run_sets_add_round(ad_run *run, size_t round, size_t n_levels, ad_error *err);
+/* The stages: each reads its inputs from rr (loading them when needed),
+ * writes its outputs to rr and to the store, and returns at once when its done
+ * marker is set (see the table in run.h). */
+int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_select(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_evaluate(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_accept(ad_run *run, run_round *rr, ad_error *err);
 
 #endif

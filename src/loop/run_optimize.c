@@ -1,90 +1,90 @@
-/* run_optimize.c: the optimize stage: supervised training of each lineage on
- * the mixture of base data and the accepted rounds' self-made labels
- * (rejection-sampling fine-tuning when the verifier filter is on), continuing
- * from the last accepted round's weights and optimizer state with a fresh
- * warmup-stable-decay schedule. Round 0 is base training from scratch.
+/* run_optimize.c: the optimize stage: each lineage takes optimizer steps of
+ * the configured objective (optimize.objective), continuing from the parent
+ * round's weights and optimizer state with a fresh warmup-stable-decay
+ * schedule. Round 0 is base training from scratch.
+ *   sft: supervised training on the mixture of base data and the accepted
+ *        rounds' self-made labels (rejection-sampling fine-tuning when the
+ *        verifier filter is on);
+ *   dpo: preference optimization on the round's pairs against the frozen
+ *        parent model, whose log-probs of every pair are computed once per
+ *        lineage and stored with the pairs.
  *
  * Batches are pure functions of (seed, lineage, round, step, slot), and a
  * partial checkpoint is written every run.save_every steps, so a killed stage
- * resumes mid-way and ends bit-identical. */
+ * resumes mid-way and ends bit-identical. The step loop is train_driver.c,
+ * shared with `autodidact train`. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "loop/complete.h"
 #include "loop/mixture.h"
 #include "loop/run_internal.h"
+#include "loop/train_driver.h"
+#include "model/sampler.h"
 #include "model/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
 #define BASE_VIRTUAL_EXAMPLES ((size_t)1 << 40)
 
-typedef struct load_ctx {
-    ad_run *run;
-    run_set *set;
-    size_t cap;
-} load_ctx;
-
-static int add_kept(void *vctx, const ad_store_sample *row, ad_error *err) {
-    load_ctx *ctx = vctx;
-    if (!row->kept) return AD_OK;
-    run_set *s = ctx->set;
-    if (s->n_examples == ctx->cap) {
-        size_t nc = ctx->cap ? 2 * ctx->cap : 256;
-        ad_example *e = realloc(s->examples, nc * sizeof *e);
-        if (!e) return ad_error_set(err, "out of memory loading round data");
-        s->examples = e;
-        ctx->cap = nc;
-    }
-    if (ad_example_encode(&s->examples[s->n_examples], &ctx->run->vocab, row->prompt,
-                          row->completion, ctx->run->max_len, err) != AD_OK)
-        return AD_ERR;
-    s->n_examples++;
-    return AD_OK;
-}
-
-int run_sets_add_round(ad_run *run, size_t round, size_t n_levels, ad_error *err) {
-    run_set *sets = realloc(run->sets, (run->n_sets + 1) * sizeof *sets);
-    if (!sets) return ad_error_set(err, "out of memory");
-    run->sets = sets;
-    run_set *s = &sets[run->n_sets];
-    *s = (run_set){.round = round, .n_levels = n_levels ? n_levels : 1};
-    run->n_sets++;
-    if (round == 0) {
-        s->n_levels = run->cfg.base_levels.n;
-        s->n_examples = BASE_VIRTUAL_EXAMPLES;
-        return AD_OK;
-    }
-    load_ctx ctx = {run, s, 0};
-    return ad_store_samples_foreach(run->st, (uint32_t)round, "select", add_kept, &ctx, err);
-}
-
-/* Rebuilds the sets for optimizing `round`: base + accepted rounds before it +
- * the round itself. */
-static int build_sets(ad_run *run, size_t round, ad_error *err) {
+static void sets_clear(ad_run *run) {
     for (size_t i = 0; i < run->n_sets; i++) {
         for (size_t j = 0; run->sets[i].examples && j < run->sets[i].n_examples; j++)
             ad_example_free(&run->sets[i].examples[j]);
         free(run->sets[i].examples);
     }
     run->n_sets = 0;
-    if (run_sets_add_round(run, 0, 0, err) != AD_OK) return AD_ERR;
-    ad_store_round_row *rows = NULL;
-    size_t n = 0;
-    if (ad_store_rounds(run->st, &rows, &n, err) != AD_OK) return AD_ERR;
-    int rc = AD_OK;
-    for (size_t i = 0; i < n && rc == AD_OK; i++) {
-        size_t r = rows[i].round;
-        if (r == 0 || r > round || (r < round && rows[i].status != AD_ROUND_ACCEPTED)) continue;
-        ad_level *lv = NULL;
-        size_t nl = 0;
-        rc = ad_store_levels_get(run->st, (uint32_t)r, "train", &lv, &nl, err);
-        free(lv);
-        if (rc == AD_OK) rc = run_sets_add_round(run, r, nl, err);
+}
+
+/* Appends a set: the base generator (sel NULL) or a selection's labels. */
+static int sets_add(ad_run *run, size_t round, const run_selection *sel, ad_error *err) {
+    run_set *sets = realloc(run->sets, (run->n_sets + 1) * sizeof *sets);
+    if (!sets) return ad_error_set(err, "out of memory");
+    run->sets = sets;
+    run_set *s = &sets[run->n_sets++];
+    *s = (run_set){
+        .round = round, .n_levels = run->cfg.base_levels.n, .n_examples = BASE_VIRTUAL_EXAMPLES};
+    if (!sel) return AD_OK;
+    ad_level *lv = NULL;
+    size_t nl = 0;
+    if (ad_store_levels_get(run->st, (uint32_t)round, "train", &lv, &nl, err) != AD_OK)
+        return AD_ERR;
+    free(lv);
+    s->n_levels = nl ? nl : 1;
+    s->n_examples = 0;
+    s->examples = calloc(sel->labels.n ? sel->labels.n : 1, sizeof *s->examples);
+    if (!s->examples) return ad_error_set(err, "out of memory");
+    for (size_t i = 0; i < sel->labels.n; i++) {
+        const run_label *l = ad_vec_at(&sel->labels, i);
+        if (ad_example_encode(&s->examples[i], &run->vocab, l->prompt, l->completion, run->max_len,
+                              err) != AD_OK)
+            return AD_ERR;
+        s->n_examples++;
     }
-    free(rows);
-    return rc;
+    return AD_OK;
+}
+
+/* The SFT mixture's sets for optimizing rr: base + accepted rounds before it
+ * (their selections loaded from the store) + the round itself. */
+static int build_sets(ad_run *run, run_round *rr, ad_error *err) {
+    sets_clear(run);
+    if (sets_add(run, 0, NULL, err) != AD_OK) return AD_ERR;
+    for (size_t r = 1; r < rr->round; r++) {
+        ad_store_round row;
+        int found = 0;
+        if (ad_store_round_get(run->st, (uint32_t)r, &row, &found, err) != AD_OK) return AD_ERR;
+        if (!found || row.status != AD_ROUND_ACCEPTED) continue;
+        run_selection *sel = NULL;
+        int rc = run_selection_load(run, r, &sel, err);
+        if (rc == AD_OK) rc = sets_add(run, r, sel, err);
+        run_selection_free(sel);
+        if (rc != AD_OK) return AD_ERR;
+    }
+    if (rr->round == 0) return AD_OK;
+    if (run_round_selection(run, rr, err) != AD_OK) return AD_ERR;
+    return sets_add(run, rr->round, rr->sel, err);
 }
 
 static ad_train_config train_config(const ad_run *run, size_t round) {
@@ -125,8 +125,8 @@ static int save_state(ad_run *run, const char *path, ad_trainer *tr, size_t roun
 
 /* Loads model + optimizer + trainer state from a checkpoint into a new trainer.
  * When want_round >= 0 the checkpoint must belong to that round (else *found = 0). */
-static int load_trainer(ad_run *run, const char *path, const ad_train_config *tc,
-                        ad_model **m, ad_trainer *tr, long want_round, int *found, ad_error *err) {
+static int load_trainer(ad_run *run, const char *path, const ad_train_config *tc, ad_model **m,
+                        ad_trainer *tr, long want_round, int *found, ad_error *err) {
     *found = 0;
     if (!ad_checkpoint_exists(path)) return AD_OK;
     ad_adamw opt = {.cfg = tc->adamw};
@@ -156,168 +156,364 @@ static int load_trainer(ad_run *run, const char *path, const ad_train_config *tc
 }
 
 /* Gets the trainer ready for (round, lineage): a partial checkpoint of this
- * round, else round 0's fresh model, else the last accepted round's state with
- * a restarted schedule. *parent is the round it continues from (-1: none). */
-static int prepare_trainer(ad_run *run, size_t round, size_t l, const ad_train_config *tc,
-                           ad_model **m, ad_trainer *tr, long *parent, ad_error *err) {
+ * round, else round 0's fresh model, else the parent round's state with a
+ * restarted schedule. *resumed = 1 for a partial checkpoint. */
+static int prepare_trainer(ad_run *run, const run_round *rr, size_t l, const ad_train_config *tc,
+                           ad_model **m, ad_trainer *tr, int *resumed, ad_error *err) {
     char path[2300];
     int found = 0;
-    size_t last = 0;
-    if (round > 0 && run_last_accepted(run, round, &last, err) != AD_OK) return AD_ERR;
-    *parent = round > 0 ? (long)last : -1;
+    size_t round = rr->round;
     run_partial_path(run, l, path, sizeof path);
     if (load_trainer(run, path, tc, m, tr, (long)round, &found, err) != AD_OK) return AD_ERR;
+    *resumed = found;
     if (found) {
         run_log(run, "optimize r%zu l%zu: resuming at step %zu", round, l, tr->sched_step);
         return AD_OK;
     }
     if (round == 0) {
-        ad_model_config mc = ad_model_default_config();
-        const ad_run_config *c = &run->cfg;
-        mc.n_layers = c->layers;
-        mc.n_heads = c->heads;
-        mc.d_model = c->dim;
-        mc.d_ff = c->ffn;
-        mc.vocab_size = run->vocab.size;
-        mc.max_seq_len = run->max_len;
-        mc.pos = c->pos ? AD_POS_ROPE : AD_POS_NONE;
-        mc.rope_theta = c->rope_theta;
-        mc.tie_embeddings = c->tie;
+        ad_model_config mc = ad_run_model_config(&run->cfg, run->vocab.size, run->max_len);
         mc.seed = run_lineage_seed(run, l);
         if (ad_model_create(m, &mc, err) != AD_OK) return AD_ERR;
         return ad_trainer_init(tr, *m, tc, err);
     }
-    run_ckpt_path(run, l, last, path, sizeof path);
+    run_ckpt_path(run, l, rr->parent, path, sizeof path);
     if (load_trainer(run, path, tc, m, tr, -1, &found, err) != AD_OK) return AD_ERR;
-    if (!found) return ad_error_set(err, "%s: checkpoint of round %zu is missing", path, last);
+    if (!found)
+        return ad_error_set(err, "%s: checkpoint of round %zu is missing", path, rr->parent);
     ad_trainer_restart_schedule(tr, &tc->schedule);
     return AD_OK;
 }
 
-/* Fills the examples of one step. Base examples are generated (owned[i] = 1);
- * round examples are borrowed from their set. */
-static int step_examples(ad_run *run, const ad_mixture *mix, size_t l, size_t step,
-                         ad_example *ex, int *owned, size_t n, ad_problem *scratch,
-                         ad_error *err) {
-    for (size_t i = 0; i < n; i++) {
-        ad_mixture_pick pick = ad_mixture_draw(mix, step, i);
+/* ---- the SFT source: the mixture of base data and self-made labels ------- */
+
+typedef struct sft_source {
+    ad_run *run;
+    const ad_mixture *mix;
+    size_t lineage, n;
+    ad_example *ex;
+    int *owned; /* base examples are generated (owned); round examples borrowed */
+    ad_problem scratch;
+} sft_source;
+
+/* Slot i of step `step`: an example of the set the mixture picks. */
+static int sft_fill(void *vctx, size_t step, ad_objective_batch *out, ad_error *err) {
+    sft_source *src = vctx;
+    ad_run *run = src->run;
+    for (size_t i = 0; i < src->n; i++) {
+        ad_mixture_pick pick = ad_mixture_draw(src->mix, step, i);
         const run_set *s = &run->sets[pick.set];
-        owned[i] = s->examples == NULL;
-        if (!owned[i]) {
-            ex[i] = s->examples[pick.example];
+        src->owned[i] = s->examples == NULL;
+        if (!src->owned[i]) {
+            src->ex[i] = s->examples[pick.example];
             continue;
         }
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed(run->cfg.seed, l, 0, AD_SEED_BASE, 0, pick.example));
+        ad_rng_seed(&rng, ad_seed(run->cfg.seed, src->lineage, 0, AD_SEED_BASE, 0, pick.example));
         const ad_level_list *lv = &run->cfg.base_levels;
         ad_level level = lv->v[ad_rng_below(&rng, lv->n)];
-        if (ad_labelled_example(run->base_task, &run->vocab, run->max_len, level, &rng, scratch,
-                                &ex[i], err) != AD_OK)
+        if (ad_labelled_example(run->base_task, &run->vocab, run->max_len, level, &rng,
+                                &src->scratch, &src->ex[i], err) != AD_OK) {
+            for (size_t j = 0; j < i; j++)
+                if (src->owned[j]) ad_example_free(&src->ex[j]);
+            memset(src->owned, 0, src->n * sizeof *src->owned);
             return AD_ERR;
+        }
     }
+    *out = (ad_objective_batch){.kind = AD_BATCH_SEQUENCES, .seqs = src->ex, .n = src->n};
     return AD_OK;
 }
 
-/* Trains from tr->sched_step to the end of the schedule, writing partial
- * checkpoints. Fills the loss of the last step and the tokens seen. */
-static int train_steps(ad_run *run, size_t round, size_t l, ad_trainer *tr,
-                       const ad_mixture *mix, double *loss, double *tokens, ad_error *err) {
-    size_t n = tr->cfg.batch_size, total = tr->cfg.schedule.total_steps;
-    ad_example *ex = calloc(n, sizeof *ex);
-    int *owned = calloc(n, sizeof *owned);
-    ad_problem scratch = {0};
-    char label[64], partial[2300];
-    snprintf(label, sizeof label, "optimize r%zu l%zu", round, l);
-    run_partial_path(run, l, partial, sizeof partial);
-    ad_progress prog;
-    ad_progress_begin(&prog, label, total, "tok");
-    int rc = ex && owned ? AD_OK : ad_error_set(err, "out of memory");
-    double ema = -1;
-    for (size_t s = tr->sched_step; s < total && rc == AD_OK; s++) {
-        ad_run_maybe_kill("optimize", round, s);
-        ad_step_stats st;
-        rc = step_examples(run, mix, l, s, ex, owned, n, &scratch, err);
-        if (rc == AD_OK) rc = ad_trainer_step(tr, ex, n, &st, err);
-        for (size_t i = 0; ex && i < n; i++)
-            if (owned[i]) ad_example_free(&ex[i]);
-        if (rc != AD_OK) break;
-        *tokens += (double)st.n_tokens;
-        *loss = st.loss; /* the last step's loss: the same after any resume */
-        ema = ema < 0 ? st.loss : 0.9 * ema + 0.1 * st.loss;
-        char extra[64];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.1e", ema, st.lr);
-        ad_progress_update(&prog, s + 1, *tokens, extra);
-        if ((s + 1) % run->cfg.save_every == 0 && s + 1 < total)
-            rc = save_state(run, partial, tr, round, l, err);
+static void sft_release(void *vctx) {
+    sft_source *src = vctx;
+    for (size_t i = 0; i < src->n; i++)
+        if (src->owned[i]) ad_example_free(&src->ex[i]);
+    memset(src->owned, 0, src->n * sizeof *src->owned);
+}
+
+/* ---- the DPO source: the round's pairs with the reference's log-probs ---- */
+
+typedef struct pair_source {
+    uint64_t seed;            /* run seed */
+    size_t lineage, round, n; /* n pairs per step */
+    const ad_pair_example *all;
+    size_t n_all;
+    ad_pair_example *batch;
+} pair_source;
+
+/* Pair j of step `step`: uniform over the round's pairs, with replacement. */
+static int pair_fill(void *vctx, size_t step, ad_objective_batch *out, ad_error *err) {
+    pair_source *src = vctx;
+    for (size_t j = 0; j < src->n; j++) {
+        ad_rng rng;
+        ad_rng_seed(&rng, ad_seed(src->seed, src->lineage, src->round, AD_SEED_PAIRS, step, j));
+        src->batch[j] = src->all[ad_rng_below(&rng, src->n_all)];
     }
-    if (rc == AD_OK) ad_progress_end(&prog, *tokens, NULL);
-    ad_problem_free(&scratch);
-    free(ex);
-    free(owned);
+    *out = (ad_objective_batch){.kind = AD_BATCH_PAIRS, .pairs = src->batch, .n = src->n};
+    (void)err;
+    return AD_OK;
+}
+
+static void pair_release(void *vctx) {
+    (void)vctx;
+}
+
+/* Encodes the round's pairs (rr->sel) for training. */
+static int encode_pairs(ad_run *run, const run_selection *sel, ad_pair_example **out,
+                        ad_error *err) {
+    size_t n = sel->pairs.n;
+    ad_pair_example *px = calloc(n ? n : 1, sizeof *px);
+    if (!px) return ad_error_set(err, "out of memory");
+    int rc = AD_OK;
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        const run_pair *p = ad_vec_at(&sel->pairs, i);
+        rc = ad_example_encode(&px[i].chosen, &run->vocab, p->prompt, p->chosen, run->max_len, err);
+        if (rc == AD_OK)
+            rc = ad_example_encode(&px[i].rejected, &run->vocab, p->prompt, p->rejected,
+                                   run->max_len, err);
+    }
+    *out = px;
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "pair: ");
+}
+
+static void pairs_free(ad_pair_example *px, size_t n) {
+    for (size_t i = 0; px && i < n; i++) {
+        ad_example_free(&px[i].chosen);
+        ad_example_free(&px[i].rejected);
+    }
+    free(px);
+}
+
+/* Scores both sides of every pair with model m: px[i].ref_chosen and
+ * px[i].ref_rejected = log p(completion + EOS | BOS + prompt). */
+static int score_pairs(ad_model *m, ad_pair_example *px, size_t n, ad_error *err) {
+    const int32_t **seqs = calloc(2 * n, sizeof *seqs);
+    size_t *lens = calloc(2 * n, sizeof *lens), *from = calloc(2 * n, sizeof *from);
+    double *lp = calloc(2 * n, sizeof *lp);
+    int rc = seqs && lens && from && lp ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < 2 * n; i++) {
+        const ad_example *e = i % 2 ? &px[i / 2].rejected : &px[i / 2].chosen;
+        seqs[i] = e->tokens;
+        lens[i] = e->len;
+        from[i] = e->loss_from;
+    }
+    if (rc == AD_OK) rc = ad_score_sequences(m, seqs, lens, from, 2 * n, lp, NULL, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        px[i].ref_chosen = lp[2 * i];
+        px[i].ref_rejected = lp[2 * i + 1];
+    }
+    free(seqs);
+    free(lens);
+    free(from);
+    free(lp);
     return rc;
+}
+
+/* The frozen reference's log-probs of every pair: read from the store when a
+ * previous process of this stage computed them, else scored with the model as
+ * it starts the round (m, before any step) and stored before training. */
+static int reference_logps(ad_run *run, size_t round, size_t l, ad_model *m, ad_pair_example *px,
+                           size_t n, ad_error *err) {
+    double *chosen = NULL, *rejected = NULL;
+    size_t got = 0;
+    uint32_t r = (uint32_t)round;
+    if (ad_store_pair_logps_get(run->st, r, l, &chosen, &rejected, &got, err) != AD_OK)
+        return AD_ERR;
+    int rc = AD_OK;
+    if (got && got != n) {
+        rc = ad_error_set(err, "the store holds reference log-probs of %zu pairs, the round %zu",
+                          got, n);
+    } else if (got) {
+        for (size_t i = 0; i < n; i++) {
+            px[i].ref_chosen = chosen[i];
+            px[i].ref_rejected = rejected[i];
+        }
+    } else {
+        free(chosen);
+        free(rejected);
+        chosen = malloc(n * sizeof *chosen);
+        rejected = malloc(n * sizeof *rejected);
+        rc = chosen && rejected ? score_pairs(m, px, n, err) : ad_error_set(err, "out of memory");
+        for (size_t i = 0; rc == AD_OK && i < n; i++) {
+            chosen[i] = px[i].ref_chosen;
+            rejected[i] = px[i].ref_rejected;
+        }
+        if (rc == AD_OK) rc = ad_store_pair_logps_insert(run->st, r, l, chosen, rejected, n, err);
+    }
+    free(chosen);
+    free(rejected);
+    return rc;
+}
+
+/* ---- one lineage ----------------------------------------------------------- */
+
+typedef struct save_ctx {
+    ad_run *run;
+    size_t round, lineage;
+    char path[2300];
+} save_ctx;
+
+static int save_partial(void *vctx, ad_trainer *tr, ad_error *err) {
+    save_ctx *c = vctx;
+    return save_state(c->run, c->path, tr, c->round, c->lineage, err);
 }
 
 /* Records the finished lineage: checkpoint row, figures and the done marker in
  * one transaction, after the checkpoint files are durable. */
 static int record_lineage(ad_run *run, size_t round, size_t l, const char *path, long parent,
-                          double loss, double tokens, double seconds, ad_error *err) {
-    int rc = ad_store_begin(run->st, err);
+                          const ad_train_result *res, double seconds, ad_error *err) {
+    ad_store *st = run->st;
+    uint32_t r = (uint32_t)round;
+    const char *S = AD_STAGE_OPTIMIZE;
+    const ad_objective_stats *last = &res->last;
+    int rc = ad_store_begin(st, err);
+    if (rc == AD_OK) rc = ad_store_checkpoint_insert(st, r, (int64_t)l, S, path, parent, err);
     if (rc == AD_OK)
-        rc = ad_store_checkpoint_insert(run->st, (uint32_t)round, (int64_t)l, "optimize", path,
-                                        parent, err);
+        rc = ad_store_stage_metric(st, r, S, (int64_t)l, AD_METRIC_LOSS,
+                                   res->steps ? last->loss : NAN, err);
     if (rc == AD_OK)
-        rc = ad_store_stage_metric(run->st, (uint32_t)round, "optimize", (int64_t)l, "loss", loss,
-                                   err);
-    if (rc == AD_OK)
-        rc = ad_store_stage_metric(run->st, (uint32_t)round, "optimize", (int64_t)l,
-                                   "tokens_per_s", seconds > 0 ? tokens / seconds : 0, err);
-    if (rc == AD_OK)
-        rc = ad_store_stage_done(run->st, (uint32_t)round, "optimize", (int64_t)l, seconds, err);
-    if (rc == AD_OK) return ad_store_commit(run->st, err);
-    ad_store_rollback(run->st);
+        rc = ad_store_stage_metric(st, r, S, (int64_t)l, AD_METRIC_TOKENS_PER_S,
+                                   seconds > 0 ? res->tokens / seconds : 0, err);
+    if (rc == AD_OK && !isnan(last->margin))
+        rc = ad_store_stage_metric(st, r, S, (int64_t)l, AD_METRIC_MARGIN, last->margin, err);
+    if (rc == AD_OK && !isnan(last->pref_accuracy))
+        rc = ad_store_stage_metric(st, r, S, (int64_t)l, AD_METRIC_PREF_ACCURACY,
+                                   last->pref_accuracy, err);
+    if (rc == AD_OK) rc = ad_store_stage_done(st, r, S, (int64_t)l, seconds, err);
+    if (rc == AD_OK) return ad_store_commit(st, err);
+    ad_store_rollback(st);
     return AD_ERR;
 }
 
-static int optimize_lineage(ad_run *run, size_t round, size_t l, ad_error *err) {
+/* The objective's session settings for round `round`. */
+static ad_train_session session_for(ad_run *run, size_t round, const ad_objective *obj,
+                                    save_ctx *sc, char *label, size_t cap) {
+    ad_train_session s = ad_train_session_default(obj);
+    const ad_run_config *c = &run->cfg;
+    s.params.loss = (ad_dpo_loss)c->dpo_loss;
+    s.params.beta = c->dpo_beta;
+    s.params.nll_weight = c->dpo_nll_weight;
+    s.params.label_smoothing = c->dpo_label_smoothing;
+    snprintf(label, cap, "optimize r%zu l%zu", round, sc->lineage);
+    s.label = label;
+    s.save_every = c->save_every;
+    s.save = save_partial;
+    s.save_ctx = sc;
+    s.kill_stage = AD_STAGE_OPTIMIZE;
+    s.kill_round = round;
+    return s;
+}
+
+/* Trains lineage l with the SFT mixture. */
+static int train_sft(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
+                     const ad_train_session *s, ad_train_result *res, ad_error *err) {
+    ad_mixture mix = {0};
+    size_t n = tr->cfg.batch_size;
+    sft_source src = {.run = run, .mix = &mix, .lineage = l, .n = n};
+    src.ex = calloc(n, sizeof *src.ex);
+    src.owned = calloc(n, sizeof *src.owned);
+    ad_mixture_set *ms = calloc(run->n_sets, sizeof *ms);
+    int rc = src.ex && src.owned && ms ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < run->n_sets; i++)
+        ms[i] = (ad_mixture_set){run->sets[i].n_examples, run->sets[i].n_levels};
+    uint64_t seed = ad_seed(run->cfg.seed, l, rr->round, AD_SEED_TRAIN, 0, 0);
+    if (rc == AD_OK)
+        rc = ad_mixture_init(&mix, ms, run->n_sets, rr->round ? run->cfg.p_new : 1.0, seed, err);
+    ad_batch_source bs = {sft_fill, sft_release, &src};
+    if (rc == AD_OK) rc = ad_train_session_run(s, tr, &bs, res, err);
+    ad_mixture_free(&mix);
+    ad_problem_free(&src.scratch);
+    free(ms);
+    free(src.ex);
+    free(src.owned);
+    return rc;
+}
+
+/* Trains lineage l on the round's pairs (round.batch sequences per step:
+ * round.batch / 2 pairs, so a step costs what an SFT step costs). A round
+ * without pairs leaves the parent's weights as they are. */
+static int train_pairs(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
+                       const ad_train_session *s, ad_train_result *res, ad_error *err) {
+    const run_selection *sel = rr->sel;
+    size_t n_all = sel->pairs.n;
+    if (n_all == 0) {
+        run_log(run, "optimize r%zu l%zu: no pairs; the weights stay the parent's", rr->round, l);
+        memset(res, 0, sizeof *res);
+        res->last.margin = res->last.pref_accuracy = NAN;
+        return AD_OK;
+    }
+    ad_pair_example *px = NULL;
+    size_t per = run->cfg.round_batch / 2 ? run->cfg.round_batch / 2 : 1;
+    pair_source src = {
+        .seed = run->cfg.seed, .lineage = l, .round = rr->round, .n = per, .n_all = n_all};
+    int rc = encode_pairs(run, sel, &px, err);
+    if (rc == AD_OK) rc = reference_logps(run, rr->round, l, tr->model, px, n_all, err);
+    src.all = px;
+    src.batch = calloc(per, sizeof *src.batch);
+    if (rc == AD_OK && !src.batch) rc = ad_error_set(err, "out of memory");
+    ad_batch_source bs = {pair_fill, pair_release, &src};
+    if (rc == AD_OK) rc = ad_train_session_run(s, tr, &bs, res, err);
+    free(src.batch);
+    pairs_free(px, n_all);
+    return rc;
+}
+
+static int optimize_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
+                            ad_error *err) {
+    size_t round = rr->round;
     ad_train_config tc = train_config(run, round);
     ad_model *m = NULL;
     ad_trainer tr = {0};
-    ad_mixture mix = {0};
-    long parent = -1;
-    double loss = 0, tokens = 0, t0 = ad_now();
-    char path[2300], dir[2300];
-    int rc = prepare_trainer(run, round, l, &tc, &m, &tr, &parent, err);
-    ad_mixture_set *ms = calloc(run->n_sets, sizeof *ms);
-    if (rc == AD_OK && !ms) rc = ad_error_set(err, "out of memory");
-    for (size_t i = 0; rc == AD_OK && i < run->n_sets; i++)
-        ms[i] = (ad_mixture_set){run->sets[i].n_examples, run->sets[i].n_levels};
-    uint64_t seed = ad_seed(run->cfg.seed, l, round, AD_SEED_TRAIN, 0, 0);
-    if (rc == AD_OK) rc = ad_mixture_init(&mix, ms, run->n_sets, round ? run->cfg.p_new : 1.0, seed, err);
-    if (rc == AD_OK) rc = train_steps(run, round, l, &tr, &mix, &loss, &tokens, err);
+    ad_train_result res = {0};
+    save_ctx sc = {run, round, l, ""};
+    char path[2300], dir[2300], label[64];
+    double t0 = ad_now();
+    int resumed = 0;
+    run_partial_path(run, l, sc.path, sizeof sc.path);
+    ad_train_session s = session_for(run, round, obj, &sc, label, sizeof label);
+    int rc = prepare_trainer(run, rr, l, &tc, &m, &tr, &resumed, err);
+    if (rc == AD_OK && obj->batch == AD_BATCH_PAIRS)
+        rc = train_pairs(run, rr, l, &tr, &s, &res, err);
+    else if (rc == AD_OK)
+        rc = train_sft(run, rr, l, &tr, &s, &res, err);
     run_ckpt_path(run, l, round, path, sizeof path);
     snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
     if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
     if (rc == AD_OK) rc = save_state(run, path, &tr, round, l, err);
     ad_run_maybe_kill("optimize-saved", round, 0);
-    if (rc == AD_OK)
-        rc = record_lineage(run, round, l, path, parent, loss, tokens, ad_now() - t0, err);
-    ad_mixture_free(&mix);
-    free(ms);
+    long parent = round > 0 ? (long)rr->parent : -1;
+    if (rc == AD_OK) rc = record_lineage(run, round, l, path, parent, &res, ad_now() - t0, err);
     ad_trainer_free(&tr);
     ad_model_free(m);
     return rc;
 }
 
-int run_stage_optimize(ad_run *run, size_t round, ad_error *err) {
-    int built = 0;
+/* The objective of round `round`: base training is always SFT. */
+static const ad_objective *round_objective(const ad_run *run, size_t round) {
+    return ad_objective_find(round == 0 ? "sft" : run->cfg.objective);
+}
+
+/* Reads: the parent's checkpoints; sft: the base data and the selections of
+ * the accepted rounds and this one; dpo: this round's pairs. Writes: each
+ * lineage's checkpoint, its figures and (dpo) the reference's log-probs. */
+int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err) {
+    const ad_objective *obj = round_objective(run, rr->round);
+    if (!obj)
+        return ad_error_set(err, "optimize.objective: unknown objective '%s'", run->cfg.objective);
+    int ready = 0;
     for (size_t l = 0; l < run->cfg.lineages; l++) {
         int done = 0;
-        if (ad_store_stage_is_done(run->st, (uint32_t)round, "optimize", (int64_t)l, &done, err))
+        if (ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_OPTIMIZE, (int64_t)l,
+                                   &done, err))
             return AD_ERR;
         if (done) continue;
-        if (!built && build_sets(run, round, err) != AD_OK) return AD_ERR;
-        built = 1;
-        if (optimize_lineage(run, round, l, err) != AD_OK)
+        int rc = AD_OK;
+        if (!ready && obj->batch == AD_BATCH_PAIRS)
+            rc = run_round_selection(run, rr, err);
+        else if (!ready)
+            rc = build_sets(run, rr, err);
+        if (rc != AD_OK) return AD_ERR;
+        ready = 1;
+        if (optimize_lineage(run, rr, l, obj, err) != AD_OK)
             return ad_error_prefix(err, "optimize, lineage %zu: ", l);
     }
     return AD_OK;

@@ -1,9 +1,10 @@
 /* run_select.c: the select stage: judge the round's candidates with the
  * configured filters (length, votes across samples and lineages, confidence,
- * verifier), record every decision, and write the kept labels as the round's
- * self-made dataset. Each candidate's true correctness is also recorded, for
- * reporting only (label accuracy, pass@k, maj@k): it never feeds a decision
- * unless the verifier filter is on. */
+ * verifier), make preference pairs with the configured pair rule, record
+ * every decision and pair, and write the kept labels as the round's self-made
+ * dataset. Each candidate's true correctness is also recorded, for reporting
+ * only (label accuracy, pair accuracy, pass@k, maj@k): it never feeds a
+ * decision unless the verifier filter or the verifier pair rule is on. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,72 +12,16 @@
 
 #include "loop/filters.h"
 #include "loop/metrics.h"
+#include "loop/pairs.h"
 #include "loop/run_internal.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-typedef struct cand_list {
-    ad_candidate *c;
-    ad_store_sample *rows;
-    char **prompts;     /* owned copies, per candidate */
-    char **completions; /* owned copies, per candidate */
-    size_t n, cap;
-} cand_list;
-
-static void cands_free(cand_list *cl) {
-    for (size_t i = 0; i < cl->n; i++) {
-        free(cl->prompts[i]);
-        free(cl->completions[i]);
-    }
-    free(cl->c);
-    free(cl->rows);
-    free(cl->prompts);
-    free(cl->completions);
-}
-
-static int grow(cand_list *cl, ad_error *err) {
-    size_t nc = cl->cap ? 2 * cl->cap : 1024;
-    ad_candidate *c = realloc(cl->c, nc * sizeof *c);
-    if (c) cl->c = c;
-    ad_store_sample *r = realloc(cl->rows, nc * sizeof *r);
-    if (r) cl->rows = r;
-    char **p = realloc(cl->prompts, nc * sizeof *p);
-    if (p) cl->prompts = p;
-    char **q = realloc(cl->completions, nc * sizeof *q);
-    if (q) cl->completions = q;
-    if (!c || !r || !p || !q) return ad_error_set(err, "out of memory reading candidates");
-    cl->cap = nc;
-    return AD_OK;
-}
-
-static int add_row(void *vctx, const ad_store_sample *row, ad_error *err) {
-    cand_list *cl = vctx;
-    if (cl->n == cl->cap && grow(cl, err) != AD_OK) return AD_ERR;
-    size_t i = cl->n;
-    cl->prompts[i] = strdup(row->prompt);
-    cl->completions[i] = strdup(row->completion);
-    if (!cl->prompts[i] || !cl->completions[i]) {
-        free(cl->prompts[i]);
-        free(cl->completions[i]);
-        return ad_error_set(err, "out of memory reading candidates");
-    }
-    cl->n++;
-    cl->rows[i] = *row;
-    cl->rows[i].prompt = cl->prompts[i];
-    cl->rows[i].completion = cl->completions[i];
-    cl->c[i] = (ad_candidate){.prompt = row->prompt_index, .level = row->level,
-                              .lineage = row->lineage, .sample = row->sample_index,
-                              .completion = cl->completions[i], .n_tokens = row->n_tokens,
-                              .logprob_sum = row->logprob, .hit_eos = row->hit_eos,
-                              .correct = -1};
-    return AD_OK;
-}
-
 /* Verdicts for every candidate (an answer that never reached EOS is wrong). */
-static int judge_all(ad_run *run, cand_list *cl, ad_error *err) {
+static int check_all(ad_run *run, run_candidates *cl, ad_error *err) {
     for (size_t i = 0; i < cl->n; i++) {
         ad_verdict v;
-        if (ad_task_verify(run->task, cl->prompts[i], cl->completions[i], &v, err) != AD_OK)
+        if (ad_task_verify(run->task, cl->rows[i].prompt, cl->c[i].completion, &v, err) != AD_OK)
             return AD_ERR;
         cl->c[i].correct = cl->c[i].hit_eos && v.correct;
     }
@@ -103,8 +48,45 @@ static ad_filter_params filter_params(const ad_run_config *c) {
     return p;
 }
 
+static ad_pair_params pair_params(const ad_run_config *c) {
+    ad_pair_params p = ad_pair_default_params();
+    p.per_prompt = c->pairs_per_prompt;
+    p.n_lineages = c->lineages;
+    p.min_agree = c->pair_min_agree;
+    p.min_share = c->pair_min_share;
+    p.min_gap = c->pair_min_gap;
+    return p;
+}
+
+/* The selection artifact: kept labels and pairs, with owned strings. */
+static int build_selection(size_t round, const run_candidates *cl, const ad_pair *pairs,
+                           size_t n_pairs, const char *rule, run_selection **out, ad_error *err) {
+    run_selection *s = run_selection_new();
+    int rc = s ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < cl->n; i++)
+        if (cl->c[i].kept)
+            rc = run_selection_add_label(s, cl->rows[i].prompt, cl->c[i].completion, err);
+    for (size_t i = 0; rc == AD_OK && i < n_pairs; i++) {
+        const ad_candidate *a = &cl->c[pairs[i].chosen], *b = &cl->c[pairs[i].rejected];
+        ad_store_pair row = {.round = (uint32_t)round, .pair_index = i, .rule = rule,
+                             .prompt_index = a->prompt, .level = a->level,
+                             .prompt = cl->rows[pairs[i].chosen].prompt,
+                             .chosen = a->completion, .rejected = b->completion,
+                             .chosen_lineage = a->lineage, .chosen_sample = a->sample,
+                             .rejected_lineage = b->lineage, .rejected_sample = b->sample,
+                             .chosen_correct = a->correct, .rejected_correct = b->correct};
+        rc = run_selection_add_pair(s, &row, err);
+    }
+    if (rc != AD_OK) {
+        run_selection_free(s);
+        return AD_ERR;
+    }
+    *out = s;
+    return AD_OK;
+}
+
 /* The kept labels as JSONL, written atomically before the store marks select done. */
-static int write_dataset(ad_run *run, size_t round, const cand_list *cl, ad_error *err) {
+static int write_dataset(ad_run *run, size_t round, const run_candidates *cl, ad_error *err) {
     char path[2300];
     run_data_path(run, round, path, sizeof path);
     ad_atomic_file f;
@@ -113,8 +95,8 @@ static int write_dataset(ad_run *run, size_t round, const cand_list *cl, ad_erro
         if (!cl->c[i].kept) continue;
         cJSON *o = cJSON_CreateObject();
         char lv[AD_LEVEL_TEXT_MAX];
-        cJSON_AddStringToObject(o, "prompt", cl->prompts[i]);
-        cJSON_AddStringToObject(o, "completion", cl->completions[i]);
+        cJSON_AddStringToObject(o, "prompt", cl->rows[i].prompt);
+        cJSON_AddStringToObject(o, "completion", cl->c[i].completion);
         cJSON_AddStringToObject(o, "level", ad_level_format(cl->c[i].level, lv, sizeof lv));
         cJSON_AddNumberToObject(o, "lineage", (double)cl->c[i].lineage);
         cJSON_AddNumberToObject(o, "logprob", cl->c[i].logprob_sum);
@@ -131,27 +113,35 @@ static int write_dataset(ad_run *run, size_t round, const cand_list *cl, ad_erro
 }
 
 static int put(ad_run *run, size_t round, const char *key, double v, ad_error *err) {
-    return ad_store_stage_metric(run->st, (uint32_t)round, "select", -1, key, v, err);
+    return ad_store_stage_metric(run->st, (uint32_t)round, AD_STAGE_SELECT, -1, key, v, err);
 }
 
 /* Figures of the stage: kept fraction and label accuracy, each filter's pass
- * rate, and (with k >= 2 samples) pass@k, maj@k and diversity. */
-static int record_metrics(ad_run *run, size_t round, const cand_list *cl, ad_error *err) {
+ * rate, pairs and pair accuracy, and (with k >= 2 samples) pass@k, maj@k and
+ * diversity. */
+static int record_metrics(ad_run *run, size_t round, const run_candidates *cl, const ad_pair *pairs,
+                          size_t n_pairs, ad_error *err) {
     ad_filter_tally t;
     ad_filter_count(cl->c, cl->n, &t);
     ad_sample_metrics sm;
     size_t k = run->cfg.samples >= 2 ? run->cfg.samples : 0;
     if (ad_metrics_summarize(cl->c, cl->n, k, &sm, err) != AD_OK) return AD_ERR;
-    int rc = put(run, round, "candidates", (double)cl->n, err);
-    if (rc == AD_OK) rc = put(run, round, "kept", (double)t.kept, err);
-    if (rc == AD_OK) rc = put(run, round, "kept_fraction", sm.kept_fraction.value, err);
-    if (rc == AD_OK) rc = put(run, round, "label_accuracy", sm.label_accuracy.value, err);
-    if (rc == AD_OK) rc = put(run, round, "greedy_accuracy", sm.accuracy.value, err);
+    double pair_acc = ad_pairs_accuracy(cl->c, pairs, n_pairs);
+    int rc = put(run, round, AD_METRIC_CANDIDATES, (double)cl->n, err);
+    if (rc == AD_OK) rc = put(run, round, AD_METRIC_KEPT, (double)t.kept, err);
+    if (rc == AD_OK) rc = put(run, round, AD_METRIC_KEPT_FRACTION, sm.kept_fraction.value, err);
+    if (rc == AD_OK) rc = put(run, round, AD_METRIC_LABEL_ACCURACY, sm.label_accuracy.value, err);
+    if (rc == AD_OK) rc = put(run, round, AD_METRIC_GREEDY_ACCURACY, sm.accuracy.value, err);
     for (int f = 0; rc == AD_OK && f < AD_FILTER_COUNT; f++) {
         if (!t.judged[f]) continue;
         char key[64];
-        snprintf(key, sizeof key, "pass_rate_%s", ad_filter_name((ad_filter_id)f));
+        snprintf(key, sizeof key, "%s%s", AD_METRIC_PASS_RATE_PREFIX,
+                 ad_filter_name((ad_filter_id)f));
         rc = put(run, round, key, (double)t.passed[f] / (double)t.judged[f], err);
+    }
+    if (rc == AD_OK && run->cfg.pairs[0]) {
+        rc = put(run, round, AD_METRIC_PAIRS, (double)n_pairs, err);
+        if (rc == AD_OK) rc = put(run, round, AD_METRIC_PAIR_ACCURACY, pair_acc, err);
     }
     if (rc == AD_OK && k) {
         char key[32];
@@ -159,42 +149,81 @@ static int record_metrics(ad_run *run, size_t round, const cand_list *cl, ad_err
         rc = put(run, round, key, sm.pass_at_k.value, err);
         snprintf(key, sizeof key, "maj@%zu", k);
         if (rc == AD_OK) rc = put(run, round, key, sm.maj_at_k.value, err);
-        if (rc == AD_OK) rc = put(run, round, "diversity", sm.diversity.value, err);
+        if (rc == AD_OK) rc = put(run, round, AD_METRIC_DIVERSITY, sm.diversity.value, err);
     }
     if (rc == AD_OK)
-        run_log(run, "select r%zu: kept %zu of %zu candidates, label accuracy %.3f, greedy "
-                     "accuracy %.3f", round, t.kept, cl->n, sm.label_accuracy.value,
-                sm.accuracy.value);
+        run_log(run,
+                "select r%zu: kept %zu of %zu candidates, label accuracy %.3f, greedy "
+                "accuracy %.3f",
+                round, t.kept, cl->n, sm.label_accuracy.value, sm.accuracy.value);
+    if (rc == AD_OK && run->cfg.pairs[0])
+        run_log(run, "select r%zu: %zu %s pairs, pair accuracy %.3f", round, n_pairs,
+                run->cfg.pairs, pair_acc);
     return rc;
 }
 
-int run_stage_select(ad_run *run, size_t round, ad_error *err) {
+/* The pairs as store rows (strings borrowed from sel). */
+static int insert_pairs(ad_run *run, size_t round, const run_selection *sel, ad_error *err) {
+    size_t n = sel->pairs.n;
+    ad_store_pair *rows = calloc(n ? n : 1, sizeof *rows);
+    if (!rows) return ad_error_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) rows[i] = run_pair_row(ad_vec_at(&sel->pairs, i), round, i);
+    int rc = ad_store_pairs_insert(run->st, rows, n, err);
+    free(rows);
+    return rc;
+}
+
+/* Filters, then pairs: fills the decisions in cl and the pairs (malloc'd). */
+static int decide(ad_run *run, run_candidates *cl, ad_pair **pairs, size_t *n_pairs,
+                  ad_error *err) {
+    ad_filter_params fp = filter_params(&run->cfg);
+    *pairs = NULL;
+    *n_pairs = 0;
+    if (check_all(run, cl, err) != AD_OK) return AD_ERR;
+    if (ad_filter_run(cl->c, cl->n, &fp, err) != AD_OK) return AD_ERR;
+    for (size_t i = 0; i < cl->n; i++) {
+        cl->rows[i].filters_ran = cl->c[i].ran;
+        cl->rows[i].filters_passed = cl->c[i].passed;
+        cl->rows[i].kept = cl->c[i].kept;
+        cl->rows[i].correct = cl->c[i].correct;
+    }
+    if (!run->cfg.pairs[0]) return AD_OK;
+    const ad_pair_rule *rule = ad_pair_rule_find(run->cfg.pairs);
+    if (!rule) return ad_error_set(err, "select.pairs: unknown pair rule '%s'", run->cfg.pairs);
+    ad_pair_params pp = pair_params(&run->cfg);
+    return ad_pairs_make(rule, cl->c, cl->n, &pp, pairs, n_pairs, err);
+}
+
+/* Reads: the round's candidates. Writes: the selection (kept labels, pairs),
+ * every candidate's decisions, the dataset file and the stage's figures. */
+int run_stage_select(ad_run *run, run_round *rr, ad_error *err) {
     int done = 0;
-    if (ad_store_stage_is_done(run->st, (uint32_t)round, "select", -1, &done, err)) return AD_ERR;
+    size_t round = rr->round;
+    if (ad_store_stage_is_done(run->st, (uint32_t)round, AD_STAGE_SELECT, -1, &done, err))
+        return AD_ERR;
     if (done) return AD_OK;
     double t0 = ad_now();
-    cand_list cl = {0};
-    ad_filter_params fp = filter_params(&run->cfg);
-    int rc = ad_store_samples_foreach(run->st, (uint32_t)round, "acquire", add_row, &cl, err);
-    if (rc == AD_OK) rc = judge_all(run, &cl, err);
-    if (rc == AD_OK) rc = ad_filter_run(cl.c, cl.n, &fp, err);
-    for (size_t i = 0; rc == AD_OK && i < cl.n; i++) {
-        cl.rows[i].filters_ran = cl.c[i].ran;
-        cl.rows[i].filters_passed = cl.c[i].passed;
-        cl.rows[i].kept = cl.c[i].kept;
-        cl.rows[i].correct = cl.c[i].correct;
-    }
-    if (rc == AD_OK) rc = write_dataset(run, round, &cl, err);
-    ad_run_maybe_kill("select", round, 0);
+    ad_pair *pairs = NULL;
+    size_t n_pairs = 0;
+    int rc = run_round_candidates(run, rr, err);
+    run_candidates *cl = rr->cands;
+    if (rc == AD_OK) rc = decide(run, cl, &pairs, &n_pairs, err);
+    if (rc == AD_OK) rc = build_selection(round, cl, pairs, n_pairs, run->cfg.pairs, &rr->sel, err);
+    if (rc == AD_OK) rc = write_dataset(run, round, cl, err);
+    ad_run_maybe_kill(AD_STAGE_SELECT, round, 0);
     if (rc == AD_OK) rc = ad_store_begin(run->st, err);
     if (rc == AD_OK) {
-        rc = ad_store_samples_insert(run->st, "select", cl.rows, cl.n, err);
-        if (rc == AD_OK) rc = record_metrics(run, round, &cl, err);
+        rc = ad_store_samples_insert(run->st, AD_STAGE_SELECT, cl->rows, cl->n, err);
+        if (rc == AD_OK) rc = insert_pairs(run, round, rr->sel, err);
+        if (rc == AD_OK) rc = record_metrics(run, round, cl, pairs, n_pairs, err);
         if (rc == AD_OK)
-            rc = ad_store_stage_done(run->st, (uint32_t)round, "select", -1, ad_now() - t0, err);
-        if (rc == AD_OK) rc = ad_store_commit(run->st, err);
-        else ad_store_rollback(run->st);
+            rc = ad_store_stage_done(run->st, (uint32_t)round, AD_STAGE_SELECT, -1, ad_now() - t0,
+                                     err);
+        if (rc == AD_OK)
+            rc = ad_store_commit(run->st, err);
+        else
+            ad_store_rollback(run->st);
     }
-    cands_free(&cl);
+    free(pairs);
     return rc == AD_OK ? AD_OK : ad_error_prefix(err, "select: ");
 }

@@ -215,6 +215,15 @@ typedef int (*ad_store_sample_fn)(void *ctx, const ad_store_sample *row, ad_erro
 int ad_store_samples_foreach(ad_store *st, uint32_t round, const char *stage, ad_store_sample_fn fn,
                              void *ctx, ad_error *err);
 
+/* Sets the score of n candidates of a round recorded by `stage`, each named by
+ * (prompt_index, lineage, sample_index) of keys[i] (other fields ignored);
+ * scores[i] NaN stores NULL. One transaction unless the caller holds one; an
+ * unknown candidate is an error (nothing is changed when this call owns the
+ * transaction). The judge stage records its verdicts this way. */
+int ad_store_samples_set_score(ad_store *st, uint32_t round, const char *stage,
+                               const ad_store_sample *keys, const double *scores, size_t n,
+                               ad_error *err);
+
 /* One evaluation figure. */
 typedef struct ad_store_eval {
     uint32_t round;

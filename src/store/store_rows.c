@@ -161,6 +161,28 @@ int ad_store_samples_foreach(ad_store *st, uint32_t round, const char *stage, ad
     return rc < 0 ? AD_ERR : AD_OK;
 }
 
+int ad_store_samples_set_score(ad_store *st, uint32_t round, const char *stage,
+                               const ad_store_sample *keys, const double *scores, size_t n,
+                               ad_error *err) {
+    int own;
+    if (store_tx_enter(st, &own, "set scores", err)) return AD_ERR;
+    int rc = AD_OK;
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        size_t changed = 0;
+        rc = store_exec(st, "set scores", err, &changed,
+                        "UPDATE samples SET score = ?7 WHERE run_id = ?1 AND round = ?2 AND"
+                        " stage = ?3 AND prompt_index = ?4 AND lineage = ?5 AND sample_index = ?6",
+                        "RITIIID", (int64_t)round, stage, (int64_t)keys[i].prompt_index,
+                        (int64_t)keys[i].lineage, (int64_t)keys[i].sample_index, scores[i]);
+        if (rc == AD_OK && changed != 1)
+            rc = ad_error_set(err, "%s: set scores: round %u has no %s candidate (prompt %zu, "
+                                   "lineage %zu, sample %zu)",
+                              st->path, round, stage, keys[i].prompt_index, keys[i].lineage,
+                              keys[i].sample_index);
+    }
+    return store_tx_leave(st, own, rc, "set scores", err);
+}
+
 /* ---- evaluations ----------------------------------------------------------- */
 
 int ad_store_evals_insert(ad_store *st, const char *stage, const ad_store_eval *rows, size_t n,

@@ -1,0 +1,38 @@
+/* run_names.h: the names a run writes into its store, in one place: stage
+ * names (the `stage` column of markers, samples, figures) and the keys of the
+ * stages' figures. `autodidact status`, scripts/ and the report read these
+ * strings, so they are part of the store's format: add, never rename. */
+#ifndef AD_LOOP_RUN_NAMES_H
+#define AD_LOOP_RUN_NAMES_H
+
+/* stages */
+#define AD_STAGE_ACQUIRE "acquire"
+#define AD_STAGE_SELECT "select"
+#define AD_STAGE_OPTIMIZE "optimize"
+#define AD_STAGE_EVALUATE "evaluate"
+#define AD_STAGE_ACCEPT "accept"
+
+/* acquire figures */
+#define AD_METRIC_LEVELS "levels"
+#define AD_METRIC_TOKENS_PER_S "tokens_per_s"
+
+/* select figures */
+#define AD_METRIC_CANDIDATES "candidates"
+#define AD_METRIC_KEPT "kept"
+#define AD_METRIC_KEPT_FRACTION "kept_fraction"
+#define AD_METRIC_LABEL_ACCURACY "label_accuracy"
+#define AD_METRIC_GREEDY_ACCURACY "greedy_accuracy"
+#define AD_METRIC_PASS_RATE_PREFIX "pass_rate_" /* + filter name */
+#define AD_METRIC_DIVERSITY "diversity"
+#define AD_METRIC_PAIRS "pairs"
+#define AD_METRIC_PAIR_ACCURACY "pair_accuracy"
+
+/* optimize figures (per lineage) */
+#define AD_METRIC_LOSS "loss"
+#define AD_METRIC_MARGIN "margin"               /* DPO: mean chosen-minus-rejected log-ratio */
+#define AD_METRIC_PREF_ACCURACY "pref_accuracy" /* DPO: share of pairs with margin > 0 */
+
+/* evaluation rows */
+#define AD_EVAL_ACCURACY "accuracy"
+
+#endif

@@ -382,6 +382,183 @@ static void test_pipeline(void) {
     CHECK(strcmp(ad_filter_name((ad_filter_id)99), "?") == 0);
 }
 
+/* The registry: one entry per id, named as ad_filter_name says, applied in
+ * ascending id order except unique, which reads the others' kept flags and so
+ * must be last. */
+static void test_registry(void) {
+    static const char *const stored[AD_FILTER_COUNT] = {
+        "complete", "length", "vote_samples", "vote_lineages", "confidence", "verifier", "unique",
+    }; /* stored in figures: never renamed */
+    CHECK(ad_filter_count_registered() == AD_FILTER_COUNT);
+    CHECK(ad_filter_at(AD_FILTER_COUNT) == NULL);
+    unsigned seen = 0;
+    for (size_t i = 0; i < ad_filter_count_registered(); i++) {
+        const ad_filter_ops *f = ad_filter_at(i);
+        CHECK(f != NULL);
+        if (!f) continue;
+        CHECK_MSG((unsigned)f->id < AD_FILTER_COUNT && !(seen & (1u << f->id)), "i=%zu", i);
+        seen |= 1u << f->id;
+        if (i < AD_FILTER_UNIQUE) CHECK_MSG(f->id == (ad_filter_id)i, "i=%zu", i);
+        if (i > 0 && i + 1 < ad_filter_count_registered())
+            CHECK(f->id > ad_filter_at(i - 1)->id); /* ascending before unique */
+        CHECK(strcmp(f->name, ad_filter_name(f->id)) == 0);
+        CHECK(strcmp(f->name, stored[f->id]) == 0);
+        CHECK(f->summary && *f->summary && f->enabled && f->run);
+        CHECK(ad_filter_find(f->name) == f);
+    }
+    CHECK(seen == (1u << AD_FILTER_COUNT) - 1);
+    const ad_filter_ops *last = ad_filter_at(ad_filter_count_registered() - 1);
+    CHECK(last && last->id == AD_FILTER_UNIQUE);
+    CHECK(ad_filter_find("unique") == last);
+    CHECK(ad_filter_find("nope") == NULL);
+    CHECK(ad_filter_find("") == NULL);
+    CHECK(ad_filter_find(NULL) == NULL);
+    /* each switch in ad_filter_params turns on exactly its own filter */
+    ad_filter_params none;
+    memset(&none, 0, sizeof none);
+    for (int id = 0; id < AD_FILTER_COUNT; id++) {
+        ad_filter_params p = none;
+        int *sw[AD_FILTER_COUNT] = {&p.complete,   &p.length,   &p.vote_samples, &p.vote_lineages,
+                                    &p.confidence, &p.verifier, &p.unique};
+        if (!sw[id]) { /* a filter added without its switch here */
+            CHECK_MSG(0, "no switch for filter %d in this test", id);
+            continue;
+        }
+        *sw[id] = 1;
+        for (size_t i = 0; i < ad_filter_count_registered(); i++) {
+            const ad_filter_ops *f = ad_filter_at(i);
+            CHECK_MSG(!f->enabled(&none), "%s", f->name);
+            CHECK_MSG(!f->enabled(&p) == (f->id != (ad_filter_id)id), "%s, switch %d", f->name, id);
+        }
+    }
+}
+
+/* ad_filter_run checks its arguments before running anything. */
+static void test_run_checks(void) {
+    ad_error err;
+    ad_filter_params p = ad_filter_default_params();
+    ad_candidate c = cand(0, 0, 0, "a");
+    c.kept = 0;
+    CHECK(ad_filter_run(&c, 1, NULL, &err) == AD_ERR);
+    CHECK(c.kept == 0);
+    CHECK(ad_filter_run(NULL, 3, &p, &err) == AD_ERR);
+    CHECK(ad_filter_run(NULL, 0, &p, &err) == AD_OK);
+    CHECK(ad_filter_run(&c, 1, &p, &err) == AD_OK && c.kept);
+}
+
+/* xorshift64: a fixed pseudo-random sequence for the equivalence test. */
+static uint64_t next_rand(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Fills c with a round of up to 5 prompts x m lineages x k samples (some
+ * missing), shuffled, with colliding answers, unfinished outputs, tied
+ * log-probs and every candidate verified; returns how many. */
+static size_t random_round(ad_candidate *c, size_t cap, size_t m, uint64_t *s) {
+    static const char *const texts[] = {"A", "B", "AB", "7+8=15", "15", ""};
+    static const char *const answers[] = {"15", "14", "A"};
+    size_t n = 0, n_prompts = 1 + next_rand(s) % 5, k = 1 + next_rand(s) % 4;
+    for (size_t p = 0; p < n_prompts; p++)
+        for (size_t l = 0; l < m; l++)
+            for (size_t j = 0; j < k && n < cap; j++) {
+                if (next_rand(s) % 6 == 0) continue;
+                ad_candidate *x = &c[n++];
+                *x = cand(p, l, j, texts[next_rand(s) % 6]);
+                x->level = next_rand(s) % 4 ? ad_level_int((int32_t)(p % 3))
+                                            : ad_level_pair((int32_t)(p % 2), 1);
+                x->answer = next_rand(s) % 3 ? NULL : answers[next_rand(s) % 3];
+                x->n_tokens = next_rand(s) % 6;
+                x->logprob_sum = -(double)(next_rand(s) % 8) / 2.0;
+                x->hit_eos = next_rand(s) % 5 != 0;
+                x->correct = (int)(next_rand(s) % 2);
+                x->kept = (int)(next_rand(s) % 2); /* stale decisions that begin must clear */
+                x->ran = x->passed = (uint32_t)next_rand(s);
+            }
+    for (size_t i = n; i > 1; i--) {
+        size_t j = next_rand(s) % i;
+        ad_candidate t = c[i - 1];
+        c[i - 1] = c[j];
+        c[j] = t;
+    }
+    return n;
+}
+
+/* The documented pipeline by hand: begin, then each switched-on filter in id
+ * order with unique last. */
+static int run_by_hand(ad_candidate *c, size_t n, const ad_filter_params *p, ad_error *err) {
+    if (ad_filter_begin(c, n, err)) return AD_ERR;
+    if (p->complete) ad_filter_complete(c, n);
+    if (p->length && ad_filter_length(c, n, p->length_shortfall, err)) return AD_ERR;
+    if (p->vote_samples && ad_filter_vote_samples(c, n, p->vote_min_share, err)) return AD_ERR;
+    if (p->vote_lineages && ad_filter_vote_lineages(c, n, p->n_lineages, p->vote_min_agree, err))
+        return AD_ERR;
+    if (p->confidence && ad_filter_confidence(c, n, &p->conf, err)) return AD_ERR;
+    if (p->verifier && ad_filter_verifier(c, n, err)) return AD_ERR;
+    if (p->unique && ad_filter_unique(c, n, err)) return AD_ERR;
+    return AD_OK;
+}
+
+/* ad_filter_run (the registry) decides exactly as the filters called by hand,
+ * for every filter on, each alone, and random subsets and parameters. */
+static void test_run_equivalence(void) {
+    enum { CAP = 120 };
+    static ad_candidate c[CAP], a[CAP], b[CAP];
+    ad_error err;
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    size_t compared = 0, kept = 0, dropped = 0;
+    const int trials = test_quick() ? 60 : 400;
+    for (int t = 0; t < trials; t++) {
+        size_t m = 1 + next_rand(&s) % 5;
+        size_t n = random_round(c, CAP, m, &s);
+        for (int set = 0; set < 10; set++) {
+            ad_filter_params p = ad_filter_default_params();
+            /* set 0: every filter; 1..7: each alone; then random subsets */
+            unsigned on = set == 0   ? 0x7fu
+                          : set <= 7 ? 1u << (set - 1)
+                                     : (unsigned)(next_rand(&s) & 0x7fu);
+            p.complete = (on >> AD_FILTER_COMPLETE) & 1;
+            p.length = (on >> AD_FILTER_LENGTH) & 1;
+            p.vote_samples = (on >> AD_FILTER_VOTE_SAMPLES) & 1;
+            p.vote_lineages = (on >> AD_FILTER_VOTE_LINEAGES) & 1;
+            p.confidence = (on >> AD_FILTER_CONFIDENCE) & 1;
+            p.verifier = (on >> AD_FILTER_VERIFIER) & 1;
+            p.unique = (on >> AD_FILTER_UNIQUE) & 1;
+            p.length_shortfall = 1 + next_rand(&s) % 3;
+            p.vote_min_share = (double)(1 + next_rand(&s) % 10) / 10.0;
+            p.n_lineages = m;
+            p.vote_min_agree = 1 + next_rand(&s) % m;
+            p.conf.use_top_fraction = (int)(next_rand(&s) % 2);
+            p.conf.min_mean_logprob = -(double)(next_rand(&s) % 6) / 2.0;
+            p.conf.top_fraction = (double)(1 + next_rand(&s) % 10) / 10.0;
+            p.conf.group = (ad_conf_group)(next_rand(&s) % 3);
+            memcpy(a, c, n * sizeof *c);
+            memcpy(b, c, n * sizeof *c);
+            int ra = ad_filter_run(a, n, &p, &err);
+            int rb = run_by_hand(b, n, &p, &err);
+            CHECK_MSG(ra == AD_OK && rb == AD_OK, "trial %d set %d: %s", t, set, err.msg);
+            for (size_t i = 0; i < n; i++) {
+                CHECK_MSG(a[i].kept == b[i].kept && a[i].ran == b[i].ran &&
+                              a[i].passed == b[i].passed,
+                          "trial %d set %d candidate %zu", t, set, i);
+                kept += a[i].kept != 0;
+                dropped += a[i].kept == 0;
+            }
+            compared += n;
+        }
+    }
+    CHECK(compared > 1000 && kept > compared / 20 && dropped > compared / 20);
+    /* an invalid parameter fails the run as it fails the filter */
+    size_t n = random_round(c, CAP, 3, &s);
+    ad_filter_params p = ad_filter_default_params();
+    p.vote_lineages = 1;
+    p.n_lineages = 3;
+    p.vote_min_agree = 4; /* more than m */
+    CHECK(ad_filter_run(c, n, &p, &err) == AD_ERR && strstr(err.msg, "lineage vote") != NULL);
+}
+
 int main(void) {
     RUN(test_vote_mode);
     RUN(test_begin_validates);
@@ -394,5 +571,8 @@ int main(void) {
     RUN(test_verifier);
     RUN(test_unique);
     RUN(test_pipeline);
+    RUN(test_registry);
+    RUN(test_run_checks);
+    RUN(test_run_equivalence);
     return test_summary();
 }

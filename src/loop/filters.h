@@ -26,9 +26,10 @@
 #include "util/error.h"
 #include "util/level.h"
 
-/* Filter identifiers: bit positions in ad_candidate.ran / .passed, and the
- * order ad_filter_run applies them in. Values are stored in the run store, so
- * new filters are appended, never renumbered. */
+/* Filter identifiers: bit positions in ad_candidate.ran / .passed. Values are
+ * stored in the run store, so new filters are appended, never renumbered.
+ * ad_filter_run applies them in registry order (ad_filter_at), which is
+ * ascending id except that unique comes last. */
 typedef enum ad_filter_id {
     AD_FILTER_COMPLETE = 0,      /* reached EOS within the budget */
     AD_FILTER_LENGTH = 1,        /* not much shorter than the longest of its level */
@@ -40,8 +41,9 @@ typedef enum ad_filter_id {
     AD_FILTER_COUNT = 7
 } ad_filter_id;
 
-/* "complete", "length", "vote_samples", "vote_lineages", "confidence",
- * "verifier", "unique"; "?" for an unknown id. This function can't fail. */
+/* The registered filter's name: "complete", "length", "vote_samples",
+ * "vote_lineages", "confidence", "verifier", "unique"; "?" for an unknown id.
+ * This function can't fail. */
 const char *ad_filter_name(ad_filter_id id);
 
 typedef struct ad_candidate {
@@ -150,8 +152,48 @@ typedef struct ad_filter_params {
  * top fraction 1 per prompt). This function can't fail. */
 ad_filter_params ad_filter_default_params(void);
 
-/* ad_filter_begin, then every enabled filter in ad_filter_id order. On error the
- * candidates may hold partial decisions; run it again after fixing the cause. */
+/* ---- the registry ----------------------------------------------------------
+ *
+ * Each filter is one file, src/loop/filter_<name>.c, that defines its public
+ * ad_filter_<name>() above and an ad_filter_ops entry; the registry (a table in
+ * filters.c) lists the entries in application order. That order is ascending
+ * id, except that unique is last: it is the one filter that reads the others'
+ * decisions (the kept flags), so it must follow all of them. Every other
+ * filter is an independent test, so its place does not change any decision.
+ *
+ * How to add a filter: append its id before AD_FILTER_COUNT (never renumber:
+ * ids are stored); write filter_<name>.c with ad_filter_<name>() (check the
+ * parameters it reads, then judge every candidate with filters_internal.h's
+ * helpers) and `const ad_filter_ops ad_filter_ops_<name>`; declare the entry in
+ * filters_internal.h and list it in filters.c's registry just before unique;
+ * add its switch and parameters to ad_filter_params (and their defaults to
+ * ad_filter_default_params), its rule to the comments above, and its tests to
+ * tests/test_filters.c. Exposing it in the run config is run_config.c's job. */
+
+typedef struct ad_filter_ops {
+    ad_filter_id id;     /* its bit in ran / passed */
+    const char *name;    /* "complete", "length", ... (stored in figures: never rename) */
+    const char *summary; /* one line, for docs and --help */
+    /* 1 when this configuration turns the filter on. This function can't fail. */
+    int (*enabled)(const ad_filter_params *p);
+    /* Checks the parameters it reads in p, then judges every candidate (after
+     * ad_filter_begin): the filter's ad_filter_<name>() with p's values. */
+    int (*run)(ad_candidate *c, size_t n, const ad_filter_params *p, ad_error *err);
+} ad_filter_ops;
+
+/* The number of registered filters (AD_FILTER_COUNT), and filter i in
+ * application order (NULL when i >= the count). These functions can't fail. */
+size_t ad_filter_count_registered(void);
+const ad_filter_ops *ad_filter_at(size_t i);
+
+/* The filter with this name; NULL when unknown or name is NULL. This function
+ * can't fail. */
+const ad_filter_ops *ad_filter_find(const char *name);
+
+/* Checks the arguments (p not NULL; c not NULL when n > 0), runs
+ * ad_filter_begin, then every registered filter whose enabled() says so, in
+ * registry order. On error the candidates may hold partial decisions; run it
+ * again after fixing the cause. */
 int ad_filter_run(ad_candidate *c, size_t n, const ad_filter_params *p, ad_error *err);
 
 /* Per-filter tallies over an array: how many candidates each filter judged and

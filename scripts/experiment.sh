@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Runs one experiment config and writes bench/results/NAME.json.
-#   scripts/experiment.sh NAME CONFIG [--set key=value ...]
+#   scripts/experiment.sh NAME CONFIG [--set key=value ...] [--from RUN]
+# AD_BIN names the binary to run (default build/autodidact).
 # The run goes to runs/NAME (resumed when it exists); the results file records
 # the config, the exact command, the machine, the wall time and, per round, the
-# trained levels, accuracy per level, label accuracy and kept fraction, and for
+# trained levels, accuracy per level, label accuracy and kept fraction (and
+# pairs, pair accuracy, the judge's precision and recall when the run has them), and for
 # integer levels the extrapolation margin: how many levels past the highest
 # trained one accuracy stays >= 0.95.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1; config=$2; shift 2
 out=runs/$name
-bin=build/autodidact
+bin=${AD_BIN:-build/autodidact} # AD_BIN: a frozen copy, so that rebuilding mid-run changes nothing
 start=$(date +%s)
 resumed=0
 if [ -f "$out/run.db" ]; then
@@ -28,7 +30,7 @@ lineages=$(sed -n 's/^lineages = //p' "$out/config.ini")
 for ((l = 1; l < ${lineages:-1}; l++)); do
   "$bin" status "$out" --lineage "$l" --json > "$out/status-l$l.json"
 done
-/usr/bin/env python3 - "$name" "$config" "$bin run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
+/usr/bin/env python3 - "$name" "$config" "build/autodidact run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
 import json, sys
 name, config, command, machine, wall, out, resumed = sys.argv[1:]
 status = json.load(open(f"{out}/status.json"))
@@ -100,6 +102,9 @@ for r in rounds:
         continue
     row = {k: r.get(k) for k in ("round", "trained_levels", "accuracy", "label_accuracy",
                                  "kept_fraction", "wall_seconds", "status")}
+    for k in ("pairs", "pair_accuracy", "judge_precision", "judge_recall"):
+        if k in r:
+            row[k] = r[k]
     row["trained_levels"] = [lv(x) for x in r.get("trained_levels") or []]
     row["accuracy"] = levels_of(r.get("accuracy"))
     if len(by_lineage) > 1:

@@ -47,6 +47,9 @@ def main():
     for lv in levels:
         print(f"| {lv} | " + " | ".join(cell(acc.get(lv)) for _, acc in cols) + " |")
     extra = [("label accuracy", "label_accuracy", cell), ("kept fraction", "kept_fraction", cell),
+             ("pairs", "pairs", lambda v: "" if v is None else f"{v:.0f}"),
+             ("pair accuracy", "pair_accuracy", cell),
+             ("judge precision", "judge_precision", cell), ("judge recall", "judge_recall", cell),
              ("margin (levels >= 0.95 past trained)", "margin", lambda v: "" if v is None else str(v)),
              ("seconds", "wall_seconds", lambda v: "" if v is None else f"{v:.0f}")]
     for title, key, fmt in extra:

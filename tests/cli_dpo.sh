@@ -3,7 +3,9 @@
 # pairs from the model's own samples (confidence and vote rules), DPO rounds
 # with their figures, the pairs exported as TRL-ready JSONL, the reference
 # log-probs stored once per lineage, and kill -9 inside a DPO round followed
-# by resume: bit-identical weights.
+# by resume: bit-identical weights. Then the self-taught judge: trained from
+# round 2 on the filters' past decisions, scoring candidates, feeding the
+# judge pair rule and filter, killed mid-training and resumed bit-identical.
 . "$(dirname "$0")/lib_cli.sh"
 
 cat > "$tmp/dpo.ini" <<'INI'
@@ -91,6 +93,71 @@ check "an unknown pair rule is refused with the list" grep -q "select.pairs: unk
 "$AD" run "$tmp/dpo.ini" --out "$tmp/c" --set optimize.objective=ppo > /dev/null 2> "$tmp/err"
 check "an unknown objective is refused" grep -q "optimize.objective: unknown objective 'ppo'" "$tmp/err"
 check "a refused config leaves no run" test ! -e "$tmp/c/run.db"
+
+# the self-taught judge: label-free labels from the vote filter's decisions
+cat > "$tmp/judge.ini" <<'INI'
+[run]
+task = copy
+rounds = 3
+threads = 1
+save_every = 10
+[model]
+layers = 1
+heads = 2
+dim = 32
+ffn = 64
+[base]
+levels = 1-3
+steps = 60
+batch = 16
+lr = 0.003
+[round]
+steps = 20
+batch = 16
+prompts = 32
+[acquire]
+samples = 4
+temperature = 1.0
+[select]
+vote_samples = true
+vote_min_share = 0.5
+judge = true
+pairs = judge
+[judge]
+train = true
+layers = 1
+heads = 2
+dim = 32
+ffn = 64
+steps = 30
+batch = 16
+[optimize]
+objective = dpo
+[eval]
+n = 16
+above = 1
+INI
+"$AD" run "$tmp/judge.ini" --out "$tmp/j" > /dev/null 2>&1; check "judge run exits 0" test $? -eq 0
+check "round 1 has no history: the judge waits" grep -q '^judge r1: the history has 0 accepted and 0 rejected answers' "$tmp/j/log.txt"
+check "no judge after round 1" test ! -e "$tmp/j/ckpt/judge/r0001"
+for r in 0002 0003; do check "judge checkpoint r$r" test -s "$tmp/j/ckpt/judge/r$r/model.safetensors"; done
+scored=$(sqlite3 "$tmp/j/run.db" "select count(*) from samples where round = 2 and stage = 'acquire' and score between 0 and 1")
+eos=$(sqlite3 "$tmp/j/run.db" "select count(*) from samples where round = 2 and stage = 'acquire' and hit_eos = 1")
+check "the judge scored every complete answer of round 2 ($scored of $eos)" test "$scored" -eq "$eos" -a "$eos" -gt 0
+check "select keeps the scores" test "$(sqlite3 "$tmp/j/run.db" "select count(*) from samples where round = 2 and stage = 'select' and score is not null")" -eq "$scored"
+check "judge precision recorded" test "$(sqlite3 "$tmp/j/run.db" "select count(*) from stage_metrics where stage = 'select' and key = 'judge_precision'")" -eq 2
+judged=$(sqlite3 "$tmp/j/run.db" "select count(*) from samples where round = 3 and stage = 'select' and (filters_ran & 128) != 0")
+check "the judge filter judged round 3's scored answers ($judged)" test "$judged" -gt 0
+check "judge pairs made in round 2" test "$(sqlite3 "$tmp/j/run.db" "select count(*) from pairs where round = 2 and rule = 'judge'")" -gt 0
+bash -c 'AD_KILL_AT=judge:3:15 "$@"; exit $?' _ "$AD" run "$tmp/judge.ini" --out "$tmp/k" > /dev/null 2>&1
+check "killed inside the judge's training (status 137)" test $? -eq 137
+"$AD" resume "$tmp/k" > /dev/null 2>&1; check "resume after the judge's kill exits 0" test $? -eq 0
+for f in judge/r0003/model.safetensors l00/r0003/model.safetensors; do
+  check "resumed $f bit-identical" cmp -s "$tmp/j/ckpt/$f" "$tmp/k/ckpt/$f"
+done
+"$AD" run "$tmp/judge.ini" --out "$tmp/c" --set judge.train=false --set select.pairs= \
+  --set optimize.objective=sft > /dev/null 2> "$tmp/err"
+check "the judge filter without a judge is refused" grep -q 'select.judge needs judge.train = true' "$tmp/err"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

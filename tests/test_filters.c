@@ -20,6 +20,7 @@ static ad_candidate cand(size_t prompt, size_t lineage, size_t sample, const cha
     c.logprob_sum = -1.0 * (double)c.n_tokens;
     c.hit_eos = 1;
     c.correct = -1;
+    c.score = NAN;
     return c;
 }
 
@@ -311,6 +312,29 @@ static void test_verifier(void) {
     CHECK(c[0].kept && !c[1].kept && c[2].kept);
 }
 
+/* The judge filter: scored answers pass at or above the threshold, unscored
+ * ones are not judged (and stay kept); bad scores and thresholds are refused. */
+static void test_judge(void) {
+    ad_error err;
+    ad_candidate c[4] = {cand(0, 0, 0, "1"), cand(0, 0, 1, "2"), cand(1, 0, 0, "3"),
+                         cand(1, 0, 1, "4")};
+    c[0].score = 0.9;
+    c[1].score = 0.5;
+    c[2].score = 0.49;
+    c[3].score = NAN;
+    CHECK(ad_filter_begin(c, 4, &err) == AD_OK);
+    CHECK(ad_filter_judge(c, 4, 0.5, &err) == AD_OK);
+    uint32_t bit = 1u << AD_FILTER_JUDGE;
+    CHECK(c[0].kept && (c[0].ran & bit) && (c[0].passed & bit));
+    CHECK(c[1].kept && (c[1].passed & bit)); /* at the threshold: yes */
+    CHECK(!c[2].kept && (c[2].ran & bit) && !(c[2].passed & bit));
+    CHECK(c[3].kept && !(c[3].ran & bit)); /* unscored: not judged */
+    CHECK(ad_filter_judge(c, 4, 1.5, &err) == AD_ERR && strstr(err.msg, "threshold"));
+    c[1].score = 2.0;
+    CHECK(ad_filter_judge(c, 4, 0.5, &err) == AD_ERR && strstr(err.msg, "candidate 1"));
+    CHECK(strcmp(ad_filter_name(AD_FILTER_JUDGE), "judge") == 0);
+}
+
 static void test_unique(void) {
     ad_error err;
     /* out of order on purpose: the lowest (lineage, sample) copy wins */
@@ -387,7 +411,8 @@ static void test_pipeline(void) {
  * must be last. */
 static void test_registry(void) {
     static const char *const stored[AD_FILTER_COUNT] = {
-        "complete", "length", "vote_samples", "vote_lineages", "confidence", "verifier", "unique",
+        "complete",   "length",   "vote_samples", "vote_lineages",
+        "confidence", "verifier", "unique",       "judge",
     }; /* stored in figures: never renamed */
     CHECK(ad_filter_count_registered() == AD_FILTER_COUNT);
     CHECK(ad_filter_at(AD_FILTER_COUNT) == NULL);
@@ -419,7 +444,7 @@ static void test_registry(void) {
     for (int id = 0; id < AD_FILTER_COUNT; id++) {
         ad_filter_params p = none;
         int *sw[AD_FILTER_COUNT] = {&p.complete,   &p.length,   &p.vote_samples, &p.vote_lineages,
-                                    &p.confidence, &p.verifier, &p.unique};
+                                    &p.confidence, &p.verifier, &p.unique,       &p.judge};
         if (!sw[id]) { /* a filter added without its switch here */
             CHECK_MSG(0, "no switch for filter %d in this test", id);
             continue;
@@ -476,6 +501,7 @@ static size_t random_round(ad_candidate *c, size_t cap, size_t m, uint64_t *s) {
                 x->correct = (int)(next_rand(s) % 2);
                 x->kept = (int)(next_rand(s) % 2); /* stale decisions that begin must clear */
                 x->ran = x->passed = (uint32_t)next_rand(s);
+                x->score = next_rand(s) % 4 ? (double)(next_rand(s) % 5) / 4.0 : NAN;
             }
     for (size_t i = n; i > 1; i--) {
         size_t j = next_rand(s) % i;
@@ -497,6 +523,7 @@ static int run_by_hand(ad_candidate *c, size_t n, const ad_filter_params *p, ad_
         return AD_ERR;
     if (p->confidence && ad_filter_confidence(c, n, &p->conf, err)) return AD_ERR;
     if (p->verifier && ad_filter_verifier(c, n, err)) return AD_ERR;
+    if (p->judge && ad_filter_judge(c, n, p->judge_min, err)) return AD_ERR;
     if (p->unique && ad_filter_unique(c, n, err)) return AD_ERR;
     return AD_OK;
 }
@@ -513,12 +540,12 @@ static void test_run_equivalence(void) {
     for (int t = 0; t < trials; t++) {
         size_t m = 1 + next_rand(&s) % 5;
         size_t n = random_round(c, CAP, m, &s);
-        for (int set = 0; set < 10; set++) {
+        for (int set = 0; set < 12; set++) {
             ad_filter_params p = ad_filter_default_params();
-            /* set 0: every filter; 1..7: each alone; then random subsets */
-            unsigned on = set == 0   ? 0x7fu
-                          : set <= 7 ? 1u << (set - 1)
-                                     : (unsigned)(next_rand(&s) & 0x7fu);
+            /* set 0: every filter; 1..8: each alone; then random subsets */
+            unsigned on = set == 0   ? 0xffu
+                          : set <= 8 ? 1u << (set - 1)
+                                     : (unsigned)(next_rand(&s) & 0xffu);
             p.complete = (on >> AD_FILTER_COMPLETE) & 1;
             p.length = (on >> AD_FILTER_LENGTH) & 1;
             p.vote_samples = (on >> AD_FILTER_VOTE_SAMPLES) & 1;
@@ -526,6 +553,8 @@ static void test_run_equivalence(void) {
             p.confidence = (on >> AD_FILTER_CONFIDENCE) & 1;
             p.verifier = (on >> AD_FILTER_VERIFIER) & 1;
             p.unique = (on >> AD_FILTER_UNIQUE) & 1;
+            p.judge = (on >> AD_FILTER_JUDGE) & 1;
+            p.judge_min = (double)(next_rand(&s) % 5) / 4.0;
             p.length_shortfall = 1 + next_rand(&s) % 3;
             p.vote_min_share = (double)(1 + next_rand(&s) % 10) / 10.0;
             p.n_lineages = m;
@@ -570,6 +599,7 @@ int main(void) {
     RUN(test_confidence_top);
     RUN(test_verifier);
     RUN(test_unique);
+    RUN(test_judge);
     RUN(test_pipeline);
     RUN(test_registry);
     RUN(test_run_checks);

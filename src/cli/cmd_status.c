@@ -8,6 +8,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "loop/run_names.h"
 #include "store/store.h"
 
 static const char *usage_text =
@@ -16,29 +17,33 @@ static const char *usage_text =
     "time) and a grid of held-out accuracy per level (rows) and round (columns) for\n"
     "lineage L (default 0). With --json, prints one JSON object instead:\n"
     "{\"rounds\": [{\"round\", \"status\", \"trained_levels\": [lo, hi], \"accuracy\":\n"
-    "{\"LEVEL\": acc}, \"label_accuracy\", \"kept_fraction\", \"wall_seconds\"}]}.\n";
+    "{\"LEVEL\": acc}, \"label_accuracy\", \"kept_fraction\", \"wall_seconds\"}]}, plus\n"
+    "\"pairs\", \"pair_accuracy\", \"judge_precision\" and \"judge_recall\" in rounds\n"
+    "that made pairs or ran the judge.\n";
 
 /* A select-stage figure of a round, or NaN. */
 static double select_metric(ad_store *st, uint32_t round, const char *key) {
     double v;
     int found = 0;
     ad_error err;
-    if (ad_store_stage_metric_get(st, round, "select", -1, key, &v, &found, &err) != AD_OK)
+    if (ad_store_stage_metric_get(st, round, AD_STAGE_SELECT, -1, key, &v, &found, &err) != AD_OK)
         return NAN;
     return found ? v : NAN;
 }
 
 static void print_rounds(ad_store *st, const ad_store_round_row *rows, size_t n) {
-    printf("round  status       kept/candidates  label_acc  seconds  stages\n");
+    printf("round  status       kept/candidates  label_acc  pair_acc  seconds  stages\n");
     for (size_t i = 0; i < n; i++) {
-        double kept = select_metric(st, rows[i].round, "kept");
-        double cand = select_metric(st, rows[i].round, "candidates");
-        double la = select_metric(st, rows[i].round, "label_accuracy");
-        char kc[48] = "-", lab[16] = "-";
+        double kept = select_metric(st, rows[i].round, AD_METRIC_KEPT);
+        double cand = select_metric(st, rows[i].round, AD_METRIC_CANDIDATES);
+        double la = select_metric(st, rows[i].round, AD_METRIC_LABEL_ACCURACY);
+        double pa = select_metric(st, rows[i].round, AD_METRIC_PAIR_ACCURACY);
+        char kc[48] = "-", lab[16] = "-", pab[16] = "-";
         if (!isnan(kept) && !isnan(cand)) snprintf(kc, sizeof kc, "%.0f/%.0f", kept, cand);
         if (!isnan(la)) snprintf(lab, sizeof lab, "%.3f", la);
-        printf("%5u  %-11s  %15s  %9s  %7.0f  %s%s%s\n", rows[i].round,
-               ad_round_status_name(rows[i].status), kc, lab, rows[i].stage_seconds,
+        if (!isnan(pa)) snprintf(pab, sizeof pab, "%.3f", pa);
+        printf("%5u  %-11s  %15s  %9s  %8s  %7.0f  %s%s%s\n", rows[i].round,
+               ad_round_status_name(rows[i].status), kc, lab, pab, rows[i].stage_seconds,
                rows[i].stages_done, rows[i].reason[0] ? "  -- " : "", rows[i].reason);
     }
 }
@@ -46,7 +51,8 @@ static void print_rounds(ad_store *st, const ad_store_round_row *rows, size_t n)
 /* Rows: levels (in level order); columns: rounds 0..max. */
 static void print_grid(const ad_store_eval *cells, size_t n, uint32_t max_round) {
     printf("\naccuracy per level (rows) after each round (columns)\nlevel ");
-    for (uint32_t r = 0; r <= max_round; r++) printf(" %6s%u", "r", r);
+    for (uint32_t r = 0; r <= max_round; r++)
+        printf(" %6s%u", "r", r);
     printf("\n");
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -94,10 +100,13 @@ static int print_json(ad_store *st, const ad_store_round_row *rows, size_t n,
             cJSON_AddNumberToObject(acc, ad_level_format(cells[j].level, b, sizeof b),
                                     cells[j].value);
         }
-        double la = select_metric(st, rows[i].round, "label_accuracy");
-        double kf = select_metric(st, rows[i].round, "kept_fraction");
-        if (!isnan(la)) cJSON_AddNumberToObject(o, "label_accuracy", la);
-        if (!isnan(kf)) cJSON_AddNumberToObject(o, "kept_fraction", kf);
+        static const char *const figures[] = {AD_METRIC_LABEL_ACCURACY,  AD_METRIC_KEPT_FRACTION,
+                                              AD_METRIC_PAIRS,           AD_METRIC_PAIR_ACCURACY,
+                                              AD_METRIC_JUDGE_PRECISION, AD_METRIC_JUDGE_RECALL};
+        for (size_t f = 0; f < sizeof figures / sizeof figures[0]; f++) {
+            double v = select_metric(st, rows[i].round, figures[f]);
+            if (!isnan(v)) cJSON_AddNumberToObject(o, figures[f], v);
+        }
         cJSON_AddNumberToObject(o, "wall_seconds", rows[i].stage_seconds);
         if (rows[i].reason[0]) cJSON_AddStringToObject(o, "reason", rows[i].reason);
     }
@@ -137,7 +146,8 @@ int cmd_status(int argc, char **argv) {
     int rc = ad_store_open(path, 0, &st, &err);
     if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
     if (rc == AD_OK) rc = ad_store_rounds(st, &rows, &n_rows, &err);
-    if (rc == AD_OK) rc = ad_store_eval_series(st, "accuracy", (int64_t)lineage, &cells, &n_cells, &err);
+    if (rc == AD_OK)
+        rc = ad_store_eval_series(st, AD_EVAL_ACCURACY, (int64_t)lineage, &cells, &n_cells, &err);
     if (rc == AD_OK && json) {
         rc = print_json(st, rows, n_rows, cells, n_cells, &err);
     } else if (rc == AD_OK) {

@@ -38,7 +38,8 @@ typedef enum ad_filter_id {
     AD_FILTER_CONFIDENCE = 4,    /* mean token log-prob */
     AD_FILTER_VERIFIER = 5,      /* the task's verifier says correct */
     AD_FILTER_UNIQUE = 6,        /* first kept copy of a (prompt, completion) */
-    AD_FILTER_COUNT = 7
+    AD_FILTER_JUDGE = 7,         /* the self-taught judge says yes */
+    AD_FILTER_COUNT = 8
 } ad_filter_id;
 
 /* The registered filter's name: "complete", "length", "vote_samples",
@@ -123,6 +124,13 @@ int ad_filter_confidence(ad_candidate *c, size_t n, const ad_conf_params *p, ad_
  * (never verified) is an error; on error nothing is changed. */
 int ad_filter_verifier(ad_candidate *c, size_t n, ad_error *err);
 
+/* Judge filter: pass when a learned judge's score (ad_candidate.score, its
+ * probability that the answer is right) is >= min_score. A candidate with a
+ * NaN score (not scored: the judge had not learned yet, or the output never
+ * reached EOS) is not judged: its bits stay clear and it stays kept. A score
+ * outside [0, 1] or a min_score outside [0, 1] is an error. */
+int ad_filter_judge(ad_candidate *c, size_t n, double min_score, ad_error *err);
+
 /* Removes duplicate labels: among the kept candidates of one prompt with
  * identical completions (the training label is the completion, so different
  * reasoning that reaches the same answer stays), the one with the lowest
@@ -145,6 +153,8 @@ typedef struct ad_filter_params {
     ad_conf_params conf;     /* ... with these parameters */
     int verifier;            /* the verifier filter (rejection sampling: STaR / RFT) */
     int unique;              /* one copy of each (prompt, completion) label */
+    int judge;               /* the self-taught judge ... */
+    double judge_min;        /* ... says yes at this score */
 } ad_filter_params;
 
 /* Everything off except `complete` and `unique`; the values behind each switch

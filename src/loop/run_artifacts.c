@@ -79,7 +79,7 @@ static ad_candidate candidate_of(const ad_store_sample *r) {
                           .logprob_sum = r->logprob,
                           .hit_eos = r->hit_eos,
                           .correct = -1,
-                          .score = NAN};
+                          .score = r->score};
 }
 
 int run_candidates_load(ad_run *run, size_t round, run_candidates **out, ad_error *err) {
@@ -154,10 +154,14 @@ int run_selection_add_label(run_selection *s, const char *prompt, const char *co
 }
 
 int run_selection_add_pair(run_selection *s, const ad_store_pair *row, ad_error *err) {
-    run_pair p = {.prompt_index = row->prompt_index, .level = row->level,
-                  .rule = strdup(row->rule ? row->rule : ""), .prompt = strdup(row->prompt),
-                  .chosen = strdup(row->chosen), .rejected = strdup(row->rejected),
-                  .chosen_lineage = row->chosen_lineage, .chosen_sample = row->chosen_sample,
+    run_pair p = {.prompt_index = row->prompt_index,
+                  .level = row->level,
+                  .rule = strdup(row->rule ? row->rule : ""),
+                  .prompt = strdup(row->prompt),
+                  .chosen = strdup(row->chosen),
+                  .rejected = strdup(row->rejected),
+                  .chosen_lineage = row->chosen_lineage,
+                  .chosen_sample = row->chosen_sample,
                   .rejected_lineage = row->rejected_lineage,
                   .rejected_sample = row->rejected_sample,
                   .chosen_correct = row->chosen_correct,
@@ -171,9 +175,14 @@ int run_selection_add_pair(run_selection *s, const ad_store_pair *row, ad_error 
 }
 
 ad_store_pair run_pair_row(const run_pair *p, size_t round, size_t index) {
-    return (ad_store_pair){.round = (uint32_t)round, .pair_index = index, .rule = p->rule,
-                           .prompt_index = p->prompt_index, .level = p->level,
-                           .prompt = p->prompt, .chosen = p->chosen, .rejected = p->rejected,
+    return (ad_store_pair){.round = (uint32_t)round,
+                           .pair_index = index,
+                           .rule = p->rule,
+                           .prompt_index = p->prompt_index,
+                           .level = p->level,
+                           .prompt = p->prompt,
+                           .chosen = p->chosen,
+                           .rejected = p->rejected,
                            .chosen_lineage = p->chosen_lineage,
                            .chosen_sample = p->chosen_sample,
                            .rejected_lineage = p->rejected_lineage,

@@ -141,7 +141,11 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
  * writes its outputs to rr and to the store, and returns at once when its done
  * marker is set (see the table in run.h). */
 int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_judge(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_select(ad_run *run, run_round *rr, ad_error *err);
+
+/* DIR/ckpt/judge/rNNNN: the judge as round `round` left it. */
+void run_judge_path(const ad_run *run, size_t round, char *buf, size_t cap);
 int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_evaluate(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_accept(ad_run *run, run_round *rr, ad_error *err);

@@ -7,6 +7,7 @@
 
 /* stages */
 #define AD_STAGE_ACQUIRE "acquire"
+#define AD_STAGE_JUDGE "judge"
 #define AD_STAGE_SELECT "select"
 #define AD_STAGE_OPTIMIZE "optimize"
 #define AD_STAGE_EVALUATE "evaluate"
@@ -26,6 +27,12 @@
 #define AD_METRIC_DIVERSITY "diversity"
 #define AD_METRIC_PAIRS "pairs"
 #define AD_METRIC_PAIR_ACCURACY "pair_accuracy"
+
+/* judge figures */
+#define AD_METRIC_JUDGE_YES "history_yes" /* answers of the history labelled yes */
+#define AD_METRIC_JUDGE_NO "history_no"
+#define AD_METRIC_JUDGE_PRECISION "judge_precision" /* select: against the checker */
+#define AD_METRIC_JUDGE_RECALL "judge_recall"
 
 /* optimize figures (per lineage) */
 #define AD_METRIC_LOSS "loss"

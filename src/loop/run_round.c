@@ -35,14 +35,23 @@ static const run_stage self_stages[] = {
     {AD_STAGE_ACCEPT, run_stage_accept},
 };
 
+/* ... with the self-taught judge trained and scoring before select. */
+static const run_stage judged_stages[] = {
+    {AD_STAGE_ACQUIRE, run_stage_acquire},   {AD_STAGE_JUDGE, run_stage_judge},
+    {AD_STAGE_SELECT, run_stage_select},     {AD_STAGE_OPTIMIZE, run_stage_optimize},
+    {AD_STAGE_EVALUATE, run_stage_evaluate}, {AD_STAGE_ACCEPT, run_stage_accept},
+};
+
 /* Round 0 trains on labelled base data; every later round teaches itself. */
 static const run_kind kinds[] = {
     {"base", base_stages, sizeof base_stages / sizeof base_stages[0]},
     {"self", self_stages, sizeof self_stages / sizeof self_stages[0]},
+    {"self+judge", judged_stages, sizeof judged_stages / sizeof judged_stages[0]},
 };
 
-static const run_kind *round_kind(size_t round) {
-    return &kinds[round == 0 ? 0 : 1];
+static const run_kind *round_kind(const ad_run *run, size_t round) {
+    if (round == 0) return &kinds[0];
+    return &kinds[run->cfg.judge_train ? 2 : 1];
 }
 
 static void round_free(run_round *rr) {
@@ -99,7 +108,7 @@ static int round_begin(ad_run *run, run_round *rr, int *finished, ad_error *err)
 }
 
 static int run_stages(ad_run *run, run_round *rr, ad_error *err) {
-    const run_kind *kind = round_kind(rr->round);
+    const run_kind *kind = round_kind(run, rr->round);
     for (size_t i = 0; i < kind->n_stages; i++)
         if (kind->stages[i].run(run, rr, err) != AD_OK) return AD_ERR;
     return AD_OK;

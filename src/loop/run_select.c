@@ -45,6 +45,8 @@ static ad_filter_params filter_params(const ad_run_config *c) {
     p.conf.group = (ad_conf_group)c->confidence_group;
     p.verifier = c->f_verifier;
     p.unique = c->f_unique;
+    p.judge = c->f_judge;
+    p.judge_min = c->judge_threshold;
     return p;
 }
 
@@ -68,13 +70,20 @@ static int build_selection(size_t round, const run_candidates *cl, const ad_pair
             rc = run_selection_add_label(s, cl->rows[i].prompt, cl->c[i].completion, err);
     for (size_t i = 0; rc == AD_OK && i < n_pairs; i++) {
         const ad_candidate *a = &cl->c[pairs[i].chosen], *b = &cl->c[pairs[i].rejected];
-        ad_store_pair row = {.round = (uint32_t)round, .pair_index = i, .rule = rule,
-                             .prompt_index = a->prompt, .level = a->level,
+        ad_store_pair row = {.round = (uint32_t)round,
+                             .pair_index = i,
+                             .rule = rule,
+                             .prompt_index = a->prompt,
+                             .level = a->level,
                              .prompt = cl->rows[pairs[i].chosen].prompt,
-                             .chosen = a->completion, .rejected = b->completion,
-                             .chosen_lineage = a->lineage, .chosen_sample = a->sample,
-                             .rejected_lineage = b->lineage, .rejected_sample = b->sample,
-                             .chosen_correct = a->correct, .rejected_correct = b->correct};
+                             .chosen = a->completion,
+                             .rejected = b->completion,
+                             .chosen_lineage = a->lineage,
+                             .chosen_sample = a->sample,
+                             .rejected_lineage = b->lineage,
+                             .rejected_sample = b->sample,
+                             .chosen_correct = a->correct,
+                             .rejected_correct = b->correct};
         rc = run_selection_add_pair(s, &row, err);
     }
     if (rc != AD_OK) {
@@ -162,12 +171,35 @@ static int record_metrics(ad_run *run, size_t round, const run_candidates *cl, c
     return rc;
 }
 
+/* The judge's precision and recall against the checker (reporting only) over
+ * the candidates it scored; records nothing when it scored none. */
+static int record_judge(ad_run *run, size_t round, const run_candidates *cl, ad_error *err) {
+    size_t scored = 0, said_yes = 0, right = 0, both = 0;
+    for (size_t i = 0; i < cl->n; i++) {
+        const ad_candidate *c = &cl->c[i];
+        if (isnan(c->score)) continue;
+        int yes = c->score >= run->cfg.judge_threshold;
+        scored++;
+        said_yes += yes;
+        right += c->correct == 1;
+        both += yes && c->correct == 1;
+    }
+    if (!scored) return AD_OK;
+    double precision = said_yes ? (double)both / (double)said_yes : NAN;
+    double recall = right ? (double)both / (double)right : NAN;
+    run_log(run, "select r%zu: judge precision %.3f, recall %.3f over %zu scored answers", round,
+            precision, recall, scored);
+    int rc = put(run, round, AD_METRIC_JUDGE_PRECISION, precision, err);
+    return rc == AD_OK ? put(run, round, AD_METRIC_JUDGE_RECALL, recall, err) : rc;
+}
+
 /* The pairs as store rows (strings borrowed from sel). */
 static int insert_pairs(ad_run *run, size_t round, const run_selection *sel, ad_error *err) {
     size_t n = sel->pairs.n;
     ad_store_pair *rows = calloc(n ? n : 1, sizeof *rows);
     if (!rows) return ad_error_set(err, "out of memory");
-    for (size_t i = 0; i < n; i++) rows[i] = run_pair_row(ad_vec_at(&sel->pairs, i), round, i);
+    for (size_t i = 0; i < n; i++)
+        rows[i] = run_pair_row(ad_vec_at(&sel->pairs, i), round, i);
     int rc = ad_store_pairs_insert(run->st, rows, n, err);
     free(rows);
     return rc;
@@ -216,6 +248,7 @@ int run_stage_select(ad_run *run, run_round *rr, ad_error *err) {
         rc = ad_store_samples_insert(run->st, AD_STAGE_SELECT, cl->rows, cl->n, err);
         if (rc == AD_OK) rc = insert_pairs(run, round, rr->sel, err);
         if (rc == AD_OK) rc = record_metrics(run, round, cl, pairs, n_pairs, err);
+        if (rc == AD_OK) rc = record_judge(run, round, cl, err);
         if (rc == AD_OK)
             rc = ad_store_stage_done(run->st, (uint32_t)round, AD_STAGE_SELECT, -1, ad_now() - t0,
                                      err);

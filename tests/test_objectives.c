@@ -553,6 +553,75 @@ static void test_sft_bit_identical(void) {
     }
 }
 
+/* Weighted sequences: weights of 1 are plain SFT (the same parameters bit for
+ * bit); weights of 2 give exactly twice the gradient; a weight of 0 leaves a
+ * row out of the gradient; a non-finite weight is refused. */
+static void test_weighted_sequences(void) {
+    const ad_objective *sft = ad_objective_find("sft");
+    ad_model *m[2] = {toy_model(21), toy_model(21)};
+    ad_trainer t[2];
+    ad_train_config tc = ad_train_default_config(10);
+    tc.batch_size = 3;
+    int ok = m[0] && m[1] && ad_trainer_init(&t[0], m[0], &tc, NULL) == AD_OK &&
+             ad_trainer_init(&t[1], m[1], &tc, NULL) == AD_OK;
+    ad_example ex[7];
+    toy_examples(ex, 7, 5);
+    const float ones[7] = {1, 1, 1, 1, 1, 1, 1};
+    ad_error err = {{0}};
+    for (size_t step = 0; ok && step < 3; step++) {
+        ad_objective_batch plain = {.kind = AD_BATCH_SEQUENCES, .seqs = ex, .n = 7};
+        ad_objective_batch weighted = plain;
+        weighted.weights = ones;
+        ad_objective_stats a, b;
+        CHECK(ad_objective_step(sft, &t[0], NULL, &plain, &a, &err) == AD_OK);
+        CHECK_MSG(ad_objective_step(sft, &t[1], NULL, &weighted, &b, &err) == AD_OK, "%s",
+                  err.msg);
+        CHECK_MSG(same_state(&t[0], &t[1]), "step %zu: weights of 1 differ from plain SFT", step);
+        CHECK_CLOSE(b.loss, a.loss, 1e-12, 0);
+        CHECK(a.n_targets == b.n_targets && a.n_tokens == b.n_tokens && a.lr == b.lr);
+    }
+    /* gradients (learning rate 0, no clipping: they stay in the buffer) */
+    ad_trainer g;
+    size_t n = m[0]->n_params;
+    float *g1 = malloc(n * sizeof(float));
+    const float twos[7] = {2, 2, 2, 2, 2, 2, 2}, no_last[7] = {1, 1, 1, 1, 1, 1, 0};
+    if (ok && g1 && gradient_trainer(&g, m[0], 3) == AD_OK) {
+        ad_objective_batch b = {.kind = AD_BATCH_SEQUENCES, .seqs = ex, .n = 7, .weights = ones};
+        CHECK(ad_objective_step(sft, &g, NULL, &b, NULL, &err) == AD_OK);
+        memcpy(g1, m[0]->grads, n * sizeof(float));
+        b.weights = twos;
+        CHECK(ad_objective_step(sft, &g, NULL, &b, NULL, &err) == AD_OK);
+        int doubled = 1;
+        for (size_t i = 0; i < n; i++) doubled &= m[0]->grads[i] == 2.0f * g1[i];
+        CHECK_MSG(doubled, "weights of 2 do not double the gradient");
+        /* a zero weight: the gradient of the first six rows, normalised by all seven */
+        b.weights = no_last;
+        CHECK(ad_objective_step(sft, &g, NULL, &b, NULL, &err) == AD_OK);
+        memcpy(g1, m[0]->grads, n * sizeof(float));
+        ad_trainer_begin_step(&g);
+        double lp[7];
+        size_t targets = 0;
+        CHECK(ad_trainer_check_examples(&g, ex, 7, &targets, NULL, &err) == AD_OK);
+        CHECK(ad_trainer_forward(&g, ex, 3, lp, &err) == AD_OK);
+        ad_trainer_backward(&g, NULL, 1.0f / (float)targets);
+        CHECK(ad_trainer_forward(&g, ex + 3, 3, lp, &err) == AD_OK);
+        ad_trainer_backward(&g, NULL, 1.0f / (float)targets);
+        CHECK(memcmp(g1, m[0]->grads, n * sizeof(float)) == 0);
+        float bad[7] = {1, 1, 1, NAN, 1, 1, 1};
+        b.weights = bad;
+        CHECK(ad_objective_step(sft, &g, NULL, &b, NULL, &err) == AD_ERR &&
+              strstr(err.msg, "sequence 3 has weight"));
+        ad_trainer_free(&g);
+    }
+    free(g1);
+    free_examples(ex, 7);
+    for (size_t k = 0; k < 2; k++) {
+        if (ok) ad_trainer_free(&t[k]);
+        ad_model_free(m[k]);
+    }
+    CHECK(ok);
+}
+
 /* Row weights of 1 are the unweighted backward, bit for bit; weights scale
  * the gradient linearly; a zero weight drops the row. */
 static void test_row_weights(void) {
@@ -878,6 +947,7 @@ int main(void) {
     RUN(test_dpo_finite_differences);
     RUN(test_sft_bit_identical);
     RUN(test_row_weights);
+    RUN(test_weighted_sequences);
     RUN(test_dpo_training);
     RUN(test_registry);
     RUN(test_bad_arguments);

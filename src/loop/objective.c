@@ -83,6 +83,10 @@ static int check_batch(const ad_objective *o, const ad_objective_batch *b, ad_er
     if (!items)
         return ad_error_set(err, "objective %s: a batch of %zu %s but no array", o->name, b->n,
                             kind_name(b->kind));
+    for (size_t i = 0; b->kind == AD_BATCH_SEQUENCES && b->weights && i < b->n; i++)
+        if (!isfinite(b->weights[i]))
+            return ad_error_set(err, "objective %s: sequence %zu has weight %g", o->name, i,
+                                (double)b->weights[i]);
     return AD_OK;
 }
 

@@ -40,6 +40,8 @@ typedef struct ad_pair_example {
 typedef struct ad_objective_batch {
     ad_batch_kind kind;
     const ad_example *seqs;       /* kind SEQUENCES: n sequences */
+    const float *weights;         /* kind SEQUENCES: a finite weight per sequence, or NULL
+                                     for 1 each (plain SFT, bit-identical to ad_trainer_step) */
     const ad_pair_example *pairs; /* kind PAIRS: n pairs */
     size_t n;
 } ad_objective_batch;

@@ -335,6 +335,24 @@ static void test_examples_open(void) {
     CHECK_MSG(n >= 9, "found %zu examples, want one per built-in task", n);
 }
 
+/* The model defaults live in ad_model_default_config: a run's default model
+ * keys (and `autodidact train`, which starts from that function) describe the
+ * same model. */
+static void test_model_defaults_agree(void) {
+    ad_run_config c;
+    ad_error err = {{0}};
+    CHECK_MSG(ad_run_config_load(&c, NULL, NULL, 0, &err) == AD_OK, "%s", err.msg);
+    ad_model_config want = ad_model_default_config();
+    ad_model_config got = ad_run_model_config(&c, 17, 99);
+    CHECK(got.n_layers == want.n_layers && got.n_heads == want.n_heads);
+    CHECK(got.d_model == want.d_model && got.d_ff == want.d_ff);
+    CHECK(got.pos == want.pos && got.rope_theta == want.rope_theta);
+    CHECK(got.tie_embeddings == want.tie_embeddings);
+    CHECK(got.rms_eps == want.rms_eps && got.init_std == want.init_std);
+    CHECK(got.vocab_size == 17 && got.max_seq_len == 99);
+    ad_run_config_free(&c);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -348,6 +366,7 @@ int main(void) {
     RUN(test_dump_reload_identity);
     RUN(test_doc_table_lists_every_key);
     RUN(test_examples_open);
+    RUN(test_model_defaults_agree);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

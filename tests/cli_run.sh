@@ -95,6 +95,9 @@ for f in model.safetensors optimizer.safetensors; do
   check "resumed $f bit-identical" cmp -s "$tmp/a/ckpt/l00/r0001/$f" "$tmp/b/ckpt/l00/r0001/$f"
 done
 check "resumed dataset identical" cmp -s "$tmp/a/data/round-0001.jsonl" "$tmp/b/data/round-0001.jsonl"
+steps() { sqlite3 "$1/run.db" "select round, stage, lineage, step, key, value from step_metrics where round <= 1 order by 1, 2, 3, 4, 5"; }
+check "training curves recorded every 10 steps" test "$(sqlite3 "$tmp/a/run.db" "select count(distinct step) from step_metrics where round = 1 and key = 'loss'")" -eq 2
+check "resumed training curves identical" test "$(steps "$tmp/a")" = "$(steps "$tmp/b")"
 
 # --from: a run that takes run a's base equals one that trains its own
 "$AD" run "$tmp/tiny.ini" --out "$tmp/f" --from "$tmp/a" --set run.seed=3 \
@@ -144,7 +147,7 @@ cp -r tests/fixtures/store_v1/run "$tmp/v1"
 "$AD" status "$tmp/v1" > "$tmp/status.v1" 2> "$tmp/err"; check "status of a v1 run exits 0" test $? -eq 0
 check "status of a v1 run: round 1" grep -qE '^    1  accepted +[0-9]+/8 ' "$tmp/status.v1"
 check "status of a v1 run: grid" grep -q '^accuracy per level' "$tmp/status.v1"
-check "v1 run.db migrated to version 2" test "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$tmp/v1/run.db")" = 2
+check "v1 run.db migrated to version 3" test "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$tmp/v1/run.db")" = 3
 "$AD" export "$tmp/v1" --round 1 > "$tmp/export.v1"; check "export of a v1 run exits 0" test $? -eq 0
 check "export of a v1 run has 8 candidates" test "$(wc -l < "$tmp/export.v1")" -eq 8
 "$AD" export "$tmp/v1" --round 1 --pairs > "$tmp/pairs.v1" 2> "$tmp/err"

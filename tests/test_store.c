@@ -680,6 +680,48 @@ static void test_pair_logps(void) {
     ad_store_close(st);
 }
 
+/* Appends "stage/lineage/step/key=value;" for each per-step figure. */
+static int collect_steps(void *ctx, const ad_store_step_metric *m, ad_error *err) {
+    char *buf = ctx;
+    size_t len = strlen(buf);
+    snprintf(buf + len, 512 - len, "%s/%lld/%zu/%s=%g;", m->stage, (long long)m->lineage, m->step,
+             m->key, m->value);
+    return AD_OK;
+}
+
+/* Per-step figures: insert, order, refusal of a repeat, truncation for a
+ * resumed stage, deletion with the stage. */
+static void test_step_metrics(void) {
+    ad_error err;
+    ad_store *st = open_with_round("s.db", 1);
+    if (!st) return;
+    const char *keys[2] = {"loss", "lr"};
+    double v0[2] = {2.5, 0.001}, v1[2] = {2.0, 0.002}, v2[2] = {1.5, NAN};
+    CHECK(ad_store_step_metrics_insert(st, 1, "optimize", 0, 10, keys, v1, 2, &err) == AD_OK);
+    CHECK(ad_store_step_metrics_insert(st, 1, "optimize", 0, 0, keys, v0, 2, &err) == AD_OK);
+    CHECK(ad_store_step_metrics_insert(st, 1, "optimize", 0, 20, keys, v2, 2, &err) == AD_OK);
+    CHECK(ad_store_step_metrics_insert(st, 1, "judge", -1, 0, keys, v0, 1, &err) == AD_OK);
+    CHECK(ad_store_step_metrics_insert(st, 1, "optimize", 0, 10, keys, v1, 1, &err) == AD_ERR);
+    CHECK(ad_store_step_metrics_insert(st, 7, "optimize", 0, 0, keys, v0, 1, &err) == AD_ERR);
+    char got[512] = "";
+    CHECK(ad_store_step_metrics_foreach(st, NULL, collect_steps, got, &err) == AD_OK);
+    CHECK_MSG(strcmp(got, "judge/-1/0/loss=2.5;optimize/0/0/loss=2.5;optimize/0/0/lr=0.001;"
+                          "optimize/0/10/loss=2;optimize/0/10/lr=0.002;optimize/0/20/loss=1.5;"
+                          "optimize/0/20/lr=nan;") == 0,
+              "%s", got);
+    /* a stage resumed at step 10 redoes steps >= 10 */
+    CHECK(ad_store_step_metrics_truncate(st, 1, "optimize", 0, 10, &err) == AD_OK);
+    got[0] = '\0';
+    CHECK(ad_store_step_metrics_foreach(st, "optimize", collect_steps, got, &err) == AD_OK);
+    CHECK_MSG(strcmp(got, "optimize/0/0/loss=2.5;optimize/0/0/lr=0.001;") == 0, "%s", got);
+    CHECK(ad_store_step_metrics_insert(st, 1, "optimize", 0, 10, keys, v1, 2, &err) == AD_OK);
+    CHECK(ad_store_delete_stage(st, 1, "optimize", 0, &err) == AD_OK);
+    got[0] = '\0';
+    CHECK(ad_store_step_metrics_foreach(st, NULL, collect_steps, got, &err) == AD_OK);
+    CHECK_MSG(strcmp(got, "judge/-1/0/loss=2.5;") == 0, "%s", got);
+    ad_store_close(st);
+}
+
 /* Collects up to 3 pair indices into ctx[0..2], the count in ctx[3]. */
 static int pair_indices(void *ctx, const ad_store_pair *p, ad_error *err) {
     size_t *v = ctx;
@@ -823,7 +865,7 @@ static void test_refuses_foreign_files(void) {
     CHECK(sqlite3_open(db_path("v.db"), &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
-    expect_refused(db_path("v.db"), 0, "schema version 99, but this build reads version 2");
+    expect_refused(db_path("v.db"), 0, "schema version 99, but this build reads version 3");
     /* missing, empty, a directory */
     expect_refused(db_path("missing.db"), 0, "no such file");
     write_file(db_path("empty.db"), "", 0);
@@ -874,6 +916,7 @@ int main(void) {
     RUN(test_round_state);
     RUN(test_pairs);
     RUN(test_pair_logps);
+    RUN(test_step_metrics);
     RUN(test_delete_pairs);
     RUN(test_export_pairs_jsonl);
     RUN(test_refuses_foreign_files);

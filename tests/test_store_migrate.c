@@ -173,7 +173,7 @@ static void test_migrates_fixture(void) {
     int rc = ad_store_open(path, 0, &st, &err);
     CHECK_MSG(rc == AD_OK, "%s", err.msg);
     if (!st) goto out;
-    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(raw_int(path, "PRAGMA user_version") == AD_STORE_SCHEMA_VERSION);
     for (size_t t = 0; t < N_V1; t++) {
         char *after = raw_dump(path, dumps[N_V1 + t]);
         CHECK_MSG(after && dumps[t] && strcmp(after, dumps[t]) == 0, "table %s changed",
@@ -255,7 +255,7 @@ static void test_migrates_fixture(void) {
     CHECK(before && after && len0 == len1 && memcmp(before, after, len0) == 0);
     free(before);
     free(after);
-    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(raw_int(path, "PRAGMA user_version") == AD_STORE_SCHEMA_VERSION);
     CHECK(raw_int(path, "SELECT cursor FROM rounds WHERE round = 2") == cursor_v1 + 1);
 out:
     for (size_t t = 0; t < 2 * N_V1; t++)
@@ -305,18 +305,18 @@ static void test_damaged_v1_refused(void) {
     ad_store *st = NULL;
     CHECK(ad_store_open(tmp_path("half.db"), 0, &st, &err) == AD_OK);
     ad_store_close(st);
-    CHECK(raw_int(tmp_path("half.db"), "PRAGMA user_version") == 2);
+    CHECK(raw_int(tmp_path("half.db"), "PRAGMA user_version") == AD_STORE_SCHEMA_VERSION);
 }
 
 /* A store of a newer version than this build is refused as before. */
 static void test_newer_refused(void) {
     if (copy_fixture("new.db")) return;
-    raw_exec(tmp_path("new.db"), "PRAGMA user_version = 3");
+    raw_exec(tmp_path("new.db"), "PRAGMA user_version = 4");
     ad_error err;
     ad_store *st = NULL;
     CHECK(ad_store_open(tmp_path("new.db"), 0, &st, &err) == AD_ERR);
-    CHECK_MSG(strstr(err.msg, "schema version 3, but this build reads version 2"), "%s", err.msg);
-    CHECK(raw_int(tmp_path("new.db"), "PRAGMA user_version") == 3);
+    CHECK_MSG(strstr(err.msg, "schema version 4, but this build reads version 3"), "%s", err.msg);
+    CHECK(raw_int(tmp_path("new.db"), "PRAGMA user_version") == 4);
 }
 
 /* Several processes open the same version 1 store at once: each succeeds,
@@ -350,7 +350,7 @@ static void test_concurrent_open(void) {
         waitpid(pids[i], &status, 0);
         CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i, status);
     }
-    CHECK(raw_int(tmp_path("c.db"), "PRAGMA user_version") == 2);
+    CHECK(raw_int(tmp_path("c.db"), "PRAGMA user_version") == AD_STORE_SCHEMA_VERSION);
     CHECK(raw_int(tmp_path("c.db"),
                   "SELECT count(*) FROM pragma_table_info('rounds') WHERE name = 'cursor'") == 1);
     CHECK(raw_int(tmp_path("c.db"), "SELECT cursor FROM rounds WHERE round = 1") >= 0);

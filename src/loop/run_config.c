@@ -34,6 +34,9 @@ static const ad_config_key keys[] = {
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
     KR("run.save_every", AD_CONFIG_SIZE, save_every, "100",
        "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
+    KR("run.record_every", AD_CONFIG_SIZE, record_every, "10",
+       "optimizer steps between recorded training figures (loss, lr, ... curves; 0: none)", 0,
+       1e9),
     K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true",
       "addition base data: operand lengths drawn independently (rounds: both of the level's "
       "length)"),

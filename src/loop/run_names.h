@@ -36,6 +36,8 @@
 
 /* optimize figures (per lineage) */
 #define AD_METRIC_LOSS "loss"
+#define AD_METRIC_LR "lr"               /* per-step series */
+#define AD_METRIC_GRAD_NORM "grad_norm" /* per-step series, before clipping */
 #define AD_METRIC_MARGIN "margin"               /* DPO: mean chosen-minus-rejected log-ratio */
 #define AD_METRIC_PREF_ACCURACY "pref_accuracy" /* DPO: share of pairs with margin > 0 */
 

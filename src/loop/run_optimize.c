@@ -384,6 +384,17 @@ static int record_lineage(ad_run *run, size_t round, size_t l, const char *path,
     return AD_ERR;
 }
 
+/* The step figures the curves are drawn from. */
+static int record_step(void *vctx, size_t step, const ad_objective_stats *st, ad_error *err) {
+    save_ctx *c = vctx;
+    const char *keys[] = {AD_METRIC_LOSS, AD_METRIC_LR, AD_METRIC_GRAD_NORM, AD_METRIC_MARGIN,
+                          AD_METRIC_PREF_ACCURACY};
+    double v[] = {st->loss, st->lr, st->grad_norm, st->margin, st->pref_accuracy};
+    size_t n = isnan(st->margin) ? 3 : 5;
+    return ad_store_step_metrics_insert(c->run->st, (uint32_t)c->round, AD_STAGE_OPTIMIZE,
+                                        (int64_t)c->lineage, step, keys, v, n, err);
+}
+
 /* The objective's session settings for round `round`. */
 static ad_train_session session_for(ad_run *run, size_t round, const ad_objective *obj,
                                     save_ctx *sc, char *label, size_t cap) {
@@ -400,6 +411,9 @@ static ad_train_session session_for(ad_run *run, size_t round, const ad_objectiv
     s.save_ctx = sc;
     s.kill_stage = AD_STAGE_OPTIMIZE;
     s.kill_round = round;
+    s.record_every = c->record_every;
+    s.record = record_step;
+    s.record_ctx = sc;
     return s;
 }
 
@@ -471,6 +485,10 @@ static int optimize_lineage(ad_run *run, run_round *rr, size_t l, const ad_objec
     run_partial_path(run, l, sc.path, sizeof sc.path);
     ad_train_session s = session_for(run, round, obj, &sc, label, sizeof label);
     int rc = prepare_trainer(run, rr, l, &tc, &m, &tr, &resumed, err);
+    /* steps past the resume point were recorded by the killed process: redo them */
+    if (rc == AD_OK)
+        rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_OPTIMIZE,
+                                            (int64_t)l, resumed ? tr.sched_step : 0, err);
     if (rc == AD_OK && obj->batch == AD_BATCH_PAIRS)
         rc = train_pairs(run, rr, l, &tr, &s, &res, err);
     else if (rc == AD_OK)

@@ -44,7 +44,7 @@
 #include "util/error.h"
 #include "util/level.h"
 
-#define AD_STORE_SCHEMA_VERSION 2
+#define AD_STORE_SCHEMA_VERSION 3
 #define AD_STORE_APPLICATION_ID 0x61644462 /* "adDb", in the SQLite header */
 #define AD_STORE_BUSY_TIMEOUT_MS 10000
 
@@ -148,6 +148,35 @@ int ad_store_stage_seconds(ad_store *st, uint32_t round, const char *stage, int6
 /* Records one figure of a stage (tokens/s, loss, kept fraction, ...). */
 int ad_store_stage_metric(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
                           const char *key, double value, ad_error *err);
+
+/* Records figures of one step of a stage: keys[i] = values[i] for i < n (a
+ * sampled per-step series: loss, learning rate, rewards...). Recording a
+ * (round, stage, lineage, step, key) twice is an error. */
+int ad_store_step_metrics_insert(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                                 size_t step, const char *const *keys, const double *values,
+                                 size_t n, ad_error *err);
+
+/* Deletes the figures of steps >= from_step of a stage (a stage resumed from a
+ * partial checkpoint at from_step redoes those steps). */
+int ad_store_step_metrics_truncate(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                                   size_t from_step, ad_error *err);
+
+/* One per-step figure as read back. */
+typedef struct ad_store_step_metric {
+    uint32_t round;
+    const char *stage;
+    int64_t lineage;
+    size_t step;
+    const char *key;
+    double value;
+} ad_store_step_metric;
+
+/* Calls fn for each per-step figure of the selected run (of one stage, or
+ * all when stage is NULL), ordered by round, stage, lineage, step, key. The
+ * strings live until fn returns. */
+typedef int (*ad_store_step_metric_fn)(void *ctx, const ad_store_step_metric *m, ad_error *err);
+int ad_store_step_metrics_foreach(ad_store *st, const char *stage, ad_store_step_metric_fn fn,
+                                  void *ctx, ad_error *err);
 
 /* Reads one figure; *found = 0 when absent. */
 int ad_store_stage_metric_get(ad_store *st, uint32_t round, const char *stage, int64_t lineage,

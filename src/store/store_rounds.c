@@ -160,6 +160,7 @@ int ad_store_delete_stage(ad_store *st, uint32_t round, const char *stage, int64
         {"evaluations", "lineage = ?4"},
         {"checkpoints", "lineage = ?4"},
         {"stage_metrics", "lineage = ?4"},
+        {"step_metrics", "lineage = ?4"},
         {"stages", "lineage = ?4"},
     };
     int own;
@@ -255,4 +256,60 @@ int ad_store_rounds(ad_store *st, ad_store_round_row **rows, size_t *n, ad_error
     *rows = v;
     *n = count;
     return AD_OK;
+}
+
+/* ---- per-step figures ------------------------------------------------------ */
+
+int ad_store_step_metrics_insert(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                                 size_t step, const char *const *keys, const double *values,
+                                 size_t n, ad_error *err) {
+    int own;
+    if (store_tx_enter(st, &own, "record step figures", err)) return AD_ERR;
+    int rc = AD_OK;
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        rc = store_exec(st, "record step figures", err, NULL,
+                        "INSERT INTO step_metrics(run_id, round, stage, lineage, step, key, value)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "RITIITD", (int64_t)round, stage, lineage, (int64_t)step, keys[i],
+                        values[i]);
+    return store_tx_leave(st, own, rc, "record step figures", err);
+}
+
+int ad_store_step_metrics_truncate(ad_store *st, uint32_t round, const char *stage, int64_t lineage,
+                                   size_t from_step, ad_error *err) {
+    return store_exec(st, "truncate step figures", err, NULL,
+                      "DELETE FROM step_metrics WHERE run_id = ?1 AND round = ?2 AND stage = ?3"
+                      " AND lineage = ?4 AND step >= ?5",
+                      "RITII", (int64_t)round, stage, lineage, (int64_t)from_step);
+}
+
+int ad_store_step_metrics_foreach(ad_store *st, const char *stage, ad_store_step_metric_fn fn,
+                                  void *ctx, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read step figures", err,
+                      "SELECT round, stage, lineage, step, key, value FROM step_metrics"
+                      " WHERE run_id = ?1 AND (?2 IS NULL OR stage = ?2)"
+                      " ORDER BY round, stage, lineage, step, key",
+                      "RT", stage))
+        return AD_ERR;
+    int rc;
+    while ((rc = store_step(st, s, "read step figures", err)) == 1) {
+        ad_store_step_metric m = {.round = (uint32_t)sqlite3_column_int64(s, 0),
+                                  .stage = (const char *)sqlite3_column_text(s, 1),
+                                  .lineage = sqlite3_column_int64(s, 2),
+                                  .step = (size_t)sqlite3_column_int64(s, 3),
+                                  .key = (const char *)sqlite3_column_text(s, 4),
+                                  .value = store_col_double(s, 5)};
+        if (!m.stage || !m.key) {
+            rc = -1;
+            ad_error_set(err, "%s: read step figures: out of memory", st->path);
+            break;
+        }
+        if (fn(ctx, &m, err)) {
+            rc = -1;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? AD_ERR : AD_OK;
 }

@@ -31,7 +31,17 @@
     " PRIMARY KEY(run_id, round, pair_index, lineage),"                                            \
     " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
 
-/* Schema version 2. Every table hangs off runs (and most off rounds) with
+/* The table version 3 added: a stage's figures per step (a sampled series:
+ * training loss, learning rate, rewards of an RL step...). */
+#define STEP_METRICS_TABLE_SQL                                                                     \
+    "CREATE TABLE step_metrics("                                                                   \
+    " run_id INTEGER NOT NULL, round INTEGER NOT NULL, stage TEXT NOT NULL,"                       \
+    " lineage INTEGER NOT NULL CHECK(lineage >= -1), step INTEGER NOT NULL CHECK(step >= 0),"      \
+    " key TEXT NOT NULL, value REAL,"                                                              \
+    " PRIMARY KEY(run_id, round, stage, lineage, step, key),"                                      \
+    " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE CASCADE);"
+
+/* Schema version 3. Every table hangs off runs (and most off rounds) with
  * ON DELETE CASCADE, so deleting a round removes everything recorded in it.
  * Columns a migration adds sit last in their table here too (rounds.cursor,
  * samples.score), so a fresh and a migrated store have the same tables. */
@@ -87,7 +97,7 @@ static const char *const schema_sql =
     " lineage INTEGER NOT NULL CHECK(lineage >= -1), key TEXT NOT NULL, value REAL,"
     " PRIMARY KEY(run_id, round, stage, lineage, key),"
     " FOREIGN KEY(run_id, round) REFERENCES rounds(run_id, round) ON DELETE "
-    "CASCADE);" PAIRS_TABLE_SQL PAIR_LOGPS_TABLE_SQL;
+    "CASCADE);" PAIRS_TABLE_SQL PAIR_LOGPS_TABLE_SQL STEP_METRICS_TABLE_SQL;
 
 /* ---- migrations ------------------------------------------------------------ */
 
@@ -122,10 +132,20 @@ static const migration_sql v1_to_v2[] = {
     {NULL, NULL},
 };
 
+static const char *const v2_tables[] = {"runs",          "lineages", "rounds",      "stages",
+                                        "levels",        "samples",  "evaluations", "checkpoints",
+                                        "stage_metrics", "pairs",    "pair_logps",  NULL};
+
+static const migration_sql v2_to_v3[] = {
+    {"create step_metrics", STEP_METRICS_TABLE_SQL},
+    {NULL, NULL},
+};
+
 /* migrations[v - 1] takes a store from version v to v + 1. A new version adds
  * its step here and raises AD_STORE_SCHEMA_VERSION. */
 static const migration migrations[] = {
     {v1_tables, v1_to_v2},
+    {v2_tables, v2_to_v3},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == AD_STORE_SCHEMA_VERSION - 1,

@@ -137,6 +137,20 @@ int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_e
 int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
                          double *score, ad_error *err);
 
+/* The round's training settings (round 0: base.*, later rounds: round.*). */
+ad_train_config run_train_config(const ad_run *run, size_t round);
+
+/* Gets lineage l's trainer ready for round rr (run_trainer.c): a partial
+ * checkpoint of this round (*resumed = 1), else round 0's fresh model, else
+ * the parent round's state with a restarted schedule. On error *m may hold a
+ * model for the caller to free. */
+int run_prepare_trainer(ad_run *run, const run_round *rr, size_t l, const ad_train_config *tc,
+                        ad_model **m, ad_trainer *tr, int *resumed, ad_error *err);
+
+/* Saves the trainer (model, optimizer, state with round and lineage) to path. */
+int run_save_trainer(ad_run *run, const char *path, ad_trainer *tr, size_t round, size_t l,
+                     ad_error *err);
+
 /* The stages: each reads its inputs from rr (loading them when needed),
  * writes its outputs to rr and to the store, and returns at once when its done
  * marker is set (see the table in run.h). */

@@ -291,6 +291,7 @@ static int same_result(const ad_sample_result *a, const ad_sample_result *b, dou
     if (memcmp(a->tokens, b->tokens, a->n * sizeof *a->tokens)) return 0;
     for (size_t t = 0; t < a->n; t++)
         if (fabs(a->logprobs[t] - b->logprobs[t]) > lp_tol) return 0;
+    if (fabs(a->certainty_sum - b->certainty_sum) > lp_tol * (a->n + 1)) return 0;
     return fabs(a->logprob_sum - b->logprob_sum) <= lp_tol * (a->n + 1);
 }
 
@@ -558,6 +559,140 @@ static void test_generate_rejects_bad_input(void) {
     ad_model_free(m);
 }
 
+/* ---- what RL reads: log-probs and self-certainty against teacher forcing ---- */
+
+/* Self-certainty of one row, written the long way from the definition:
+ * -log V - (1/V) sum_v log p(v), with log p the row's log-softmax. */
+static double certainty_by_definition(const float *row, size_t V) {
+    double mx = row[0];
+    for (size_t v = 1; v < V; v++)
+        mx = fmax(mx, row[v]);
+    double z = exp(row[0] - mx);
+    for (size_t v = 1; v < V; v++)
+        z += exp(row[v] - mx);
+    double lse = mx + log(z), sum_logp = 0;
+    for (size_t v = 0; v < V; v++)
+        sum_logp += row[v] - lse;
+    return -log((double)V) - sum_logp / (double)V;
+}
+
+static void test_certainty_of_one_row(void) {
+    /* hand: log p = hand - lz; KL(U || p) = lz - mean(hand) - log 6 */
+    double lz = log(exp(1.0) + 2 * exp(3.0) + exp(2.0) + exp(-1.0) + exp(0.5));
+    double want = lz - (1.0 + 3.0 + 2.0 + 3.0 - 1.0 + 0.5) / 6.0 - log(6.0);
+    CHECK_CLOSE(ad_sample_certainty(hand, 6), want, 1e-12, 1e-12);
+    CHECK_CLOSE(ad_sample_certainty(hand, 6), certainty_by_definition(hand, 6), 1e-12, 1e-12);
+    const float flat[5] = {2.5f, 2.5f, 2.5f, 2.5f, 2.5f}; /* uniform: no certainty */
+    CHECK(fabs(ad_sample_certainty(flat, 5)) < 1e-15);
+    const float one[1] = {-3.0f}; /* a vocabulary of one: p = U */
+    CHECK(fabs(ad_sample_certainty(one, 1)) < 1e-15);
+    /* one id far ahead: p -> one-hot, KL(U || p) -> huge (it grows with the gap:
+     * the other ids' log p ~ -gap), so it is not capped at log V */
+    const float peaked[4] = {0.0f, 40.0f, 0.0f, 0.0f};
+    CHECK_CLOSE(ad_sample_certainty(peaked, 4), 0.75 * 40.0 - log(4.0), 1e-12, 1e-9);
+    /* shifting every logit changes nothing */
+    float shifted[6];
+    for (size_t v = 0; v < 6; v++)
+        shifted[v] = hand[v] + 100.0f;
+    CHECK_CLOSE(ad_sample_certainty(shifted, 6), want, 1e-9, 1e-9);
+}
+
+/* Sampler figures against one right-padded forward of every request's prompt +
+ * generated tokens (ragged: prompts of 1..12 tokens, outputs of 1..17): per
+ * token, log p from the forward's own log-softmax (ad_model_target_logprobs)
+ * and from ad_score_sequences on the prefix ending at that token; per result,
+ * the certainty sum from the forward's logits by the definition. */
+static void check_teacher_forced(ad_model *m, const ad_sample_request *q,
+                                 const ad_sample_result *res, size_t n, float temperature,
+                                 const char *what) {
+    size_t V = m->cfg.vocab_size, T = 0;
+    for (size_t i = 0; i < n; i++)
+        if (q[i].prompt_len + res[i].n > T) T = q[i].prompt_len + res[i].n;
+    int32_t *tok = malloc(n * T * sizeof *tok), *tgt = malloc(n * T * sizeof *tgt);
+    for (size_t i = 0; i < n; i++) {
+        size_t P = q[i].prompt_len;
+        for (size_t t = 0; t < T; t++) {
+            tok[i * T + t] = t < P ? q[i].prompt[t] : t < P + res[i].n ? res[i].tokens[t - P] : 0;
+            tgt[i * T + t] = t + 1 >= P && t + 1 < P + res[i].n ? res[i].tokens[t + 1 - P] : -1;
+        }
+    }
+    ad_batch b = {.B = n, .T = T, .tokens = tok, .targets = tgt};
+    double loss;
+    size_t n_targets, tempered_differ = 0;
+    ad_error err;
+    CHECK(ad_model_forward(m, &b, &loss, &n_targets, &err) == AD_OK);
+    const float *lp = ad_model_target_logprobs(m), *logits = ad_model_logits(m);
+    double worst_lp = 0, worst_cert = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t P = q[i].prompt_len;
+        double lp_sum = 0, cert = 0;
+        for (size_t t = 0; t < res[i].n; t++) {
+            size_t at = i * T + P - 1 + t; /* the position that predicts token t */
+            worst_lp = fmax(worst_lp, fabs(res[i].logprobs[t] - lp[at]));
+            lp_sum += lp[at];
+            cert += certainty_by_definition(logits + at * V, V);
+            if (temperature > 0 && temperature != 1.0f) { /* the tempered log-prob */
+                float row[64];
+                for (size_t v = 0; v < V; v++)
+                    row[v] = logits[at * V + v] / temperature;
+                tempered_differ +=
+                    fabs(ad_sample_logprob(row, V, res[i].tokens[t]) - lp[at]) > 1e-3;
+            }
+        }
+        CHECK_CLOSE(res[i].logprob_sum, lp_sum, 1e-6, 1e-5);
+        worst_cert = fmax(worst_cert, fabs(res[i].certainty_sum - cert) / fmax(cert, 1e-30));
+        CHECK_MSG(cert > 0.1 * (double)res[i].n, "%s: request %zu certainty %g over %zu tokens",
+                  what, i, cert, res[i].n);
+    }
+    CHECK_MSG(worst_lp <= 1e-5, "%s: max |sampler - forward| log-prob %g", what, worst_lp);
+    CHECK_MSG(worst_cert <= 1e-5, "%s: max relative certainty error %g", what, worst_cert);
+    CHECK_MSG(temperature == 0 || temperature == 1.0f || tempered_differ > 0,
+              "%s: the tempered log-probs equal the untempered ones; the test has no power", what);
+    /* ad_score_sequences, one prefix per generated token */
+    for (size_t i = 0; i < n; i++) {
+        size_t P = q[i].prompt_len;
+        const int32_t *rows[32];
+        size_t lens[32], from[32], cnt[32];
+        double got[32];
+        for (size_t t = 0; t < res[i].n; t++) {
+            rows[t] = tok + i * T;
+            lens[t] = P + t + 1;
+            from[t] = P + t;
+        }
+        CHECK(ad_score_sequences(m, rows, lens, from, res[i].n, got, cnt, &err) == AD_OK);
+        for (size_t t = 0; t < res[i].n; t++) {
+            CHECK_MSG(fabs(res[i].logprobs[t] - got[t]) <= 1e-5,
+                      "%s: request %zu token %zu: %g vs %g", what, i, t, (double)res[i].logprobs[t],
+                      got[t]);
+            CHECK(cnt[t] == 1);
+        }
+    }
+    free(tok);
+    free(tgt);
+}
+
+static void test_logprobs_and_certainty_equal_teacher_forced(void) {
+    const float temps[4] = {0.0f, 1.0f, 0.6f, 1.5f};
+    const size_t ks[4] = {0, 0, 4, 0};
+    const float ps[4] = {1.0f, 1.0f, 1.0f, 0.85f};
+    const char *what[4] = {"greedy", "T=1", "T=0.6 top-k 4", "T=1.5 top-p 0.85"};
+    ad_pos_encoding encs[2] = {AD_POS_NONE, AD_POS_ROPE};
+    for (int e = 0; e < 2; e++) {
+        ad_model *m = tiny_model(encs[e], 13, 30 + e);
+        ad_sample_request q[NREQ];
+        int32_t prompts[NREQ][16];
+        make_requests(q, prompts, 13, 40 + e);
+        for (int c = 0; c < 4; c++) {
+            ad_sample_result res[NREQ];
+            /* max_batch 4: slots are refilled while others are mid-output */
+            CHECK(generate(m, q, NREQ, temps[c], ks[c], ps[c], 17, 4, res) == AD_OK);
+            check_teacher_forced(m, q, res, NREQ, temps[c], what[c]);
+            free_results(res, NREQ);
+        }
+        ad_model_free(m);
+    }
+}
+
 /* ---- scoring ---- */
 
 /* Sum of log p(seq[t]) for t in [from, len) from a single-row full forward. */
@@ -646,5 +781,7 @@ int main(void) {
     RUN(test_generate_rejects_bad_input);
     RUN(test_score_matches_forward_and_sampler);
     RUN(test_score_many_and_errors);
+    RUN(test_certainty_of_one_row);
+    RUN(test_logprobs_and_certainty_equal_teacher_forced);
     return test_summary();
 }

@@ -93,6 +93,7 @@ static int decode_results(const ad_vocab *v, ad_sample_result *res, size_t n, ad
         out[i].n_tokens = res[i].n;
         out[i].logprob_sum = res[i].logprob_sum;
         out[i].hit_eos = res[i].hit_eos;
+        out[i].certainty_sum = res[i].certainty_sum;
     }
     return AD_OK;
 }

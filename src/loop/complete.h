@@ -28,12 +28,15 @@ int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t
 int ad_labelled_example(const ad_task *t, const ad_vocab *v, size_t max_len, ad_level lv,
                         ad_rng *rng, ad_problem *scratch, ad_example *out, ad_error *err);
 
-/* One decoded completion. */
+/* One decoded completion. Its figures are of the model's untempered
+ * next-token distributions (see ad_sample_result). */
 typedef struct ad_completion {
     char *text;         /* malloc'd, without EOS */
     size_t n_tokens;    /* generated tokens, EOS included */
-    double logprob_sum; /* sum of token log-probs (EOS included) */
+    double logprob_sum; /* sum of token log-probs (EOS included; nats) */
     int hit_eos;
+    double certainty_sum; /* self-certainty sum_t KL(U || p_t) over the same tokens (nats);
+                           * the Intuitor reward is certainty_sum / n_tokens */
 } ad_completion;
 
 /* Decodes k completions for each of n prompts: out[i*k + j] is sample j of

@@ -125,13 +125,15 @@ static void admit(gen_state *g) {
     }
 }
 
-/* Appends token t, picked from one row of logits, to slot s's result. */
+/* Appends token t, picked from one row of logits, to slot s's result, with its
+ * log-prob and the row's self-certainty (both of the untempered distribution). */
 static void append_token(gen_state *g, slot_state *s, const float *logits, int32_t t) {
     ad_sample_result *r = &g->res[s->req];
     double lp = ad_sample_logprob(logits, g->m->cfg.vocab_size, t);
     r->tokens[r->n] = t;
     r->logprobs[r->n] = (float)lp;
     r->logprob_sum += lp;
+    r->certainty_sum += ad_sample_certainty(logits, g->m->cfg.vocab_size);
     r->n++;
     if (t == AD_TOK_EOS) r->hit_eos = 1;
     s->done = r->hit_eos || r->n == g->budget[s->req];

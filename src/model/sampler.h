@@ -36,13 +36,25 @@ typedef struct ad_sample_request {
 
 /* One result: generated ids (EOS included if reached), their log-probs under
  * the model's (untempered) distribution, and whether EOS was reached. The
- * caller frees with ad_sample_result_free. */
+ * caller frees with ad_sample_result_free.
+ *
+ * Every figure is of the untempered next-token distribution p_t = softmax(logits
+ * at step t), whatever temperature / top-k / top-p picked the token: logprobs[t]
+ * = log p_t(tokens[t]), the log-prob a teacher-forced forward of the same tokens
+ * gives (ad_score_sequences). certainty_sum is the self-certainty of Kang et al.
+ * 2025 (Intuitor) summed over the n generated steps (EOS included):
+ *     sum_t KL(U || p_t) = sum_t [ -log V - (1/V) sum_v log p_t(v) ]
+ * with U uniform over the V ids of the vocabulary. Units: nats; each term is >= 0
+ * (0 for a uniform p_t) and unbounded above (it grows as the least likely ids'
+ * probabilities shrink, so a peaked p_t scores high); the mean per token is
+ * certainty_sum / n (take 0 when n == 0). */
 typedef struct ad_sample_result {
     int32_t *tokens;
     float *logprobs;
     size_t n;
     int hit_eos;
-    double logprob_sum;
+    double logprob_sum;   /* sum of log p_t(tokens[t]) in double (nats) */
+    double certainty_sum; /* sum of KL(U || p_t) over the n steps (nats) */
 } ad_sample_result;
 
 /* Decodes n requests. results[n] is filled. prompt_len + max_new must not exceed
@@ -52,6 +64,13 @@ int ad_sample_generate(ad_model *m, const ad_sample_request *reqs, size_t n,
                        const ad_sample_params *params, ad_sample_result *results, ad_error *err);
 
 void ad_sample_result_free(ad_sample_result *r);
+
+/* Self-certainty of one row of V >= 1 raw logits: KL(U || softmax(logits)) =
+ * -log V - (1/V) sum_v log_softmax(logits)[v], in nats: >= 0 up to rounding, 0
+ * for equal logits, unbounded above. The per-step term of certainty_sum,
+ * exposed so a teacher-forced pass (ad_model_logits) can compute the same
+ * figure. This function can't fail. */
+double ad_sample_certainty(const float *logits, size_t V);
 
 /* Teacher-forced scoring: for n sequences BOS + prompt + completion (+ EOS,
  * included by the caller in `seq`), the sum of log p(token) over positions

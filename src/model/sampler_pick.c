@@ -1,5 +1,6 @@
 /* sampler_pick.c: choosing the next token from one row of logits: argmax,
- * log-softmax, and temperature / top-k / top-p sampling from a uniform draw.
+ * log-softmax, self-certainty, and temperature / top-k / top-p sampling from a
+ * uniform draw.
  *
  * Not for: running the model (sampler_decode.c) or owning random generators
  * (sampler.c draws the uniform and passes it in, so this file is pure).
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "model/sampler.h"
 #include "model/sampler_internal.h"
 
 int32_t ad_sample_argmax(const float *logits, size_t V) {
@@ -27,6 +29,20 @@ double ad_sample_logprob(const float *logits, size_t V, int32_t tok) {
     for (size_t j = 0; j < V; j++)
         if (j != best) z += exp((double)logits[j] - mx);
     return (double)logits[tok] - mx - log(z);
+}
+
+/* With lp_v = l_v - mx - log z (mx the largest logit, z = sum_v exp(l_v - mx)):
+ * -log V - (1/V) sum_v lp_v = log z - (1/V) sum_v (l_v - mx) - log V. Shifting
+ * by mx keeps exp() in range and the sum of small negative numbers exact enough. */
+double ad_sample_certainty(const float *logits, size_t V) {
+    size_t best = (size_t)ad_sample_argmax(logits, V);
+    double mx = logits[best], z = 1.0, shifted = 0.0; /* the max term is exp(0) */
+    for (size_t j = 0; j < V; j++) {
+        double d = (double)logits[j] - mx;
+        shifted += d;
+        if (j != best) z += exp(d);
+    }
+    return log(z) - shifted / (double)V - log((double)V);
 }
 
 /* 1 when token a ranks before token b: larger logit, or equal logit and lower id. */

@@ -6,17 +6,19 @@
  *   AD_BATCH_SEQUENCES  n sequences, each BOS + prompt + completion + EOS   (sft)
  *   AD_BATCH_PAIRS      n preference pairs of one prompt, chosen and
  *                       rejected, with the frozen reference's log-probs  (dpo)
+ *   AD_BATCH_GROUPS     n sampled completions with the sampling policy's
+ *                       per-token log-probs and an advantage each      (grpo)
  *
- * (The next kind, groups of completions with advantages for GRPO, goes through
- * the same seam.) Each objective is one ad_objective value in its own file
- * (objective_sft.c, objective_dpo.c) and one line in objective.c's registry;
+ * Each objective is one ad_objective value in its own file (objective_sft.c,
+ * objective_dpo.c, objective_grpo.c) and one line in objective.c's registry;
  * ad_objective_step checks the batch kind and the parameters before it
  * dispatches, so an objective's step sees well-typed arguments. The losses, as
  * formulas, are in docs/objectives.md.
  *
  * Not here: where pairs come from (the select stage's pair rules), computing
  * the reference log-probs (ad_score_sequences with the frozen model), the
- * trainer's micro-batching and AdamW (model/trainer.c). */
+ * advantages (loop/advantage.h), the trainer's micro-batching and AdamW
+ * (model/trainer.c). */
 #ifndef AD_LOOP_OBJECTIVE_H
 #define AD_LOOP_OBJECTIVE_H
 
@@ -25,7 +27,11 @@
 #include "model/trainer.h"
 #include "util/error.h"
 
-typedef enum ad_batch_kind { AD_BATCH_SEQUENCES = 0, AD_BATCH_PAIRS = 1 } ad_batch_kind;
+typedef enum ad_batch_kind {
+    AD_BATCH_SEQUENCES = 0,
+    AD_BATCH_PAIRS = 1,
+    AD_BATCH_GROUPS = 2
+} ad_batch_kind;
 
 /* One preference pair. chosen and rejected are BOS + prompt + completion + EOS
  * with loss_from marking the completion; both share the prompt (the same tokens
@@ -37,16 +43,43 @@ typedef struct ad_pair_example {
     double ref_chosen, ref_rejected;
 } ad_pair_example;
 
+/* One sampled completion for a policy-gradient step (GRPO family). The
+ * sequences of one prompt's group sit next to each other in the batch, but the
+ * objective does not need to know the groups: the advantage already carries
+ * the comparison (loop/advantage.h). n_i = seq.len - seq.loss_from is the
+ * number of completion tokens: the predictions of tokens[loss_from .. len-1]. */
+typedef struct ad_policy_example {
+    ad_example seq;        /* BOS + prompt + completion (+ EOS when sampling reached it);
+                              loss_from marks the completion */
+    const float *old_logp; /* [n_i] the sampling policy's log p of each completion token */
+    const float *ref_logp; /* [n_i] the same under the frozen reference, or NULL (read only
+                              when kl_beta > 0) */
+    float advantage;       /* shared by every token of the sequence */
+    int masked;            /* 1: contributes nothing (an output cut at the length bound,
+                              rl.incomplete = mask); 0: trained on */
+} ad_policy_example;
+
 typedef struct ad_objective_batch {
     ad_batch_kind kind;
-    const ad_example *seqs;       /* kind SEQUENCES: n sequences */
-    const float *weights;         /* kind SEQUENCES: a finite weight per sequence, or NULL
-                                     for 1 each (plain SFT, bit-identical to ad_trainer_step) */
-    const ad_pair_example *pairs; /* kind PAIRS: n pairs */
+    const ad_example *seqs;          /* kind SEQUENCES: n sequences */
+    const float *weights;            /* kind SEQUENCES: a finite weight per sequence, or NULL
+                                        for 1 each (plain SFT, bit-identical to ad_trainer_step) */
+    const ad_pair_example *pairs;    /* kind PAIRS: n pairs */
+    const ad_policy_example *policy; /* kind GROUPS: n sampled completions */
     size_t n;
 } ad_objective_batch;
 
 typedef enum ad_dpo_loss { AD_DPO_SIGMOID = 0, AD_DPO_IPO = 1, AD_DPO_RPO = 2 } ad_dpo_loss;
+
+/* How grpo turns per-token losses into the step loss (docs/rl.md). The names
+ * are verl's loss_agg_mode; TRL's loss_type dapo, grpo and dr_grpo. */
+typedef enum ad_loss_agg {
+    AD_AGG_TOKEN_MEAN = 0,             /* "token-mean": over all tokens of the batch (DAPO) */
+    AD_AGG_SEQ_MEAN_TOKEN_MEAN = 1,    /* "seq-mean-token-mean": mean of each sequence's
+                                          token mean (GRPO) */
+    AD_AGG_SEQ_MEAN_TOKEN_SUM_NORM = 2 /* "seq-mean-token-sum-norm": mean of each sequence's
+                                          token sum / norm_len (Dr. GRPO) */
+} ad_loss_agg;
 
 typedef struct ad_objective_params {
     ad_dpo_loss loss;       /* dpo.loss: sigmoid (DPO, conservative DPO), ipo, rpo */
@@ -54,9 +87,20 @@ typedef struct ad_objective_params {
     double nll_weight;      /* dpo.nll_weight >= 0: RPO's alpha, default 1 */
     double label_smoothing; /* dpo.label_smoothing in [0, 0.5): conservative DPO's e,
                                default 0; applies to sigmoid and rpo, not ipo */
+    double epsilon;         /* grpo.epsilon in (0, 1): the ratio's lower clip 1 - epsilon,
+                               default 0.2 */
+    double epsilon_high;    /* grpo.epsilon_high >= 0: the upper clip 1 + epsilon_high
+                               (DAPO's clip-higher: 0.28); 0, the default, means epsilon */
+    double kl_beta;         /* grpo.kl_beta >= 0: weight of the k3 KL to the reference;
+                               default 0: no KL term, ref_logp never read */
+    ad_loss_agg loss_agg;   /* grpo.loss_agg, default token-mean (DAPO, TRL's default) */
+    double norm_len;        /* grpo.norm_len >= 0: Dr. GRPO's constant divisor in tokens
+                               (the generation budget); must be > 0 with
+                               seq-mean-token-sum-norm; default 0 (unset) */
 } ad_objective_params;
 
-/* sigmoid, beta 0.1, nll_weight 1, label_smoothing 0. */
+/* sigmoid, beta 0.1, nll_weight 1, label_smoothing 0; epsilon 0.2,
+ * epsilon_high 0 (= epsilon), kl_beta 0, token-mean, norm_len 0. */
 ad_objective_params ad_objective_default_params(void);
 
 /* Checks the ranges above; AD_ERR with a message naming the key otherwise. */
@@ -68,6 +112,11 @@ int ad_objective_params_check(const ad_objective_params *p, ad_error *err);
 const char *ad_dpo_loss_name(ad_dpo_loss loss);
 int ad_dpo_loss_parse(const char *name, ad_dpo_loss *out, ad_error *err);
 
+/* "token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm" <->
+ * ad_loss_agg, with the same conventions as ad_dpo_loss_name / _parse. */
+const char *ad_loss_agg_name(ad_loss_agg agg);
+int ad_loss_agg_parse(const char *name, ad_loss_agg *out, ad_error *err);
+
 typedef struct ad_objective_stats {
     double loss; /* the step's objective value (sft: mean token loss; dpo: mean pair loss) */
     size_t n_tokens, n_targets; /* all tokens, completion tokens (EOS included) of the step */
@@ -76,15 +125,23 @@ typedef struct ad_objective_stats {
     double margin;                     /* (lp_c - ref_c) - (lp_r - ref_r), without beta */
     double pref_accuracy;              /* fraction of pairs with margin > 0 */
     double chosen_logp, rejected_logp; /* lp_c, lp_r */
+    /* groups only (NaN otherwise, and NaN when the step has no unmasked token):
+     * means over the unmasked completion tokens, policy before the update */
+    double clip_fraction; /* tokens whose ratio was clipped in the active direction
+                             (rho > 1 + eps_high with A > 0, rho < 1 - eps with A < 0) */
+    double kl;            /* the k3 estimate of KL(pi_theta || pi_ref); NaN when kl_beta = 0 */
+    double ratio;         /* rho = exp(logp - old_logp) */
+    double entropy;       /* entropy of the policy's next-token distribution, nats */
 } ad_objective_stats;
 
 typedef struct ad_objective {
-    const char *name;    /* "sft", "dpo" */
+    const char *name;    /* "sft", "dpo", "grpo" */
     const char *summary; /* one line for listings */
     ad_batch_kind batch; /* the batch kind it consumes */
     /* One optimizer step. Called by ad_objective_step only: b->kind == batch,
-     * b->n > 0 with its array set, p checked, st non-NULL with its pair fields
-     * NaN and the rest 0. On error the model's parameters are unchanged. */
+     * b->n > 0 with its array set, p checked, st non-NULL with its pair and
+     * group fields NaN and the rest 0. On error the model's parameters are
+     * unchanged. */
     int (*step)(ad_trainer *t, const ad_objective_params *p, const ad_objective_batch *b,
                 ad_objective_stats *st, ad_error *err);
 } ad_objective;
@@ -115,7 +172,20 @@ int ad_objective_step(const ad_objective *o, ad_trainer *t, const ad_objective_p
 double ad_dpo_pair_loss(const ad_objective_params *p, double lp_c, double lp_r, double ref_c,
                         double ref_r, size_t len_c, size_t len_r, double *d_lp_c, double *d_lp_r);
 
+/* One completion token's GRPO-family loss as a pure function (for tests and
+ * docs): with p = logp, rho = exp(logp - old_logp), A = advantage,
+ * eh = epsilon_high (epsilon when 0), q = ref_logp,
+ *   loss = -min(rho A, clip(rho, 1 - epsilon, 1 + eh) A)
+ *          + kl_beta * (exp(q - p) - (q - p) - 1).
+ * Sets *d_logp (may be NULL) to d loss / d logp: -rho A where the unclipped
+ * term is the minimum, 0 where the clip is active (*clipped, may be NULL, gets
+ * 1 then: rho > 1 + eh with A > 0, or rho < 1 - epsilon with A < 0; ties count
+ * as unclipped), plus kl_beta * (1 - exp(q - p)). ref_logp is not read when
+ * kl_beta == 0. p is assumed checked. This function can't fail. */
+double ad_grpo_token_loss(const ad_objective_params *p, double logp, double old_logp,
+                          double ref_logp, double advantage, double *d_logp, int *clipped);
+
 /* The built-in objectives, one file each; callers use the registry above. */
-extern const ad_objective ad_objective_sft, ad_objective_dpo;
+extern const ad_objective ad_objective_sft, ad_objective_dpo, ad_objective_grpo;
 
 #endif

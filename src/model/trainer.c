@@ -5,6 +5,7 @@
 #include "model/trainer.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +193,67 @@ void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale) {
     for (size_t b = 0; b < B; b++)
         for (size_t i = 0; i < T; i++)
             t->wt_buf[b * T + i] = row_weight[b];
+    ad_model_backward(t->model, t->wt_buf, scale);
+}
+
+/* Row `row` of the last forward: its completion positions are the n
+ * consecutive ones from *first whose target is set (pack_micro_batch sets
+ * targets at loss_from-1 .. len-2). Returns 0 when there is no such row. */
+static int row_span(const ad_trainer *t, size_t row, size_t *first, size_t *n) {
+    *first = *n = 0;
+    if (row >= t->fwd_rows || !ad_model_target_logprobs(t->model)) return 0;
+    const int32_t *tg = t->tgt_buf + row * t->fwd_T;
+    size_t i = 0;
+    while (i < t->fwd_T && tg[i] < 0)
+        i++;
+    *first = i;
+    while (i < t->fwd_T && tg[i] >= 0)
+        i++;
+    *n = i - *first;
+    return 1;
+}
+
+const float *ad_trainer_token_logps(const ad_trainer *t, size_t row, size_t *n) {
+    size_t first, count;
+    if (!row_span(t, row, &first, &count)) {
+        if (n) *n = 0;
+        return NULL;
+    }
+    if (n) *n = count;
+    return ad_model_target_logprobs(t->model) + row * t->fwd_T + first;
+}
+
+double ad_trainer_token_entropy_sum(const ad_trainer *t, size_t row) {
+    size_t first, count, V = t->model->cfg.vocab_size;
+    const float *logits = ad_model_logits(t->model);
+    if (!row_span(t, row, &first, &count) || !logits) return NAN;
+    double sum = 0;
+    for (size_t k = 0; k < count; k++) {
+        /* H = log Z - sum_v p_v z_v with z shifted by its max, Z = sum_v exp(z_v) */
+        const float *z = logits + (row * t->fwd_T + first + k) * V;
+        double mx = z[0], se = 0, sz = 0;
+        for (size_t v = 1; v < V; v++)
+            if (z[v] > mx) mx = z[v];
+        for (size_t v = 0; v < V; v++) {
+            double e = exp((double)z[v] - mx);
+            se += e;
+            sz += e * ((double)z[v] - mx);
+        }
+        if (se > 0) sum += log(se) - sz / se; /* se >= 1: the max term is exp(0) */
+    }
+    return sum;
+}
+
+void ad_trainer_backward_tokens(ad_trainer *t, const float *const *token_weight, float scale) {
+    size_t B = t->fwd_rows, T = t->fwd_T;
+    if (B == 0 || !token_weight) return;
+    for (size_t b = 0; b < B; b++) {
+        float *w = t->wt_buf + b * T;
+        size_t first, n;
+        memset(w, 0, T * sizeof *w);
+        if (token_weight[b] && row_span(t, b, &first, &n))
+            memcpy(w + first, token_weight[b], n * sizeof *w);
+    }
     ad_model_backward(t->model, t->wt_buf, scale);
 }
 

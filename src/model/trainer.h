@@ -9,7 +9,7 @@
  * optimizer's moments and step continue.
  *
  * Two ways to drive it. ad_trainer_step is the whole SFT step. Other
- * objectives (src/loop/objective*.c: DPO, and what comes next) assemble a step
+ * objectives (src/loop/objective*.c: DPO, GRPO) assemble a step
  * from the pieces ad_trainer_step is made of:
  *
  *     ad_trainer_begin_step(t);                       zero the gradients
@@ -20,6 +20,10 @@
  *
  * With row_weight NULL and scale = 1 / (completion tokens of the whole step)
  * the sequence is exactly ad_trainer_step, bit for bit.
+ *
+ * A token-level objective (GRPO) reads each completion token's log p after the
+ * forward (ad_trainer_token_logps) and calls ad_trainer_backward_tokens with a
+ * weight per token instead of ad_trainer_backward.
  *
  * The trainer knows nothing of tasks: callers hand it encoded examples. */
 #ifndef AD_MODEL_TRAINER_H
@@ -125,6 +129,37 @@ int ad_trainer_forward(ad_trainer *t, const ad_example *ex, size_t n, double *ro
  * which is SFT's backward. Does nothing when no forward has run in this step.
  * This function can't fail. */
 void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale);
+
+/* ---- per-token access, for token-level objectives (GRPO) ----------------- */
+
+/* The log p of each completion token of row `row` of the last
+ * ad_trainer_forward, in position order: the predictions of
+ * tokens[loss_from .. len-1] (EOS included when the row ends with it). Sets *n
+ * to their number (len - loss_from). The pointer is into the model's
+ * activations: valid until the next forward pass of the model. Returns NULL
+ * with *n = 0 when no forward has run in this step or row is out of range.
+ * Float values, the very ones ad_trainer_forward summed. This function can't
+ * fail. */
+const float *ad_trainer_token_logps(const ad_trainer *t, size_t row, size_t *n);
+
+/* The sum over row `row`'s completion tokens (as above) of the entropy, in
+ * nats, of the model's next-token distribution at each of those positions
+ * (-sum_v p_v log p_v, computed in double from the logits). NaN when no forward
+ * has run in this step or row is out of range. Costs O(tokens * V); does not
+ * touch the gradients. This function can't fail. */
+double ad_trainer_token_entropy_sum(const ad_trainer *t, size_t row);
+
+/* Backward of  -scale * sum_rows sum_k token_weight[row][k] * logp[row][k]
+ * for the rows of the last ad_trainer_forward (no other forward of the model
+ * in between), logp[row] being ad_trainer_token_logps(t, row, &n) and k < n,
+ * accumulating into the gradients. token_weight has one entry per row of that
+ * forward; token_weight[row] NULL means weight 0 for the whole row. Each
+ * position gets token_weight[row][k] * scale (in float), as in
+ * ad_model_backward, so constant weights w_row on a row's tokens give exactly
+ * ad_trainer_backward's gradient with row_weight[row] = w_row. Does nothing
+ * when no forward has run in this step, or when token_weight is NULL. This
+ * function can't fail. */
+void ad_trainer_backward_tokens(ad_trainer *t, const float *const *token_weight, float scale);
 
 /* Ends the step: clips the accumulated gradients and applies AdamW at the
  * schedule's learning rate, then advances the schedule. Returns the gradient

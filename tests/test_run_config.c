@@ -209,6 +209,7 @@ static const char *nondefault_ini =
     "rope_theta = 500.5\ntie = yes\n"
     "[base]\nlevels = 1-5x1-5\nsteps = 17\nbatch = 3\nlr = 0.1\nwarmup = 0.25\ndecay = 0.75\n"
     "[round]\nsteps = 9\nbatch = 5\nprompts = 11\nlr = 3e-05\nwarmup = 0\ndecay = 1\n"
+    "kind = rl\n"
     "p_new = 0.3\n"
     "[optim]\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = 0.1\ngrad_clip = 0\n"
     "floor_ratio = 0.1\n"
@@ -223,6 +224,10 @@ static const char *nondefault_ini =
     "[judge]\ntrain = on\nlabels = verifier\nlayers = 1\nheads = 2\ndim = 32\nffn = 64\n"
     "steps = 50\nbatch = 16\nlr = 0.002\nthreshold = 0.7\n"
     "[optimize]\nobjective = dpo\n"
+    "[rl]\nsteps = 7\nprompts = 5\ngroup = 3\ninner_epochs = 2\ntemperature = 0.7\ntop_p = 0.9\n"
+    "rewards = majority:1, length:0.5\nadvantage = rloo\nloss_agg = seq_mean_token_sum_norm\n"
+    "epsilon = 0.1\nepsilon_high = 0.28\nbeta = 0.04\ndrop_uniform_groups = on\n"
+    "max_resample = 4\nincomplete = penalty\n"
     "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
     "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";

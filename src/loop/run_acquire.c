@@ -309,3 +309,45 @@ int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
     models_free(&lm);
     return rc == AD_OK ? AD_OK : ad_error_prefix(err, "acquire: ");
 }
+
+/* Reads: the parent's models and curriculum cursor. Writes: the round's levels
+ * and cursor (the curriculum's choice alone, for rounds that pose their own
+ * prompts as they go: rl). */
+int run_stage_levels(ad_run *run, run_round *rr, ad_error *err) {
+    int done = 0;
+    uint32_t r = (uint32_t)rr->round;
+    if (ad_store_stage_is_done(run->st, r, AD_STAGE_LEVELS, -1, &done, err)) return AD_ERR;
+    if (done) return AD_OK;
+    double t0 = ad_now();
+    size_t cursor = rr->cursor_before;
+    lineage_models lm = {0};
+    ad_level_list levels = {0};
+    int rc = models_load(run, rr->parent, &lm, err);
+    probe_ctx pc = {run, &lm, rr->round};
+    if (rc == AD_OK)
+        rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
+    if (rc == AD_OK) rc = ad_store_begin(run->st, err);
+    if (rc == AD_OK) {
+        rc = ad_store_levels_insert(run->st, r, "train", levels.v, NULL, levels.n, err);
+        if (rc == AD_OK) rc = ad_store_round_set_cursor(run->st, r, cursor, err);
+        if (rc == AD_OK)
+            rc = ad_store_stage_metric(run->st, r, AD_STAGE_LEVELS, -1, AD_METRIC_LEVELS,
+                                       (double)levels.n, err);
+        if (rc == AD_OK)
+            rc = ad_store_stage_done(run->st, r, AD_STAGE_LEVELS, -1, ad_now() - t0, err);
+        if (rc == AD_OK)
+            rc = ad_store_commit(run->st, err);
+        else
+            ad_store_rollback(run->st);
+    }
+    if (rc == AD_OK) {
+        rr->cursor = cursor;
+        rr->have_cursor = 1;
+        char b[AD_LEVEL_TEXT_MAX];
+        run_log(run, "levels r%zu: %zu level(s) from %s", rr->round, levels.n,
+                levels.n ? ad_level_format(levels.v[0], b, sizeof b) : "-");
+    }
+    ad_level_list_free(&levels);
+    models_free(&lm);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "levels: ");
+}

@@ -8,6 +8,7 @@
 
 #include "loop/objective.h"
 #include "loop/pairs.h"
+#include "loop/reward.h"
 #include "util/atomic_file.h"
 
 #define K(name, type, field, def, doc)                                                             \
@@ -20,6 +21,12 @@ static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
 /* In ad_conf_group order. */
 static const char *const group_choices[] = {"all", "level", "prompt", NULL};
 static const char *const judge_label_choices[] = {"filters", "verifier", NULL};
+static const char *const kind_choices[] = {"offline", "rl", NULL};
+/* In ad_adv_estimator, ad_loss_agg order. */
+static const char *const advantage_choices[] = {"grpo", "dr_grpo", "rloo", "reinforce", NULL};
+static const char *const agg_choices[] = {"token_mean", "seq_mean_token_mean",
+                                          "seq_mean_token_sum_norm", NULL};
+static const char *const incomplete_choices[] = {"mask", "penalty", NULL};
 /* In ad_dpo_loss order. */
 static const char *const dpo_loss_choices[] = {"sigmoid", "ipo", "rpo", NULL};
 
@@ -35,8 +42,7 @@ static const ad_config_key keys[] = {
     KR("run.save_every", AD_CONFIG_SIZE, save_every, "100",
        "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
     KR("run.record_every", AD_CONFIG_SIZE, record_every, "10",
-       "optimizer steps between recorded training figures (loss, lr, ... curves; 0: none)", 0,
-       1e9),
+       "optimizer steps between recorded training figures (loss, lr, ... curves; 0: none)", 0, 1e9),
     K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true",
       "addition base data: operand lengths drawn independently (rounds: both of the level's "
       "length)"),
@@ -154,6 +160,37 @@ static const ad_config_key keys[] = {
     KR("judge.lr", AD_CONFIG_FLOAT, judge_lr, "0.001", "judge peak learning rate", 0, 1),
     KR("judge.threshold", AD_CONFIG_DOUBLE, judge_threshold, "0.5",
        "the judge says yes when P(yes) >= this (filter, precision and recall)", 0, 1),
+    {"round.kind", AD_CONFIG_ENUM, offsetof(ad_run_config, round_kind), "offline",
+     "offline (acquire, select, optimize on what was kept) or rl (on-policy rollouts and updates, "
+     "rl.*)",
+     kind_choices, 0, 0, 0},
+    KR("rl.steps", AD_CONFIG_SIZE, rl_steps, "100",
+       "rl: rollout-update steps per round and lineage", 1, 1e9),
+    KR("rl.prompts", AD_CONFIG_SIZE, rl_prompts, "16", "rl: prompts per step", 1, 1e6),
+    KR("rl.group", AD_CONFIG_SIZE, rl_group, "8", "rl: completions sampled per prompt", 1, 1024),
+    KR("rl.inner_epochs", AD_CONFIG_SIZE, rl_inner_epochs, "1",
+       "rl: optimizer steps on each step's rollouts", 1, 64),
+    KR("rl.temperature", AD_CONFIG_FLOAT, rl_temperature, "1", "rl: sampling temperature", 0, 100),
+    KR("rl.top_p", AD_CONFIG_FLOAT, rl_top_p, "1", "rl: sampling top-p (1: off)", 0, 1),
+    K("rl.rewards", AD_CONFIG_STRING, rl_rewards, "verifier:1",
+      "rl: reward as a weighted sum, e.g. majority:1, length:0.1 (docs/rl.md)"),
+    {"rl.advantage", AD_CONFIG_ENUM, offsetof(ad_run_config, rl_advantage), "grpo",
+     "rl: advantage estimator", advantage_choices, 0, 0, 0},
+    {"rl.loss_agg", AD_CONFIG_ENUM, offsetof(ad_run_config, rl_loss_agg), "token_mean",
+     "rl: loss aggregation (DAPO, GRPO, Dr. GRPO)", agg_choices, 0, 0, 0},
+    KR("rl.epsilon", AD_CONFIG_DOUBLE, rl_epsilon, "0.2",
+       "rl: ratio clip 1 - epsilon .. 1 + epsilon_high", 1e-6, 0.999),
+    KR("rl.epsilon_high", AD_CONFIG_DOUBLE, rl_epsilon_high, "0",
+       "rl: upper clip (DAPO clip-higher: 0.28; 0: epsilon)", 0, 10),
+    KR("rl.beta", AD_CONFIG_DOUBLE, rl_beta, "0",
+       "rl: weight of the k3 KL to the round's starting model (0: no reference pass)", 0, 1e6),
+    K("rl.drop_uniform_groups", AD_CONFIG_BOOL, rl_drop_uniform, "false",
+      "rl: drop groups whose rewards are all equal and sample replacements (DAPO)"),
+    KR("rl.max_resample", AD_CONFIG_SIZE, rl_max_resample, "16",
+       "rl: at most this many replacement prompts per step", 0, 1e6),
+    {"rl.incomplete", AD_CONFIG_ENUM, offsetof(ad_run_config, rl_incomplete), "mask",
+     "rl: outputs cut at the length bound: mask (no gradient) or penalty (reward -1)",
+     incomplete_choices, 0, 0, 0},
     K("optimize.objective", AD_CONFIG_STRING, objective, "sft",
       "sft (train on kept labels) or dpo (preference optimization on the round's pairs)"),
     {"dpo.loss", AD_CONFIG_ENUM, offsetof(ad_run_config, dpo_loss), "sigmoid",
@@ -249,9 +286,39 @@ static int validate_objective(const ad_run_config *c, const char **key, ad_error
         return ad_error_set(err, "select.pair_min_agree = %zu exceeds run.lineages = %zu",
                             c->pair_min_agree, c->lineages);
     *key = "optimize.objective";
+    if (o->batch == AD_BATCH_GROUPS)
+        return ad_error_set(err,
+                            "optimize.objective = %s learns from on-policy rollouts: set "
+                            "round.kind = rl (rl.*) instead",
+                            c->objective);
     if (o->batch == AD_BATCH_PAIRS && !c->pairs[0])
         return ad_error_set(err, "optimize.objective = %s trains on pairs: set select.pairs",
                             c->objective);
+    return AD_OK;
+}
+
+/* rl.*: the reward spec and what an rl round cannot do. */
+static int validate_rl(const ad_run_config *c, const char **key, ad_error *err) {
+    *key = "rl.rewards";
+    ad_reward_spec spec;
+    if (ad_reward_spec_parse(c->rl_rewards, &spec, err) != AD_OK)
+        return ad_error_prefix(err, "rl.rewards: ");
+    for (size_t i = 0; i < spec.n; i++) {
+        const char *name = spec.terms[i].reward->name;
+        if (!strcmp(name, "lineages"))
+            return ad_error_set(err, "rl.rewards: lineages needs the other lineages' answers to "
+                                     "the same prompts at the same step; rl rounds train "
+                                     "lineages one after another");
+        if (!strcmp(name, "judge"))
+            return ad_error_set(err, "rl.rewards: judge: rl rounds do not score with the judge "
+                                     "yet (it scores candidates in offline rounds)");
+    }
+    *key = "rl.group";
+    if (c->rl_group < 2 && c->rl_advantage != 3)
+        return ad_error_set(err,
+                            "rl.group = %zu: group advantages need >= 2 samples per "
+                            "prompt (or rl.advantage = reinforce)",
+                            c->rl_group);
     return AD_OK;
 }
 
@@ -284,6 +351,7 @@ static int validate(const ad_run_config *c, const char **key, ad_error *err) {
     if (c->f_vote_samples && c->samples < 2)
         return ad_error_set(err, "select.vote_samples needs acquire.samples >= 2");
     if (validate_objective(c, key, err) != AD_OK) return AD_ERR;
+    if (c->round_kind == 1 && validate_rl(c, key, err) != AD_OK) return AD_ERR;
     *key = "curriculum.levels_per_round";
     if (!c->adaptive && c->levels_per_round == 0)
         return ad_error_set(err, "curriculum.levels_per_round must be >= 1 with a fixed pace");

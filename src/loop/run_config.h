@@ -66,6 +66,15 @@ typedef struct ad_run_config {
     size_t judge_layers, judge_heads, judge_dim, judge_ffn, judge_steps, judge_batch;
     float judge_lr;
     double judge_threshold;
+    /* [round] kind */
+    int round_kind; /* 0 offline (acquire, select, optimize), 1 rl */
+    /* [rl] */
+    size_t rl_steps, rl_prompts, rl_group, rl_inner_epochs, rl_max_resample;
+    float rl_temperature, rl_top_p;
+    int rl_advantage, rl_loss_agg, rl_drop_uniform, rl_incomplete; /* enums of advantage.h,
+                                                                     objective.h; 0 mask 1 penalty */
+    double rl_epsilon, rl_epsilon_high, rl_beta;
+    char *rl_rewards; /* reward spec, e.g. "verifier:1" or "majority:1, length:0.1" */
     /* [optimize] */
     char *objective; /* objective.h registry name */
     /* [dpo] */

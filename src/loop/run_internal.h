@@ -155,6 +155,8 @@ int run_save_trainer(ad_run *run, const char *path, ad_trainer *tr, size_t round
  * writes its outputs to rr and to the store, and returns at once when its done
  * marker is set (see the table in run.h). */
 int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_levels(ad_run *run, run_round *rr, ad_error *err);
+int run_stage_rl(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_judge(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_select(ad_run *run, run_round *rr, ad_error *err);
 

@@ -7,6 +7,8 @@
 
 /* stages */
 #define AD_STAGE_ACQUIRE "acquire"
+#define AD_STAGE_LEVELS "levels" /* rl rounds: the curriculum's choice alone */
+#define AD_STAGE_RL "rl"
 #define AD_STAGE_JUDGE "judge"
 #define AD_STAGE_SELECT "select"
 #define AD_STAGE_OPTIMIZE "optimize"

@@ -42,15 +42,25 @@ static const run_stage judged_stages[] = {
     {AD_STAGE_EVALUATE, run_stage_evaluate}, {AD_STAGE_ACCEPT, run_stage_accept},
 };
 
+/* ... on-policy: rollouts and updates in one stage (round.kind = rl). */
+static const run_stage rl_stages[] = {
+    {AD_STAGE_LEVELS, run_stage_levels},
+    {AD_STAGE_RL, run_stage_rl},
+    {AD_STAGE_EVALUATE, run_stage_evaluate},
+    {AD_STAGE_ACCEPT, run_stage_accept},
+};
+
 /* Round 0 trains on labelled base data; every later round teaches itself. */
 static const run_kind kinds[] = {
     {"base", base_stages, sizeof base_stages / sizeof base_stages[0]},
     {"self", self_stages, sizeof self_stages / sizeof self_stages[0]},
     {"self+judge", judged_stages, sizeof judged_stages / sizeof judged_stages[0]},
+    {"rl", rl_stages, sizeof rl_stages / sizeof rl_stages[0]},
 };
 
 static const run_kind *round_kind(const ad_run *run, size_t round) {
     if (round == 0) return &kinds[0];
+    if (run->cfg.round_kind == 1) return &kinds[3];
     return &kinds[run->cfg.judge_train ? 2 : 1];
 }
 

@@ -55,6 +55,7 @@ typedef enum ad_seed_stage {
     AD_SEED_PROBE = 7,   /* self-consistency probe prompts and their decoding */
     AD_SEED_PAIRS = 8,   /* the optimize stage's draws of preference pairs */
     AD_SEED_JUDGE = 9,   /* the judge's training draws (its weights: INIT, stream 1) */
+    AD_SEED_ROLLOUT = 10, /* an RL step's prompts (stream: step, item: prompt) */
 } ad_seed_stage;
 
 /* "Any": the slot of a stream shared by every lineage or every round (held-out

@@ -53,8 +53,9 @@ typedef struct rl_ctx {
     size_t lineage;
     ad_level_list levels;
     ad_reward_spec spec;
-    ad_trainer *tr;
-    ad_trainer ref; /* the round's starting model, when rl.beta > 0 */
+    ad_trainer *tr;   /* &train while a lineage trains */
+    ad_trainer train; /* the lineage's trainer */
+    ad_trainer ref;   /* the round's starting model, when rl.beta > 0 */
     int have_ref;
 } rl_ctx;
 
@@ -465,27 +466,29 @@ static int rl_lineage(rl_ctx *x, ad_error *err) {
     size_t round = x->rr->round, l = x->lineage;
     ad_train_config tc = rl_train_config(run, round);
     ad_model *m = NULL, *ref = NULL;
-    ad_trainer tr = {0};
+    ad_trainer *tr = &x->train;
     int resumed = 0;
     double t0 = ad_now();
     char path[2300], dir[2300];
-    x->tr = &tr;
-    int rc = run_prepare_trainer(run, x->rr, l, &tc, &m, &tr, &resumed, err);
+    memset(tr, 0, sizeof *tr);
+    x->tr = tr;
+    int rc = run_prepare_trainer(run, x->rr, l, &tc, &m, tr, &resumed, err);
     if (rc == AD_OK)
         rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_RL, (int64_t)l,
-                                            resumed ? tr.sched_step / run->cfg.rl_inner_epochs : 0,
+                                            resumed ? tr->sched_step / run->cfg.rl_inner_epochs : 0,
                                             err);
     if (rc == AD_OK && run->cfg.rl_beta > 0) rc = load_reference(x, &tc, &ref, err);
     if (rc == AD_OK) rc = rl_steps(x, err);
     run_ckpt_path(run, l, round, path, sizeof path);
     snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
     if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
-    if (rc == AD_OK) rc = run_save_trainer(run, path, &tr, round, l, err);
+    if (rc == AD_OK) rc = run_save_trainer(run, path, tr, round, l, err);
     if (rc == AD_OK) rc = record_lineage(run, x->rr, l, path, ad_now() - t0, err);
     if (x->have_ref) ad_trainer_free(&x->ref);
     x->have_ref = 0;
     ad_model_free(ref);
-    ad_trainer_free(&tr);
+    ad_trainer_free(tr);
+    x->tr = NULL;
     ad_model_free(m);
     return rc;
 }

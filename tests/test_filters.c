@@ -335,6 +335,64 @@ static void test_judge(void) {
     CHECK(strcmp(ad_filter_name(AD_FILTER_JUDGE), "judge") == 0);
 }
 
+/* The sharpen filter: per (prompt, lineage), the complete sample with the
+ * highest log-prob sum (not mean) wins; ties go to the lowest sample; an
+ * unfinished output never wins, so a group with none finished keeps nothing;
+ * lineages are separate groups. */
+static void test_sharpen(void) {
+    ad_error err;
+    /* out of order on purpose */
+    ad_candidate c[12] = {
+        cand(0, 0, 2, "aaaa"), cand(0, 0, 0, "a"),  cand(0, 0, 1, "aa"),  /* p0 l0 */
+        cand(0, 1, 1, "b"),    cand(0, 1, 0, "bb"), cand(0, 1, 2, "bbb"), /* p0 l1: tie */
+        cand(1, 0, 0, "c"),    cand(1, 0, 1, "cc"),                       /* p1 l0: no EOS */
+        cand(2, 0, 0, "d"),    cand(2, 0, 1, "dd"), cand(2, 0, 2, "ddd"), /* p2 l0 */
+        cand(3, 0, 0, "e"),                                               /* p3: alone */
+    };
+    /* p0 l0: sample 1 (c[2]) has the highest sum */
+    c[0].logprob_sum = -3.0;
+    c[1].logprob_sum = -2.0;
+    c[2].logprob_sum = -0.9;
+    /* p0 l1: samples 1 and 2 tie at -0.5; sample 0 is worse */
+    c[3].logprob_sum = -0.5;
+    c[4].logprob_sum = -0.7;
+    c[5].logprob_sum = -0.5;
+    /* p1: nothing reached EOS */
+    c[6].hit_eos = c[7].hit_eos = 0;
+    c[6].logprob_sum = -0.1;
+    /* p2: the likeliest never finished; a NaN sum never wins either */
+    c[8].logprob_sum = -4.0;
+    c[9].logprob_sum = -0.2;
+    c[9].hit_eos = 0;
+    c[10].logprob_sum = NAN;
+    CHECK(ad_filter_begin(c, 12, &err) == AD_OK);
+    CHECK(ad_filter_sharpen(c, 12, &err) == AD_OK);
+    int want[12] = {0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 1};
+    for (size_t i = 0; i < 12; i++) {
+        CHECK_MSG(ran(&c[i], AD_FILTER_SHARPEN), "candidate %zu", i);
+        CHECK_MSG(c[i].kept == want[i] && passed(&c[i], AD_FILTER_SHARPEN) == want[i],
+                  "candidate %zu", i);
+    }
+    /* the sum, not the mean: a long output with a better mean loses to a short one */
+    ad_candidate d[2] = {cand(0, 0, 0, "x"), cand(0, 0, 1, "xxxxxxxxx")};
+    d[0].logprob_sum = -1.0; /* 2 tokens: mean -0.5 */
+    d[1].logprob_sum = -2.0; /* 10 tokens: mean -0.2 */
+    CHECK(ad_filter_begin(d, 2, &err) == AD_OK);
+    CHECK(ad_filter_sharpen(d, 2, &err) == AD_OK);
+    CHECK(d[0].kept && !d[1].kept);
+    /* through the registry, on top of another filter: sharpen judges every
+     * candidate whatever the other filters decided */
+    ad_filter_params p = ad_filter_default_params();
+    p.unique = 0;
+    p.sharpen = 1;
+    CHECK(ad_filter_run(c, 12, &p, &err) == AD_OK);
+    for (size_t i = 0; i < 12; i++)
+        CHECK_MSG(c[i].kept == (want[i] && c[i].hit_eos), "candidate %zu", i);
+    CHECK(strcmp(ad_filter_name(AD_FILTER_SHARPEN), "sharpen") == 0);
+    CHECK(ad_filter_find("sharpen") == ad_filter_at(AD_FILTER_COUNT - 2));
+    CHECK(ad_filter_sharpen(NULL, 0, &err) == AD_OK);
+}
+
 static void test_unique(void) {
     ad_error err;
     /* out of order on purpose: the lowest (lineage, sample) copy wins */
@@ -411,8 +469,8 @@ static void test_pipeline(void) {
  * must be last. */
 static void test_registry(void) {
     static const char *const stored[AD_FILTER_COUNT] = {
-        "complete",   "length",   "vote_samples", "vote_lineages",
-        "confidence", "verifier", "unique",       "judge",
+        "complete", "length", "vote_samples", "vote_lineages", "confidence",
+        "verifier", "unique", "judge",        "sharpen",
     }; /* stored in figures: never renamed */
     CHECK(ad_filter_count_registered() == AD_FILTER_COUNT);
     CHECK(ad_filter_at(AD_FILTER_COUNT) == NULL);
@@ -443,8 +501,9 @@ static void test_registry(void) {
     memset(&none, 0, sizeof none);
     for (int id = 0; id < AD_FILTER_COUNT; id++) {
         ad_filter_params p = none;
-        int *sw[AD_FILTER_COUNT] = {&p.complete,   &p.length,   &p.vote_samples, &p.vote_lineages,
-                                    &p.confidence, &p.verifier, &p.unique,       &p.judge};
+        int *sw[AD_FILTER_COUNT] = {&p.complete,      &p.length,     &p.vote_samples,
+                                    &p.vote_lineages, &p.confidence, &p.verifier,
+                                    &p.unique,        &p.judge,      &p.sharpen};
         if (!sw[id]) { /* a filter added without its switch here */
             CHECK_MSG(0, "no switch for filter %d in this test", id);
             continue;
@@ -524,6 +583,7 @@ static int run_by_hand(ad_candidate *c, size_t n, const ad_filter_params *p, ad_
     if (p->confidence && ad_filter_confidence(c, n, &p->conf, err)) return AD_ERR;
     if (p->verifier && ad_filter_verifier(c, n, err)) return AD_ERR;
     if (p->judge && ad_filter_judge(c, n, p->judge_min, err)) return AD_ERR;
+    if (p->sharpen && ad_filter_sharpen(c, n, err)) return AD_ERR;
     if (p->unique && ad_filter_unique(c, n, err)) return AD_ERR;
     return AD_OK;
 }
@@ -540,12 +600,13 @@ static void test_run_equivalence(void) {
     for (int t = 0; t < trials; t++) {
         size_t m = 1 + next_rand(&s) % 5;
         size_t n = random_round(c, CAP, m, &s);
-        for (int set = 0; set < 12; set++) {
+        const unsigned all = (1u << AD_FILTER_COUNT) - 1;
+        for (int set = 0; set < AD_FILTER_COUNT + 4; set++) {
             ad_filter_params p = ad_filter_default_params();
-            /* set 0: every filter; 1..8: each alone; then random subsets */
-            unsigned on = set == 0   ? 0xffu
-                          : set <= 8 ? 1u << (set - 1)
-                                     : (unsigned)(next_rand(&s) & 0xffu);
+            /* set 0: every filter; 1..AD_FILTER_COUNT: each alone; then random subsets */
+            unsigned on = set == 0                 ? all
+                          : set <= AD_FILTER_COUNT ? 1u << (set - 1)
+                                                   : (unsigned)(next_rand(&s) & all);
             p.complete = (on >> AD_FILTER_COMPLETE) & 1;
             p.length = (on >> AD_FILTER_LENGTH) & 1;
             p.vote_samples = (on >> AD_FILTER_VOTE_SAMPLES) & 1;
@@ -554,6 +615,7 @@ static void test_run_equivalence(void) {
             p.verifier = (on >> AD_FILTER_VERIFIER) & 1;
             p.unique = (on >> AD_FILTER_UNIQUE) & 1;
             p.judge = (on >> AD_FILTER_JUDGE) & 1;
+            p.sharpen = (on >> AD_FILTER_SHARPEN) & 1;
             p.judge_min = (double)(next_rand(&s) % 5) / 4.0;
             p.length_shortfall = 1 + next_rand(&s) % 3;
             p.vote_min_share = (double)(1 + next_rand(&s) % 10) / 10.0;
@@ -600,6 +662,7 @@ int main(void) {
     RUN(test_verifier);
     RUN(test_unique);
     RUN(test_judge);
+    RUN(test_sharpen);
     RUN(test_pipeline);
     RUN(test_registry);
     RUN(test_run_checks);

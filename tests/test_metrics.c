@@ -1,6 +1,7 @@
 /* test_metrics.c: pass@k against the exact formula computed independently
  * (brute-force enumeration of k-subsets; exact 128-bit binomials; lgamma for
- * large n), maj@k and its tie rule, diversity, and the candidate summary. */
+ * large n), maj@k and its tie rule, diversity, the candidate summary, the
+ * best-of-n choice, and the B-STaR balance score on hand-made groups. */
 #include <math.h>
 #include <string.h>
 
@@ -180,6 +181,100 @@ static void test_summarize(void) {
     CHECK(m.pass_at_k.n == 0 && m.kept_fraction.n == 0 && isnan(m.diversity.value));
 }
 
+/* Best-of-n choice: by likelihood the highest sum among finished samples
+ * (ties: lowest index; NaN and unfinished never win), by vote the mode's first
+ * occurrence (tie or no answer: none, reported as n). */
+static void test_best_of_choose(void) {
+    ad_error err;
+    size_t ch = 99;
+    const char *a[] = {"12", NULL, "13", "12", "14"};
+    double lp[] = {-2.0, -0.1, -1.0, -1.0, NAN};
+    CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, a, lp, 5, &ch, &err) == AD_OK && ch == 2);
+    CHECK(ad_best_of_choose(AD_BEST_OF_VOTE, a, lp, 5, &ch, &err) == AD_OK && ch == 0);
+    CHECK(ad_best_of_choose(AD_BEST_OF_VOTE, a, NULL, 5, &ch, &err) == AD_OK && ch == 0);
+    const char *tie[] = {"1", "2", "2", "1"};
+    double flat[] = {-1.0, -1.0, -1.0, -1.0};
+    CHECK(ad_best_of_choose(AD_BEST_OF_VOTE, tie, flat, 4, &ch, &err) == AD_OK && ch == 4);
+    CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, tie, flat, 4, &ch, &err) == AD_OK && ch == 0);
+    const char *none[] = {NULL, NULL};
+    double hi[] = {0.0, 0.0};
+    CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, none, hi, 2, &ch, &err) == AD_OK && ch == 2);
+    CHECK(ad_best_of_choose(AD_BEST_OF_VOTE, none, hi, 2, &ch, &err) == AD_OK && ch == 2);
+    CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, NULL, NULL, 0, &ch, &err) == AD_OK && ch == 0);
+    CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, a, NULL, 5, &ch, &err) == AD_ERR);
+    CHECK(ad_best_of_choose((ad_best_of_rule)7, a, lp, 5, &ch, &err) == AD_ERR);
+    ad_best_of_rule r = AD_BEST_OF_VOTE;
+    CHECK(ad_best_of_rule_parse("likelihood", &r, &err) == AD_OK && r == AD_BEST_OF_LIKELIHOOD);
+    CHECK(ad_best_of_rule_parse("vote", &r, &err) == AD_OK && r == AD_BEST_OF_VOTE);
+    CHECK(ad_best_of_rule_parse("nope", &r, &err) == AD_ERR && strstr(err.msg, "'nope'"));
+    CHECK(strcmp(ad_best_of_rule_name(AD_BEST_OF_VOTE), "vote") == 0);
+    CHECK(strcmp(ad_best_of_rule_name((ad_best_of_rule)7), "?") == 0);
+}
+
+/* bs = min(n'/n*, 1) * n'/n, worked by hand. */
+static void test_bstar_balance(void) {
+    ad_error err;
+    double b = -1;
+    CHECK(ad_bstar_balance(0, 0, 8, &b, &err) == AD_OK && b == 0.0); /* nothing selected */
+    CHECK(ad_bstar_balance(0, 5, 8, &b, &err) == AD_OK && b == 0.0); /* nothing right */
+    CHECK(ad_bstar_balance(2, 4, 8, &b, &err) == AD_OK);
+    CHECK_CLOSE(b, 2.0 / 8.0 * 2.0 / 4.0, 0, 1e-15);
+    CHECK(ad_bstar_balance(8, 8, 8, &b, &err) == AD_OK && b == 1.0);
+    CHECK(ad_bstar_balance(10, 16, 8, &b, &err) == AD_OK); /* past the target: precision only */
+    CHECK_CLOSE(b, 10.0 / 16.0, 0, 1e-15);
+    CHECK(ad_bstar_balance(3, 3, 1, &b, &err) == AD_OK && b == 1.0);
+    CHECK(ad_bstar_balance(1, 1, 0, &b, &err) == AD_ERR && strstr(err.msg, "n*=0"));
+    CHECK(ad_bstar_balance(3, 2, 8, &b, &err) == AD_ERR && strstr(err.msg, "n'=3"));
+}
+
+/* The summary over a round: groups by prompt (lineages pooled), counts
+ * distinct correct completions among the kept for n', all kept for n, and
+ * all candidates for distinct_correct. */
+static void test_balance_summarize(void) {
+    ad_error err;
+    /* prompt 0: kept R, R (a duplicate: unique was off), R2, W; R3 right but dropped
+     * prompt 1: two lineages keep the same right A
+     * prompt 2: everything dropped (B right, C wrong)
+     * prompt 3: only a wrong W kept */
+    ad_candidate c[11] = {
+        mk(0, 0, 0, "R", 1, 1),  mk(0, 0, 1, "R", 1, 1), mk(2, 0, 0, "B", 1, 0),
+        mk(0, 0, 2, "R2", 1, 1), mk(1, 1, 0, "A", 1, 1), mk(0, 0, 3, "W", 0, 1),
+        mk(0, 0, 4, "R3", 1, 0), mk(1, 0, 0, "A", 1, 1), mk(2, 0, 1, "C", 0, 0),
+        mk(3, 0, 0, "W", 0, 1),  mk(3, 0, 1, "W", 0, 0),
+    };
+    ad_balance_metrics m;
+    CHECK(ad_balance_summarize(c, 11, 2, &m, &err) == AD_OK);
+    /* bs: p0 min(2/2, 1) * 2/4 = 0.5; p1 min(1/2, 1) * 1/2 = 0.25; p2 0 (n = 0); p3 0 */
+    CHECK(m.target == 2 && m.bstar_balance.n == 4);
+    CHECK_CLOSE(m.bstar_balance.value, (0.5 + 0.25) / 4.0, 0, 1e-15);
+    CHECK(m.bstar_balance_selected.n == 3); /* p2 kept nothing */
+    CHECK_CLOSE(m.bstar_balance_selected.value, (0.5 + 0.25) / 3.0, 0, 1e-15);
+    /* distinct correct among all: p0 R R2 R3, p1 A, p2 B, p3 none */
+    CHECK(m.distinct_correct.n == 4);
+    CHECK_CLOSE(m.distinct_correct.value, (3.0 + 1.0 + 1.0 + 0.0) / 4.0, 0, 1e-15);
+    /* the paper's n* = 8 */
+    CHECK(ad_balance_summarize(c, 11, 8, &m, &err) == AD_OK);
+    CHECK_CLOSE(m.bstar_balance.value, (2.0 / 8.0 * 0.5 + 1.0 / 8.0 * 0.5) / 4.0, 0, 1e-15);
+    /* the order of the array does not matter */
+    ad_candidate r[11];
+    for (size_t i = 0; i < 11; i++)
+        r[i] = c[10 - i];
+    ad_balance_metrics mr;
+    CHECK(ad_balance_summarize(r, 11, 8, &mr, &err) == AD_OK);
+    CHECK(mr.bstar_balance.value == m.bstar_balance.value &&
+          mr.distinct_correct.value == m.distinct_correct.value);
+    /* every candidate needs a verdict; n* >= 1 */
+    c[8].correct = -1;
+    CHECK(ad_balance_summarize(c, 11, 8, &m, &err) == AD_ERR);
+    CHECK(strstr(err.msg, "prompt 2 lineage 0 sample 1") != NULL);
+    c[8].correct = 0;
+    CHECK(ad_balance_summarize(c, 11, 0, &m, &err) == AD_ERR && strstr(err.msg, "n*"));
+    /* empty input */
+    CHECK(ad_balance_summarize(NULL, 0, 8, &m, &err) == AD_OK);
+    CHECK(m.bstar_balance.n == 0 && isnan(m.bstar_balance.value));
+    CHECK(m.distinct_correct.n == 0 && isnan(m.distinct_correct.value));
+}
+
 int main(void) {
     RUN(test_pass_at_k_brute_force);
     RUN(test_pass_at_k_exact_binomials);
@@ -187,5 +282,8 @@ int main(void) {
     RUN(test_pass_at_k_errors);
     RUN(test_maj_and_diversity);
     RUN(test_summarize);
+    RUN(test_best_of_choose);
+    RUN(test_bstar_balance);
+    RUN(test_balance_summarize);
     return test_summary();
 }

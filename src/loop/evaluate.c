@@ -1,6 +1,8 @@
-/* evaluate.c: greedy decoding of held-out problems and per-level accuracy. */
+/* evaluate.c: greedy decoding of held-out problems and per-level accuracy;
+ * best-of-k over sampled answers (chosen by likelihood or by vote) and pass@k. */
 #include "loop/evaluate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,63 +13,195 @@ int ad_eval_problem(const ad_task *t, ad_level lv, uint64_t seed, size_t i, ad_p
                     ad_error *err) {
     ad_rng rng;
     ad_rng_seed(&rng, ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_EVAL,
-                                 ad_seed_level_key(lv.a, lv.b), i));
+                              ad_seed_level_key(lv.a, lv.b), i));
     return ad_task_generate(t, lv, &rng, p, err);
 }
 
-/* Evaluates one level; fills acc. */
-static int evaluate_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv,
-                          size_t n, uint64_t seed, ad_level_accuracy *acc, ad_error *err) {
-    char **prompts = calloc(n, sizeof *prompts);
-    ad_completion *outs = calloc(n, sizeof *outs);
+static void prompts_free(char **prompts, size_t n) {
+    for (size_t i = 0; prompts && i < n; i++)
+        free(prompts[i]);
+    free(prompts);
+}
+
+/* The n held-out prompts of level lv (malloc'd, freed with prompts_free). On
+ * error nothing is allocated. */
+static int level_prompts(const ad_task *t, ad_level lv, uint64_t seed, size_t n, char ***out,
+                         ad_error *err) {
+    char **prompts = calloc(n ? n : 1, sizeof *prompts);
     ad_problem p = {0};
-    int rc = AD_ERR;
-    if (!prompts || !outs) {
-        ad_error_set(err, "out of memory evaluating %zu problems", n);
-        goto done;
+    int rc = prompts ? AD_OK : ad_error_set(err, "out of memory evaluating %zu problems", n);
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        rc = ad_eval_problem(t, lv, seed, i, &p, err);
+        if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s)))
+            rc = ad_error_set(err, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        if (ad_eval_problem(t, lv, seed, i, &p, err) != AD_OK) goto done;
-        prompts[i] = strdup(p.prompt.s);
-        if (!prompts[i]) {
-            ad_error_set(err, "out of memory");
-            goto done;
-        }
+    ad_problem_free(&p);
+    if (rc != AD_OK) {
+        prompts_free(prompts, n);
+        return AD_ERR;
     }
+    *out = prompts;
+    return AD_OK;
+}
+
+static void completions_free(ad_completion *outs, size_t n) {
+    for (size_t i = 0; outs && i < n; i++)
+        ad_completion_free(&outs[i]);
+    free(outs);
+}
+
+/* *right = 1 when c reached EOS and the task's verifier accepts its text. */
+static int completion_right(const ad_task *t, const char *prompt, const ad_completion *c,
+                            int *right, ad_error *err) {
+    ad_verdict verdict;
+    if (ad_task_verify(t, prompt, c->text, &verdict, err) != AD_OK) return AD_ERR;
+    *right = c->hit_eos && verdict.correct;
+    return AD_OK;
+}
+
+/* Greedy decoding of the n prompts of level lv; fills acc. */
+static int greedy_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv,
+                        char *const *prompts, size_t n, ad_level_accuracy *acc, ad_error *err) {
+    ad_completion *outs = calloc(n ? n : 1, sizeof *outs);
+    if (!outs) return ad_error_set(err, "out of memory evaluating %zu problems", n);
     ad_sample_params sp = ad_sample_default_params();
     double t0 = ad_now();
-    if (ad_complete_prompts(m, v, t, (const char *const *)prompts, n, 1, &sp, 0, outs, err))
-        goto done;
+    int rc = ad_complete_prompts(m, v, t, (const char *const *)prompts, n, 1, &sp, 0, outs, err);
     double dt = ad_now() - t0, lp = 0, toks = 0;
     size_t correct = 0;
-    for (size_t i = 0; i < n; i++) {
-        ad_verdict verdict;
-        if (ad_task_verify(t, prompts[i], outs[i].text, &verdict, err) != AD_OK) goto done;
-        correct += outs[i].hit_eos && verdict.correct;
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        int right = 0;
+        rc = completion_right(t, prompts[i], &outs[i], &right, err);
+        correct += (size_t)right;
         lp += outs[i].logprob_sum;
         toks += (double)outs[i].n_tokens;
     }
-    *acc = (ad_level_accuracy){lv, n, correct, n ? (double)correct / (double)n : 0,
-                               n ? lp / (double)n : 0, dt > 0 ? toks / dt : 0};
-    rc = AD_OK;
-done:
-    for (size_t i = 0; prompts && i < n; i++) free(prompts[i]);
-    for (size_t i = 0; outs && i < n; i++) ad_completion_free(&outs[i]);
-    free(prompts);
-    free(outs);
-    ad_problem_free(&p);
+    if (rc == AD_OK)
+        *acc = (ad_level_accuracy){lv,
+                                   n,
+                                   correct,
+                                   n ? (double)correct / (double)n : 0,
+                                   n ? lp / (double)n : 0,
+                                   dt > 0 ? toks / dt : 0};
+    completions_free(outs, n);
+    return rc;
+}
+
+/* Evaluates one level; fills acc. */
+static int evaluate_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv, size_t n,
+                          uint64_t seed, ad_level_accuracy *acc, ad_error *err) {
+    char **prompts = NULL;
+    if (level_prompts(t, lv, seed, n, &prompts, err) != AD_OK) return AD_ERR;
+    int rc = greedy_level(m, v, t, lv, prompts, n, acc, err);
+    prompts_free(prompts, n);
     return rc;
 }
 
 int ad_evaluate_levels(ad_model *m, const ad_vocab *v, const ad_task *t, const ad_level *levels,
-                       size_t n_levels, size_t n_per_level, uint64_t seed,
-                       ad_level_accuracy *out, ad_error *err) {
+                       size_t n_levels, size_t n_per_level, uint64_t seed, ad_level_accuracy *out,
+                       ad_error *err) {
     for (size_t i = 0; i < n_levels; i++) {
         if (evaluate_level(m, v, t, levels[i], n_per_level, seed, &out[i], err) != AD_OK) {
             char buf[AD_LEVEL_TEXT_MAX];
-            return ad_error_prefix(err, "evaluating level %s: ",
-                                   ad_level_format(levels[i], buf, sizeof buf));
+            return ad_error_prefix(
+                err, "evaluating level %s: ", ad_level_format(levels[i], buf, sizeof buf));
         }
     }
     return AD_OK;
+}
+
+/* ---- best-of-k ------------------------------------------------------------- */
+
+ad_best_of_params ad_best_of_default_params(void) {
+    ad_best_of_params p = {.k = 1, .by = AD_BEST_OF_LIKELIHOOD, .temperature = 1.0f};
+    return p;
+}
+
+static int best_of_check(const ad_best_of_params *p, ad_error *err) {
+    if (!p) return ad_error_set(err, "best-of: no parameters given");
+    if (p->k < 1 || p->k > AD_BEST_OF_MAX)
+        return ad_error_set(err, "best-of: k = %zu is not in 1..%d", p->k, AD_BEST_OF_MAX);
+    if (!(isfinite(p->temperature) && p->temperature >= 0.0f))
+        return ad_error_set(err, "best-of: temperature %g is not a finite value >= 0",
+                            (double)p->temperature);
+    if (strcmp(ad_best_of_rule_name(p->by), "?") == 0)
+        return ad_error_set(err, "best-of: unknown rule %d", (int)p->by);
+    return AD_OK;
+}
+
+/* k samples of each of the n prompts: outs[j * n + i] is sample j of prompt i,
+ * decoded with the seed of sample j (see evaluate.h) and request stream i. On
+ * error the samples drawn so far stay in outs (zeroed, calloc'd, elsewhere)
+ * for the caller to free. */
+static int draw_samples(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv,
+                        char *const *prompts, size_t n, uint64_t seed, const ad_best_of_params *p,
+                        ad_completion *outs, ad_error *err) {
+    ad_sample_params sp = ad_sample_default_params();
+    sp.temperature = p->temperature;
+    uint64_t key = ad_seed_level_key(lv.a, lv.b);
+    for (size_t j = 0; j < p->k; j++) {
+        sp.seed = ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_SAMPLE, key, j);
+        if (ad_complete_prompts(m, v, t, (const char *const *)prompts, n, 1, &sp, 0, outs + j * n,
+                                err) != AD_OK)
+            return AD_ERR;
+    }
+    return AD_OK;
+}
+
+/* Scores problem i's k samples (outs[j * n + i]): chosen right, any right. */
+static int score_problem(const ad_task *t, const char *prompt, const ad_completion *outs, size_t n,
+                         size_t i, const ad_best_of_params *p, const char **answers,
+                         double *logprob, int *right, int *chosen_right, int *any_right,
+                         ad_error *err) {
+    *any_right = 0;
+    for (size_t j = 0; j < p->k; j++) {
+        const ad_completion *c = &outs[j * n + i];
+        if (completion_right(t, prompt, c, &right[j], err) != AD_OK) return AD_ERR;
+        *any_right |= right[j];
+        answers[j] = c->hit_eos ? c->text : NULL;
+        logprob[j] = c->logprob_sum;
+    }
+    size_t chosen;
+    if (ad_best_of_choose(p->by, answers, logprob, p->k, &chosen, err) != AD_OK) return AD_ERR;
+    *chosen_right = chosen < p->k && right[chosen];
+    return AD_OK;
+}
+
+int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv, size_t n,
+                        uint64_t seed, const ad_best_of_params *p, ad_best_of_accuracy *out,
+                        ad_error *err) {
+    if (best_of_check(p, err) != AD_OK) return AD_ERR;
+    if (n > SIZE_MAX / p->k / sizeof(ad_completion))
+        return ad_error_set(err, "best-of: %zu problems x %zu samples is too many", n, p->k);
+    char **prompts = NULL;
+    if (level_prompts(t, lv, seed, n, &prompts, err) != AD_OK) return AD_ERR;
+    memset(out, 0, sizeof *out);
+    out->params = *p;
+    ad_completion *outs = calloc(n ? n * p->k : 1, sizeof *outs);
+    const char **answers = malloc(p->k * sizeof *answers);
+    double *logprob = malloc(p->k * sizeof *logprob);
+    int *right = malloc(p->k * sizeof *right);
+    int rc = (outs && answers && logprob && right) ? AD_OK : ad_error_set(err, "out of memory");
+    if (rc == AD_OK) rc = greedy_level(m, v, t, lv, prompts, n, &out->greedy, err);
+    if (rc == AD_OK) rc = draw_samples(m, v, t, lv, prompts, n, seed, p, outs, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        int chosen_right = 0, any_right = 0;
+        rc = score_problem(t, prompts[i], outs, n, i, p, answers, logprob, right, &chosen_right,
+                           &any_right, err);
+        out->chosen_correct += (size_t)chosen_right;
+        out->any_correct += (size_t)any_right;
+    }
+    if (rc == AD_OK && n) {
+        out->best_of_accuracy = (double)out->chosen_correct / (double)n;
+        out->pass_at_k = (double)out->any_correct / (double)n;
+    }
+    completions_free(outs, n * p->k);
+    free(answers);
+    free(logprob);
+    free(right);
+    prompts_free(prompts, n);
+    if (rc == AD_OK) return AD_OK;
+    char buf[AD_LEVEL_TEXT_MAX];
+    return ad_error_prefix(err, "best-of-%zu at level %s: ", p->k,
+                           ad_level_format(lv, buf, sizeof buf));
 }

@@ -1,4 +1,4 @@
-/* evaluate.h: held-out accuracy per level.
+/* evaluate.h: held-out accuracy per level, greedy and best-of-k.
  *
  * Problems come from the evaluation stream ad_seed(seed, AD_SEED_ANY,
  * AD_SEED_ANY, AD_SEED_EVAL, level, i), disjoint from training and
@@ -6,13 +6,19 @@
  * every lineage. The model decodes greedily with
  * the task's length bound; an answer counts as correct when decoding reached
  * EOS and the task's verifier accepts the text (for single-answer tasks this is
- * exact match of the full output). */
+ * exact match of the full output).
+ *
+ * Best-of-k (ad_evaluate_best_of) also draws k samples per problem and
+ * answers with one of them (metrics.h's ad_best_of_choose: by likelihood or
+ * by majority vote); it measures how much better the model does when it may
+ * pick among its own samples, the gap sharpening aims to close. */
 #ifndef AD_LOOP_EVALUATE_H
 #define AD_LOOP_EVALUATE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loop/metrics.h"
 #include "model/model.h"
 #include "model/vocab.h"
 #include "tasks/task.h"
@@ -20,17 +26,50 @@
 
 typedef struct ad_level_accuracy {
     ad_level level;
-    size_t n;              /* problems */
-    size_t correct;        /* exact-match correct */
-    double accuracy;       /* correct / n */
-    double mean_logprob;   /* mean sequence log-prob of the greedy answers */
-    double tokens_per_s;   /* decoding speed */
+    size_t n;            /* problems */
+    size_t correct;      /* exact-match correct */
+    double accuracy;     /* correct / n */
+    double mean_logprob; /* mean sequence log-prob of the greedy answers */
+    double tokens_per_s; /* decoding speed */
 } ad_level_accuracy;
 
 /* Evaluates n_per_level held-out problems at each level. out[n_levels]. */
 int ad_evaluate_levels(ad_model *m, const ad_vocab *v, const ad_task *t, const ad_level *levels,
-                       size_t n_levels, size_t n_per_level, uint64_t seed,
-                       ad_level_accuracy *out, ad_error *err);
+                       size_t n_levels, size_t n_per_level, uint64_t seed, ad_level_accuracy *out,
+                       ad_error *err);
+
+typedef struct ad_best_of_params {
+    size_t k;           /* samples per problem, 1..AD_BEST_OF_MAX */
+    ad_best_of_rule by; /* how the answer is chosen among them */
+    float temperature;  /* sampling temperature, >= 0 (0: every sample is the greedy one) */
+} ad_best_of_params;
+
+#define AD_BEST_OF_MAX 4096
+
+/* k = 1, by likelihood, temperature 1. This function can't fail. */
+ad_best_of_params ad_best_of_default_params(void);
+
+typedef struct ad_best_of_accuracy {
+    ad_level_accuracy greedy; /* the level's greedy figures, as ad_evaluate_levels gives */
+    ad_best_of_params params;
+    size_t chosen_correct;   /* problems whose chosen sample is right */
+    double best_of_accuracy; /* chosen_correct / n */
+    size_t any_correct;      /* problems with at least one right sample among the k */
+    double pass_at_k;        /* any_correct / n (pass@k with exactly k samples) */
+} ad_best_of_accuracy;
+
+/* Evaluates n held-out problems of level lv greedily (out->greedy), then
+ * draws k samples of each at the given temperature and scores the chosen
+ * one and pass@k; a sample is right as a greedy answer is (EOS reached and
+ * the verifier accepts). Sample j of problem i is decoded with sampler seed
+ * ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_SAMPLE, level, j) and request
+ * stream i: a run's candidates always name their lineage and round, so the
+ * streams never meet, and a sample does not depend on k or n (the samples of
+ * best-of-4 are the first 4 of best-of-8). Checks p (k in 1..AD_BEST_OF_MAX,
+ * a finite temperature >= 0, a known rule) before decoding anything. */
+int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv, size_t n,
+                        uint64_t seed, const ad_best_of_params *p, ad_best_of_accuracy *out,
+                        ad_error *err);
 
 /* Generates the i-th held-out problem of a level into p. */
 int ad_eval_problem(const ad_task *t, ad_level lv, uint64_t seed, size_t i, ad_problem *p,

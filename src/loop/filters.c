@@ -16,7 +16,7 @@
 static const ad_filter_ops *const registry[] = {
     &ad_filter_ops_complete,      &ad_filter_ops_length,     &ad_filter_ops_vote_samples,
     &ad_filter_ops_vote_lineages, &ad_filter_ops_confidence, &ad_filter_ops_verifier,
-    &ad_filter_ops_judge,         &ad_filter_ops_unique,
+    &ad_filter_ops_judge,         &ad_filter_ops_sharpen,    &ad_filter_ops_unique,
 };
 
 #define N_FILTERS (sizeof registry / sizeof registry[0])

@@ -39,12 +39,13 @@ typedef enum ad_filter_id {
     AD_FILTER_VERIFIER = 5,      /* the task's verifier says correct */
     AD_FILTER_UNIQUE = 6,        /* first kept copy of a (prompt, completion) */
     AD_FILTER_JUDGE = 7,         /* the self-taught judge says yes */
-    AD_FILTER_COUNT = 8
+    AD_FILTER_SHARPEN = 8,       /* the most likely complete sample of one model */
+    AD_FILTER_COUNT = 9
 } ad_filter_id;
 
 /* The registered filter's name: "complete", "length", "vote_samples",
- * "vote_lineages", "confidence", "verifier", "unique"; "?" for an unknown id.
- * This function can't fail. */
+ * "vote_lineages", "confidence", "verifier", "unique", "judge", "sharpen"; "?"
+ * for an unknown id. This function can't fail. */
 const char *ad_filter_name(ad_filter_id id);
 
 typedef struct ad_candidate {
@@ -131,6 +132,18 @@ int ad_filter_verifier(ad_candidate *c, size_t n, ad_error *err);
  * outside [0, 1] or a min_score outside [0, 1] is an error. */
 int ad_filter_judge(ad_candidate *c, size_t n, double min_score, ad_error *err);
 
+/* Sharpen filter (SFT-sharpening, Huang et al. 2024: the model's likelihood
+ * as its own verifier, best-of-k by log pi(y|x)). Group: (prompt, lineage),
+ * as votes over samples: one model's samples, lineages never pooled. The one
+ * candidate with the highest sequence log-likelihood passes and the rest of
+ * the group fail: logprob_sum, the log-probability of the whole output (EOS
+ * included) as in the paper, not the per-token mean the confidence filter
+ * uses. Ties: the lowest sample index. An output that did not reach EOS (or
+ * whose sum is NaN) never wins; a group where none reached EOS passes
+ * nothing. The same choice as best-of-k evaluation by likelihood
+ * (metrics.h's ad_best_of_choose). Fails only when out of memory. */
+int ad_filter_sharpen(ad_candidate *c, size_t n, ad_error *err);
+
 /* Removes duplicate labels: among the kept candidates of one prompt with
  * identical completions (the training label is the completion, so different
  * reasoning that reaches the same answer stays), the one with the lowest
@@ -155,6 +168,7 @@ typedef struct ad_filter_params {
     int unique;              /* one copy of each (prompt, completion) label */
     int judge;               /* the self-taught judge ... */
     double judge_min;        /* ... says yes at this score */
+    int sharpen;             /* each model's most likely complete sample per prompt */
 } ad_filter_params;
 
 /* Everything off except `complete` and `unique`; the values behind each switch

@@ -20,6 +20,7 @@ extern const ad_filter_ops ad_filter_ops_vote_lineages;
 extern const ad_filter_ops ad_filter_ops_confidence;
 extern const ad_filter_ops ad_filter_ops_verifier;
 extern const ad_filter_ops ad_filter_ops_judge;
+extern const ad_filter_ops ad_filter_ops_sharpen;
 extern const ad_filter_ops ad_filter_ops_unique;
 
 /* Slack for comparisons of a share or fraction against a count, so that

@@ -1,4 +1,5 @@
-/* metrics.c: pass@k, maj@k, diversity, and their summary over candidates. */
+/* metrics.c: pass@k, maj@k, diversity, and their summary over candidates;
+ * the B-STaR balance score and distinct correct answers. */
 #include "loop/metrics.h"
 
 #include <math.h>
@@ -28,6 +29,40 @@ int ad_maj_correct(const char *const *answers, const int *correct, size_t n, int
     ad_vote v;
     if (ad_vote_mode(answers, n, &v, err)) return AD_ERR;
     *out = v.unique && correct[v.first] == 1;
+    return AD_OK;
+}
+
+static const char *const best_of_names[] = {"likelihood", "vote"};
+
+const char *ad_best_of_rule_name(ad_best_of_rule by) {
+    return (unsigned)by < 2 ? best_of_names[by] : "?";
+}
+
+int ad_best_of_rule_parse(const char *name, ad_best_of_rule *out, ad_error *err) {
+    for (unsigned i = 0; name && i < 2; i++)
+        if (strcmp(name, best_of_names[i]) == 0) {
+            *out = (ad_best_of_rule)i;
+            return AD_OK;
+        }
+    return ad_error_set(err, "'%s' is not a best-of rule (one of: likelihood, vote)",
+                        name ? name : "(null)");
+}
+
+int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const double *logprob,
+                      size_t n, size_t *chosen, ad_error *err) {
+    *chosen = n;
+    if (by == AD_BEST_OF_VOTE) {
+        ad_vote v;
+        if (ad_vote_mode(answers, n, &v, err)) return AD_ERR;
+        if (v.unique) *chosen = v.first;
+        return AD_OK;
+    }
+    if (by != AD_BEST_OF_LIKELIHOOD) return ad_error_set(err, "best-of: unknown rule %d", (int)by);
+    if (n && !logprob) return ad_error_set(err, "best-of: likelihood needs log-probs");
+    for (size_t j = 0; j < n; j++) {
+        if (!answers[j] || isnan(logprob[j])) continue;
+        if (*chosen == n || logprob[j] > logprob[*chosen]) *chosen = j;
+    }
     return AD_OK;
 }
 
@@ -132,5 +167,86 @@ int ad_metrics_summarize(const ad_candidate *c, size_t n, size_t k, ad_sample_me
     out->diversity = acc_metric(&div);
     out->label_accuracy = acc_metric(&label);
     out->kept_fraction = acc_metric(&kept);
+    return AD_OK;
+}
+
+/* ---- B-STaR balance ---------------------------------------------------------- */
+
+int ad_bstar_balance(size_t n_unique_correct, size_t n_selected, size_t target, double *out,
+                     ad_error *err) {
+    if (target < 1 || n_unique_correct > n_selected)
+        return ad_error_set(err, "balance score: need n* >= 1 and n' <= n (n'=%zu, n=%zu, n*=%zu)",
+                            n_unique_correct, n_selected, target);
+    if (n_selected == 0) {
+        *out = 0.0;
+        return AD_OK;
+    }
+    double explore = (double)n_unique_correct / (double)target;
+    *out = (explore < 1.0 ? explore : 1.0) * ((double)n_unique_correct / (double)n_selected);
+    return AD_OK;
+}
+
+static int cmp_prompt_order(const void *x, const void *y) {
+    const ad_candidate *a = *(const ad_candidate *const *)x, *b = *(const ad_candidate *const *)y;
+    return (a->prompt > b->prompt) - (a->prompt < b->prompt);
+}
+
+/* The number of distinct completions among g[0..m) that are correct (and
+ * kept, when kept_only). */
+static int distinct_correct(const ad_candidate *const *g, size_t m, int kept_only,
+                            const char **texts, size_t *out, ad_error *err) {
+    for (size_t j = 0; j < m; j++)
+        texts[j] = g[j]->correct == 1 && (!kept_only || g[j]->kept) ? g[j]->completion : NULL;
+    ad_vote v;
+    if (ad_vote_mode(texts, m, &v, err)) return AD_ERR;
+    *out = v.n_distinct;
+    return AD_OK;
+}
+
+/* The three figures of one prompt's group g[0..m). */
+static int balance_group(const ad_candidate *const *g, size_t m, size_t target, mean_acc *all,
+                         mean_acc *sel, mean_acc *found, const char **texts, ad_error *err) {
+    size_t n_sel = 0, n_uc = 0, n_found = 0;
+    for (size_t j = 0; j < m; j++)
+        n_sel += g[j]->kept != 0;
+    if (distinct_correct(g, m, 1, texts, &n_uc, err)) return AD_ERR;
+    if (distinct_correct(g, m, 0, texts, &n_found, err)) return AD_ERR;
+    double bs = 0;
+    if (ad_bstar_balance(n_uc, n_sel, target, &bs, err)) return AD_ERR;
+    acc_add(all, bs);
+    if (n_sel) acc_add(sel, bs);
+    acc_add(found, (double)n_found);
+    return AD_OK;
+}
+
+int ad_balance_summarize(const ad_candidate *c, size_t n, size_t target, ad_balance_metrics *out,
+                         ad_error *err) {
+    memset(out, 0, sizeof *out);
+    out->target = target;
+    if (target < 1) return ad_error_set(err, "balance score: target n* must be >= 1");
+    for (size_t i = 0; i < n; i++)
+        if (c[i].correct != 0 && c[i].correct != 1)
+            return ad_error_set(err,
+                                "balance score: prompt %zu lineage %zu sample %zu has no "
+                                "verdict",
+                                c[i].prompt, c[i].lineage, c[i].sample);
+    const ad_candidate **g = malloc((n ? n : 1) * sizeof *g);
+    const char **texts = malloc((n ? n : 1) * sizeof *texts);
+    int rc = (g && texts) ? AD_OK : ad_error_set(err, "balance score: out of memory");
+    mean_acc all = {0}, sel = {0}, found = {0};
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        g[i] = &c[i];
+    if (rc == AD_OK) qsort(g, n, sizeof *g, cmp_prompt_order);
+    for (size_t s = 0, e; rc == AD_OK && s < n; s = e) {
+        for (e = s + 1; e < n && g[e]->prompt == g[s]->prompt;)
+            e++;
+        rc = balance_group(g + s, e - s, target, &all, &sel, &found, texts, err);
+    }
+    free(g);
+    free(texts);
+    if (rc != AD_OK) return AD_ERR;
+    out->bstar_balance = acc_metric(&all);
+    out->bstar_balance_selected = acc_metric(&sel);
+    out->distinct_correct = acc_metric(&found);
     return AD_OK;
 }

@@ -1,5 +1,7 @@
 /* metrics.h: the evaluate stage's sample statistics: pass@k (unbiased), maj@k,
- * diversity, label accuracy and kept fraction.
+ * diversity, label accuracy and kept fraction; and the exploration /
+ * exploitation figures of a selection: the B-STaR balance score and distinct
+ * correct answers.
  *
  * The primitives take plain numbers and strings; ad_metrics_summarize applies
  * them to a round's candidate array (filters.h), grouping samples by
@@ -27,6 +29,28 @@ int ad_pass_at_k(size_t n, size_t c, size_t k, double *out, ad_error *err);
 int ad_maj_correct(const char *const *answers, const int *correct, size_t n, int *out,
                    ad_error *err);
 
+/* How best-of-k picks one of a prompt's k samples. Values are stable (they
+ * name a CLI choice); append, never renumber. */
+typedef enum ad_best_of_rule {
+    AD_BEST_OF_LIKELIHOOD = 0, /* the highest sequence log-prob (the sum) */
+    AD_BEST_OF_VOTE = 1,       /* the majority answer */
+} ad_best_of_rule;
+
+/* "likelihood" or "vote"; "?" for an unknown rule. This function can't fail. */
+const char *ad_best_of_rule_name(ad_best_of_rule by);
+
+/* The rule with this name; the error lists the names. */
+int ad_best_of_rule_parse(const char *name, ad_best_of_rule *out, ad_error *err);
+
+/* Best-of-n choice for one prompt: *chosen is the index of the chosen sample,
+ * or n when none is chosen (the prompt then scores as wrong). answers[j] is
+ * sample j's answer, NULL when it never reached EOS. Likelihood: the highest
+ * logprob[j] among samples with an answer (a NaN never wins); ties: the lowest
+ * index. Vote: the first occurrence of the mode of the answers (ad_vote_mode:
+ * a tie or no answer at all chooses none). logprob may be NULL for the vote. */
+int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const double *logprob,
+                      size_t n, size_t *chosen, ad_error *err);
+
 /* Diversity of one prompt's samples: distinct texts / n (NULL entries count
  * as samples but not as texts). 0 when n == 0. */
 int ad_diversity(const char *const *texts, size_t n, double *out, ad_error *err);
@@ -53,6 +77,44 @@ typedef struct ad_sample_metrics {
  * samples, all with a verdict (correct 0 or 1); otherwise the error names the
  * group. Votes compare answers as the filters do (filters.h). */
 int ad_metrics_summarize(const ad_candidate *c, size_t n, size_t k, ad_sample_metrics *out,
+                         ad_error *err);
+
+/* ---- exploration and exploitation (B-STaR, Zeng et al. 2024) ----------------
+ *
+ * The balance score of one prompt i,
+ *     bs_i = min(n'_i / n*, 1) * (n'_i / n_i),
+ * rewards a selection that holds many distinct right answers (exploration,
+ * the first factor, saturating at the target n*) and few wrong ones
+ * (exploitation, the second factor: the selector's precision). n_i is the
+ * number of selected (kept) candidates of the prompt, n'_i the number of
+ * distinct completions among them that are correct. */
+
+/* bs_i from its counts; 0 when n_selected == 0 (nothing selected: nothing
+ * explored). Requires target >= 1 and n_unique_correct <= n_selected. */
+int ad_bstar_balance(size_t n_unique_correct, size_t n_selected, size_t target, double *out,
+                     ad_error *err);
+
+typedef struct ad_balance_metrics {
+    size_t target; /* n* */
+    /* mean bs_i over every prompt of the array: a prompt whose candidates were
+     * all dropped counts 0 (a selector that keeps nothing has not explored) */
+    ad_metric bstar_balance;
+    /* mean bs_i over the prompts with n_i >= 1 only: what B-STaR's own code
+     * averages (its training set holds only prompts that kept something) */
+    ad_metric bstar_balance_selected;
+    /* mean over prompts of the distinct correct completions among ALL the
+     * prompt's candidates (every lineage and sample, kept or not): how much
+     * right the sampling found, before any filter */
+    ad_metric distinct_correct;
+} ad_balance_metrics;
+
+/* Computes the balance figures over n candidates after the filters (kept
+ * set). Group: one prompt, every lineage and sample pooled (a label is a
+ * (prompt, completion) pair whoever made it). "Distinct" compares whole
+ * completions (the training label), not answers; "correct" is correct == 1.
+ * Every candidate must have a verdict (correct 0 or 1), else the error names
+ * it; target must be >= 1. Empty input gives NaN values with n 0. */
+int ad_balance_summarize(const ad_candidate *c, size_t n, size_t target, ad_balance_metrics *out,
                          ad_error *err);
 
 #endif

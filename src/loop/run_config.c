@@ -144,6 +144,12 @@ static const ad_config_key keys[] = {
        "pairs = confidence: least score gap between chosen and rejected", 0, 1e9),
     K("select.judge", AD_CONFIG_BOOL, f_judge, "false",
       "keep only answers the self-taught judge accepts (judge.train must be on)"),
+    K("select.sharpen", AD_CONFIG_BOOL, f_sharpen, "false",
+      "keep each model's most likely complete sample per prompt (SFT-sharpening)"),
+    KR("select.bstar_target", AD_CONFIG_SIZE, bstar_target, "8",
+       "n* of the reported B-STaR balance score: distinct correct kept answers that count in "
+       "full",
+       1, 1e6),
     K("judge.train", AD_CONFIG_BOOL, judge_train, "false",
       "train a self-taught judge each round on the run's history and score the candidates"),
     {"judge.labels", AD_CONFIG_ENUM, offsetof(ad_run_config, judge_labels), "filters",

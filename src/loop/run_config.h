@@ -60,7 +60,9 @@ typedef struct ad_run_config {
     char *pairs;          /* pair rule (pairs.h); empty: no pairs */
     size_t pairs_per_prompt, pair_min_agree;
     double pair_min_share, pair_min_gap;
-    int f_judge; /* select.judge */
+    int f_judge;         /* select.judge */
+    int f_sharpen;       /* select.sharpen */
+    size_t bstar_target; /* select.bstar_target: n* of the B-STaR balance score */
     /* [judge] */
     int judge_train, judge_labels; /* labels: 0 filters, 1 verifier */
     size_t judge_layers, judge_heads, judge_dim, judge_ffn, judge_steps, judge_batch;

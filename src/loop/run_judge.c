@@ -53,8 +53,10 @@ static int history_row(void *vctx, const ad_store_sample *row, ad_error *err) {
     if (!row->hit_eos) return AD_OK;
     /* the filters' verdict on the answer itself: every filter that judged it
      * passed it, leaving out unique (a duplicate of a kept label is a good
-     * answer) and the judge's own filter (it must not teach itself) */
-    uint32_t mask = row->filters_ran & ~((1u << AD_FILTER_UNIQUE) | (1u << AD_FILTER_JUDGE));
+     * answer), sharpen (a right answer that was not the likeliest is still
+     * right) and the judge's own filter (it must not teach itself) */
+    uint32_t mask = row->filters_ran & ~((1u << AD_FILTER_UNIQUE) | (1u << AD_FILTER_JUDGE) |
+                                         (1u << AD_FILTER_SHARPEN));
     int yes = h->use_checker ? row->correct == 1 : (row->filters_passed & mask) == mask;
     ad_example ex;
     if (ad_judge_example(&ex, h->vocab, row->prompt, row->completion, yes, h->max_len, err))

@@ -27,6 +27,8 @@
 #define AD_METRIC_GREEDY_ACCURACY "greedy_accuracy"
 #define AD_METRIC_PASS_RATE_PREFIX "pass_rate_" /* + filter name */
 #define AD_METRIC_DIVERSITY "diversity"
+#define AD_METRIC_BSTAR_BALANCE "bstar_balance"       /* B-STaR's balance score */
+#define AD_METRIC_DISTINCT_CORRECT "distinct_correct" /* per prompt, among all candidates */
 #define AD_METRIC_PAIRS "pairs"
 #define AD_METRIC_PAIR_ACCURACY "pair_accuracy"
 

@@ -47,6 +47,7 @@ static ad_filter_params filter_params(const ad_run_config *c) {
     p.unique = c->f_unique;
     p.judge = c->f_judge;
     p.judge_min = c->judge_threshold;
+    p.sharpen = c->f_sharpen;
     return p;
 }
 
@@ -126,8 +127,9 @@ static int put(ad_run *run, size_t round, const char *key, double v, ad_error *e
 }
 
 /* Figures of the stage: kept fraction and label accuracy, each filter's pass
- * rate, pairs and pair accuracy, and (with k >= 2 samples) pass@k, maj@k and
- * diversity. */
+ * rate, pairs and pair accuracy, the B-STaR balance score of the kept set
+ * (select.bstar_target) and the distinct correct answers per prompt, and
+ * (with k >= 2 samples) pass@k, maj@k and diversity. */
 static int record_metrics(ad_run *run, size_t round, const run_candidates *cl, const ad_pair *pairs,
                           size_t n_pairs, ad_error *err) {
     ad_filter_tally t;
@@ -135,12 +137,16 @@ static int record_metrics(ad_run *run, size_t round, const run_candidates *cl, c
     ad_sample_metrics sm;
     size_t k = run->cfg.samples >= 2 ? run->cfg.samples : 0;
     if (ad_metrics_summarize(cl->c, cl->n, k, &sm, err) != AD_OK) return AD_ERR;
+    ad_balance_metrics bm;
+    if (ad_balance_summarize(cl->c, cl->n, run->cfg.bstar_target, &bm, err) != AD_OK) return AD_ERR;
     double pair_acc = ad_pairs_accuracy(cl->c, pairs, n_pairs);
     int rc = put(run, round, AD_METRIC_CANDIDATES, (double)cl->n, err);
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_KEPT, (double)t.kept, err);
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_KEPT_FRACTION, sm.kept_fraction.value, err);
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_LABEL_ACCURACY, sm.label_accuracy.value, err);
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_GREEDY_ACCURACY, sm.accuracy.value, err);
+    if (rc == AD_OK) rc = put(run, round, AD_METRIC_BSTAR_BALANCE, bm.bstar_balance.value, err);
+    if (rc == AD_OK) rc = put(run, round, AD_METRIC_DISTINCT_CORRECT, bm.distinct_correct.value, err);
     for (int f = 0; rc == AD_OK && f < AD_FILTER_COUNT; f++) {
         if (!t.judged[f]) continue;
         char key[64];
@@ -163,8 +169,9 @@ static int record_metrics(ad_run *run, size_t round, const run_candidates *cl, c
     if (rc == AD_OK)
         run_log(run,
                 "select r%zu: kept %zu of %zu candidates, label accuracy %.3f, greedy "
-                "accuracy %.3f",
-                round, t.kept, cl->n, sm.label_accuracy.value, sm.accuracy.value);
+                "accuracy %.3f, balance %.3f, distinct correct %.2f",
+                round, t.kept, cl->n, sm.label_accuracy.value, sm.accuracy.value,
+                bm.bstar_balance.value, bm.distinct_correct.value);
     if (rc == AD_OK && run->cfg.pairs[0])
         run_log(run, "select r%zu: %zu %s pairs, pair accuracy %.3f", round, n_pairs,
                 run->cfg.pairs, pair_acc);

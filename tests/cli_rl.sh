@@ -4,7 +4,7 @@
 # under 20% to over 80% in one round of 100 GRPO steps (the learning test, in
 # seconds); every step's figures in the store; the KL reference only when
 # rl.beta > 0; dynamic sampling; kill -9 mid-round, then resume: bit-identical
-# weights and curves; refusals.
+# weights and curves; the reward-hacking guard; refusals.
 . "$(dirname "$0")/lib_cli.sh"
 
 cat > "$tmp/rl.ini" <<'INI'
@@ -84,6 +84,20 @@ check "a label-free rl run exits 0" test $? -eq 0
 check "KL figures with beta" test "$(sqlite3 "$tmp/c/run.db" "select count(*) from step_metrics where key = 'kl' and value >= 0")" -eq 6
 check "majority reward precision logged" test "$(sqlite3 "$tmp/c/run.db" "select count(*) from step_metrics where key = 'precision_majority'")" -eq 6
 check "dropped fraction logged" test "$(sqlite3 "$tmp/c/run.db" "select count(*) from step_metrics where key = 'dropped_fraction'")" -eq 6
+
+# the guard: a reward that pays for never stopping (length:-1) is hacked within the
+# round; self-consistency on the mastered level falls with it, and the round is
+# rolled back. A spec with the verifier is not guarded (the checker cannot be
+# hacked): the same run with the verifier reward is accepted.
+"$AD" run "$tmp/rl.ini" --out "$tmp/g" --from "$tmp/a" --set rl.steps=40 --set rl.guard=true \
+  --set rl.rewards='length:-1' --set accept.mastered=0.3 > /dev/null 2>&1
+check "a hacked round runs to its end" test $? -eq 0
+check "the guard rolls the hacked round back" \
+  grep -qE '^round 1 rolled back: rl guard: reward rose from [0-9.]+ to [0-9.]+ while self-consistency at level 3 fell' "$tmp/g/log.txt"
+check "status shows the rollback" grep -qE '^    1  rolled_back ' <("$AD" status "$tmp/g")
+"$AD" run "$tmp/rl.ini" --out "$tmp/h" --from "$tmp/a" --set rl.steps=40 --set rl.guard=true \
+  --set accept.mastered=0.3 > /dev/null 2>&1
+check "the guard does not judge a verifier round" grep -qE '^    1  accepted ' <("$AD" status "$tmp/h")
 
 # refusals
 "$AD" run "$tmp/rl.ini" --out "$tmp/d" --set rl.rewards=lineages --set run.lineages=2 > /dev/null 2> "$tmp/err"

@@ -228,7 +228,7 @@ static const char *nondefault_ini =
     "[rl]\nsteps = 7\nprompts = 5\ngroup = 3\ninner_epochs = 2\ntemperature = 0.7\ntop_p = 0.9\n"
     "rewards = majority:1, length:0.5\nadvantage = rloo\nloss_agg = seq_mean_token_sum_norm\n"
     "epsilon = 0.1\nepsilon_high = 0.28\nbeta = 0.04\ndrop_uniform_groups = on\n"
-    "max_resample = 4\nincomplete = penalty\n"
+    "max_resample = 4\nincomplete = penalty\nguard = on\n"
     "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
     "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";

@@ -194,6 +194,9 @@ static const ad_config_key keys[] = {
       "rl: drop groups whose rewards are all equal and sample replacements (DAPO)"),
     KR("rl.max_resample", AD_CONFIG_SIZE, rl_max_resample, "16",
        "rl: at most this many replacement prompts per step", 0, 1e6),
+    K("rl.guard", AD_CONFIG_BOOL, rl_guard, "false",
+      "rl: roll the round back when its reward rose while self-consistency on mastered levels "
+      "fell (reward hacking)"),
     {"rl.incomplete", AD_CONFIG_ENUM, offsetof(ad_run_config, rl_incomplete), "mask",
      "rl: outputs cut at the length bound: mask (no gradient) or penalty (reward -1)",
      incomplete_choices, 0, 0, 0},

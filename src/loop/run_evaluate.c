@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "loop/evaluate.h"
+#include "loop/reward.h"
 #include "loop/run_internal.h"
 #include "util/progress.h"
 
@@ -172,13 +173,82 @@ static int lost_consistency(ad_run *run, const run_round *rr, char *reason, size
     return rc;
 }
 
+/* ---- the rl guard ---------------------------------------------------------- */
+
+typedef struct reward_series {
+    uint32_t round;
+    int64_t lineage;
+    ad_vec values; /* double, by step */
+} reward_series;
+
+static int collect_reward(void *vctx, const ad_store_step_metric *m, ad_error *err) {
+    reward_series *s = vctx;
+    if (m->round != s->round || m->lineage != s->lineage || strcmp(m->key, "reward_mean"))
+        return AD_OK;
+    return ad_vec_push(&s->values, &m->value, err);
+}
+
+/* Mean reward of the first and the last quarter of lineage l's rl steps. */
+static int reward_trend(ad_run *run, size_t round, size_t l, double *first, double *last,
+                        ad_error *err) {
+    reward_series s = {(uint32_t)round, (int64_t)l, {0}};
+    ad_vec_init(&s.values, sizeof(double));
+    int rc = ad_store_step_metrics_foreach(run->st, AD_STAGE_RL, collect_reward, &s, err);
+    size_t n = s.values.n, q = n / 4 ? n / 4 : 1;
+    const double *v = s.values.data;
+    *first = *last = NAN;
+    if (rc == AD_OK && n) {
+        double a = 0, b = 0;
+        for (size_t i = 0; i < q; i++) {
+            a += v[i];
+            b += v[n - q + i];
+        }
+        *first = a / (double)q;
+        *last = b / (double)q;
+    }
+    ad_vec_free(&s.values);
+    return rc;
+}
+
+/* rl.guard: a label-free reward can be hacked (confident, consistent, wrong);
+ * a spec that includes the verifier is not guarded.
+ * The sign: the reward rose over the round (last quarter of steps above the
+ * first, for some lineage) while self-consistency on the mastered levels fell
+ * (lost_consistency, no labels). *hacked = 1 then, with the reason. */
+static int guard_tripped(ad_run *run, const run_round *rr, char *reason, size_t cap, int *hacked,
+                         ad_error *err) {
+    double first = NAN, last = NAN;
+    int rose = 0;
+    *hacked = 0;
+    ad_reward_spec spec;
+    if (ad_reward_spec_parse(run->cfg.rl_rewards, &spec, err) != AD_OK) return AD_ERR;
+    if (ad_reward_spec_uses_verifier(&spec)) return AD_OK; /* the checker cannot be hacked */
+    for (size_t l = 0; l < run->cfg.lineages && !rose; l++) {
+        if (reward_trend(run, rr->round, l, &first, &last, err) != AD_OK) return AD_ERR;
+        rose = last > first;
+    }
+    if (!rose) return AD_OK;
+    char why[200] = "";
+    int lost = 0;
+    if (lost_consistency(run, rr, why, sizeof why, &lost, err) != AD_OK) return AD_ERR;
+    if (lost)
+        snprintf(reason, cap, "rl guard: reward rose from %.3f to %.3f while %s", first, last, why);
+    *hacked = lost;
+    return AD_OK;
+}
+
 /* Reads: the round's and its parent's evaluations (or, label-free, both
  * rounds' models). Writes: the round's outcome, accepted or rolled back. */
 int run_stage_accept(ad_run *run, run_round *rr, ad_error *err) {
     char reason[256] = "";
     int accepted = 1, failed = 0;
     size_t round = rr->round;
-    if (round > 0 && run->cfg.rollback) {
+    if (round > 0 && run->cfg.round_kind == 1 && run->cfg.rl_guard) {
+        int hacked = 0;
+        if (guard_tripped(run, rr, reason, sizeof reason, &hacked, err) != AD_OK) return AD_ERR;
+        accepted = !hacked;
+    }
+    if (accepted && round > 0 && run->cfg.rollback) {
         if (run->cfg.rollback_label_free) {
             int lost = 0;
             if (lost_consistency(run, rr, reason, sizeof reason, &lost, err) != AD_OK)

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "objective_testlib.h"
 #include "loop/advantage.h"
 #include "loop/objective.h"
 #include "model/checkpoint.h"
@@ -283,21 +284,6 @@ static void test_token_loss_derivatives(void) {
 
 /* ---- the trainer's per-token pieces -------------------------------------- */
 
-static ad_model *toy_model(uint64_t seed) {
-    ad_model_config mc = ad_model_default_config();
-    mc.n_layers = 1;
-    mc.n_heads = 4;
-    mc.d_model = 32;
-    mc.d_ff = 64;
-    mc.vocab_size = 12;
-    mc.max_seq_len = 24;
-    mc.seed = seed;
-    ad_model *m = NULL;
-    ad_error err = {{0}};
-    CHECK_MSG(ad_model_create(&m, &mc, &err) == AD_OK, "%s", err.msg);
-    return m;
-}
-
 /* n sequences BOS + prompt + completion (+ EOS for even i) of varied lengths;
  * tokens 3..11. */
 static void toy_examples(ad_example *ex, size_t n, uint64_t salt) {
@@ -314,25 +300,6 @@ static void toy_examples(ad_example *ex, size_t n, uint64_t salt) {
         }
         if (i % 2 == 0) ex[i].tokens[len - 1] = AD_TOK_EOS;
     }
-}
-
-static void free_examples(ad_example *ex, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        ad_example_free(&ex[i]);
-}
-
-/* A trainer whose steps leave the parameters and the gradients alone: learning
- * rate 0, no clipping. */
-static int gradient_trainer(ad_trainer *t, ad_model *m, size_t batch_size) {
-    ad_train_config tc = ad_train_default_config(100);
-    tc.batch_size = batch_size;
-    tc.schedule.peak_lr = 0.0f;
-    tc.schedule.warmup_steps = tc.schedule.decay_steps = 0;
-    tc.adamw.grad_clip = 0.0f;
-    ad_error err = {{0}};
-    int rc = ad_trainer_init(t, m, &tc, &err);
-    CHECK_MSG(rc == AD_OK, "%s", err.msg);
-    return rc;
 }
 
 /* Token log-probs add up (in double, in order) to the row's log-prob bit for
@@ -441,21 +408,6 @@ static void fixture_free(grpo_fixture *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* Reads an F32 tensor of n elements (any shape) into a fresh buffer. */
-static float *read_f32(const ad_safetensors *st, const char *name, size_t n) {
-    const ad_safetensors_tensor *t = ad_safetensors_find(st, name);
-    CHECK_MSG(t && t->dtype == AD_DTYPE_F32 && t->numel == n, "fixture tensor '%s'", name);
-    if (!t || t->dtype != AD_DTYPE_F32 || t->numel != n) return NULL;
-    float *out = malloc(n * sizeof *out);
-    ad_error err = {{0}};
-    if (out && ad_safetensors_read_f32(st, name, t->ndim, t->shape, out, &err) != AD_OK) {
-        CHECK_MSG(0, "%s", err.msg);
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
 static double read_scalar(const ad_safetensors *st, const char *name) {
     float *v = read_f32(st, name, 1);
     double x = v ? (double)v[0] : NAN;
@@ -539,24 +491,6 @@ static ad_objective_params fixture_params(const grpo_fixture *f, const char *var
         if (s) *fields[i] = strtod(s, NULL);
     }
     return p;
-}
-
-/* Norm-wise and elementwise relative error, as test_torch_compare.c. */
-static double grad_error(const float *got, const float *want, size_t n) {
-    double diff2 = 0, want2 = 0, want_max = 0, elem = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - want[i];
-        diff2 += d * d;
-        want2 += (double)want[i] * want[i];
-        want_max = fmax(want_max, fabs(want[i]));
-    }
-    for (size_t i = 0; i < n; i++) {
-        double scale = fabs(want[i]) + want_max, e = fabs((double)got[i] - want[i]);
-        e /= scale > 0 ? scale : 1.0;
-        if (e > elem || e != e) elem = e;
-    }
-    double rel = want2 > 0 ? sqrt(diff2 / want2) : sqrt(diff2);
-    return fmax(rel, elem);
 }
 
 static double worst_grad_err, worst_loss_err, worst_stat_err;
@@ -926,25 +860,6 @@ static void test_registry_and_params(void) {
     CHECK(ad_objective_params_check(&p, &err) == AD_ERR && strstr(err.msg, "grpo.norm_len"));
     p.norm_len = 512;
     CHECK(ad_objective_params_check(&p, &err) == AD_OK);
-}
-
-/* Runs a step that must fail with `want` in the message, and checks that the
- * parameters, the optimizer and the schedule did not move. */
-static void expect_refused(const ad_objective *o, ad_trainer *t, const ad_objective_params *p,
-                           const ad_objective_batch *b, const char *want) {
-    size_t n = t->model->n_params;
-    float *before = malloc(n * sizeof(float));
-    if (!before) return;
-    memcpy(before, t->model->params, n * sizeof(float));
-    uint64_t step = t->opt.step;
-    size_t sched = t->sched_step;
-    ad_error err = {{0}};
-    int rc = ad_objective_step(o, t, p, b, NULL, &err);
-    CHECK_MSG(rc == AD_ERR && strstr(err.msg, want), "expected '%s', got rc %d '%s'", want, rc,
-              err.msg);
-    CHECK(memcmp(before, t->model->params, n * sizeof(float)) == 0);
-    CHECK(t->opt.step == step && t->sched_step == sched);
-    free(before);
 }
 
 static void test_refusals(void) {

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "objective_testlib.h"
 #include "loop/objective.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
@@ -164,21 +165,6 @@ static void fixture_free(dpo_fixture *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* Reads an F32 tensor of n elements (any shape) into a fresh buffer. */
-static float *read_f32(const ad_safetensors *st, const char *name, size_t n) {
-    const ad_safetensors_tensor *t = ad_safetensors_find(st, name);
-    CHECK_MSG(t && t->dtype == AD_DTYPE_F32 && t->numel == n, "fixture tensor '%s'", name);
-    if (!t || t->dtype != AD_DTYPE_F32 || t->numel != n) return NULL;
-    float *out = malloc(n * sizeof *out);
-    ad_error err = {{0}};
-    if (out && ad_safetensors_read_f32(st, name, t->ndim, t->shape, out, &err) != AD_OK) {
-        CHECK_MSG(0, "%s", err.msg);
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
 /* Builds f->pairs from the rows c0, r0, c1, r1, ... of the fixture. */
 static int fixture_pairs(dpo_fixture *f) {
     size_t n = f->n_rows, one = n;
@@ -252,38 +238,6 @@ static ad_objective_params fixture_params(const dpo_fixture *f, const char *vari
         if (s) *fields[i] = strtod(s, NULL);
     }
     return p;
-}
-
-/* A trainer whose steps leave the parameters and the gradients alone: learning
- * rate 0, no clipping. */
-static int gradient_trainer(ad_trainer *t, ad_model *m, size_t batch_size) {
-    ad_train_config tc = ad_train_default_config(100);
-    tc.batch_size = batch_size;
-    tc.schedule.peak_lr = 0.0f;
-    tc.schedule.warmup_steps = tc.schedule.decay_steps = 0;
-    tc.adamw.grad_clip = 0.0f;
-    ad_error err = {{0}};
-    int rc = ad_trainer_init(t, m, &tc, &err);
-    CHECK_MSG(rc == AD_OK, "%s", err.msg);
-    return rc;
-}
-
-/* Norm-wise and elementwise relative error, as test_torch_compare.c. */
-static double grad_error(const float *got, const float *want, size_t n) {
-    double diff2 = 0, want2 = 0, want_max = 0, elem = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - want[i];
-        diff2 += d * d;
-        want2 += (double)want[i] * want[i];
-        want_max = fmax(want_max, fabs(want[i]));
-    }
-    for (size_t i = 0; i < n; i++) {
-        double scale = fabs(want[i]) + want_max, e = fabs((double)got[i] - want[i]);
-        e /= scale > 0 ? scale : 1.0;
-        if (e > elem || e != e) elem = e;
-    }
-    double rel = want2 > 0 ? sqrt(diff2 / want2) : sqrt(diff2);
-    return fmax(rel, elem);
 }
 
 static double worst_grad_err, worst_loss_err, worst_logp_err;
@@ -442,21 +396,6 @@ static void test_dpo_finite_differences(void) {
 
 /* ---- SFT: bit for bit ---------------------------------------------------- */
 
-static ad_model *toy_model(uint64_t seed) {
-    ad_model_config mc = ad_model_default_config();
-    mc.n_layers = 1;
-    mc.n_heads = 4;
-    mc.d_model = 32;
-    mc.d_ff = 64;
-    mc.vocab_size = 12;
-    mc.max_seq_len = 24;
-    mc.seed = seed;
-    ad_model *m = NULL;
-    ad_error err = {{0}};
-    CHECK_MSG(ad_model_create(&m, &mc, &err) == AD_OK, "%s", err.msg);
-    return m;
-}
-
 /* n examples BOS + prompt + completion + EOS of varied lengths; tokens 3..11. */
 static void toy_examples(ad_example *ex, size_t n, uint64_t salt) {
     uint64_t s = 0x9e3779b97f4a7c15ULL ^ salt;
@@ -472,11 +411,6 @@ static void toy_examples(ad_example *ex, size_t n, uint64_t salt) {
         }
         ex[i].tokens[len - 1] = AD_TOK_EOS;
     }
-}
-
-static void free_examples(ad_example *ex, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        ad_example_free(&ex[i]);
 }
 
 static int same_state(const ad_trainer *a, const ad_trainer *b) {
@@ -574,8 +508,7 @@ static void test_weighted_sequences(void) {
         weighted.weights = ones;
         ad_objective_stats a, b;
         CHECK(ad_objective_step(sft, &t[0], NULL, &plain, &a, &err) == AD_OK);
-        CHECK_MSG(ad_objective_step(sft, &t[1], NULL, &weighted, &b, &err) == AD_OK, "%s",
-                  err.msg);
+        CHECK_MSG(ad_objective_step(sft, &t[1], NULL, &weighted, &b, &err) == AD_OK, "%s", err.msg);
         CHECK_MSG(same_state(&t[0], &t[1]), "step %zu: weights of 1 differ from plain SFT", step);
         CHECK_CLOSE(b.loss, a.loss, 1e-12, 0);
         CHECK(a.n_targets == b.n_targets && a.n_tokens == b.n_tokens && a.lr == b.lr);
@@ -592,7 +525,8 @@ static void test_weighted_sequences(void) {
         b.weights = twos;
         CHECK(ad_objective_step(sft, &g, NULL, &b, NULL, &err) == AD_OK);
         int doubled = 1;
-        for (size_t i = 0; i < n; i++) doubled &= m[0]->grads[i] == 2.0f * g1[i];
+        for (size_t i = 0; i < n; i++)
+            doubled &= m[0]->grads[i] == 2.0f * g1[i];
         CHECK_MSG(doubled, "weights of 2 do not double the gradient");
         /* a zero weight: the gradient of the first six rows, normalised by all seven */
         b.weights = no_last;
@@ -858,25 +792,6 @@ static void test_registry(void) {
     ad_objective_params p = ad_objective_default_params();
     CHECK(p.loss == AD_DPO_SIGMOID && p.beta == 0.1 && p.nll_weight == 1.0 &&
           p.label_smoothing == 0.0);
-}
-
-/* Runs a step that must fail with `want` in the message, and checks that the
- * parameters, the optimizer and the schedule did not move. */
-static void expect_refused(const ad_objective *o, ad_trainer *t, const ad_objective_params *p,
-                           const ad_objective_batch *b, const char *want) {
-    size_t n = t->model->n_params;
-    float *before = malloc(n * sizeof(float));
-    if (!before) return;
-    memcpy(before, t->model->params, n * sizeof(float));
-    uint64_t step = t->opt.step;
-    size_t sched = t->sched_step;
-    ad_error err = {{0}};
-    int rc = ad_objective_step(o, t, p, b, NULL, &err);
-    CHECK_MSG(rc == AD_ERR && strstr(err.msg, want), "expected '%s', got rc %d '%s'", want, rc,
-              err.msg);
-    CHECK(memcmp(before, t->model->params, n * sizeof(float)) == 0);
-    CHECK(t->opt.step == step && t->sched_step == sched);
-    free(before);
 }
 
 static void test_bad_arguments(void) {

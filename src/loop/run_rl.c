@@ -103,21 +103,32 @@ static int group_pose(rl_ctx *x, size_t step, size_t i, rl_group *g, ad_error *e
     return rc;
 }
 
-/* Samples the group's G completions; requests are streams i * G + j. */
-static int group_sample(rl_ctx *x, size_t step, size_t i, rl_group *g, ad_error *err) {
+/* Samples the G completions of each of the n groups in one batched call
+ * (group i of the step's prompts is requests (first + i) * G + j). The sampler's
+ * rows do not depend on their batch companions, so a group's completions are
+ * the same bits whether it is sampled alone or with the rest of its wave. */
+static int groups_sample(rl_ctx *x, size_t step, size_t first, rl_group *g, size_t n,
+                         ad_error *err) {
     const ad_run_config *c = &x->run->cfg;
-    size_t G = c->rl_group;
-    ad_sample_request *req = calloc(G, sizeof *req);
-    g->res = calloc(G, sizeof *g->res);
-    int rc = req && g->res ? AD_OK : ad_error_set(err, "out of memory");
-    for (size_t j = 0; rc == AD_OK && j < G; j++)
-        req[j] = (ad_sample_request){g->ids, g->n_ids, g->budget, i * G + j};
+    size_t G = c->rl_group, total = n * G;
+    ad_sample_request *req = calloc(total ? total : 1, sizeof *req);
+    ad_sample_result *res = calloc(total ? total : 1, sizeof *res);
+    int rc = req && res ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        if (!(g[i].res = calloc(G, sizeof *g[i].res))) rc = ad_error_set(err, "out of memory");
+        for (size_t j = 0; rc == AD_OK && j < G; j++)
+            req[i * G + j] =
+                (ad_sample_request){g[i].ids, g[i].n_ids, g[i].budget, (first + i) * G + j};
+    }
     ad_sample_params sp = ad_sample_default_params();
     sp.temperature = c->rl_temperature;
     sp.top_p = c->rl_top_p;
     sp.seed = ad_seed(c->seed, x->lineage, x->rr->round, AD_SEED_SAMPLE, step, 0);
-    if (rc == AD_OK) rc = ad_sample_generate(x->tr->model, req, G, &sp, g->res, err);
+    if (rc == AD_OK) rc = ad_sample_generate(x->tr->model, req, total, &sp, res, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        memcpy(g[i].res, res + i * G, G * sizeof *res); /* each group owns its results */
     free(req);
+    free(res);
     return rc;
 }
 
@@ -172,28 +183,47 @@ typedef struct rl_figures {
     double reward_sum, reward_sq, length_sum;
 } rl_figures;
 
-/* Draws groups until rl.prompts of them carry signal (or every group when
- * dropping is off), replacing uniform ones up to rl.max_resample. */
-static int rollout(rl_ctx *x, size_t step, ad_vec *groups, rl_figures *f, ad_error *err) {
+/* Poses, samples and scores the step's groups first .. first + n - 1 as one
+ * wave, and keeps those that carry signal (every group when dropping is off). */
+static int rollout_wave(rl_ctx *x, size_t step, size_t first, size_t n, ad_vec *groups,
+                        rl_figures *f, ad_error *err) {
     const ad_run_config *c = &x->run->cfg;
-    size_t want = c->rl_prompts, i = 0;
-    int rc = AD_OK;
-    while (rc == AD_OK && f->kept < want &&
-           i < want + (c->rl_drop_uniform ? c->rl_max_resample : 0)) {
-        rl_group g = {0};
-        rc = group_pose(x, step, i, &g, err);
-        if (rc == AD_OK) rc = group_sample(x, step, i, &g, err);
-        if (rc == AD_OK) rc = group_score(x, i, &g, err);
-        if (rc == AD_OK && i < want) f->uniform_first += g.uniform;
-        if (rc == AD_OK && i >= want) f->resampled++;
-        f->drawn++;
-        int keep = !c->rl_drop_uniform || !g.uniform;
-        if (rc == AD_OK && keep) rc = ad_vec_push(groups, &g, err);
-        if (rc == AD_OK && keep)
+    size_t want = c->rl_prompts;
+    rl_group *g = calloc(n ? n : 1, sizeof *g);
+    int rc = g ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        rc = group_pose(x, step, first + i, &g[i], err);
+    if (rc == AD_OK) rc = groups_sample(x, step, first, g, n, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        rc = group_score(x, first + i, &g[i], err);
+    for (size_t i = 0; g && i < n; i++) {
+        int keep = rc == AD_OK && (!c->rl_drop_uniform || !g[i].uniform);
+        if (rc == AD_OK) {
+            f->uniform_first += first + i < want && g[i].uniform;
+            f->resampled += first + i >= want;
+            f->drawn++;
+        }
+        if (keep) rc = ad_vec_push(groups, &g[i], err);
+        if (keep && rc == AD_OK)
             f->kept++;
         else
-            group_free(&g, c->rl_group);
-        i++;
+            group_free(&g[i], c->rl_group);
+    }
+    free(g);
+    return rc;
+}
+
+/* Draws groups until rl.prompts of them carry signal (or every group when
+ * dropping is off), replacing uniform ones up to rl.max_resample. Waves draw
+ * exactly the prompts that are still missing, so they draw the same prompts,
+ * in the same order, as drawing one at a time until rl.prompts are kept. */
+static int rollout(rl_ctx *x, size_t step, ad_vec *groups, rl_figures *f, ad_error *err) {
+    const ad_run_config *c = &x->run->cfg;
+    size_t want = c->rl_prompts, cap = want + (c->rl_drop_uniform ? c->rl_max_resample : 0);
+    int rc = AD_OK;
+    while (rc == AD_OK && f->kept < want && f->drawn < cap) {
+        size_t n = want - f->kept < cap - f->drawn ? want - f->kept : cap - f->drawn;
+        rc = rollout_wave(x, step, f->drawn, n, groups, f, err);
     }
     return rc;
 }

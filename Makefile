@@ -28,7 +28,7 @@ BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libautodidact.a
 BIN      := $(BUILD)/autodidact
 
-.PHONY: all deps test test-asan bench demo flagship clean format lint tests
+.PHONY: all deps test test-asan bench demo flagship clean format lint tests docs
 all: deps $(BIN) $(LIB)
 
 deps:
@@ -66,6 +66,12 @@ test-asan: deps
 	  CFLAGS="-O1 $(ARCH) -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" tests
 	@BUILD=build-asan AD_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 tests/run_all.sh
+
+# Regenerates the keys' table of docs/config.md from src/loop/run_config.c.
+docs: $(LIB)
+	@mkdir -p $(BUILD)/scripts
+	$(CC) $(CFLAGS) $(AD_CFLAGS) scripts/config_table.c $(LIB) $(LDFLAGS) $(LDLIBS) -o $(BUILD)/scripts/config_table
+	@scripts/config_table.sh $(BUILD)/scripts/config_table
 
 bench: all $(BENCH_BIN)
 	@bench/run_all.sh

@@ -216,6 +216,7 @@ static const char *nondefault_ini =
     "[curriculum]\npace = adaptive\nlevels_per_round = 0\nfirst_level = 3\nlast_level = 9\n"
     "schedule = pairs(6-7)\nthreshold = 0.75\nhold = yes\nprobe = 8\n"
     "[acquire]\nsamples = 4\ntemperature = 0.5\ntop_k = 3\ntop_p = 0.9\n"
+    "auto_temperature = on\ntemperature_grid = 0.5, 1.5\ntemperature_probe = 9\n"
     "[select]\ncomplete = false\nlength = on\nlength_shortfall = 3\nvote_samples = on\n"
     "vote_min_share = 0.51\nvote_lineages = on\nvote_min_agree = 2\nconfidence = on\n"
     "confidence_min = -0.25\nconfidence_top = 0.4\nconfidence_group = prompt\nverifier = "

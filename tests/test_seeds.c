@@ -29,10 +29,10 @@ static void test_pure_and_slot_sensitive(void) {
  * shared "any" slots the loop uses, 12 level keys, 64 items each) gets its
  * own seed, and so does the first number of each stream's generator. */
 static void test_run_streams_do_not_collide(void) {
-    const ad_seed_stage stages[] = {AD_SEED_INIT,   AD_SEED_TRAIN, AD_SEED_ACQUIRE,
-                                    AD_SEED_SAMPLE, AD_SEED_EVAL,  AD_SEED_BASE,
-                                    AD_SEED_PROBE,  AD_SEED_PAIRS, AD_SEED_JUDGE,
-                                    AD_SEED_ROLLOUT};
+    const ad_seed_stage stages[] = {AD_SEED_INIT,    AD_SEED_TRAIN,      AD_SEED_ACQUIRE,
+                                    AD_SEED_SAMPLE,  AD_SEED_EVAL,       AD_SEED_BASE,
+                                    AD_SEED_PROBE,   AD_SEED_PAIRS,      AD_SEED_JUDGE,
+                                    AD_SEED_ROLLOUT, AD_SEED_TEMPERATURE};
     const size_t n_stage = sizeof stages / sizeof stages[0], L = 4, R = 17, K = 12, I = 64;
     size_t n = n_stage * L * R * K * I, at = 0;
     uint64_t *seeds = malloc(n * sizeof *seeds), *firsts = malloc(n * sizeof *firsts);

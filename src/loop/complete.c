@@ -12,13 +12,14 @@ int ad_vocab_for_task(ad_vocab *v, const ad_task *t, ad_error *err) {
     return AD_OK;
 }
 
-int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t seed,
-                           size_t *out, ad_error *err) {
+int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t seed, size_t *out,
+                           ad_error *err) {
     ad_problem p = {0};
     size_t worst = 0;
     for (size_t i = 0; i < probe; i++) {
         ad_rng rng;
-        ad_rng_seed(&rng, ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_BASE, ad_seed_level_key(lv.a, lv.b), i));
+        ad_rng_seed(&rng, ad_seed(seed, AD_SEED_ANY, AD_SEED_ANY, AD_SEED_BASE,
+                                  ad_seed_level_key(lv.a, lv.b), i));
         size_t bound;
         if (ad_task_generate(t, lv, &rng, &p, err) != AD_OK ||
             ad_task_max_answer_len(t, p.prompt.s, &bound, err) != AD_OK) {
@@ -49,10 +50,11 @@ void ad_completion_free(ad_completion *c) {
 
 /* Encodes BOS + prompt for every prompt into one id buffer; offsets in starts. */
 static int encode_prompts(const ad_vocab *v, const ad_task *t, size_t max_len,
-                          const char *const *prompts, size_t n, int32_t **ids_out,
-                          size_t *starts, size_t *lens, size_t *budgets, ad_error *err) {
+                          const char *const *prompts, size_t n, int32_t **ids_out, size_t *starts,
+                          size_t *lens, size_t *budgets, ad_error *err) {
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += strlen(prompts[i]) + 1;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(prompts[i]) + 1;
     int32_t *ids = malloc((total ? total : 1) * sizeof *ids);
     if (!ids) return ad_error_set(err, "out of memory encoding %zu prompts", n);
     size_t at = 0;
@@ -87,7 +89,8 @@ static int decode_results(const ad_vocab *v, ad_sample_result *res, size_t n, ad
         out[i].text = malloc(cap);
         if (!out[i].text ||
             ad_vocab_decode(v, res[i].tokens, body, out[i].text, cap, err) != AD_OK) {
-            for (size_t j = 0; j <= i; j++) ad_completion_free(&out[j]);
+            for (size_t j = 0; j <= i; j++)
+                ad_completion_free(&out[j]);
             return out[i].text ? AD_ERR : ad_error_set(err, "out of memory decoding");
         }
         out[i].n_tokens = res[i].n;
@@ -99,9 +102,8 @@ static int decode_results(const ad_vocab *v, ad_sample_result *res, size_t n, ad
 }
 
 int ad_complete_prompts(ad_model *m, const ad_vocab *v, const ad_task *t,
-                        const char *const *prompts, size_t n, size_t k,
-                        const ad_sample_params *sp, uint64_t base_stream, ad_completion *out,
-                        ad_error *err) {
+                        const char *const *prompts, size_t n, size_t k, const ad_sample_params *sp,
+                        uint64_t base_stream, ad_completion *out, ad_error *err) {
     memset(out, 0, n * k * sizeof *out);
     if (n == 0 || k == 0) return AD_OK;
     size_t *starts = malloc(n * sizeof *starts), *lens = malloc(n * sizeof *lens);
@@ -122,7 +124,8 @@ int ad_complete_prompts(ad_model *m, const ad_vocab *v, const ad_task *t,
                 (ad_sample_request){ids + starts[i], lens[i], budgets[i], base_stream + i * k + j};
     if (ad_sample_generate(m, reqs, n * k, sp, res, err) != AD_OK) goto done;
     rc = decode_results(v, res, n * k, out, err);
-    for (size_t i = 0; i < n * k; i++) ad_sample_result_free(&res[i]);
+    for (size_t i = 0; i < n * k; i++)
+        ad_sample_result_free(&res[i]);
 done:
     free(res);
     free(reqs);

@@ -20,8 +20,8 @@ int ad_vocab_for_task(ad_vocab *v, const ad_task *t, ad_error *err);
 
 /* Longest sequence (BOS + prompt + bound + EOS, in bytes >= tokens) over `probe`
  * problems drawn at level lv from `seed`. Used to size max_seq_len. */
-int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t seed,
-                           size_t *out, ad_error *err);
+int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t seed, size_t *out,
+                           ad_error *err);
 
 /* Generates a labelled problem at level lv from the stream (seed, stream, a, b, i)
  * and encodes it as a training example. */
@@ -45,9 +45,8 @@ typedef struct ad_completion {
  * completion does not depend on batch composition. On error nothing is
  * allocated. */
 int ad_complete_prompts(ad_model *m, const ad_vocab *v, const ad_task *t,
-                        const char *const *prompts, size_t n, size_t k,
-                        const ad_sample_params *sp, uint64_t base_stream, ad_completion *out,
-                        ad_error *err);
+                        const char *const *prompts, size_t n, size_t k, const ad_sample_params *sp,
+                        uint64_t base_stream, ad_completion *out, ad_error *err);
 
 void ad_completion_free(ad_completion *c);
 

@@ -36,28 +36,26 @@ static int models_load(ad_run *run, size_t parent, lineage_models *lm, ad_error 
 }
 
 /* Decoding parameters of lineage l in a round; stage is AD_SEED_SAMPLE for the
- * round's candidates and AD_SEED_PROBE for self-consistency probes. */
+ * round's candidates, AD_SEED_PROBE for self-consistency probes and
+ * AD_SEED_TEMPERATURE for the auto-temperature probe. */
 static ad_sample_params sample_params(const ad_run *run, size_t l, size_t round,
-                                      ad_seed_stage stage, int greedy) {
+                                      ad_seed_stage stage, int greedy, float temperature) {
     ad_sample_params sp = ad_sample_default_params();
     sp.seed = ad_seed(run->cfg.seed, l, round, stage, greedy ? 0 : 1, 0);
     if (!greedy) {
-        sp.temperature = run->cfg.temperature;
+        sp.temperature = temperature;
         sp.top_k = run->cfg.top_k;
         sp.top_p = run->cfg.top_p;
     }
     return sp;
 }
 
-/* Decodes k candidates (greedy + k-1 sampled) for n prompts with one model:
- * out[i*k + j]. `first` is the round-wide index of prompts[0], so that a
- * prompt's samples do not depend on how the prompts are chunked. */
-static int decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_seed_stage stage,
-                             const char *const *prompts, size_t first, size_t n, size_t k,
-                             ad_completion *out, ad_error *err) {
+int run_decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_seed_stage stage,
+                          float temperature, const char *const *prompts, size_t first, size_t n,
+                          size_t k, ad_completion *out, ad_error *err) {
     ad_completion *tmp = NULL;
-    ad_sample_params g = sample_params(run, l, round, stage, 1);
-    ad_sample_params s = sample_params(run, l, round, stage, 0);
+    ad_sample_params g = sample_params(run, l, round, stage, 1, temperature);
+    ad_sample_params s = sample_params(run, l, round, stage, 0, temperature);
     if (k > 1 && !(tmp = calloc(n * (k - 1), sizeof *tmp)))
         return ad_error_set(err, "out of memory");
     ad_completion *greedy = calloc(n, sizeof *greedy);
@@ -109,15 +107,16 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
     ad_completion *col = m >= 2 ? calloc(n, sizeof *col) : NULL;
     for (size_t l = 0; rc == AD_OK && l < (m >= 2 ? m : 1); l++) {
         if (m >= 2) {
-            ad_sample_params g = sample_params(run, l, round, AD_SEED_PROBE, 1);
+            ad_sample_params g = sample_params(run, l, round, AD_SEED_PROBE, 1, 0);
             rc = col ? ad_complete_prompts(models[l], &run->vocab, run->task,
                                            (const char *const *)prompts, n, 1, &g, 0, col, err)
                      : ad_error_set(err, "out of memory");
             for (size_t i = 0; rc == AD_OK && i < n; i++)
                 outs[i * voters + l] = col[i];
         } else {
-            rc = decode_candidates(run, models[0], 0, round, AD_SEED_PROBE,
-                                   (const char *const *)prompts, 0, n, k, outs, err);
+            rc =
+                run_decode_candidates(run, models[0], 0, round, AD_SEED_PROBE, run->cfg.temperature,
+                                      (const char *const *)prompts, 0, n, k, outs, err);
         }
     }
     double total = 0;
@@ -178,9 +177,9 @@ static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, 
 
 /* Decodes every prompt with every lineage, in chunks with a progress line, and
  * fills the store rows (strings owned by comps). */
-static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prompts,
-                      const ad_level *lv, size_t n, ad_completion *comps, ad_store_sample *rows,
-                      double *tokens, ad_error *err) {
+static int decode_all(ad_run *run, size_t round, lineage_models *lm, float temperature,
+                      char **prompts, const ad_level *lv, size_t n, ad_completion *comps,
+                      ad_store_sample *rows, double *tokens, ad_error *err) {
     size_t k = run->cfg.samples, L = lm->n;
     char label[64];
     snprintf(label, sizeof label, "acquire r%zu", round);
@@ -190,9 +189,9 @@ static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prom
         for (size_t from = 0; from < n; from += DECODE_CHUNK) {
             size_t cnt = n - from < DECODE_CHUNK ? n - from : DECODE_CHUNK;
             ad_completion *c = comps + (l * n + from) * k;
-            if (decode_candidates(run, lm->m[l], l, round, AD_SEED_SAMPLE,
-                                  (const char *const *)prompts + from, from, cnt, k, c,
-                                  err) != AD_OK)
+            if (run_decode_candidates(run, lm->m[l], l, round, AD_SEED_SAMPLE, temperature,
+                                      (const char *const *)prompts + from, from, cnt, k, c,
+                                      err) != AD_OK)
                 return AD_ERR;
             for (size_t i = 0; i < cnt * k; i++)
                 *tokens += (double)c[i].n_tokens;
@@ -222,11 +221,28 @@ static int decode_all(ad_run *run, size_t round, lineage_models *lm, char **prom
     return AD_OK;
 }
 
+/* The auto-temperature probe's figures: one step of the series per grid point,
+ * and the temperature the round sampled at. */
+static int record_temperature(ad_run *run, size_t round, const run_temperature_pick *pick,
+                              ad_error *err) {
+    static const char *const keys[] = {AD_METRIC_TEMPERATURE,      AD_METRIC_BSTAR_BALANCE,
+                                       AD_METRIC_DISTINCT_CORRECT, AD_METRIC_KEPT_FRACTION,
+                                       AD_METRIC_LABEL_ACCURACY,   "label_free_proxy"};
+    int rc = AD_OK;
+    for (size_t g = 0; rc == AD_OK && g < pick->n; g++) {
+        double v[] = {pick->t[g],    pick->balance[g],   pick->distinct[g],
+                      pick->kept[g], pick->precision[g], pick->proxy};
+        rc = ad_store_step_metrics_insert(run->st, (uint32_t)round, AD_STAGE_TEMPERATURE, -1, g,
+                                          keys, v, sizeof v / sizeof v[0], err);
+    }
+    return rc;
+}
+
 /* The stage's durable record, in one transaction: the round's levels, its
  * candidates, its curriculum cursor, figures and the done marker. */
 static int record(ad_run *run, size_t round, const ad_level_list *levels, size_t cursor,
-                  const ad_store_sample *rows, size_t n_rows, double tokens, double seconds,
-                  ad_error *err) {
+                  const ad_store_sample *rows, size_t n_rows, const run_temperature_pick *pick,
+                  double temperature, double tokens, double seconds, ad_error *err) {
     size_t *counts = calloc(levels->n ? levels->n : 1, sizeof *counts);
     if (!counts) return ad_error_set(err, "out of memory");
     for (size_t i = 0; i < levels->n; i++)
@@ -240,6 +256,10 @@ static int record(ad_run *run, size_t round, const ad_level_list *levels, size_t
     if (rc == AD_OK)
         rc = ad_store_stage_metric(st, r, AD_STAGE_ACQUIRE, -1, AD_METRIC_LEVELS, (double)levels->n,
                                    err);
+    if (rc == AD_OK)
+        rc = ad_store_stage_metric(st, r, AD_STAGE_ACQUIRE, -1, AD_METRIC_TEMPERATURE, temperature,
+                                   err);
+    if (rc == AD_OK) rc = record_temperature(run, round, pick, err);
     if (rc == AD_OK)
         rc = ad_store_stage_metric(st, r, AD_STAGE_ACQUIRE, -1, AD_METRIC_TOKENS_PER_S,
                                    seconds > 0 ? tokens / seconds : 0, err);
@@ -268,10 +288,16 @@ int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
     ad_level *lv = NULL;
     ad_completion *comps = NULL;
     ad_store_sample *rows = NULL;
+    run_temperature_pick pick = {0};
+    float temperature = run->cfg.temperature;
     int rc = models_load(run, rr->parent, &lm, err);
     probe_ctx pc = {run, &lm, round};
     if (rc == AD_OK)
         rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
+    if (rc == AD_OK && run->cfg.auto_temperature) {
+        rc = run_pick_temperature(run, round, lm.m, lm.n, &levels, &pick, err);
+        if (rc == AD_OK) temperature = pick.t[pick.best];
+    }
     if (rc == AD_OK) rc = pose_prompts(run, round, &levels, &prompts, &lv, &n, err);
     size_t total = n * lm.n * k;
     if (rc == AD_OK) {
@@ -286,12 +312,15 @@ int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
             strcat(text, i ? "," : "");
             strcat(text, ad_level_format(levels.v[i], b, sizeof b));
         }
-        run_log(run, "acquire r%zu: levels [%s], %zu prompts x %zu lineage(s) x %zu sample(s)",
-                round, text, n, lm.n, k);
-        rc = decode_all(run, round, &lm, prompts, lv, n, comps, rows, &tokens, err);
+        run_log(run,
+                "acquire r%zu: levels [%s], %zu prompts x %zu lineage(s) x %zu sample(s), "
+                "temperature %.2f",
+                round, text, n, lm.n, k, (double)temperature);
+        rc = decode_all(run, round, &lm, temperature, prompts, lv, n, comps, rows, &tokens, err);
     }
     if (rc == AD_OK)
-        rc = record(run, round, &levels, cursor, rows, total, tokens, ad_now() - t0, err);
+        rc = record(run, round, &levels, cursor, rows, total, &pick, temperature, tokens,
+                    ad_now() - t0, err);
     if (rc == AD_OK) rc = run_candidates_from_rows(rows, total, &rr->cands, err);
     if (rc == AD_OK) {
         rr->cursor = cursor;

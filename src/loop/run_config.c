@@ -1,6 +1,7 @@
 /* run_config.c: the registration table of a run's settings, and their checks. */
 #include "loop/run_config.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,12 @@ static const ad_config_key keys[] = {
        0, 100),
     KR("acquire.top_k", AD_CONFIG_SIZE, top_k, "0", "top-k of samples 1..k-1 (0: off)", 0, 1e6),
     KR("acquire.top_p", AD_CONFIG_FLOAT, top_p, "1", "top-p of samples 1..k-1 (1: off)", 0, 1),
+    K("acquire.auto_temperature", AD_CONFIG_BOOL, auto_temperature, "false",
+      "offline rounds sample at the grid's temperature with the best B-STaR balance on a probe"),
+    K("acquire.temperature_grid", AD_CONFIG_STRING, temperature_grid, "0.4, 0.6, 0.8, 1.0, 1.2",
+      "auto_temperature: the temperatures tried, comma-separated"),
+    KR("acquire.temperature_probe", AD_CONFIG_SIZE, temperature_probe, "64",
+       "auto_temperature: probe prompts (spread over the round's levels)", 1, 1e6),
     K("select.complete", AD_CONFIG_BOOL, f_complete, "true", "drop outputs that never reached EOS"),
     K("select.length", AD_CONFIG_BOOL, f_length, "false", "length filter"),
     KR("select.length_shortfall", AD_CONFIG_SIZE, length_shortfall, "2",
@@ -331,6 +338,46 @@ static int validate_rl(const ad_run_config *c, const char **key, ad_error *err) 
     return AD_OK;
 }
 
+int ad_run_config_temperature_grid(const ad_run_config *cfg, float *out, size_t *n, ad_error *err) {
+    const char *s = cfg->temperature_grid ? cfg->temperature_grid : "";
+    *n = 0;
+    while (*s) {
+        char *end;
+        double t = strtod(s, &end);
+        if (end == s || !isfinite(t) || t <= 0 || t > 100)
+            return ad_error_set(err,
+                                "acquire.temperature_grid: '%.40s' is not a temperature in "
+                                "(0, 100]",
+                                s);
+        if (*n == AD_TEMPERATURE_GRID_MAX)
+            return ad_error_set(err, "acquire.temperature_grid: more than %d temperatures",
+                                AD_TEMPERATURE_GRID_MAX);
+        out[(*n)++] = (float)t;
+        s = end + strspn(end, " \t");
+        if (*s && *s++ != ',')
+            return ad_error_set(err, "acquire.temperature_grid: expected ',' at '%.40s'", s - 1);
+        s += strspn(s, " \t");
+    }
+    if (*n == 0) return ad_error_set(err, "acquire.temperature_grid: empty");
+    return AD_OK;
+}
+
+/* acquire.auto_temperature: a grid to choose from, and samples it matters for.
+ * (It acts in the acquire stage of offline rounds; rl rounds sample at
+ * rl.temperature.) */
+static int validate_auto_temperature(const ad_run_config *c, const char **key, ad_error *err) {
+    float grid[AD_TEMPERATURE_GRID_MAX];
+    size_t n;
+    *key = "acquire.temperature_grid";
+    if (ad_run_config_temperature_grid(c, grid, &n, err) != AD_OK) return AD_ERR;
+    *key = "acquire.auto_temperature";
+    if (!c->auto_temperature) return AD_OK;
+    if (c->samples < 2)
+        return ad_error_set(err, "acquire.auto_temperature needs acquire.samples >= 2 (sample 0 "
+                                 "is greedy, whatever the temperature)");
+    return AD_OK;
+}
+
 /* The checks of ad_run_config_validate; *key names the key to point at. */
 static int validate(const ad_run_config *c, const char **key, ad_error *err) {
     *key = "run.task";
@@ -361,6 +408,7 @@ static int validate(const ad_run_config *c, const char **key, ad_error *err) {
         return ad_error_set(err, "select.vote_samples needs acquire.samples >= 2");
     if (validate_objective(c, key, err) != AD_OK) return AD_ERR;
     if (c->round_kind == 1 && validate_rl(c, key, err) != AD_OK) return AD_ERR;
+    if (validate_auto_temperature(c, key, err) != AD_OK) return AD_ERR;
     *key = "curriculum.levels_per_round";
     if (!c->adaptive && c->levels_per_round == 0)
         return ad_error_set(err, "curriculum.levels_per_round must be >= 1 with a fixed pace");

@@ -52,6 +52,9 @@ typedef struct ad_run_config {
     size_t samples;
     float temperature, top_p;
     size_t top_k;
+    int auto_temperature;     /* acquire.auto_temperature: B-STaR's choice per round */
+    char *temperature_grid;   /* acquire.temperature_grid: "0.4, 0.6, ..." */
+    size_t temperature_probe; /* acquire.temperature_probe: probe prompts */
     /* [select] */
     int f_complete, f_length, f_vote_samples, f_vote_lineages, f_confidence, f_verifier, f_unique;
     size_t length_shortfall, vote_min_agree;
@@ -73,8 +76,9 @@ typedef struct ad_run_config {
     /* [rl] */
     size_t rl_steps, rl_prompts, rl_group, rl_inner_epochs, rl_max_resample;
     float rl_temperature, rl_top_p;
-    int rl_advantage, rl_loss_agg, rl_drop_uniform, rl_incomplete; /* enums of advantage.h,
-                                                                     objective.h; 0 mask 1 penalty */
+    int rl_advantage, rl_loss_agg, rl_drop_uniform,
+        rl_incomplete; /* enums of advantage.h,
+                         objective.h; 0 mask 1 penalty */
     double rl_epsilon, rl_epsilon_high, rl_beta;
     char *rl_rewards; /* reward spec, e.g. "verifier:1" or "majority:1, length:0.1" */
     int rl_guard;     /* roll back a round whose reward rose while self-consistency fell */
@@ -106,6 +110,13 @@ int ad_run_config_load(ad_run_config *cfg, const char *path, const char *const *
 
 /* Cross-key checks (positive sizes, vote thresholds within the lineage count...). */
 int ad_run_config_validate(const ad_run_config *cfg, ad_error *err);
+
+/* The most temperatures acquire.temperature_grid may list. */
+#define AD_TEMPERATURE_GRID_MAX 16
+
+/* Parses acquire.temperature_grid: comma-separated finite temperatures in
+ * (0, 100], at most AD_TEMPERATURE_GRID_MAX, written to out[*n]. */
+int ad_run_config_temperature_grid(const ad_run_config *cfg, float *out, size_t *n, ad_error *err);
 
 void ad_run_config_free(ad_run_config *cfg);
 

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "loop/complete.h"
 #include "loop/curriculum.h"
 #include "loop/filters.h"
 #include "loop/run_names.h"
@@ -130,6 +131,32 @@ void run_fit_max_len(const ad_run *run, ad_model *m);
 
 /* Loads the model (and optimizer, trainer state) of lineage l as of round r. */
 int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_error *err);
+
+/* Decodes k candidates (greedy + k-1 sampled at `temperature`) for n prompts
+ * with lineage l's model m: out[i*k + j]. `first` is the round-wide index of
+ * prompts[0], so that a prompt's samples do not depend on how the prompts are
+ * chunked. Seeds: ad_seed(run, l, round, stage, 0 greedy | 1 sampled, 0). */
+int run_decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_seed_stage stage,
+                          float temperature, const char *const *prompts, size_t first, size_t n,
+                          size_t k, ad_completion *out, ad_error *err);
+
+/* The select stage's filter settings from select.* (the judge filter included). */
+ad_filter_params run_filter_params(const ad_run_config *c);
+
+/* acquire.auto_temperature: what each temperature of the grid scored on the
+ * probe, and the one chosen (the highest balance; ties: the earlier). */
+typedef struct run_temperature_pick {
+    size_t n, best;
+    int proxy; /* 1: "correct" was agreement with the prompt's majority (label-free) */
+    float t[AD_TEMPERATURE_GRID_MAX];
+    double balance[AD_TEMPERATURE_GRID_MAX], distinct[AD_TEMPERATURE_GRID_MAX];
+    double precision[AD_TEMPERATURE_GRID_MAX], kept[AD_TEMPERATURE_GRID_MAX];
+} run_temperature_pick;
+
+/* Tries every temperature of acquire.temperature_grid on the round's probe
+ * (run_temperature.c). models[L] are the lineages' parent models. */
+int run_pick_temperature(ad_run *run, size_t round, ad_model *const *models, size_t L,
+                         const ad_level_list *levels, run_temperature_pick *out, ad_error *err);
 
 /* Label-free self-consistency at a level: the mean share of the modal answer
  * over the m models' greedy answers (m >= 2), or over k samples of one model,

@@ -15,8 +15,12 @@
 #define AD_STAGE_EVALUATE "evaluate"
 #define AD_STAGE_ACCEPT "accept"
 
+/* the auto-temperature probe's per-step series (step = grid point) */
+#define AD_STAGE_TEMPERATURE "temperature"
+
 /* acquire figures */
 #define AD_METRIC_LEVELS "levels"
+#define AD_METRIC_TEMPERATURE "temperature" /* the temperature of samples 1..k-1 */
 #define AD_METRIC_TOKENS_PER_S "tokens_per_s"
 
 /* select figures */
@@ -40,8 +44,8 @@
 
 /* optimize figures (per lineage) */
 #define AD_METRIC_LOSS "loss"
-#define AD_METRIC_LR "lr"               /* per-step series */
-#define AD_METRIC_GRAD_NORM "grad_norm" /* per-step series, before clipping */
+#define AD_METRIC_LR "lr"                       /* per-step series */
+#define AD_METRIC_GRAD_NORM "grad_norm"         /* per-step series, before clipping */
 #define AD_METRIC_MARGIN "margin"               /* DPO: mean chosen-minus-rejected log-ratio */
 #define AD_METRIC_PREF_ACCURACY "pref_accuracy" /* DPO: share of pairs with margin > 0 */
 

@@ -28,7 +28,7 @@ static int check_all(ad_run *run, run_candidates *cl, ad_error *err) {
     return AD_OK;
 }
 
-static ad_filter_params filter_params(const ad_run_config *c) {
+ad_filter_params run_filter_params(const ad_run_config *c) {
     ad_filter_params p = ad_filter_default_params();
     p.complete = c->f_complete;
     p.length = c->f_length;
@@ -146,7 +146,8 @@ static int record_metrics(ad_run *run, size_t round, const run_candidates *cl, c
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_LABEL_ACCURACY, sm.label_accuracy.value, err);
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_GREEDY_ACCURACY, sm.accuracy.value, err);
     if (rc == AD_OK) rc = put(run, round, AD_METRIC_BSTAR_BALANCE, bm.bstar_balance.value, err);
-    if (rc == AD_OK) rc = put(run, round, AD_METRIC_DISTINCT_CORRECT, bm.distinct_correct.value, err);
+    if (rc == AD_OK)
+        rc = put(run, round, AD_METRIC_DISTINCT_CORRECT, bm.distinct_correct.value, err);
     for (int f = 0; rc == AD_OK && f < AD_FILTER_COUNT; f++) {
         if (!t.judged[f]) continue;
         char key[64];
@@ -215,7 +216,7 @@ static int insert_pairs(ad_run *run, size_t round, const run_selection *sel, ad_
 /* Filters, then pairs: fills the decisions in cl and the pairs (malloc'd). */
 static int decide(ad_run *run, run_candidates *cl, ad_pair **pairs, size_t *n_pairs,
                   ad_error *err) {
-    ad_filter_params fp = filter_params(&run->cfg);
+    ad_filter_params fp = run_filter_params(&run->cfg);
     *pairs = NULL;
     *n_pairs = 0;
     if (check_all(run, cl, err) != AD_OK) return AD_ERR;

@@ -46,16 +46,18 @@ uint64_t ad_seed_derive(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint6
 /* The stages that draw random numbers: the stage slot of ad_seed. Values are
  * part of every run's bits: append, never renumber. */
 typedef enum ad_seed_stage {
-    AD_SEED_INIT = 1,    /* model weights (item: none; the model derives per tensor) */
-    AD_SEED_TRAIN = 2,   /* the optimize stage's batch draws (the mixture) */
-    AD_SEED_ACQUIRE = 3, /* a round's fresh prompts (stream: level key, item: prompt) */
-    AD_SEED_SAMPLE = 4,  /* decoding of candidates (stream: 0 greedy, 1 sampled) */
-    AD_SEED_EVAL = 5,    /* held-out evaluation problems (stream: level key, item: problem) */
-    AD_SEED_BASE = 6,    /* labelled base examples (item: example index) */
-    AD_SEED_PROBE = 7,   /* self-consistency probe prompts and their decoding */
-    AD_SEED_PAIRS = 8,   /* the optimize stage's draws of preference pairs */
-    AD_SEED_JUDGE = 9,   /* the judge's training draws (its weights: INIT, stream 1) */
-    AD_SEED_ROLLOUT = 10, /* an RL step's prompts (stream: step, item: prompt) */
+    AD_SEED_INIT = 1,         /* model weights (item: none; the model derives per tensor) */
+    AD_SEED_TRAIN = 2,        /* the optimize stage's batch draws (the mixture) */
+    AD_SEED_ACQUIRE = 3,      /* a round's fresh prompts (stream: level key, item: prompt) */
+    AD_SEED_SAMPLE = 4,       /* decoding of candidates (stream: 0 greedy, 1 sampled) */
+    AD_SEED_EVAL = 5,         /* held-out evaluation problems (stream: level key, item: problem) */
+    AD_SEED_BASE = 6,         /* labelled base examples (item: example index) */
+    AD_SEED_PROBE = 7,        /* self-consistency probe prompts and their decoding */
+    AD_SEED_PAIRS = 8,        /* the optimize stage's draws of preference pairs */
+    AD_SEED_JUDGE = 9,        /* the judge's training draws (its weights: INIT, stream 1) */
+    AD_SEED_ROLLOUT = 10,     /* an RL step's prompts (stream: step, item: prompt) */
+    AD_SEED_TEMPERATURE = 11, /* the auto-temperature probe's prompts (stream: level key, item:
+                               * prompt) and their decoding (stream: 0 greedy, 1 sampled) */
 } ad_seed_stage;
 
 /* "Any": the slot of a stream shared by every lineage or every round (held-out

@@ -85,6 +85,14 @@ check "KL figures with beta" test "$(sqlite3 "$tmp/c/run.db" "select count(*) fr
 check "majority reward precision logged" test "$(sqlite3 "$tmp/c/run.db" "select count(*) from step_metrics where key = 'precision_majority'")" -eq 6
 check "dropped fraction logged" test "$(sqlite3 "$tmp/c/run.db" "select count(*) from step_metrics where key = 'dropped_fraction'")" -eq 6
 
+# the cross-lineage reward: each lineage's samples agree, or not, with the
+# other lineages' round-start greedy answers
+"$AD" run "$tmp/rl.ini" --out "$tmp/l" --set run.lineages=3 --set rl.steps=4 \
+  --set rl.rewards=lineages:1 > /dev/null 2> "$tmp/err"
+check "a lineages-reward rl run exits 0" test $? -eq 0
+check "every lineage logged its lineages reward" test "$(sqlite3 "$tmp/l/run.db" "select count(distinct lineage) from step_metrics where key = 'reward_lineages'")" -eq 3
+check "its precision against the checker logged" test "$(sqlite3 "$tmp/l/run.db" "select count(*) from step_metrics where key = 'precision_lineages'")" -eq 12
+
 # the guard: a reward that pays for never stopping (length:-1) is hacked within the
 # round; self-consistency on the mastered level falls with it, and the round is
 # rolled back. A spec with the verifier is not guarded (the checker cannot be
@@ -100,8 +108,8 @@ check "status shows the rollback" grep -qE '^    1  rolled_back ' <("$AD" status
 check "the guard does not judge a verifier round" grep -qE '^    1  accepted ' <("$AD" status "$tmp/h")
 
 # refusals
-"$AD" run "$tmp/rl.ini" --out "$tmp/d" --set rl.rewards=lineages --set run.lineages=2 > /dev/null 2> "$tmp/err"
-check "the lineages reward is refused in rl rounds" grep -q 'rl.rewards: lineages needs' "$tmp/err"
+"$AD" run "$tmp/rl.ini" --out "$tmp/d" --set rl.rewards=lineages > /dev/null 2> "$tmp/err"
+check "the lineages reward needs other lineages" grep -q 'rl.rewards: lineages needs run.lineages >= 2' "$tmp/err"
 "$AD" run "$tmp/rl.ini" --out "$tmp/d" --set rl.rewards='nope:1' > /dev/null 2> "$tmp/err"
 check "an unknown reward is refused" grep -q "rl.rewards: " "$tmp/err"
 "$AD" run "$tmp/rl.ini" --out "$tmp/d" --set round.kind=offline --set optimize.objective=grpo > /dev/null 2> "$tmp/err"

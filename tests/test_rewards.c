@@ -236,6 +236,21 @@ static void test_lineages(void) {
     ctx = group(r, 8, 4);
     CHECK(score("lineages", &ctx, out) == AD_OK);
     CHECK(values_are(out, (double[]){1, 1, 0, 1, 1, 0, 1, 1}, 8));
+    /* rl rounds: one lineage's samples against the others' answers given
+     * apart (voters B B A: mode B; the samples' own answers do not vote) */
+    ad_candidate mine[4] = {cand(0, 0, "A"), cand(0, 1, "B"), cand(0, 2, "A"), cut(0, 3, "B")};
+    ad_candidate others[3] = {cand(1, 0, "B"), cand(2, 0, "B"), cand(3, 0, "A")};
+    ctx = group(mine, 4, 4);
+    ctx.others = others;
+    ctx.n_others = 3;
+    CHECK(score("lineages", &ctx, out) == AD_OK);
+    CHECK(values_are(out, (double[]){0, 1, 0, 0}, 4));
+    /* a tie among the others (B, A), or a cut voter's non-answer: nobody agrees */
+    others[1] = cut(2, 0, "B");
+    CHECK(score("lineages", &ctx, out) == AD_OK);
+    CHECK(values_are(out, (double[]){0, 0, 0, 0}, 4));
+    ctx.others = NULL;
+    CHECK(score("lineages", &ctx, out) == AD_ERR); /* n_others without the array */
 }
 
 static void test_self_certainty(void) {

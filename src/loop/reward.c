@@ -79,6 +79,9 @@ static int check_group(const ad_reward *r, const ad_reward_ctx *ctx, const doubl
         return ad_error_set(err, "reward %s: %zu candidates but a NULL array", r->name, ctx->n);
     if (ctx->n_lineages < 1)
         return ad_error_set(err, "reward %s: n_lineages must be >= 1, got 0", r->name);
+    if (ctx->n_others && !ctx->others)
+        return ad_error_set(err, "reward %s: %zu other answers but a NULL array", r->name,
+                            ctx->n_others);
     for (size_t i = 0; i < ctx->n; i++) {
         const ad_candidate *x = &ctx->c[i];
         if (!x->completion)

@@ -37,7 +37,10 @@
  *   when candidate i's answer equals their mode, else 0 (no other lineage, a
  *   tie, or no answer among them: 0). Leaving L out makes a lineage's reward
  *   agreement with the others, never with itself; note that with 3 lineages
- *   whose other two disagree there is a tie, so 0. Values {0, 1}.
+ *   whose other two disagree there is a tie, so 0. Values {0, 1}. When
+ *   ctx->others is given (rl rounds, where a group holds one lineage's
+ *   samples), the voters are those candidates instead: the other lineages'
+ *   answers to the same prompt, not scored themselves.
  * - self_certainty (Intuitor, label-free): r_i = the candidate's mean
  *   self-certainty per generated token, ctx->certainty[i] (nats; see
  *   ad_reward_certainty_mean), or 0 when n_tokens == 0. No-EOS candidates keep
@@ -87,6 +90,9 @@ typedef struct ad_reward_ctx {
     const size_t *answer_bound; /* [n] the task's answer-length bound for the candidate's
                                  * prompt (ad_task_max_answer_len); NULL: not known */
     size_t n_lineages;          /* m >= 1; every candidate's lineage is < m */
+    const ad_candidate *others; /* [n_others] the other lineages' answers to the prompt, for
+                                 * the lineages reward; NULL: it takes its voters from c */
+    size_t n_others;
 } ad_reward_ctx;
 
 /* A reward: one file reward_<name>.c and one line in reward.c's table. */

@@ -4,10 +4,27 @@
 #include <stdlib.h>
 
 #include "loop/reward_internal.h"
+#include "loop/vote.h"
+
+/* Every candidate agrees, or not, with the mode of ctx->others' answers. */
+static int score_against_others(const ad_reward_ctx *ctx, double *out, ad_error *err) {
+    const char **answers = malloc((ctx->n_others ? ctx->n_others : 1) * sizeof *answers);
+    if (!answers) return ad_error_set(err, "reward lineages: out of memory");
+    for (size_t i = 0; i < ctx->n_others; i++)
+        answers[i] = ad_reward_answer(&ctx->others[i]);
+    ad_vote v;
+    int rc = ad_vote_mode(answers, ctx->n_others, &v, err);
+    const char *mode = rc == AD_OK && v.unique ? answers[v.first] : NULL;
+    for (size_t j = 0; rc == AD_OK && j < ctx->n; j++)
+        out[j] = ad_reward_matches(ad_reward_answer(&ctx->c[j]), mode) ? 1.0 : 0.0;
+    free(answers);
+    return rc;
+}
 
 /* The candidates of one lineage share their voters (the other lineages'
  * greedy candidates), so the vote runs once per lineage present. */
 static int score_lineages(const ad_reward_ctx *ctx, double *out, ad_error *err) {
+    if (ctx->others) return score_against_others(ctx, out, err);
     unsigned char *voter = malloc(ctx->n), *done = calloc(ctx->n, 1);
     int rc = voter && done
                  ? AD_OK

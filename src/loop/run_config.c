@@ -321,10 +321,9 @@ static int validate_rl(const ad_run_config *c, const char **key, ad_error *err) 
         return ad_error_prefix(err, "rl.rewards: ");
     for (size_t i = 0; i < spec.n; i++) {
         const char *name = spec.terms[i].reward->name;
-        if (!strcmp(name, "lineages"))
-            return ad_error_set(err, "rl.rewards: lineages needs the other lineages' answers to "
-                                     "the same prompts at the same step; rl rounds train "
-                                     "lineages one after another");
+        if (!strcmp(name, "lineages") && c->lineages < 2)
+            return ad_error_set(err, "rl.rewards: lineages needs run.lineages >= 2 (the "
+                                     "others' answers are the voters)");
         if (!strcmp(name, "judge"))
             return ad_error_set(err, "rl.rewards: judge: rl rounds do not score with the judge "
                                      "yet (it scores candidates in offline rounds)");

@@ -37,14 +37,16 @@ typedef struct rl_group {
     ad_level level;
     int32_t *ids; /* BOS + prompt */
     size_t n_ids, budget;
-    ad_sample_result *res; /* [G] */
-    char **texts;          /* [G] */
-    ad_candidate *c;       /* [G] */
-    double *certainty;     /* [G] mean self-certainty per token */
-    size_t *bound;         /* [G] the task's answer-length bound */
-    double *reward;        /* [G] the spec's total */
-    double *terms;         /* [k * G] each reward of the spec */
-    int uniform;           /* every reward equal */
+    ad_sample_result *res;  /* [G] */
+    char **texts;           /* [G] */
+    ad_candidate *c;        /* [G] */
+    double *certainty;      /* [G] mean self-certainty per token */
+    size_t *bound;          /* [G] the task's answer-length bound */
+    double *reward;         /* [G] the spec's total */
+    double *terms;          /* [k * G] each reward of the spec */
+    int uniform;            /* every reward equal */
+    ad_completion *other_c; /* [n_others] the other lineages' greedy answers (lineages reward) */
+    ad_candidate *others;   /* [n_others] the same, as the reward reads them */
 } rl_group;
 
 typedef struct rl_ctx {
@@ -57,13 +59,23 @@ typedef struct rl_ctx {
     ad_trainer train; /* the lineage's trainer */
     ad_trainer ref;   /* the round's starting model, when rl.beta > 0 */
     int have_ref;
+    /* The lineages reward's voters: the other lineages' models as of the round's
+     * start (lineages train one after another, so their current weights are
+     * not simultaneous; the round-start models are a fixed committee). */
+    ad_model **others; /* [n_others], loaded when the spec names lineages */
+    size_t *other_lineage;
+    size_t n_others;
 } rl_ctx;
 
-static void group_free(rl_group *g, size_t G) {
+static void group_free(rl_group *g, size_t G, size_t n_others) {
     for (size_t j = 0; j < G; j++) {
         if (g->res) ad_sample_result_free(&g->res[j]);
         if (g->texts) free(g->texts[j]);
     }
+    for (size_t o = 0; g->other_c && o < n_others; o++)
+        ad_completion_free(&g->other_c[o]);
+    free(g->other_c);
+    free(g->others);
     free(g->prompt);
     free(g->ids);
     free(g->res);
@@ -165,7 +177,10 @@ static int group_score(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
         g->certainty[j] = ad_reward_certainty_mean(r->certainty_sum, r->n);
         g->bound[j] = g->budget - 1;
     }
-    ad_reward_ctx ctx = {g->c, G, g->certainty, g->bound, 1};
+    ad_reward_ctx ctx = {g->c,      G,          g->certainty, g->bound, run->cfg.lineages,
+                         g->others, x->n_others};
+    for (size_t j = 0; j < G; j++)
+        g->c[j].lineage = x->lineage;
     if (rc == AD_OK) rc = ad_reward_spec_score(&x->spec, &ctx, g->reward, g->terms, err);
     for (size_t j = 0; rc == AD_OK && run->cfg.rl_incomplete == 1 && j < G; j++)
         if (!g->c[j].hit_eos) g->reward[j] = -1.0; /* rl.incomplete = penalty */
@@ -183,6 +198,41 @@ typedef struct rl_figures {
     double reward_sum, reward_sq, length_sum;
 } rl_figures;
 
+/* The other lineages' greedy answers to the wave's prompts (lineages reward):
+ * one batched greedy decode per other lineage's round-start model. */
+static int groups_others(rl_ctx *x, size_t first, rl_group *g, size_t n, ad_error *err) {
+    ad_run *run = x->run;
+    const char **prompts = malloc((n ? n : 1) * sizeof *prompts);
+    ad_completion *tmp = calloc(n ? n : 1, sizeof *tmp);
+    int rc = prompts && tmp ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        prompts[i] = g[i].prompt;
+        g[i].other_c = calloc(x->n_others, sizeof *g[i].other_c);
+        g[i].others = calloc(x->n_others, sizeof *g[i].others);
+        if (!g[i].other_c || !g[i].others) rc = ad_error_set(err, "out of memory");
+    }
+    ad_sample_params greedy = ad_sample_default_params(); /* temperature 0: no draws */
+    for (size_t o = 0; rc == AD_OK && o < x->n_others; o++) {
+        rc = ad_complete_prompts(x->others[o], &run->vocab, run->task, prompts, n, 1, &greedy, 0,
+                                 tmp, err);
+        for (size_t i = 0; rc == AD_OK && i < n; i++) {
+            g[i].other_c[o] = tmp[i];
+            g[i].others[o] = (ad_candidate){.prompt = first + i,
+                                            .level = g[i].level,
+                                            .lineage = x->other_lineage[o],
+                                            .completion = tmp[i].text,
+                                            .n_tokens = tmp[i].n_tokens,
+                                            .logprob_sum = tmp[i].logprob_sum,
+                                            .hit_eos = tmp[i].hit_eos,
+                                            .correct = -1,
+                                            .score = NAN};
+        }
+    }
+    free(prompts);
+    free(tmp);
+    return rc;
+}
+
 /* Poses, samples and scores the step's groups first .. first + n - 1 as one
  * wave, and keeps those that carry signal (every group when dropping is off). */
 static int rollout_wave(rl_ctx *x, size_t step, size_t first, size_t n, ad_vec *groups,
@@ -193,6 +243,7 @@ static int rollout_wave(rl_ctx *x, size_t step, size_t first, size_t n, ad_vec *
     int rc = g ? AD_OK : ad_error_set(err, "out of memory");
     for (size_t i = 0; rc == AD_OK && i < n; i++)
         rc = group_pose(x, step, first + i, &g[i], err);
+    if (rc == AD_OK && x->n_others) rc = groups_others(x, first, g, n, err);
     if (rc == AD_OK) rc = groups_sample(x, step, first, g, n, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++)
         rc = group_score(x, first + i, &g[i], err);
@@ -207,7 +258,7 @@ static int rollout_wave(rl_ctx *x, size_t step, size_t first, size_t n, ad_vec *
         if (keep && rc == AD_OK)
             f->kept++;
         else
-            group_free(&g[i], c->rl_group);
+            group_free(&g[i], c->rl_group, x->n_others);
     }
     free(g);
     return rc;
@@ -426,7 +477,7 @@ static int rl_step(rl_ctx *x, size_t step, double *reward, double *acc, ad_error
     free(px);
     free(ref);
     for (size_t gi = 0; gi < groups.n; gi++)
-        group_free(ad_vec_at(&groups, gi), G);
+        group_free(ad_vec_at(&groups, gi), G, x->n_others);
     ad_vec_free(&groups);
     return rc;
 }
@@ -443,6 +494,37 @@ static ad_train_config rl_train_config(const ad_run *run, size_t round) {
     tc.schedule.warmup_steps = (size_t)(c->round_warmup * (float)total);
     tc.schedule.decay_steps = (size_t)(c->round_decay * (float)total);
     return tc;
+}
+
+/* The other lineages' round-start models, when the spec names the lineages
+ * reward (the committee whose greedy answers it agrees with). */
+static int load_others(rl_ctx *x, ad_error *err) {
+    size_t L = x->run->cfg.lineages;
+    int wanted = 0;
+    for (size_t t = 0; t < x->spec.n; t++)
+        wanted |= !strcmp(x->spec.terms[t].reward->name, "lineages");
+    if (!wanted || L < 2) return AD_OK;
+    x->others = calloc(L - 1, sizeof *x->others);
+    x->other_lineage = calloc(L - 1, sizeof *x->other_lineage);
+    if (!x->others || !x->other_lineage) return ad_error_set(err, "out of memory");
+    for (size_t l = 0; l < L; l++) {
+        if (l == x->lineage) continue;
+        x->other_lineage[x->n_others] = l;
+        if (run_load_model(x->run, l, x->rr->parent, &x->others[x->n_others], err) != AD_OK)
+            return AD_ERR;
+        x->n_others++;
+    }
+    return AD_OK;
+}
+
+static void free_others(rl_ctx *x) {
+    for (size_t o = 0; o < x->n_others; o++)
+        ad_model_free(x->others[o]);
+    free(x->others);
+    free(x->other_lineage);
+    x->others = NULL;
+    x->other_lineage = NULL;
+    x->n_others = 0;
 }
 
 /* The round's starting model as a frozen reference (rl.beta > 0). */
@@ -508,6 +590,7 @@ static int rl_lineage(rl_ctx *x, ad_error *err) {
                                             resumed ? tr->sched_step / run->cfg.rl_inner_epochs : 0,
                                             err);
     if (rc == AD_OK && run->cfg.rl_beta > 0) rc = load_reference(x, &tc, &ref, err);
+    if (rc == AD_OK) rc = load_others(x, err);
     if (rc == AD_OK) rc = rl_steps(x, err);
     run_ckpt_path(run, l, round, path, sizeof path);
     snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
@@ -516,6 +599,7 @@ static int rl_lineage(rl_ctx *x, ad_error *err) {
     if (rc == AD_OK) rc = record_lineage(run, x->rr, l, path, ad_now() - t0, err);
     if (x->have_ref) ad_trainer_free(&x->ref);
     x->have_ref = 0;
+    free_others(x);
     ad_model_free(ref);
     ad_trainer_free(tr);
     x->tr = NULL;

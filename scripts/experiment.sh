@@ -31,7 +31,7 @@ for ((l = 1; l < ${lineages:-1}; l++)); do
   "$bin" status "$out" --lineage "$l" --json > "$out/status-l$l.json"
 done
 /usr/bin/env python3 - "$name" "$config" "build/autodidact run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
-import json, sys
+import json, sqlite3, sys
 name, config, command, machine, wall, out, resumed = sys.argv[1:]
 status = json.load(open(f"{out}/status.json"))
 # Per-lineage accuracy (status reports lineage 0) for multi-lineage runs.
@@ -76,6 +76,29 @@ def margin(acc, trained_top):
         m += 1
     return m
 
+db = sqlite3.connect(f"file:{out}/run.db?mode=ro", uri=True)
+
+def rl_quarters(rnd):
+    """An rl round's per-step series (lineage 0) in four quarters of its steps:
+    the mean of each figure over each quarter (reward, accuracy of the samples,
+    each reward's precision against the checker, entropy, zero-variance share)."""
+    keys = ("reward_mean", "accuracy", "entropy", "zero_variance_fraction", "clip_fraction")
+    rows = db.execute("select step, key, value from step_metrics where round = ? and "
+                      "stage = 'rl' and lineage = 0", (rnd,)).fetchall()
+    if not rows:
+        return None
+    steps = max(r[0] for r in rows) + 1
+    out = []
+    for q in range(4):
+        lo, hi = q * steps // 4, (q + 1) * steps // 4
+        fig = {}
+        for k in sorted({r[1] for r in rows}):
+            if k in keys or k.startswith("precision_") or k.startswith("reward_"):
+                v = [r[2] for r in rows if r[1] == k and lo <= r[0] < hi and r[2] is not None]
+                fig[k] = round(sum(v) / len(v), 4) if v else None
+        out.append({"steps": [lo, hi - 1], **fig})
+    return out
+
 def top(levels):
     return max(int(x) for x in levels) if levels and all(x.isdigit() for x in levels) else None
 
@@ -110,6 +133,13 @@ for r in rounds:
     if len(by_lineage) > 1:
         row["accuracy_by_lineage"] = {str(k): levels_of(v.get(r["round"]))
                                       for k, v in by_lineage.items()}
+    rl = rl_quarters(r["round"])
+    if rl:
+        row["rl_steps"] = rl
+    temp = db.execute("select value from stage_metrics where round = ? and stage = 'acquire' "
+                      "and key = 'temperature'", (r["round"],)).fetchone()
+    if temp:
+        row["temperature"] = temp[0]
     t = top(r.get("trained_levels") or [])
     if trained is not None and t is not None and r.get("status") == "accepted":
         trained = max(trained, t)

@@ -103,6 +103,14 @@ check "a hacked round runs to its end" test $? -eq 0
 check "the guard rolls the hacked round back" \
   grep -qE '^round 1 rolled back: rl guard: reward rose from [0-9.]+ to [0-9.]+ while self-consistency at level 3 fell' "$tmp/g/log.txt"
 check "status shows the rollback" grep -qE '^    1  rolled_back ' <("$AD" status "$tmp/g")
+# the second sign: the majority reward collapses to one consistent wrong answer
+# (self-consistency at the mastered level rises, so the first sign stays quiet),
+# and the mastered level's answers no longer agree with the parent's
+"$AD" run "$tmp/rl.ini" --out "$tmp/m" --from "$tmp/a" --set rl.steps=40 --set rl.guard=true \
+  --set rl.rewards=majority:1 --set accept.mastered=0.3 > /dev/null 2>&1
+check "a consistent-but-wrong round runs to its end" test $? -eq 0
+check "the guard rolls back the drift from mastered answers" \
+  grep -qE "^round 1 rolled back: rl guard: lineage 0's answers at mastered level 3 \(self-consistency [0-9.]+\) agree with its parent's on only [0-9.]+$" "$tmp/m/log.txt"
 "$AD" run "$tmp/rl.ini" --out "$tmp/h" --from "$tmp/a" --set rl.steps=40 --set rl.guard=true \
   --set accept.mastered=0.3 > /dev/null 2>&1
 check "the guard does not judge a verifier round" grep -qE '^    1  accepted ' <("$AD" status "$tmp/h")

@@ -87,6 +87,53 @@ typedef struct probe_ctx {
     size_t round;
 } probe_ctx;
 
+/* The probe's curriculum.probe prompts at level lv for `round`: prompt i from
+ * ad_seed(run, any, round, PROBE, level key, i). prompts[n] is calloc'd by the
+ * caller; on error the ones made so far are left for the caller to free. */
+static int probe_prompts(ad_run *run, size_t round, ad_level lv, char **prompts, size_t n,
+                         ad_error *err) {
+    ad_problem p = {0};
+    int rc = AD_OK;
+    uint64_t key = ad_seed_level_key(lv.a, lv.b);
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        ad_rng rng;
+        ad_rng_seed(&rng, ad_seed(run->cfg.seed, AD_SEED_ANY, round, AD_SEED_PROBE, key, i));
+        rc = ad_task_generate(run->task, lv, &rng, &p, err);
+        if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
+    }
+    ad_problem_free(&p);
+    return rc;
+}
+
+int run_agreement(ad_run *run, ad_model *before, ad_model *after, size_t l, size_t round,
+                  ad_level lv, double *agree, ad_error *err) {
+    size_t n = run->cfg.adaptive_probe;
+    char **prompts = calloc(n, sizeof *prompts);
+    ad_completion *b = calloc(n, sizeof *b), *a = calloc(n, sizeof *a);
+    int rc = prompts && a && b ? AD_OK : ad_error_set(err, "out of memory");
+    if (rc == AD_OK) rc = probe_prompts(run, round, lv, prompts, n, err);
+    ad_sample_params g = sample_params(run, l, round, AD_SEED_PROBE, 1, 0);
+    if (rc == AD_OK)
+        rc = ad_complete_prompts(before, &run->vocab, run->task, (const char *const *)prompts, n, 1,
+                                 &g, 0, b, err);
+    if (rc == AD_OK)
+        rc = ad_complete_prompts(after, &run->vocab, run->task, (const char *const *)prompts, n, 1,
+                                 &g, 0, a, err);
+    size_t same = 0;
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        same += b[i].hit_eos && a[i].hit_eos && !strcmp(b[i].text, a[i].text);
+    *agree = n ? (double)same / (double)n : 1;
+    for (size_t i = 0; i < n; i++) {
+        if (a) ad_completion_free(&a[i]);
+        if (b) ad_completion_free(&b[i]);
+        if (prompts) free(prompts[i]);
+    }
+    free(prompts);
+    free(a);
+    free(b);
+    return rc;
+}
+
 int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
                          double *score, ad_error *err) {
     size_t n = run->cfg.adaptive_probe;
@@ -95,15 +142,8 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
     char **prompts = calloc(n, sizeof *prompts);
     ad_completion *outs = calloc(n * voters, sizeof *outs);
     const char **answers = calloc(voters, sizeof *answers);
-    ad_problem p = {0};
     int rc = prompts && outs && answers ? AD_OK : ad_error_set(err, "out of memory");
-    uint64_t key = ad_seed_level_key(lv.a, lv.b);
-    for (size_t i = 0; rc == AD_OK && i < n; i++) {
-        ad_rng rng;
-        ad_rng_seed(&rng, ad_seed(run->cfg.seed, AD_SEED_ANY, round, AD_SEED_PROBE, key, i));
-        rc = ad_task_generate(run->task, lv, &rng, &p, err);
-        if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s))) rc = ad_error_set(err, "oom");
-    }
+    if (rc == AD_OK) rc = probe_prompts(run, round, lv, prompts, n, err);
     ad_completion *col = m >= 2 ? calloc(n, sizeof *col) : NULL;
     for (size_t l = 0; rc == AD_OK && l < (m >= 2 ? m : 1); l++) {
         if (m >= 2) {
@@ -136,7 +176,6 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
     free(outs);
     free(prompts);
     free(answers);
-    ad_problem_free(&p);
     char buf[AD_LEVEL_TEXT_MAX];
     if (rc == AD_OK)
         run_log(run, "r%zu: self-consistency at level %s = %.3f", round,

@@ -143,19 +143,29 @@ static void models_release(ad_model **m, size_t n) {
     free(m);
 }
 
+/* Every lineage's model before (the parent round) and after this round. */
+static int load_before_after(ad_run *run, const run_round *rr, ad_model ***before,
+                             ad_model ***after, ad_error *err) {
+    size_t L = run->cfg.lineages;
+    *before = calloc(L, sizeof **before);
+    *after = calloc(L, sizeof **after);
+    int rc = *before && *after ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t l = 0; rc == AD_OK && l < L; l++) {
+        rc = run_load_model(run, l, rr->parent, &(*before)[l], err);
+        if (rc == AD_OK) rc = run_load_model(run, l, rr->round, &(*after)[l], err);
+    }
+    return rc;
+}
+
 /* Label-free acceptance: self-consistency of the previous accepted models and
  * of this round's on the mastered levels (same probe prompts for both). */
 static int lost_consistency(ad_run *run, const run_round *rr, char *reason, size_t cap, int *lost,
                             ad_error *err) {
-    size_t L = run->cfg.lineages, n, round = rr->round, last = rr->parent;
+    size_t L = run->cfg.lineages, n, round = rr->round;
     ad_level lv[WINDOW_MAX];
-    ad_model **before = calloc(L, sizeof *before), **after = calloc(L, sizeof *after);
-    int rc = before && after ? AD_OK : ad_error_set(err, "out of memory");
+    ad_model **before = NULL, **after = NULL;
+    int rc = load_before_after(run, rr, &before, &after, err);
     *lost = 0;
-    for (size_t l = 0; rc == AD_OK && l < L; l++) {
-        rc = run_load_model(run, l, last, &before[l], err);
-        if (rc == AD_OK) rc = run_load_model(run, l, round, &after[l], err);
-    }
     n = rc == AD_OK ? mastered_window(run, rr->cursor_before, lv, WINDOW_MAX) : 0;
     for (size_t i = 0; rc == AD_OK && i < n && !*lost; i++) {
         double b = 0, a = 0;
@@ -210,11 +220,48 @@ static int reward_trend(ad_run *run, size_t round, size_t l, double *first, doub
     return rc;
 }
 
+/* The guard's second sign, for a collapse that raises no reward and keeps the
+ * model self-consistent (TTRL's confident, consistent, wrong answers): at a
+ * level the parents had mastered (self-consistency >= accept.mastered), some
+ * lineage's new greedy answers agree with its parent's on fewer than
+ * accept.mastered of the probe's prompts. A round that learns the frontier
+ * leaves mastered answers where they were; one that drifts from them has no
+ * label to be right by. */
+static int drifted(ad_run *run, const run_round *rr, char *why, size_t cap, int *drift,
+                   ad_error *err) {
+    size_t L = run->cfg.lineages, n;
+    ad_level lv[WINDOW_MAX];
+    ad_model **before = NULL, **after = NULL;
+    int rc = load_before_after(run, rr, &before, &after, err);
+    *drift = 0;
+    n = rc == AD_OK ? mastered_window(run, rr->cursor_before, lv, WINDOW_MAX) : 0;
+    for (size_t i = 0; rc == AD_OK && i < n && !*drift; i++) {
+        double sc = 0;
+        rc = run_self_consistency(run, before, L, rr->round, lv[i], &sc, err);
+        for (size_t l = 0; rc == AD_OK && sc >= run->cfg.mastered && l < L && !*drift; l++) {
+            double agree = 0;
+            rc = run_agreement(run, before[l], after[l], l, rr->round, lv[i], &agree, err);
+            if (rc == AD_OK && agree < run->cfg.mastered) {
+                char t[AD_LEVEL_TEXT_MAX];
+                snprintf(why, cap,
+                         "lineage %zu's answers at mastered level %s (self-consistency %.3f) "
+                         "agree with its parent's on only %.3f",
+                         l, ad_level_format(lv[i], t, sizeof t), sc, agree);
+                *drift = 1;
+            }
+        }
+    }
+    if (before) models_release(before, L);
+    if (after) models_release(after, L);
+    return rc;
+}
+
 /* rl.guard: a label-free reward can be hacked (confident, consistent, wrong);
- * a spec that includes the verifier is not guarded.
- * The sign: the reward rose over the round (last quarter of steps above the
- * first, for some lineage) while self-consistency on the mastered levels fell
- * (lost_consistency, no labels). *hacked = 1 then, with the reason. */
+ * a spec that includes the verifier is not guarded. Two signs, no labels:
+ * the reward rose over the round (last quarter of steps above the first, for
+ * some lineage) while self-consistency on the mastered levels fell
+ * (lost_consistency); or the answers on the mastered levels drifted from the
+ * parents' (drifted). *hacked = 1 then, with the reason. */
 static int guard_tripped(ad_run *run, const run_round *rr, char *reason, size_t cap, int *hacked,
                          ad_error *err) {
     double first = NAN, last = NAN;
@@ -227,12 +274,16 @@ static int guard_tripped(ad_run *run, const run_round *rr, char *reason, size_t 
         if (reward_trend(run, rr->round, l, &first, &last, err) != AD_OK) return AD_ERR;
         rose = last > first;
     }
-    if (!rose) return AD_OK;
     char why[200] = "";
     int lost = 0;
-    if (lost_consistency(run, rr, why, sizeof why, &lost, err) != AD_OK) return AD_ERR;
-    if (lost)
+    if (rose && lost_consistency(run, rr, why, sizeof why, &lost, err) != AD_OK) return AD_ERR;
+    if (lost) {
         snprintf(reason, cap, "rl guard: reward rose from %.3f to %.3f while %s", first, last, why);
+        *hacked = 1;
+        return AD_OK;
+    }
+    if (drifted(run, rr, why, sizeof why, &lost, err) != AD_OK) return AD_ERR;
+    if (lost) snprintf(reason, cap, "rl guard: %s", why);
     *hacked = lost;
     return AD_OK;
 }

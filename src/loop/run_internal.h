@@ -140,6 +140,12 @@ int run_decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_s
                           float temperature, const char *const *prompts, size_t first, size_t n,
                           size_t k, ad_completion *out, ad_error *err);
 
+/* Label-free drift: the share of the probe's prompts at level lv (the same
+ * prompts as run_self_consistency's) on which lineage l's models `before` and
+ * `after` give the same finished greedy answer. */
+int run_agreement(ad_run *run, ad_model *before, ad_model *after, size_t l, size_t round,
+                  ad_level lv, double *agree, ad_error *err);
+
 /* The select stage's filter settings from select.* (the judge filter included). */
 ad_filter_params run_filter_params(const ad_run_config *c);
 

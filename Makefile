@@ -16,7 +16,7 @@ AD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp 
 LDLIBS   += -lopenblas -lcjson -linih -lsqlite3 -lm -lpthread
 LDFLAGS  += -fopenmp
 
-LIB_SRC  := $(sort $(wildcard src/util/*.c src/model/*.c src/tasks/*.c src/loop/*.c src/store/*.c))
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/model/*.c src/tasks/*.c src/loop/*.c src/store/*.c src/report/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))

@@ -12,3 +12,6 @@ echo "(config examples/demo.ini; the run is kept in $out)"
 build/autodidact run examples/demo.ini --out "$out"
 echo
 build/autodidact status "$out"
+echo
+build/autodidact report "$out" > /dev/null
+echo "report: $out/report.html (open it in a browser; autodidact report DIR writes one for any run)"

@@ -4,9 +4,20 @@
 # prints the exact apt-get line to run.
 set -euo pipefail
 pkgs=(gcc make libopenblas-dev libcjson-dev libinih-dev libsqlite3-dev sqlite3 python3)
+# for tests only (tests/cli_report.sh opens the HTML report in it): installed
+# as root when apt-get can, else that test says why it skips its browser checks
+optional=(chromium)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
+done
+for p in "${optional[@]}"; do
+  if ! installed "$p" && [ "$(id -u)" -eq 0 ]; then
+    echo "autodidact: installing $p (for tests)" >&2
+    (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends "$p" >/dev/null) ||
+      echo "autodidact: could not install $p; the browser tests will be skipped" >&2
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 line="apt-get install -y --no-install-recommends ${missing[*]}"

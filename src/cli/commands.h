@@ -13,5 +13,6 @@ int cmd_resume(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

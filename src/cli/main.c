@@ -16,6 +16,7 @@ static const command commands[] = {
     {"status", cmd_status, "the rounds and the accuracy grid of a run"},
     {"eval", cmd_eval, "held-out accuracy per level of a checkpoint"},
     {"export", cmd_export, "a round's candidates and decisions as JSONL"},
+    {"report", cmd_report, "a run (or several) as one self-contained HTML page"},
     {"train", cmd_train, "train a fresh model on a task's labelled problems"},
     {"sample", cmd_sample, "decode completions of a prompt from a checkpoint"},
     {"score", cmd_score, "teacher-forced log-probabilities of JSONL pairs"},

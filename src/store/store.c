@@ -157,6 +157,70 @@ int ad_store_open(const char *path, int create, ad_store **out, ad_error *err) {
     return AD_OK;
 }
 
+/* Copies the database behind st->db into a private in-memory database and
+ * swaps it in, so that an older store can be migrated in the copy while the
+ * file stays as it was. On error st->db is unchanged (and still open). */
+static int copy_to_memory(ad_store *st, ad_error *err) {
+    sqlite3 *mem = NULL;
+    if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        sqlite3_close(mem);
+        return ad_error_set(err, "%s: open read-only: no in-memory copy", st->path);
+    }
+    sqlite3_backup *b = sqlite3_backup_init(mem, "main", st->db, "main");
+    int rc = b ? sqlite3_backup_step(b, -1) : sqlite3_errcode(mem);
+    if (b) sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        ad_error_set(err, "%s: open read-only: copy an older store: %s", st->path,
+                     sqlite3_errmsg(b ? st->db : mem));
+        sqlite3_close(mem);
+        return AD_ERR;
+    }
+    sqlite3_close(st->db);
+    st->db = mem;
+    return AD_OK;
+}
+
+/* The schema version in the file's header (PRAGMA user_version). */
+static int read_version(ad_store *st, int64_t *ver, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "open read-only: read schema version", err, "PRAGMA user_version",
+                      ""))
+        return AD_ERR;
+    int rc = store_step(st, s, "open read-only: read schema version", err);
+    *ver = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == 1 ? AD_OK : AD_ERR;
+}
+
+int ad_store_open_readonly(const char *path, ad_store **out, ad_error *err) {
+    *out = NULL;
+    if (access(path, F_OK) != 0) return ad_error_set(err, "%s: open: no such file", path);
+    ad_store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return ad_error_set(err, "%s: open: out of memory", path);
+    }
+    int64_t ver = 0;
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+                 ? AD_OK
+                 : store_fail(st, "open read-only", err);
+    if (rc == AD_OK) {
+        sqlite3_extended_result_codes(st->db, 1);
+        sqlite3_busy_timeout(st->db, AD_STORE_BUSY_TIMEOUT_MS);
+        rc = read_version(st, &ver, err);
+    }
+    /* an older store is migrated in a copy; the header checks of
+     * store_schema_open still refuse foreign and newer files */
+    if (rc == AD_OK && ver >= 1 && ver < AD_STORE_SCHEMA_VERSION) rc = copy_to_memory(st, err);
+    if (rc == AD_OK) rc = store_schema_open(st, 0, err);
+    if (rc != AD_OK) {
+        ad_store_close(st);
+        return AD_ERR;
+    }
+    *out = st;
+    return AD_OK;
+}
+
 void ad_store_close(ad_store *st) {
     if (!st) return;
     sqlite3_finalize(st->insert_sample);

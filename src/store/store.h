@@ -58,6 +58,16 @@ typedef struct ad_store ad_store;
  * foreign databases and newer schema versions. On error *out is NULL. */
 int ad_store_open(const char *path, int create, ad_store **out, ad_error *err);
 
+/* Opens the run store at path for reading only (reports, status): it never
+ * writes the file, needs no write permission on it and never blocks a run
+ * writing it (WAL readers see the last commit). A store of an older schema
+ * version is copied into memory and migrated there, so every reading
+ * function works on it and the file stays as it was. Refuses what
+ * ad_store_open refuses. Write functions fail ("attempt to write a readonly
+ * database"), except on the in-memory copy of an older store, where they
+ * change only the copy. On error *out is NULL. */
+int ad_store_open_readonly(const char *path, ad_store **out, ad_error *err);
+
 /* Closes the store; an open transaction is rolled back. Safe on NULL. */
 void ad_store_close(ad_store *st);
 

@@ -173,7 +173,8 @@ static int configure(ad_store *st, ad_error *err) {
     if (store_prepare(st, &s, "enable WAL", err, "PRAGMA journal_mode = WAL", "")) return AD_ERR;
     int rc = store_step(st, s, "enable WAL", err);
     const char *mode = rc == 1 ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    int wal = mode && strcmp(mode, "wal") == 0;
+    /* "memory": the in-memory copy that ad_store_open_readonly migrates */
+    int wal = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
     char got[32];
     snprintf(got, sizeof got, "%s", mode ? mode : "?");
     sqlite3_finalize(s);

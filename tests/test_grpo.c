@@ -408,13 +408,6 @@ static void fixture_free(grpo_fixture *f) {
     memset(f, 0, sizeof *f);
 }
 
-static double read_scalar(const ad_safetensors *st, const char *name) {
-    float *v = read_f32(st, name, 1);
-    double x = v ? (double)v[0] : NAN;
-    free(v);
-    return x;
-}
-
 /* The rows as policy examples; old_logp and ref_logp point at each row's
  * first completion position of the [R, T] arrays. */
 static int fixture_rows(grpo_fixture *f) {
@@ -446,31 +439,15 @@ static int fixture_rows(grpo_fixture *f) {
 
 static int fixture_load(grpo_fixture *f) {
     memset(f, 0, sizeof *f);
-    char path[1024];
-    ad_error err = {{0}};
-    snprintf(path, sizeof path, "%s/ckpt", fixture_dir());
-    int rc = ad_checkpoint_load(path, &f->m, &f->vocab, NULL, NULL, &err);
-    CHECK_MSG(rc == AD_OK, "%s: %s", path, err.msg);
-    if (rc != AD_OK) return AD_ERR;
-    snprintf(path, sizeof path, "%s/expected.safetensors", fixture_dir());
-    rc = ad_safetensors_open(&f->want, path, 0, &err);
-    CHECK_MSG(rc == AD_OK, "%s", err.msg);
-    if (rc != AD_OK) return AD_ERR;
-    const ad_safetensors_tensor *t = ad_safetensors_find(f->want, "tokens");
-    CHECK_MSG(t && t->ndim == 2, "%s: no [R, T] tokens", path);
-    if (!t || t->ndim != 2) return AD_ERR;
-    f->R = t->shape[0];
-    f->T = t->shape[1];
-    size_t shape[2] = {f->R, f->T}, RT = f->R * f->T;
-    f->tokens = malloc(RT * sizeof *f->tokens);
-    if (!f->tokens) return AD_ERR;
-    rc = ad_safetensors_read_i32(f->want, "tokens", 2, shape, f->tokens, &err);
-    CHECK_MSG(rc == AD_OK, "%s", err.msg);
+    if (policy_fixture_open(fixture_dir(), &f->m, &f->vocab, &f->want, &f->R, &f->T, &f->tokens) !=
+        AD_OK)
+        return AD_ERR;
+    size_t RT = f->R * f->T;
     f->old = read_f32(f->want, "old_logp", RT);
     f->ref = read_f32(f->want, "ref_logp", RT);
     f->tlp = read_f32(f->want, "token_logp", RT);
     f->adv = read_f32(f->want, "advantage", f->R);
-    if (rc != AD_OK || !f->old || !f->ref || !f->tlp || !f->adv) return AD_ERR;
+    if (!f->old || !f->ref || !f->tlp || !f->adv) return AD_ERR;
     return fixture_rows(f);
 }
 
@@ -632,31 +609,6 @@ static void test_grpo_against_torch(void) {
 
 /* ---- masked sequences, empty signal -------------------------------------- */
 
-/* Per-token old log-probs of ex[0..n) under m (the "sampling policy" is the
- * current model: every ratio is 1), moved by `shift` nats, into lp (laid out
- * row after row; *at[i] gets row i's offset). */
-static void current_logps(ad_model *m, const ad_example *ex, size_t n, float shift, float *lp,
-                          size_t *at) {
-    ad_trainer t;
-    ad_train_config tc = ad_train_default_config(1);
-    tc.batch_size = n;
-    double row[16];
-    ad_error err = {{0}};
-    if (n > 16 || ad_trainer_init(&t, m, &tc, &err) != AD_OK) return;
-    ad_trainer_begin_step(&t);
-    CHECK_MSG(ad_trainer_forward(&t, ex, n, row, &err) == AD_OK, "%s", err.msg);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t c = 0;
-        const float *x = ad_trainer_token_logps(&t, i, &c);
-        at[i] = k;
-        for (size_t j = 0; x && j < c; j++)
-            lp[k++] = x[j] + shift;
-    }
-    ad_model_zero_grad(m);
-    ad_trainer_free(&t);
-}
-
 /* Masked sequences anywhere in the batch, with junk in every field the
  * objective must not read, give the same gradient and loss bit for bit; an
  * all-masked batch and an all-zero-advantage batch make a valid step with an
@@ -678,7 +630,7 @@ static void test_masked_and_empty(void) {
     const float adv[7] = {1.0f, -0.5f, 0.25f, -1.0f, 2.0f, 0.0f, -0.75f};
     ad_policy_example all[7], some[4];
     for (size_t i = 0; i < 7; i++)
-        all[i] = (ad_policy_example){ex[i], lp + at[i], lp + at[i], adv[i], 0};
+        all[i] = (ad_policy_example){ex[i], lp + at[i], lp + at[i], adv[i], 0, 0, 0};
     /* rows 1, 4 and 5 masked in `all`; `some` is the other four alone */
     const size_t keep[4] = {0, 2, 3, 6};
     for (size_t k = 0; k < 4; k++)
@@ -794,8 +746,8 @@ static void test_learning(void) {
                     sum[i] += lp[at[i] + k];
             }
             if (s == 30) break;
-            ad_policy_example pol[2] = {{ex[0], lp + at[0], NULL, 1.0f, 0},
-                                        {ex[1], lp + at[1], NULL, -1.0f, 0}};
+            ad_policy_example pol[2] = {{ex[0], lp + at[0], NULL, 1.0f, 0, 0, 0},
+                                        {ex[1], lp + at[1], NULL, -1.0f, 0, 0, 0}};
             ad_objective_batch b = {.kind = AD_BATCH_GROUPS, .policy = pol, .n = 2};
             ad_objective_stats st;
             rc = ad_objective_step(&ad_objective_grpo, &t, &p, &b, &st, &err);
@@ -877,7 +829,7 @@ static void test_refusals(void) {
     current_logps(m, ex, 4, 0.0f, lp, at);
     ad_policy_example pol[4];
     for (size_t i = 0; i < 4; i++)
-        pol[i] = (ad_policy_example){ex[i], lp + at[i], lp + at[i], i % 2 ? -1.0f : 1.0f, 0};
+        pol[i] = (ad_policy_example){ex[i], lp + at[i], lp + at[i], i % 2 ? -1.0f : 1.0f, 0, 0, 0};
     ad_objective_batch b = {.kind = AD_BATCH_GROUPS, .policy = pol, .n = 4};
     ad_objective_batch sb = {.kind = AD_BATCH_SEQUENCES, .seqs = ex, .n = 4};
     const ad_objective *grpo = &ad_objective_grpo, *sft = &ad_objective_sft;

@@ -772,12 +772,14 @@ static void test_dpo_training(void) {
 /* ---- registry and argument checks ---------------------------------------- */
 
 static void test_registry(void) {
-    CHECK(ad_objective_count() == 3);
+    CHECK(ad_objective_count() == 4);
     const ad_objective *sft = ad_objective_find("sft"), *dpo = ad_objective_find("dpo");
     CHECK(sft == &ad_objective_sft && sft->batch == AD_BATCH_SEQUENCES);
     CHECK(dpo == &ad_objective_dpo && dpo->batch == AD_BATCH_PAIRS);
     CHECK(ad_objective_find("grpo") == &ad_objective_grpo &&
           ad_objective_grpo.batch == AD_BATCH_GROUPS);
+    CHECK(ad_objective_find("nft") == &ad_objective_nft &&
+          ad_objective_nft.batch == AD_BATCH_SAMPLES);
     CHECK(ad_objective_find("ppo") == NULL && ad_objective_find("") == NULL &&
           ad_objective_find(NULL) == NULL);
     for (size_t i = 0; i < ad_objective_count(); i++)

@@ -123,6 +123,9 @@ static void test_cross_key_checks(void) {
                  "select.vote_lineages needs run.lineages >= 2");
     expect_exact("; vote\n\n  [select] \n  vote_samples=true ; on\n", NULL, 0, 4,
                  "select.vote_samples needs acquire.samples >= 2");
+    expect_exact("[optimize]\nobjective = nft\n", NULL, 0, 2,
+                 "optimize.objective = nft needs acquire.samples >= 2 (a prompt's kept share r_q "
+                 "counts its samples), got acquire.samples = 1");
     expect_exact("[model]\ndim = 100\nheads = 3\n", NULL, 0, 3,
                  "model.heads = 3 does not divide model.dim = 100");
     expect_exact("[base]\nwarmup = 0.6\ndecay = 0.5\n", NULL, 0, 3,
@@ -231,6 +234,7 @@ static const char *nondefault_ini =
     "epsilon = 0.1\nepsilon_high = 0.28\nbeta = 0.04\ndrop_uniform_groups = on\n"
     "max_resample = 4\nincomplete = penalty\nguard = on\n"
     "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"
+    "[nft]\neps = 0.5\nneg_weight = 0.5\nprompt_weight = grpo\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
     "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";
 

@@ -1,14 +1,14 @@
 /* objective.c: the objective registry, the parameters' defaults and ranges,
  * and ad_objective_step, which checks its arguments before it dispatches.
  * Not here: the objectives themselves (objective_sft.c, objective_dpo.c,
- * objective_grpo.c). */
+ * objective_grpo.c, objective_nft.c). */
 #include "loop/objective.h"
 
 #include <math.h>
 #include <string.h>
 
 static const ad_objective *const registry[] = {&ad_objective_sft, &ad_objective_dpo,
-                                               &ad_objective_grpo};
+                                               &ad_objective_grpo, &ad_objective_nft};
 
 #define N_OBJECTIVES (sizeof registry / sizeof registry[0])
 
@@ -47,6 +47,9 @@ ad_objective_params ad_objective_default_params(void) {
     p.kl_beta = 0.0;
     p.loss_agg = AD_AGG_TOKEN_MEAN;
     p.norm_len = 0.0;
+    p.nft_eps = 1.0;
+    p.nft_neg_weight = 1.0;
+    p.nft_weight = AD_NFT_WEIGHT_DR_GRPO;
     return p;
 }
 
@@ -104,6 +107,19 @@ static int grpo_params_check(const ad_objective_params *p, ad_error *err) {
     return AD_OK;
 }
 
+/* The nft parameters' ranges. */
+static int nft_params_check(const ad_objective_params *p, ad_error *err) {
+    if (!(p->nft_eps > 0.0 && p->nft_eps <= 1.0))
+        return ad_error_set(err, "nft.eps: must be in (0, 1], got %g", p->nft_eps);
+    if (!(p->nft_neg_weight >= 0.0 && isfinite(p->nft_neg_weight)))
+        return ad_error_set(err, "nft.neg_weight: must be a number >= 0, got %g",
+                            p->nft_neg_weight);
+    if ((unsigned)p->nft_weight > AD_NFT_WEIGHT_NONE)
+        return ad_error_set(err, "nft.prompt_weight: unknown weight %d (dr_grpo, grpo or none)",
+                            (int)p->nft_weight);
+    return AD_OK;
+}
+
 int ad_objective_params_check(const ad_objective_params *p, ad_error *err) {
     if ((size_t)p->loss >= N_LOSSES)
         return ad_error_set(err, "dpo.loss: unknown loss %d (sigmoid, ipo or rpo)", (int)p->loss);
@@ -114,13 +130,15 @@ int ad_objective_params_check(const ad_objective_params *p, ad_error *err) {
                             p->label_smoothing);
     if (!(p->nll_weight >= 0.0 && isfinite(p->nll_weight)))
         return ad_error_set(err, "dpo.nll_weight: must be a number >= 0, got %g", p->nll_weight);
-    return grpo_params_check(p, err);
+    if (grpo_params_check(p, err) != AD_OK) return AD_ERR;
+    return nft_params_check(p, err);
 }
 
 static const char *kind_name(ad_batch_kind k) {
     return k == AD_BATCH_SEQUENCES ? "sequences"
            : k == AD_BATCH_PAIRS   ? "pairs"
            : k == AD_BATCH_GROUPS  ? "groups"
+           : k == AD_BATCH_SAMPLES ? "samples"
                                    : "an unknown kind";
 }
 

@@ -8,9 +8,13 @@
  *                       rejected, with the frozen reference's log-probs  (dpo)
  *   AD_BATCH_GROUPS     n sampled completions with the sampling policy's
  *                       per-token log-probs and an advantage each      (grpo)
+ *   AD_BATCH_SAMPLES    n of a round's samples with the sampling policy's
+ *                       per-token log-probs, each judged correct or not,
+ *                       with its prompt's correct rate                  (nft)
  *
  * Each objective is one ad_objective value in its own file (objective_sft.c,
- * objective_dpo.c, objective_grpo.c) and one line in objective.c's registry;
+ * objective_dpo.c, objective_grpo.c, objective_nft.c) and one line in
+ * objective.c's registry;
  * ad_objective_step checks the batch kind and the parameters before it
  * dispatches, so an objective's step sees well-typed arguments. The losses, as
  * formulas, are in docs/objectives.md.
@@ -30,7 +34,8 @@
 typedef enum ad_batch_kind {
     AD_BATCH_SEQUENCES = 0,
     AD_BATCH_PAIRS = 1,
-    AD_BATCH_GROUPS = 2
+    AD_BATCH_GROUPS = 2,
+    AD_BATCH_SAMPLES = 3
 } ad_batch_kind;
 
 /* One preference pair. chosen and rejected are BOS + prompt + completion + EOS
@@ -57,6 +62,9 @@ typedef struct ad_policy_example {
     float advantage;       /* shared by every token of the sequence */
     int masked;            /* 1: contributes nothing (an output cut at the length bound,
                               rl.incomplete = mask); 0: trained on */
+    /* nft only (AD_BATCH_SAMPLES; grpo ignores them): */
+    float correct_rate; /* r_q in [0, 1]: the share of the prompt's samples judged correct */
+    int positive;       /* 1: judged correct (pi_theta's likelihood), 0: wrong (pi_neg's) */
 } ad_policy_example;
 
 typedef struct ad_objective_batch {
@@ -65,7 +73,7 @@ typedef struct ad_objective_batch {
     const float *weights;            /* kind SEQUENCES: a finite weight per sequence, or NULL
                                         for 1 each (plain SFT, bit-identical to ad_trainer_step) */
     const ad_pair_example *pairs;    /* kind PAIRS: n pairs */
-    const ad_policy_example *policy; /* kind GROUPS: n sampled completions */
+    const ad_policy_example *policy; /* kind GROUPS, SAMPLES: n sampled completions */
     size_t n;
 } ad_objective_batch;
 
@@ -81,26 +89,42 @@ typedef enum ad_loss_agg {
                                           token sum / norm_len (Dr. GRPO) */
 } ad_loss_agg;
 
+/* nft's prompt weight w(r_q) (Chen et al. 2025's "normalize"). On-policy it
+ * makes NFT's gradient Dr. GRPO's (1 - r) or GRPO's (sqrt((1 - r) / r)); none
+ * weighs every prompt alike. */
+typedef enum ad_nft_weight {
+    AD_NFT_WEIGHT_DR_GRPO = 0, /* 1 - r_q (the paper's default) */
+    AD_NFT_WEIGHT_GRPO = 1,    /* sqrt((1 - r_q) / r_q) */
+    AD_NFT_WEIGHT_NONE = 2     /* 1 */
+} ad_nft_weight;
+
 typedef struct ad_objective_params {
-    ad_dpo_loss loss;       /* dpo.loss: sigmoid (DPO, conservative DPO), ipo, rpo */
-    double beta;            /* dpo.beta > 0, default 0.1 */
-    double nll_weight;      /* dpo.nll_weight >= 0: RPO's alpha, default 1 */
-    double label_smoothing; /* dpo.label_smoothing in [0, 0.5): conservative DPO's e,
-                               default 0; applies to sigmoid and rpo, not ipo */
-    double epsilon;         /* grpo.epsilon in (0, 1): the ratio's lower clip 1 - epsilon,
-                               default 0.2 */
-    double epsilon_high;    /* grpo.epsilon_high >= 0: the upper clip 1 + epsilon_high
-                               (DAPO's clip-higher: 0.28); 0, the default, means epsilon */
-    double kl_beta;         /* grpo.kl_beta >= 0: weight of the k3 KL to the reference;
-                               default 0: no KL term, ref_logp never read */
-    ad_loss_agg loss_agg;   /* grpo.loss_agg, default token-mean (DAPO, TRL's default) */
-    double norm_len;        /* grpo.norm_len >= 0: Dr. GRPO's constant divisor in tokens
-                               (the generation budget); must be > 0 with
-                               seq-mean-token-sum-norm; default 0 (unset) */
+    ad_dpo_loss loss;         /* dpo.loss: sigmoid (DPO, conservative DPO), ipo, rpo */
+    double beta;              /* dpo.beta > 0, default 0.1 */
+    double nll_weight;        /* dpo.nll_weight >= 0: RPO's alpha, default 1 */
+    double label_smoothing;   /* dpo.label_smoothing in [0, 0.5): conservative DPO's e,
+                                 default 0; applies to sigmoid and rpo, not ipo */
+    double epsilon;           /* grpo.epsilon in (0, 1): the ratio's lower clip 1 - epsilon,
+                                 default 0.2 */
+    double epsilon_high;      /* grpo.epsilon_high >= 0: the upper clip 1 + epsilon_high
+                                 (DAPO's clip-higher: 0.28); 0, the default, means epsilon */
+    double kl_beta;           /* grpo.kl_beta >= 0: weight of the k3 KL to the reference;
+                                 default 0: no KL term, ref_logp never read */
+    ad_loss_agg loss_agg;     /* grpo.loss_agg, default token-mean (DAPO, TRL's default) */
+    double norm_len;          /* grpo.norm_len >= 0: Dr. GRPO's constant divisor in tokens
+                                 (the generation budget); must be > 0 with
+                                 seq-mean-token-sum-norm; default 0 (unset) */
+    double nft_eps;           /* nft.eps in (0, 1]: the floor of the negatives' likelihood
+                                 ratio (value clipped, gradient kept); default 1 */
+    double nft_neg_weight;    /* nft.neg_weight >= 0: weight of the negatives' term; 1 is
+                                 NFT, 0 trains on the positives only (RFT); default 1 */
+    ad_nft_weight nft_weight; /* nft.prompt_weight, default dr_grpo (1 - r_q) */
 } ad_objective_params;
 
 /* sigmoid, beta 0.1, nll_weight 1, label_smoothing 0; epsilon 0.2,
- * epsilon_high 0 (= epsilon), kl_beta 0, token-mean, norm_len 0. */
+ * epsilon_high 0 (= epsilon), kl_beta 0, token-mean, norm_len 0; nft_eps 1,
+ * nft_neg_weight 1, nft_weight dr_grpo. The aggregation (loss_agg, norm_len)
+ * applies to nft as well. */
 ad_objective_params ad_objective_default_params(void);
 
 /* Checks the ranges above; AD_ERR with a message naming the key otherwise. */
@@ -125,17 +149,19 @@ typedef struct ad_objective_stats {
     double margin;                     /* (lp_c - ref_c) - (lp_r - ref_r), without beta */
     double pref_accuracy;              /* fraction of pairs with margin > 0 */
     double chosen_logp, rejected_logp; /* lp_c, lp_r */
-    /* groups only (NaN otherwise, and NaN when the step has no unmasked token):
-     * means over the unmasked completion tokens, policy before the update */
-    double clip_fraction; /* tokens whose ratio was clipped in the active direction
-                             (rho > 1 + eps_high with A > 0, rho < 1 - eps with A < 0) */
+    /* groups and samples only (NaN otherwise, and NaN when the step has no
+     * unmasked token): means over the unmasked completion tokens, policy
+     * before the update */
+    double clip_fraction; /* grpo: tokens whose ratio was clipped in the active direction
+                             (rho > 1 + eps_high with A > 0, rho < 1 - eps with A < 0);
+                             nft: tokens whose value was clipped (ad_nft_token_loss) */
     double kl;            /* the k3 estimate of KL(pi_theta || pi_ref); NaN when kl_beta = 0 */
     double ratio;         /* rho = exp(logp - old_logp) */
     double entropy;       /* entropy of the policy's next-token distribution, nats */
 } ad_objective_stats;
 
 typedef struct ad_objective {
-    const char *name;    /* "sft", "dpo", "grpo" */
+    const char *name;    /* "sft", "dpo", "grpo", "nft" */
     const char *summary; /* one line for listings */
     ad_batch_kind batch; /* the batch kind it consumes */
     /* One optimizer step. Called by ad_objective_step only: b->kind == batch,
@@ -185,7 +211,31 @@ double ad_dpo_pair_loss(const ad_objective_params *p, double lp_c, double lp_r, 
 double ad_grpo_token_loss(const ad_objective_params *p, double logp, double old_logp,
                           double ref_logp, double advantage, double *d_logp, int *clipped);
 
+/* One completion token's NFT loss (Chen et al. 2025) as a pure function (for
+ * tests and docs). With D = min(logp - old_logp, AD_NFT_MAX_LOG_RATIO),
+ * R = exp(D), r = r_q clamped to [AD_NFT_RATE_MIN, AD_NFT_RATE_MAX], w the
+ * prompt weight of r (nft_weight) and eps = nft_eps:
+ *   positive:  loss = -w D                        (-w log R: SFT's, times w)
+ *   negative:  loss = -neg_weight w log max_v(q, eps),  q = (1 - r R) / (1 - r)
+ * where max_v clips the value only: the derivative is taken as if q were not
+ * clipped, divided by max(q, eps) (the paper's code, clamp_preserve_grad):
+ *   d_logp = -w                                  positive
+ *          = neg_weight w (r R / (1 - r)) / max(q, eps)   negative
+ * and 0 for both when logp - old_logp exceeds the cap (D is then constant).
+ * A prompt with r_q = 0 or 1 carries no signal (the paper drops it): loss 0,
+ * d_logp 0. *clipped (may be NULL) gets 1 when a value was clipped (q < eps on
+ * a negative, or the log-ratio past its cap). d_logp may be NULL. p is assumed
+ * checked. This function can't fail. */
+double ad_nft_token_loss(const ad_objective_params *p, double logp, double old_logp,
+                         double correct_rate, int positive, double *d_logp, int *clipped);
+
+/* The paper's fixed guards: the log-ratio cap (exp(10) bounds R) and the
+ * clamp of r_q (the paper's code clamps to [0.02, 0.98]). */
+#define AD_NFT_MAX_LOG_RATIO 10.0
+#define AD_NFT_RATE_MIN 0.02
+#define AD_NFT_RATE_MAX 0.98
+
 /* The built-in objectives, one file each; callers use the registry above. */
-extern const ad_objective ad_objective_sft, ad_objective_dpo, ad_objective_grpo;
+extern const ad_objective ad_objective_sft, ad_objective_dpo, ad_objective_grpo, ad_objective_nft;
 
 #endif

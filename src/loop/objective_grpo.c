@@ -21,13 +21,16 @@
  * kl_beta = 0), runs no backward: the gradient is exactly zero, and the
  * optimizer step is still taken (see docs/rl.md).
  *
+ * The step machinery (ad_policy_token_step, objective_internal.h) takes the
+ * per-token loss as a function, so objective_nft.c's NFT runs through it too.
+ *
  * Not here: sampling, rewards and advantages (loop/advantage.h), the
  * per-token log-probs of the sampling policy and of the reference (the
  * caller's, e.g. ad_score_sequences), the formulas' derivation (docs/rl.md). */
 #include <math.h>
 #include <stdlib.h>
 
-#include "loop/objective.h"
+#include "loop/objective_internal.h"
 
 double ad_grpo_token_loss(const ad_objective_params *p, double logp, double old_logp,
                           double ref_logp, double advantage, double *d_logp, int *clipped) {
@@ -137,9 +140,9 @@ static double agg_coef(const ad_objective_params *p, size_t n_i, size_t n_seqs, 
 /* One micro-batch of k unmasked sequences idx[0..k): the forward, each token's
  * loss and weight (written at *w_at onwards), one backward unless every weight
  * of the micro-batch is zero. */
-static int micro_batch(ad_trainer *t, const ad_objective_params *p, const ad_policy_example *pol,
-                       const size_t *idx, size_t k, size_t n_seqs, size_t n_tok, grpo_work *wk,
-                       size_t *w_at, token_sums *sum, ad_error *err) {
+static int micro_batch(ad_trainer *t, const ad_objective_params *p, ad_token_loss_fn loss,
+                       const ad_policy_example *pol, const size_t *idx, size_t k, size_t n_seqs,
+                       size_t n_tok, grpo_work *wk, size_t *w_at, token_sums *sum, ad_error *err) {
     for (size_t r = 0; r < k; r++)
         wk->rows[r] = pol[idx[r]].seq;
     if (ad_trainer_forward(t, wk->rows, k, wk->row_logp, err) != AD_OK) return AD_ERR;
@@ -153,8 +156,7 @@ static int micro_batch(ad_trainer *t, const ad_objective_params *p, const ad_pol
         for (size_t j = 0; j < n; j++) {
             double ref = p->kl_beta > 0.0 ? (double)pe->ref_logp[j] : 0.0, d = 0;
             int clipped = 0;
-            double l =
-                ad_grpo_token_loss(p, lp[j], pe->old_logp[j], ref, pe->advantage, &d, &clipped);
+            double l = loss(p, pe, j, lp[j], &d, &clipped);
             sum->loss += c * l;
             sum->clipped += clipped;
             sum->ratio += exp((double)lp[j] - pe->old_logp[j]);
@@ -170,12 +172,13 @@ static int micro_batch(ad_trainer *t, const ad_objective_params *p, const ad_pol
     return AD_OK;
 }
 
-static int grpo_step(ad_trainer *t, const ad_objective_params *p, const ad_objective_batch *b,
-                     ad_objective_stats *st, ad_error *err) {
+int ad_policy_token_step(ad_trainer *t, const ad_objective_params *p, const ad_objective_batch *b,
+                         ad_token_loss_fn loss, const char *name, ad_objective_stats *st,
+                         ad_error *err) {
     size_t n = b->n, n_tok = 0, n_all = 0, n_seqs = 0, rows = t->cfg.batch_size;
     for (size_t i = 0; i < n; i++)
         if (check_policy(t, p, &b->policy[i], i, &n_tok, &n_all, &n_seqs, err) != AD_OK)
-            return ad_error_prefix(err, "grpo: ");
+            return ad_error_prefix(err, "%s: ", name);
     grpo_work wk = {0};
     wk.idx = malloc((n_seqs ? n_seqs : 1) * sizeof *wk.idx);
     wk.rows = malloc(rows * sizeof *wk.rows);
@@ -184,7 +187,7 @@ static int grpo_step(ad_trainer *t, const ad_objective_params *p, const ad_objec
     wk.wp = malloc(rows * sizeof *wk.wp);
     if (!wk.idx || !wk.rows || !wk.row_logp || !wk.w || !wk.wp) {
         work_free(&wk);
-        return ad_error_set(err, "grpo: out of memory for %zu sequences", n);
+        return ad_error_set(err, "%s: out of memory for %zu sequences", name, n);
     }
     for (size_t i = 0, s = 0; i < n; i++)
         if (!b->policy[i].masked) wk.idx[s++] = i;
@@ -194,14 +197,15 @@ static int grpo_step(ad_trainer *t, const ad_objective_params *p, const ad_objec
     ad_trainer_begin_step(t);
     for (size_t from = 0; rc == AD_OK && from < n_seqs; from += rows) {
         size_t k = n_seqs - from < rows ? n_seqs - from : rows;
-        rc = micro_batch(t, p, b->policy, wk.idx + from, k, n_seqs, n_tok, &wk, &w_at, &sum, err);
+        rc = micro_batch(t, p, loss, b->policy, wk.idx + from, k, n_seqs, n_tok, &wk, &w_at, &sum,
+                         err);
         if (rc != AD_OK)
             ad_error_prefix(err, "sequences %zu..%zu: ", wk.idx[from], wk.idx[from + k - 1]);
     }
     work_free(&wk);
     if (rc != AD_OK) {
         ad_trainer_begin_step(t); /* drop the partial gradients */
-        return ad_error_prefix(err, "grpo: ");
+        return ad_error_prefix(err, "%s: ", name);
     }
     st->grad_norm = ad_trainer_finish_step(t, &st->lr);
     st->loss = sum.loss;
@@ -215,6 +219,18 @@ static int grpo_step(ad_trainer *t, const ad_objective_params *p, const ad_objec
         if (p->kl_beta > 0.0) st->kl = sum.kl / N;
     }
     return AD_OK;
+}
+
+/* ad_grpo_token_loss on sequence pe's token j. */
+static double grpo_token(const ad_objective_params *p, const ad_policy_example *pe, size_t j,
+                         double logp, double *d_logp, int *flag) {
+    double ref = p->kl_beta > 0.0 ? (double)pe->ref_logp[j] : 0.0;
+    return ad_grpo_token_loss(p, logp, pe->old_logp[j], ref, pe->advantage, d_logp, flag);
+}
+
+static int grpo_step(ad_trainer *t, const ad_objective_params *p, const ad_objective_batch *b,
+                     ad_objective_stats *st, ad_error *err) {
+    return ad_policy_token_step(t, p, b, grpo_token, "grpo", st, err);
 }
 
 const ad_objective ad_objective_grpo = {

@@ -30,6 +30,8 @@ static const char *const agg_choices[] = {"token_mean", "seq_mean_token_mean",
 static const char *const incomplete_choices[] = {"mask", "penalty", NULL};
 /* In ad_dpo_loss order. */
 static const char *const dpo_loss_choices[] = {"sigmoid", "ipo", "rpo", NULL};
+/* In ad_nft_weight order. */
+static const char *const nft_weight_choices[] = {"dr_grpo", "grpo", "none", NULL};
 
 static const ad_config_key keys[] = {
     K("run.task", AD_CONFIG_STRING, task, "reverse-add",
@@ -208,7 +210,8 @@ static const ad_config_key keys[] = {
      "rl: outputs cut at the length bound: mask (no gradient) or penalty (reward -1)",
      incomplete_choices, 0, 0, 0},
     K("optimize.objective", AD_CONFIG_STRING, objective, "sft",
-      "sft (train on kept labels) or dpo (preference optimization on the round's pairs)"),
+      "sft (kept labels), dpo (the round's pairs) or nft (kept and rejected samples: "
+      "negative-aware fine-tuning)"),
     {"dpo.loss", AD_CONFIG_ENUM, offsetof(ad_run_config, dpo_loss), "sigmoid",
      "sigmoid (DPO), ipo or rpo (DPO + NLL of the chosen)", dpo_loss_choices, 0, 0, 0},
     KR("dpo.beta", AD_CONFIG_DOUBLE, dpo_beta, "0.1", "DPO temperature beta", 1e-9, 1e6),
@@ -216,6 +219,14 @@ static const ad_config_key keys[] = {
        "rpo: weight of the chosen's length-normalized NLL", 0, 1e6),
     KR("dpo.label_smoothing", AD_CONFIG_DOUBLE, dpo_label_smoothing, "0",
        "conservative DPO: assumed share of flipped pairs, in [0, 0.5)", 0, 0.4999),
+    KR("nft.eps", AD_CONFIG_DOUBLE, nft_eps, "1",
+       "nft: floor of the negatives' likelihood ratio (value clipped, gradient kept)", 1e-6, 1),
+    KR("nft.neg_weight", AD_CONFIG_DOUBLE, nft_neg_weight, "1",
+       "nft: weight of the rejected samples' term (0: the kept ones only, RFT)", 0, 1e6),
+    {"nft.prompt_weight", AD_CONFIG_ENUM, offsetof(ad_run_config, nft_weight), "dr_grpo",
+     "nft: prompt weight, dr_grpo (1 - r), grpo (sqrt((1 - r) / r)) or none (1); r: the "
+     "prompt's kept share",
+     nft_weight_choices, 0, 0, 0},
     KR("eval.n", AD_CONFIG_SIZE, eval_n, "256", "held-out problems per level", 1, 1e7),
     KR("eval.below", AD_CONFIG_SIZE, eval_below, "2", "levels evaluated below the frontier", 0,
        1000),
@@ -310,6 +321,11 @@ static int validate_objective(const ad_run_config *c, const char **key, ad_error
     if (o->batch == AD_BATCH_PAIRS && !c->pairs[0])
         return ad_error_set(err, "optimize.objective = %s trains on pairs: set select.pairs",
                             c->objective);
+    if (o->batch == AD_BATCH_SAMPLES && c->samples < 2)
+        return ad_error_set(err,
+                            "optimize.objective = %s needs acquire.samples >= 2 (a prompt's kept "
+                            "share r_q counts its samples), got acquire.samples = %zu",
+                            c->objective, c->samples);
     return AD_OK;
 }
 

@@ -87,6 +87,9 @@ typedef struct ad_run_config {
     /* [dpo] */
     int dpo_loss; /* ad_dpo_loss */
     double dpo_beta, dpo_nll_weight, dpo_label_smoothing;
+    /* [nft] */
+    double nft_eps, nft_neg_weight;
+    int nft_weight; /* ad_nft_weight */
     /* [eval] */
     size_t eval_n, eval_below, eval_above;
     /* [accept] */

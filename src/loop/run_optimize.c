@@ -8,6 +8,10 @@
  *   dpo: preference optimization on the round's pairs against the frozen
  *        parent model, whose log-probs of every pair are computed once per
  *        lineage and stored with the pairs.
+ *   nft: negative-aware fine-tuning on the lineage's own samples of the
+ *        round, kept (right) and rejected (wrong), against the parent model's
+ *        per-token log-probs (the sampling policy), scored once per lineage
+ *        and process from the parent's checkpoint.
  *
  * Batches are pure functions of (seed, lineage, round, step, slot), and a
  * partial checkpoint is written every run.save_every steps, so a killed stage
@@ -246,6 +250,186 @@ static int reference_logps(ad_run *run, size_t round, size_t l, ad_model *m, ad_
     return rc;
 }
 
+/* ---- the NFT source: the lineage's own samples, judged, with pi_old ------- */
+
+/* The lineage's samples that carry signal, with each sample's prompt index
+ * while collecting (items and prompts index for index), and the counts the
+ * log line reports. */
+typedef struct nft_pool {
+    size_t lineage;
+    ad_run *run;
+    ad_vec items;   /* ad_policy_example; seq tokens and old_logp owned */
+    ad_vec prompts; /* size_t */
+    size_t n_prompts, dropped, positives, unfinished;
+} nft_pool;
+
+static void nft_pool_free(nft_pool *p) {
+    for (size_t i = 0; i < p->items.n; i++) {
+        ad_policy_example *pe = ad_vec_at(&p->items, i);
+        ad_example_free(&pe->seq);
+        free((float *)pe->old_logp);
+    }
+    ad_vec_free(&p->items);
+    ad_vec_free(&p->prompts);
+}
+
+/* Adds one select-stage row of the pool's lineage. A sample is right when it
+ * reached EOS and failed no filter but unique (a repeated right answer is
+ * still a right sample of pi_old). An output cut at the length bound is
+ * wrong and is trained on as sampled, without EOS. */
+static int nft_add_row(void *vctx, const ad_store_sample *row, ad_error *err) {
+    nft_pool *p = vctx;
+    if (row->lineage != p->lineage) return AD_OK;
+    uint32_t failed = row->filters_ran & ~row->filters_passed & ~(1u << AD_FILTER_UNIQUE);
+    ad_policy_example pe = {.positive = row->hit_eos && !failed};
+    /* room for the EOS that an unfinished output drops again */
+    size_t cap = p->run->max_len + !row->hit_eos;
+    if (ad_example_encode(&pe.seq, &p->run->vocab, row->prompt, row->completion, cap, err) != AD_OK)
+        return ad_error_prefix(err, "prompt %zu sample %zu: ", row->prompt_index,
+                               row->sample_index);
+    if (!row->hit_eos) pe.seq.len--;
+    if (pe.seq.len <= pe.seq.loss_from) { /* nothing was generated: nothing to learn */
+        ad_example_free(&pe.seq);
+        return AD_OK;
+    }
+    size_t q = row->prompt_index;
+    if (ad_vec_push(&p->items, &pe, err) != AD_OK) {
+        ad_example_free(&pe.seq);
+        return AD_ERR;
+    }
+    return ad_vec_push(&p->prompts, &q, err);
+}
+
+/* Sets each sample's r_q = right / samples of its prompt, and drops the
+ * prompts whose samples are all right or all wrong (no signal; the paper
+ * drops them too). Rows arrive grouped by prompt. */
+static void nft_rates(nft_pool *p) {
+    size_t kept = 0, n = p->items.n;
+    ad_policy_example *it = p->items.data;
+    const size_t *q = p->prompts.data;
+    for (size_t a = 0, b; a < n; a = b) {
+        size_t right = 0;
+        for (b = a; b < n && q[b] == q[a]; b++)
+            right += (size_t)it[b].positive;
+        p->n_prompts++;
+        int signal = right > 0 && right < b - a;
+        p->dropped += !signal;
+        for (size_t i = a; i < b; i++) {
+            if (!signal) {
+                ad_example_free(&it[i].seq);
+                continue;
+            }
+            it[i].correct_rate = (float)((double)right / (double)(b - a));
+            p->positives += (size_t)it[i].positive;
+            p->unfinished += it[i].seq.tokens[it[i].seq.len - 1] != AD_TOK_EOS;
+            it[kept++] = it[i];
+        }
+    }
+    p->items.n = kept;
+}
+
+/* Each sample's per-token log-probs under the round's starting model (lineage
+ * l's parent checkpoint: the policy that sampled them), teacher-forced with
+ * the untempered model whatever acquire.temperature was, in chunks of
+ * round.batch rows. Always from the checkpoint, so a resumed stage scores the
+ * same bits. */
+static int nft_old_logps(ad_run *run, const run_round *rr, size_t l, nft_pool *p, ad_error *err) {
+    ad_train_config tc = run_train_config(run, rr->round);
+    size_t rows = tc.batch_size, n = p->items.n;
+    ad_policy_example *it = p->items.data;
+    ad_model *m = NULL;
+    ad_trainer t = {0};
+    ad_example *ex = malloc(rows * sizeof *ex);
+    double *lp = malloc(rows * sizeof *lp);
+    int rc = ex && lp ? AD_OK : ad_error_set(err, "out of memory");
+    if (rc == AD_OK) rc = run_load_model(run, l, rr->parent, &m, err);
+    if (rc == AD_OK) rc = ad_trainer_init(&t, m, &tc, err);
+    if (rc == AD_OK) ad_trainer_begin_step(&t);
+    for (size_t from = 0; rc == AD_OK && from < n; from += rows) {
+        size_t k = n - from < rows ? n - from : rows;
+        for (size_t i = 0; i < k; i++)
+            ex[i] = it[from + i].seq;
+        rc = ad_trainer_forward(&t, ex, k, lp, err);
+        for (size_t i = 0; rc == AD_OK && i < k; i++) {
+            size_t cnt = 0;
+            const float *x = ad_trainer_token_logps(&t, i, &cnt);
+            float *old = malloc((cnt ? cnt : 1) * sizeof *old);
+            if (!x || !old) {
+                free(old);
+                rc = ad_error_set(err, "out of memory");
+                break;
+            }
+            memcpy(old, x, cnt * sizeof *old);
+            it[from + i].old_logp = old;
+        }
+    }
+    if (t.model) ad_trainer_free(&t);
+    ad_model_free(m);
+    free(ex);
+    free(lp);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "nft: sampling policy's log-probs: ");
+}
+
+typedef struct nft_source {
+    uint64_t seed;
+    size_t lineage, round, n; /* n samples per step */
+    const nft_pool *pool;
+    ad_policy_example *batch;
+} nft_source;
+
+/* Sample j of step `step`: uniform over the pool, with replacement. */
+static int nft_fill(void *vctx, size_t step, ad_objective_batch *out, ad_error *err) {
+    nft_source *src = vctx;
+    const ad_policy_example *all = src->pool->items.data;
+    for (size_t j = 0; j < src->n; j++) {
+        ad_rng rng;
+        ad_rng_seed(&rng, ad_seed(src->seed, src->lineage, src->round, AD_SEED_TRAIN, step, j));
+        src->batch[j] = all[ad_rng_below(&rng, src->pool->items.n)];
+    }
+    *out = (ad_objective_batch){.kind = AD_BATCH_SAMPLES, .policy = src->batch, .n = src->n};
+    (void)err;
+    return AD_OK;
+}
+
+/* Trains lineage l with nft on its own samples of the round (round.batch
+ * samples per step). A round where every prompt's samples were all kept or
+ * all rejected leaves the parent's weights as they are. */
+static int train_nft(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
+                     const ad_train_session *s, ad_train_result *res, ad_error *err) {
+    nft_pool pool = {.lineage = l, .run = run};
+    ad_vec_init(&pool.items, sizeof(ad_policy_example));
+    ad_vec_init(&pool.prompts, sizeof(size_t));
+    int rc = ad_store_samples_foreach(run->st, (uint32_t)rr->round, AD_STAGE_SELECT, nft_add_row,
+                                      &pool, err);
+    if (rc == AD_OK) nft_rates(&pool);
+    size_t n = pool.items.n;
+    if (rc == AD_OK)
+        run_log(run,
+                "optimize r%zu l%zu: nft on %zu samples (%zu kept, %zu rejected of which %zu "
+                "unfinished) of %zu prompts; %zu prompts all kept or all rejected left out",
+                rr->round, l, n, pool.positives, n - pool.positives, pool.unfinished,
+                pool.n_prompts - pool.dropped, pool.dropped);
+    if (rc == AD_OK && n == 0) {
+        memset(res, 0, sizeof *res);
+        res->last.margin = res->last.pref_accuracy = NAN;
+        nft_pool_free(&pool);
+        return AD_OK;
+    }
+    if (rc == AD_OK) rc = nft_old_logps(run, rr, l, &pool, err);
+    nft_source src = {.seed = run->cfg.seed,
+                      .lineage = l,
+                      .round = rr->round,
+                      .n = run->cfg.round_batch,
+                      .pool = &pool};
+    src.batch = calloc(src.n, sizeof *src.batch);
+    if (rc == AD_OK && !src.batch) rc = ad_error_set(err, "out of memory");
+    ad_batch_source bs = {nft_fill, pair_release, &src};
+    if (rc == AD_OK) rc = ad_train_session_run(s, tr, &bs, res, err);
+    free(src.batch);
+    nft_pool_free(&pool);
+    return rc;
+}
+
 /* ---- one lineage ----------------------------------------------------------- */
 
 typedef struct save_ctx {
@@ -306,6 +490,9 @@ static ad_train_session session_for(ad_run *run, size_t round, const ad_objectiv
     s.params.beta = c->dpo_beta;
     s.params.nll_weight = c->dpo_nll_weight;
     s.params.label_smoothing = c->dpo_label_smoothing;
+    s.params.nft_eps = c->nft_eps;
+    s.params.nft_neg_weight = c->nft_neg_weight;
+    s.params.nft_weight = (ad_nft_weight)c->nft_weight;
     snprintf(label, cap, "optimize r%zu l%zu", round, sc->lineage);
     s.label = label;
     s.save_every = c->save_every;
@@ -393,6 +580,8 @@ static int optimize_lineage(ad_run *run, run_round *rr, size_t l, const ad_objec
                                             resumed ? tr.sched_step : 0, err);
     if (rc == AD_OK && obj->batch == AD_BATCH_PAIRS)
         rc = train_pairs(run, rr, l, &tr, &s, &res, err);
+    else if (rc == AD_OK && obj->batch == AD_BATCH_SAMPLES)
+        rc = train_nft(run, rr, l, &tr, &s, &res, err);
     else if (rc == AD_OK)
         rc = train_sft(run, rr, l, &tr, &s, &res, err);
     run_ckpt_path(run, l, round, path, sizeof path);
@@ -413,8 +602,9 @@ static const ad_objective *round_objective(const ad_run *run, size_t round) {
 }
 
 /* Reads: the parent's checkpoints; sft: the base data and the selections of
- * the accepted rounds and this one; dpo: this round's pairs. Writes: each
- * lineage's checkpoint, its figures and (dpo) the reference's log-probs. */
+ * the accepted rounds and this one; dpo: this round's pairs; nft: this round's
+ * candidates with the select stage's decisions. Writes: each lineage's
+ * checkpoint, its figures and (dpo) the reference's log-probs. */
 int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err) {
     const ad_objective *obj = round_objective(run, rr->round);
     if (!obj)
@@ -429,7 +619,7 @@ int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err) {
         int rc = AD_OK;
         if (!ready && obj->batch == AD_BATCH_PAIRS)
             rc = run_round_selection(run, rr, err);
-        else if (!ready)
+        else if (!ready && obj->batch != AD_BATCH_SAMPLES) /* nft reads the store per lineage */
             rc = build_sets(run, rr, err);
         if (rc != AD_OK) return AD_ERR;
         ready = 1;

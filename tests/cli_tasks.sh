@@ -90,6 +90,67 @@ printf '%s\n' '{"prompt":"2+2=","answer":"4"}' \
 check "memory limit can be raised" grep -q '"correct":true' "$tmp/v"
 "$AD" tasks verify copy --verifier cat < /dev/null 2> "$tmp/e"
 check "verifier only for files" grep -q "only to file: tasks" "$tmp/e"
+for mb in 0 15 1048577 17592186044416 18446744073709551615; do
+  "$AD" tasks verify "file:$tmp/t.jsonl" --verifier cat --memory-mb $mb < /dev/null 2> "$tmp/e"
+  check "--memory-mb $mb refused" test $? -eq 2
+  check "--memory-mb $mb range named" grep -q "is not in 16..1048576" "$tmp/e"
+done
+
+# the verifier's environment: cleared, but for what --env names
+env_check='while read l; do echo "{\"correct\": false, \"reason\": \"[$AD_SECRET] [$AD_SHARED] $HOME\"}"; done'
+printf '%s\n' '{"prompt":"2+2=","answer":"4"}' \
+  | AD_SECRET=hunter2 AD_SHARED=yes "$AD" tasks verify "file:$tmp/t.jsonl" --verifier "$env_check" --env AD_SHARED > "$tmp/v" 2> "$tmp/e"
+check "secret not passed, named one passed" grep -q '"reason":"verifier: \[\] \[yes\] /[^ ]*/autodidact-verifier-' "$tmp/v"
+"$AD" tasks verify "file:$tmp/t.jsonl" --verifier cat --env 'BAD-NAME' < /dev/null 2> "$tmp/e"
+check "bad --env name refused" grep -q "'BAD-NAME' is not a variable name" "$tmp/e"
+
+# the sandbox in use is named once, with what it lacks
+printf '%s\n' '{"prompt":"2+2=","answer":"4"}' \
+  | AD_BWRAP=none "$AD" tasks verify "file:$tmp/t.jsonl" --verifier cat > /dev/null 2> "$tmp/e"
+check "basic sandbox named once" test "$(grep -c 'verifier sandbox: bubblewrap is turned off (AD_BWRAP=none); verifiers run in the basic sandbox: no PID namespace, no network isolation, no read-only filesystem' "$tmp/e")" -eq 1
+
+# answers are verified in parallel, and come back in order
+for i in 1 2 3 4 5 6 7 8 9; do printf '{"prompt":"2+2=","answer":"%s"}\n' "$i"; done > "$tmp/many"
+"$AD" tasks verify "file:$tmp/t.jsonl" --workers 4 --timeout 20 \
+  --verifier 'while read l; do case "$l" in *\"4\"*) echo "{\"correct\": true}";; *) echo "{\"correct\": false}";; esac; done' \
+  < "$tmp/many" > "$tmp/v" 2> "$tmp/e"
+check "parallel answers in order" test "$(grep -o '"answer":"[0-9]","correct":[a-z]*' "$tmp/v" | tr '\n' ' ')" = \
+  '"answer":"1","correct":false "answer":"2","correct":false "answer":"3","correct":false "answer":"4","correct":true "answer":"5","correct":false "answer":"6","correct":false "answer":"7","correct":false "answer":"8","correct":false "answer":"9","correct":false '
+check "parallel summary" grep -q "9 answers, 1 correct" "$tmp/e"
+
+# a line that arrives alone is answered at once (a conversation over a pipe)
+mkfifo "$tmp/conv"
+"$AD" tasks verify reverse-add < "$tmp/conv" > "$tmp/conv_out" 2> /dev/null &
+conv=$!
+exec 8> "$tmp/conv"; echo '{"prompt":"321+54=","answer":"8610"}' >&8
+for i in $(seq 100); do [ -s "$tmp/conv_out" ] && break; sleep 0.05; done
+check "answered before the input ends" grep -q '"correct":true' "$tmp/conv_out"
+exec 8>&-; wait $conv
+
+# no verifier survives autodidact, however it ends (both sandboxes)
+marker_left() { ps -eo args | grep -c '^sleep 987701$'; }
+cat > "$tmp/owner.sh" <<'SH'
+read l
+(setsid sleep 987701 < /dev/null > /dev/null 2>&1 &)
+sleep 987701 &
+sleep 987701
+SH
+mkfifo "$tmp/in"
+for bw in "" none; do
+  for sig in TERM KILL; do
+    AD_BWRAP=$bw "$AD" tasks verify "file:$tmp/t.jsonl" --verifier "sh $tmp/owner.sh" --timeout 100 \
+      < "$tmp/in" > /dev/null 2>&1 &
+    pid=$!
+    exec 7> "$tmp/in"; echo '{"prompt":"2+2=","answer":"4"}' >&7
+    for i in $(seq 200); do [ "$(marker_left)" -ge 3 ] && break; sleep 0.05; done
+    check "verifier started (${bw:-auto} $sig)" test "$(marker_left)" -ge 3
+    kill -$sig $pid
+    wait $pid 2>/dev/null
+    exec 7>&-
+    for i in $(seq 100); do [ "$(marker_left)" -eq 0 ] && break; sleep 0.05; done
+    check "nothing left after SIG$sig (${bw:-auto})" test "$(marker_left)" -eq 0
+  done
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

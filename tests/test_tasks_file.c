@@ -4,7 +4,7 @@
  * deterministic; without a verifier answers are compared exactly (a prompt
  * given twice accepts either answer); with a verifier the sandbox decides;
  * tokens cover every UTF-8 character of the file; every malformed file is an
- * error naming the file and the line. */
+ * error naming the file and the line; batches agree with one-by-one. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -238,6 +238,57 @@ static void test_with_verifier(void) {
     ad_task_free(t);
 }
 
+/* A batch gives the verdicts that one-by-one verification gives, for a
+ * built-in task, a file compared exactly and a file with a verifier pool;
+ * an error names the first pair that failed. */
+static void test_verify_batch(void) {
+    ad_error err;
+    ad_task *t = NULL;
+    ad_verdict v[6], one;
+    const char *add_p[] = {"321+54=", "1+1=", "321+54="}, *add_a[] = {"8610", "20", "8x"};
+    CHECK(ad_task_open("reverse-add", NULL, &t, &err) == AD_OK);
+    CHECK(ad_task_verify_batch(t, add_p, add_a, 3, v, &err) == AD_OK);
+    for (int i = 0; i < 3; i++) {
+        CHECK(ad_task_verify(t, add_p[i], add_a[i], &one, &err) == AD_OK);
+        CHECK(v[i].correct == one.correct && !strcmp(v[i].reason, one.reason));
+    }
+    CHECK(v[0].correct && v[1].correct && !v[2].correct);
+    const char *bad_p[] = {"1+1=", "oops"};
+    CHECK(ad_task_verify_batch(t, bad_p, add_a, 2, v, &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "answer 1: ") && strstr(err.msg, "oops"), "%s", err.msg);
+    ad_task_free(t);
+
+    const char *fp[] = {"2+2=", "2+2=", "2+2=", "dé→", "3+4=", "12+30="};
+    const char *fa[] = {"4", "four", "5", "ü", "7 ", "42"};
+    t = open_file_task(write_file("a.jsonl", levels_jsonl), NULL, &err);
+    CHECK(t && ad_task_verify_batch(t, fp, fa, 6, v, &err) == AD_OK);
+    for (int i = 0; t && i < 6; i++)
+        CHECK_MSG(v[i].correct == (i != 2 && i != 4), "%d: %s", i, v[i].reason);
+    ad_task_free(t);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "while read l; do case \"$l\" in *'\"answer\": \"4\"'*|*'\"answer\":\"4\"'*) "
+             "echo '{\"correct\": true}';; *) echo '{\"correct\": false, "
+             "\"score\": 0.25}';; esac; done");
+    ad_task_options opts;
+    ad_task_default_options(&opts);
+    opts.verifier = cmd;
+    opts.sandbox.workers = 3;
+    t = open_file_task(write_file("a.jsonl", levels_jsonl), &opts, &err);
+    CHECK_MSG(t && ad_task_verify_batch(t, fp, fa, 6, v, &err) == AD_OK, "%s", err.msg);
+    for (int i = 0; t && i < 6; i++)
+        CHECK_MSG(v[i].correct == (i == 0) && v[i].score == (i == 0 ? 1.0 : 0.25), "%d: %s", i,
+                  v[i].reason);
+    ad_task_free(t);
+    opts.verifier = "/nonexistent/verifier";
+    t = open_file_task(write_file("a.jsonl", levels_jsonl), &opts, &err);
+    CHECK(t && ad_task_verify_batch(t, fp, fa, 6, v, &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "answer 0: ") && strstr(err.msg, "could not be started"), "%s",
+              err.msg);
+    ad_task_free(t);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/ad_file_task_test_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -249,6 +300,7 @@ int main(void) {
     RUN(test_tokens);
     RUN(test_malformed_files);
     RUN(test_with_verifier);
+    RUN(test_verify_batch);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

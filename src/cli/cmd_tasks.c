@@ -1,9 +1,12 @@
 /* cmd_tasks.c: `autodidact tasks list|sample|verify`: look at the task
  * library from the shell: list the tasks, draw problems as JSONL, and check
  * answers read as JSONL on stdin. Thin: parsing and printing only. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -12,6 +15,9 @@
 #include "tasks/task.h"
 
 #define CMD "tasks"
+#define MEMORY_MB_MIN 16
+#define MEMORY_MB_MAX (1 << 20) /* 1 TiB */
+#define VERIFY_CHUNK 256        /* lines verified together (in parallel by a verifier pool) */
 
 static void usage(FILE *out) {
     fprintf(
@@ -20,7 +26,7 @@ static void usage(FILE *out) {
         "       autodidact tasks sample NAME --level L [-n N] [--seed S] "
         "[--independent-lengths]\n"
         "       autodidact tasks verify NAME [--verifier CMD] [--workers N] [--timeout S]\n"
-        "                                    [--memory-mb M]\n"
+        "                                    [--memory-mb M] [--env NAMES]\n"
         "\n"
         "Built-in problem generators and verifiers, and users' own tasks.\n"
         "NAME is a built-in task (see 'tasks list') or file:PATH, a JSONL file of\n"
@@ -47,15 +53,20 @@ static void sample_usage(void) {
 
 static void verify_usage(void) {
     printf("usage: autodidact tasks verify NAME [--verifier CMD] [--workers N] [--timeout S]\n"
-           "                                    [--memory-mb M]\n\n"
+           "                                    [--memory-mb M] [--env NAMES]\n\n"
            "Reads JSONL {\"prompt\",\"answer\"} on stdin and writes each line back with\n"
            "\"correct\", \"score\" and \"reason\" added; a summary goes to stderr.\n"
            "  --verifier CMD   file: tasks: a program that reads {\"prompt\",\"answer\"} lines\n"
            "                   and answers {\"correct\": bool, \"score\": number} lines; it runs\n"
-           "                   sandboxed (own process group, CPU/memory/file limits)\n"
+           "                   sandboxed (bubblewrap where it works, else the basic sandbox;\n"
+           "                   see docs/tasks.md), answers checked in parallel\n"
            "  --workers N      verifier processes (default 2)\n"
-           "  --timeout S      seconds per answer before the verifier is killed (default 10)\n"
-           "  --memory-mb M    address-space limit of each verifier process (default 1024)\n");
+           "  --timeout S      seconds per answer before the verifier is stopped (default 10)\n"
+           "  --memory-mb M    address-space limit of each verifier process, %d..%d\n"
+           "                   (default 1024; there is no unlimited)\n"
+           "  --env NAMES      environment variables passed to the verifier, comma-separated\n"
+           "                   (its environment is otherwise cleared)\n",
+           MEMORY_MB_MIN, MEMORY_MB_MAX);
 }
 
 static int tasks_list(int argc, char **argv) {
@@ -178,38 +189,151 @@ static int tasks_sample(int argc, char **argv) {
     return rc;
 }
 
-/* Verifies one JSONL line and prints it back with the verdict added. */
-static int verify_line(const ad_task *t, const char *line, size_t line_no, size_t *correct,
-                       ad_error *err) {
+/* Reads one JSONL line's prompt and answer; *out owns the object. */
+static int parse_line(const char *line, size_t line_no, cJSON **out, ad_error *err) {
     cJSON *o = cJSON_Parse(line);
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt");
     const cJSON *answer = cJSON_GetObjectItemCaseSensitive(o, "answer");
-    int rc = AD_ERR;
-    ad_verdict v;
-    if (!cJSON_IsObject(o))
-        ad_error_set(err, "stdin:%zu: not a JSON object", line_no);
-    else if (!cJSON_IsString(prompt) || !cJSON_IsString(answer))
-        ad_error_set(err, "stdin:%zu: needs string fields \"prompt\" and \"answer\"", line_no);
-    else if (ad_task_verify(t, prompt->valuestring, answer->valuestring, &v, err))
-        ad_error_prefix(err, "stdin:%zu: ", line_no);
-    else
-        rc = AD_OK;
-    if (rc == AD_OK) {
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "correct");
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "score");
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "reason");
-        cJSON_AddBoolToObject(o, "correct", v.correct);
-        cJSON_AddNumberToObject(o, "score", v.score);
-        cJSON_AddStringToObject(o, "reason", v.reason);
-        char *s = cJSON_PrintUnformatted(o);
-        if (s)
-            printf("%s\n", s);
-        else
-            rc = ad_error_set(err, "stdin:%zu: out of memory", line_no);
-        free(s);
-        *correct += (size_t)v.correct;
+    *out = NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return ad_error_set(err, "stdin:%zu: not a JSON object", line_no);
     }
-    cJSON_Delete(o);
+    if (!cJSON_IsString(prompt) || !cJSON_IsString(answer)) {
+        cJSON_Delete(o);
+        return ad_error_set(err, "stdin:%zu: needs string fields \"prompt\" and \"answer\"",
+                            line_no);
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* Prints the line's object back with the verdict added. */
+static int print_verdict(cJSON *o, const ad_verdict *v, size_t line_no, ad_error *err) {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "correct");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "score");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "reason");
+    cJSON_AddBoolToObject(o, "correct", v->correct);
+    cJSON_AddNumberToObject(o, "score", v->score);
+    cJSON_AddStringToObject(o, "reason", v->reason);
+    char *s = cJSON_PrintUnformatted(o);
+    if (!s) return ad_error_set(err, "stdin:%zu: out of memory", line_no);
+    printf("%s\n", s);
+    free(s);
+    return AD_OK;
+}
+
+/* Lines read but not yet verified. */
+typedef struct pending {
+    cJSON *obj[VERIFY_CHUNK];
+    const char *prompts[VERIFY_CHUNK], *answers[VERIFY_CHUNK];
+    size_t line[VERIFY_CHUNK];
+    ad_verdict v[VERIFY_CHUNK];
+    size_t n;
+} pending;
+
+/* Verifies the pending lines together and prints them in order. When the
+ * batch fails they are verified again one by one, so that the lines before
+ * the failing one are printed and the message names its line. */
+static int flush_pending(const ad_task *t, pending *pd, size_t *total, size_t *correct,
+                         ad_error *err) {
+    int batch_ok = ad_task_verify_batch(t, pd->prompts, pd->answers, pd->n, pd->v, err) == AD_OK;
+    int rc = AD_OK;
+    for (size_t i = 0; i < pd->n && rc == AD_OK; i++) {
+        if (!batch_ok && ad_task_verify(t, pd->prompts[i], pd->answers[i], &pd->v[i], err))
+            rc = ad_error_prefix(err, "stdin:%zu: ", pd->line[i]);
+        else
+            rc = print_verdict(pd->obj[i], &pd->v[i], pd->line[i], err);
+        *total += rc == AD_OK;
+        *correct += rc == AD_OK && pd->v[i].correct;
+    }
+    for (size_t i = 0; i < pd->n; i++)
+        cJSON_Delete(pd->obj[i]);
+    pd->n = 0;
+    return rc;
+}
+
+/* stdin read in blocks and cut into lines, so that we can tell whether
+ * another line is there without blocking (stdio cannot). */
+typedef struct line_reader {
+    char *buf;
+    size_t start, len, cap; /* unread bytes: buf[start..len) */
+} line_reader;
+
+/* The next line (newline replaced by NUL) at *line: 1, or 0 at the end of
+ * input, or -1 on a read error or out of memory. */
+static int next_line(line_reader *r, char **line, size_t *n) {
+    for (;;) {
+        char *nl = r->len > r->start ? memchr(r->buf + r->start, '\n', r->len - r->start) : NULL;
+        if (nl) {
+            *line = r->buf + r->start;
+            *n = (size_t)(nl - *line);
+            *nl = '\0';
+            r->start += *n + 1;
+            return 1;
+        }
+        if (r->start) { /* keep the partial line at the front */
+            memmove(r->buf, r->buf + r->start, r->len - r->start);
+            r->len -= r->start;
+            r->start = 0;
+        }
+        if (r->len + 4097 > r->cap) {
+            size_t cap = r->cap ? 2 * r->cap : 65536;
+            char *b = realloc(r->buf, cap);
+            if (!b) return -1;
+            r->buf = b;
+            r->cap = cap;
+        }
+        ssize_t got = read(0, r->buf + r->len, r->cap - r->len - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -1;
+        if (got == 0) { /* the end: a last line without newline */
+            if (r->len == 0) return 0;
+            r->buf[r->len] = '\n';
+            got = 1;
+        }
+        r->len += (size_t)got;
+    }
+}
+
+/* 1 when another line can be read without waiting. */
+static int line_waiting(const line_reader *r) {
+    struct pollfd pf = {0, POLLIN, 0};
+    return (r->len > r->start && memchr(r->buf + r->start, '\n', r->len - r->start)) ||
+           poll(&pf, 1, 0) > 0;
+}
+
+/* Verifies the JSONL lines of stdin: as many together as have arrived (up
+ * to VERIFY_CHUNK), so that a verifier pool works in parallel on a file and a
+ * line-by-line conversation still gets each answer at once. */
+static int verify_stream(const ad_task *t, size_t *total, size_t *correct, ad_error *err) {
+    pending *pd = calloc(1, sizeof *pd);
+    line_reader r = {0};
+    if (!pd) return ad_error_set(err, "out of memory");
+    size_t line_no = 0, n;
+    char *line;
+    int rc = AD_OK, bad_line = AD_OK, got = 0;
+    while (bad_line == AD_OK && rc == AD_OK && (got = next_line(&r, &line, &n)) > 0) {
+        line_no++;
+        cJSON *o = NULL;
+        ad_error line_err;
+        if (strspn(line, " \t\r") != n) bad_line = parse_line(line, line_no, &o, &line_err);
+        if (o) {
+            pd->obj[pd->n] = o;
+            pd->prompts[pd->n] = cJSON_GetObjectItemCaseSensitive(o, "prompt")->valuestring;
+            pd->answers[pd->n] = cJSON_GetObjectItemCaseSensitive(o, "answer")->valuestring;
+            pd->line[pd->n++] = line_no;
+        }
+        if (pd->n && (pd->n == VERIFY_CHUNK || bad_line != AD_OK || !line_waiting(&r)))
+            rc = flush_pending(t, pd, total, correct, err);
+        if (rc == AD_OK && bad_line != AD_OK) rc = (*err = line_err, AD_ERR);
+        fflush(stdout);
+    }
+    if (rc == AD_OK && bad_line == AD_OK && got < 0)
+        rc = ad_error_set(err, "stdin:%zu: cannot read: %s", line_no + 1, strerror(errno));
+    if (rc == AD_OK && pd->n) rc = flush_pending(t, pd, total, correct, err);
+    free(r.buf);
+    free(pd);
     return rc;
 }
 
@@ -231,7 +355,14 @@ static int tasks_verify(int argc, char **argv) {
             if (!(v = option_value(argc, argv, &i, "verify")) ||
                 cli_parse_size(CMD " verify", "--memory-mb", v, &mb))
                 return 2;
+            if (mb < MEMORY_MB_MIN || mb > MEMORY_MB_MAX) {
+                fprintf(stderr, "autodidact tasks verify: --memory-mb %zu is not in %d..%d\n", mb,
+                        MEMORY_MB_MIN, MEMORY_MB_MAX);
+                return 2;
+            }
             opts.sandbox.memory_bytes = mb << 20;
+        } else if (!strcmp(a, "--env")) {
+            if (!(opts.sandbox.pass_env = option_value(argc, argv, &i, "verify"))) return 2;
         } else if (!strcmp(a, "--timeout")) {
             if (!(v = option_value(argc, argv, &i, "verify")) ||
                 cli_parse_float(CMD " verify", "--timeout", v, &timeout))
@@ -251,19 +382,11 @@ static int tasks_verify(int argc, char **argv) {
     ad_error err;
     ad_task *t;
     if (ad_task_open(name, &opts, &t, &err)) return cli_fail(CMD, &err);
-    char *line = NULL;
-    size_t cap = 0, line_no = 0, total = 0, correct = 0;
-    ssize_t n;
-    int rc = 0;
-    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
-        line_no++;
-        if (strspn(line, " \t\r\n") == (size_t)n) continue;
-        if (verify_line(t, line, line_no, &correct, &err))
-            rc = cli_fail(CMD, &err);
-        else
-            total++;
-    }
-    free(line);
+    char why[512];
+    if (opts.verifier && (ad_sandbox_probe(why, sizeof why), why[0]))
+        fprintf(stderr, "autodidact tasks verify: verifier sandbox: %s\n", why);
+    size_t total = 0, correct = 0;
+    int rc = verify_stream(t, &total, &correct, &err) == AD_OK ? 0 : cli_fail(CMD, &err);
     ad_task_free(t);
     fflush(stdout);
     if (rc == 0) fprintf(stderr, "%zu answers, %zu correct\n", total, correct);

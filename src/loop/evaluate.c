@@ -50,13 +50,26 @@ static void completions_free(ad_completion *outs, size_t n) {
     free(outs);
 }
 
-/* *right = 1 when c reached EOS and the task's verifier accepts its text. */
-static int completion_right(const ad_task *t, const char *prompt, const ad_completion *c,
-                            int *right, ad_error *err) {
-    ad_verdict verdict;
-    if (ad_task_verify(t, prompt, c->text, &verdict, err) != AD_OK) return AD_ERR;
-    *right = c->hit_eos && verdict.correct;
-    return AD_OK;
+/* right[j] = 1 when outs[j] reached EOS and the task's verifier accepts its
+ * text; outs[j] answers prompts[j % n_prompts]. One batch: an external
+ * verifier checks them in parallel. */
+static int completions_right(const ad_task *t, char *const *prompts, size_t n_prompts,
+                             const ad_completion *outs, size_t n, int *right, ad_error *err) {
+    const char **ps = calloc(n ? n : 1, sizeof *ps);
+    const char **as = calloc(n ? n : 1, sizeof *as);
+    ad_verdict *v = malloc((n ? n : 1) * sizeof *v);
+    int rc = ps && as && v ? AD_OK : ad_error_set(err, "out of memory verifying %zu answers", n);
+    for (size_t j = 0; rc == AD_OK && j < n; j++) {
+        ps[j] = prompts[j % n_prompts];
+        as[j] = outs[j].text;
+    }
+    if (rc == AD_OK) rc = ad_task_verify_batch(t, ps, as, n, v, err);
+    for (size_t j = 0; rc == AD_OK && j < n; j++)
+        right[j] = outs[j].hit_eos && v[j].correct;
+    free(ps);
+    free(as);
+    free(v);
+    return rc;
 }
 
 /* Greedy decoding of the n prompts of level lv; fills acc. */
@@ -69,13 +82,15 @@ static int greedy_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     int rc = ad_complete_prompts(m, v, t, (const char *const *)prompts, n, 1, &sp, 0, outs, err);
     double dt = ad_now() - t0, lp = 0, toks = 0;
     size_t correct = 0;
+    int *right = malloc((n ? n : 1) * sizeof *right);
+    if (rc == AD_OK && !right) rc = ad_error_set(err, "out of memory evaluating %zu problems", n);
+    if (rc == AD_OK) rc = completions_right(t, prompts, n, outs, n, right, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
-        int right = 0;
-        rc = completion_right(t, prompts[i], &outs[i], &right, err);
-        correct += (size_t)right;
+        correct += (size_t)right[i];
         lp += outs[i].logprob_sum;
         toks += (double)outs[i].n_tokens;
     }
+    free(right);
     if (rc == AD_OK)
         *acc = (ad_level_accuracy){lv,
                                    n,
@@ -148,22 +163,21 @@ static int draw_samples(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     return AD_OK;
 }
 
-/* Scores problem i's k samples (outs[j * n + i]): chosen right, any right. */
-static int score_problem(const ad_task *t, const char *prompt, const ad_completion *outs, size_t n,
-                         size_t i, const ad_best_of_params *p, const char **answers,
-                         double *logprob, int *right, int *chosen_right, int *any_right,
-                         ad_error *err) {
+/* Scores problem i's k samples (outs[j * n + i], verdicts in
+ * right_all[j * n + i]): chosen right, any right. */
+static int score_problem(const ad_completion *outs, const int *right_all, size_t n, size_t i,
+                         const ad_best_of_params *p, const char **answers, double *logprob,
+                         int *chosen_right, int *any_right, ad_error *err) {
     *any_right = 0;
     for (size_t j = 0; j < p->k; j++) {
         const ad_completion *c = &outs[j * n + i];
-        if (completion_right(t, prompt, c, &right[j], err) != AD_OK) return AD_ERR;
-        *any_right |= right[j];
+        *any_right |= right_all[j * n + i];
         answers[j] = c->hit_eos ? c->text : NULL;
         logprob[j] = c->logprob_sum;
     }
     size_t chosen;
     if (ad_best_of_choose(p->by, answers, logprob, p->k, &chosen, err) != AD_OK) return AD_ERR;
-    *chosen_right = chosen < p->k && right[chosen];
+    *chosen_right = chosen < p->k && right_all[chosen * n + i];
     return AD_OK;
 }
 
@@ -180,14 +194,14 @@ int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     ad_completion *outs = calloc(n ? n * p->k : 1, sizeof *outs);
     const char **answers = malloc(p->k * sizeof *answers);
     double *logprob = malloc(p->k * sizeof *logprob);
-    int *right = malloc(p->k * sizeof *right);
+    int *right = malloc((n ? n * p->k : 1) * sizeof *right);
     int rc = (outs && answers && logprob && right) ? AD_OK : ad_error_set(err, "out of memory");
     if (rc == AD_OK) rc = greedy_level(m, v, t, lv, prompts, n, &out->greedy, err);
     if (rc == AD_OK) rc = draw_samples(m, v, t, lv, prompts, n, seed, p, outs, err);
+    if (rc == AD_OK && n) rc = completions_right(t, prompts, n, outs, n * p->k, right, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         int chosen_right = 0, any_right = 0;
-        rc = score_problem(t, prompts[i], outs, n, i, p, answers, logprob, right, &chosen_right,
-                           &any_right, err);
+        rc = score_problem(outs, right, n, i, p, answers, logprob, &chosen_right, &any_right, err);
         out->chosen_correct += (size_t)chosen_right;
         out->any_correct += (size_t)any_right;
     }

@@ -17,15 +17,28 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-/* Verdicts for every candidate (an answer that never reached EOS is wrong). */
+#define VERIFY_CHUNK 1024 /* verdicts held at once (~200 KiB) */
+
+/* Verdicts for every candidate (an answer that never reached EOS is wrong),
+ * in batches: an external verifier checks a batch in parallel. */
 static int check_all(ad_run *run, run_candidates *cl, ad_error *err) {
-    for (size_t i = 0; i < cl->n; i++) {
-        ad_verdict v;
-        if (ad_task_verify(run->task, cl->rows[i].prompt, cl->c[i].completion, &v, err) != AD_OK)
-            return AD_ERR;
-        cl->c[i].correct = cl->c[i].hit_eos && v.correct;
+    const char *ps[VERIFY_CHUNK], *as[VERIFY_CHUNK];
+    ad_verdict *v = malloc(VERIFY_CHUNK * sizeof *v);
+    if (!v) return ad_error_set(err, "out of memory verifying candidates");
+    int rc = AD_OK;
+    for (size_t at = 0; rc == AD_OK && at < cl->n; at += VERIFY_CHUNK) {
+        size_t m = cl->n - at < VERIFY_CHUNK ? cl->n - at : VERIFY_CHUNK;
+        for (size_t i = 0; i < m; i++) {
+            ps[i] = cl->rows[at + i].prompt;
+            as[i] = cl->c[at + i].completion;
+        }
+        rc = ad_task_verify_batch(run->task, ps, as, m, v, err);
+        if (rc != AD_OK) ad_error_prefix(err, "verifying candidates %zu..%zu: ", at, at + m - 1);
+        for (size_t i = 0; rc == AD_OK && i < m; i++)
+            cl->c[at + i].correct = cl->c[at + i].hit_eos && v[i].correct;
     }
-    return AD_OK;
+    free(v);
+    return rc;
 }
 
 ad_filter_params run_filter_params(const ad_run_config *c) {

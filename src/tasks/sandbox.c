@@ -1,17 +1,14 @@
-/* sandbox.c: the external verifier pool: spawning workers in their own process
- * group under resource limits, one request/reply exchange with a deadline,
- * and killing and replacing workers that misbehave.
+/* sandbox.c: the external verifier pool: one request/reply exchange with a
+ * deadline, replacing workers that misbehave, and spreading batches over the
+ * workers. Starting and stopping a worker (its guardian, bubblewrap, limits,
+ * environment) is sandbox_spawn.c.
  *
  * The story of one request: take a free worker (waiting if all are busy);
  * if it is not running, or has stale output or has closed its stdout since its
  * last answer, replace it quietly; write the request line (SIGPIPE blocked in
  * this thread, so a dead reader is an EPIPE, not a signal); read one reply
- * line with poll() until the deadline; parse it. Any failure on the way kills
- * the worker's whole process group and reaps it, and the verdict records why.
- * Workers die with us too (PR_SET_PDEATHSIG), and anything they fork stays in
- * their group, so nothing outlives the pool. PR_SET_PDEATHSIG follows the
- * thread that forked: when that thread exits, the idle workers it started die
- * and are restarted quietly on their next use (the stale check). */
+ * line with poll() until the deadline; parse it. Any failure on the way stops
+ * the worker with everything it started, and the verdict records why. */
 #include "tasks/sandbox.h"
 
 #include <errno.h>
@@ -31,11 +28,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "tasks/sandbox_internal.h"
 #include "tasks/task_impl.h"
 
 typedef struct worker {
-    pid_t pid;          /* 0 when not running */
-    int to_fd, from_fd; /* our ends of its stdin and stdout */
+    sandbox_proc proc; /* proc.pid is 0 when not running */
     int busy;
     size_t served; /* requests answered since it started */
     char *buf;     /* reply buffer: max_reply_bytes + 1 */
@@ -44,6 +41,8 @@ typedef struct worker {
 struct ad_sandbox {
     char *command;
     ad_sandbox_params p;
+    sandbox_launch launch;
+    int lifeline[2]; /* the guardians watch [0]; only this process holds [1] */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     worker *workers;
@@ -61,28 +60,52 @@ void ad_sandbox_default_params(ad_sandbox_params *p) {
     p->file_bytes = (size_t)16 << 20;
     p->open_files = 64;
     p->max_reply_bytes = (size_t)64 << 10;
+    p->max_processes = 256;
+    p->isolation = AD_SANDBOX_AUTO;
 }
 
-int ad_sandbox_open(const char *command, const ad_sandbox_params *p, ad_sandbox **out,
-                    ad_error *err) {
-    *out = NULL;
-    if (!command || !*command) return ad_error_set(err, "verifier: empty command");
+/* The params' ranges; AD_OK when p can be used. */
+static int check_params(const ad_sandbox_params *p, ad_error *err) {
     if (p->workers < 1 || p->workers > 256)
         return ad_error_set(err, "verifier: workers = %zu, must be 1..256", p->workers);
     if (!(p->timeout_s > 0 && p->timeout_s <= 86400))
         return ad_error_set(err, "verifier: timeout %g s, must be in (0, 86400]", p->timeout_s);
     if (!(p->cpu_s >= 1 && p->cpu_s <= 1e6))
         return ad_error_set(err, "verifier: CPU limit %g s, must be in [1, 1e6]", p->cpu_s);
+    if (p->memory_bytes < ((size_t)16 << 20) || p->memory_bytes > ((size_t)1 << 40))
+        return ad_error_set(err, "verifier: memory limit %zu bytes, must be 16 MiB..1 TiB",
+                            p->memory_bytes);
     if (p->max_reply_bytes < 16 || p->max_reply_bytes > ((size_t)1 << 30))
         return ad_error_set(err, "verifier: reply cap %zu bytes, must be 16..1 GiB",
                             p->max_reply_bytes);
     if (p->open_files < 4)
         return ad_error_set(err, "verifier: open-files limit %zu, must be >= 4", p->open_files);
+    if (p->max_processes < 1 || p->max_processes > 1000000)
+        return ad_error_set(err, "verifier: process limit %zu, must be 1..1000000",
+                            p->max_processes);
+    if (p->isolation < AD_SANDBOX_AUTO || p->isolation > AD_SANDBOX_BASIC)
+        return ad_error_set(err, "verifier: unknown isolation %d", p->isolation);
+    return AD_OK;
+}
+
+int ad_sandbox_open(const char *command, const ad_sandbox_params *p, ad_sandbox **out,
+                    ad_error *err) {
+    *out = NULL;
+    if (!command || !*command) return ad_error_set(err, "verifier: empty command");
+    if (check_params(p, err)) return AD_ERR;
+    const char *bwrap = p->isolation == AD_SANDBOX_BASIC ? NULL : sandbox_bwrap_path();
+    if (p->isolation == AD_SANDBOX_BWRAP && !bwrap) {
+        char why[512];
+        ad_sandbox_probe(why, sizeof why);
+        return ad_error_set(err, "verifier: bubblewrap was asked for, but %s", why);
+    }
     ad_sandbox *sb = calloc(1, sizeof *sb);
     if (!sb) return ad_error_set(err, "verifier: out of memory");
     pthread_mutex_init(&sb->mu, NULL);
     pthread_cond_init(&sb->cv, NULL);
+    sb->lifeline[0] = sb->lifeline[1] = -1;
     sb->p = *p;
+    sb->p.pass_env = NULL; /* the parsed copy is launch.env_names */
     sb->n_workers = p->workers;
     sb->command = strdup(command);
     sb->workers = calloc(p->workers, sizeof *sb->workers);
@@ -93,80 +116,27 @@ int ad_sandbox_open(const char *command, const ad_sandbox_params *p, ad_sandbox 
         ad_sandbox_close(sb);
         return ad_error_set(err, "verifier: out of memory");
     }
+    char **names = NULL;
+    int rc = sandbox_names_parse(p->pass_env, &names, err);
+    if (rc == AD_OK && pipe2(sb->lifeline, O_CLOEXEC) != 0)
+        rc = ad_error_set(err, "verifier: pipe: %s", strerror(errno));
+    sb->launch = (sandbox_launch){sb->command, &sb->p, bwrap, names, sb->lifeline[0]};
+    if (rc != AD_OK) {
+        ad_sandbox_close(sb);
+        return AD_ERR;
+    }
     *out = sb;
     return AD_OK;
 }
 
+int ad_sandbox_isolation_used(const ad_sandbox *sb) {
+    return sb->launch.bwrap ? AD_SANDBOX_BWRAP : AD_SANDBOX_BASIC;
+}
+
 /* ---- processes ------------------------------------------------------------- */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void set_limit(int resource, rlim_t value) {
-    struct rlimit r = {value, value};
-    setrlimit(resource, &r);
-}
-
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void exec_child(const ad_sandbox *sb, int in_fd, int out_fd, int err_fd, pid_t parent) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127); /* the parent died before prctl */
-    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || (err_fd >= 0 && dup2(err_fd, 2) < 0))
-        _exit(127);
-    if (close_range(3, ~0u, 0) != 0) /* kernels before 5.9 */
-        for (int fd = 3; fd < 4096; fd++)
-            close(fd);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    int reset[] = {SIGPIPE, SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXCPU, SIGXFSZ};
-    for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
-        sigaction(reset[i], &dfl, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    rlim_t cpu = (rlim_t)ceil(sb->p.cpu_s);
-    struct rlimit r = {cpu, cpu + 1}; /* SIGXCPU at the soft limit, SIGKILL one second later */
-    setrlimit(RLIMIT_CPU, &r);
-    if (sb->p.memory_bytes) set_limit(RLIMIT_AS, (rlim_t)sb->p.memory_bytes);
-    set_limit(RLIMIT_FSIZE, (rlim_t)sb->p.file_bytes);
-    set_limit(RLIMIT_NOFILE, (rlim_t)sb->p.open_files);
-    set_limit(RLIMIT_CORE, 0);
-    execl("/bin/sh", "sh", "-c", sb->command, (char *)NULL);
-    _exit(127);
-}
-
 static int spawn(ad_sandbox *sb, worker *w, ad_error *err) {
-    int in[2], out[2], err_fd = -1;
-    if (pipe2(in, O_CLOEXEC)) return ad_error_set(err, "verifier: pipe: %s", strerror(errno));
-    if (pipe2(out, O_CLOEXEC)) {
-        close(in[0]);
-        close(in[1]);
-        return ad_error_set(err, "verifier: pipe: %s", strerror(errno));
-    }
-    if (!sb->p.inherit_stderr) err_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) exec_child(sb, in[0], out[1], err_fd, parent);
-    int fork_errno = errno;
-    close(in[0]);
-    close(out[1]);
-    if (err_fd >= 0) close(err_fd);
-    if (pid < 0) {
-        close(in[1]);
-        close(out[0]);
-        return ad_error_set(err, "verifier: fork: %s", strerror(fork_errno));
-    }
-    setpgid(pid, pid); /* also done by the child; whichever runs first wins the race */
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    w->pid = pid;
-    w->to_fd = in[1];
-    w->from_fd = out[0];
+    if (sandbox_spawn(&sb->launch, &w->proc, err)) return AD_ERR;
     w->served = 0;
     pthread_mutex_lock(&sb->mu);
     sb->spawned++;
@@ -174,54 +144,11 @@ static int spawn(ad_sandbox *sb, worker *w, ad_error *err) {
     return AD_OK;
 }
 
-/* Kills the worker's process group and reaps it; *status gets its wait
- * status (when status is not NULL). A worker that is exiting on its own gets
- * up to grace_s to do so, so that its own exit status is seen. The group is
- * killed before the leader is reaped: while the leader is a zombie its pid,
- * and so the group id, cannot be reused by an unrelated process. */
-static void stop_worker(worker *w, double grace_s, int *status) {
-    close(w->to_fd);
-    close(w->from_fd);
-    for (double end = now_s() + grace_s;;) {
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        int r = waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-        if (r < 0 || si.si_pid == w->pid || now_s() >= end) break;
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    kill(-w->pid, SIGKILL); /* its children, if it left any */
-    kill(w->pid, SIGKILL);
-    int st = 0;
-    while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (status) *status = st;
-    w->pid = 0;
-}
-
 /* 1 when a running idle worker has printed something unasked or closed its
  * stdout (exited): it cannot serve the next request as it is. */
 static int is_stale(const worker *w) {
-    struct pollfd pf = {w->from_fd, POLLIN, 0};
+    struct pollfd pf = {w->proc.from_fd, POLLIN, 0};
     return poll(&pf, 1, 0) != 0;
-}
-
-/* CPU seconds used by a process, from /proc (-1 when unknown). */
-static double cpu_used(pid_t pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return -1;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long utime, stime;
-    if (!p ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- one exchange ---------------------------------------------------------- */
@@ -230,7 +157,7 @@ enum { IO_OK = 0, IO_TIMEOUT = -1, IO_CLOSED = -2, IO_OVERSIZED = -3 };
 
 static int wait_fd(int fd, short events, double deadline) {
     for (;;) {
-        double left = deadline - now_s();
+        double left = deadline - sandbox_now();
         if (left <= 0) return IO_TIMEOUT;
         struct pollfd pf = {fd, events, 0};
         int r = poll(&pf, 1, (int)ceil(left * 1000.0));
@@ -281,13 +208,13 @@ static int read_reply(worker *w, size_t cap, double deadline, size_t *len, int *
             return IO_OK;
         }
         if (have == cap + 1) return IO_OVERSIZED;
-        ssize_t n = read(w->from_fd, w->buf + have, cap + 1 - have);
+        ssize_t n = read(w->proc.from_fd, w->buf + have, cap + 1 - have);
         if (n > 0) {
             have += (size_t)n;
         } else if (n == 0) {
             return IO_CLOSED;
         } else if (errno == EAGAIN || errno == EINTR) {
-            int rc = wait_fd(w->from_fd, POLLIN, deadline);
+            int rc = wait_fd(w->proc.from_fd, POLLIN, deadline);
             if (rc != IO_OK) return rc;
         } else {
             return IO_CLOSED;
@@ -342,7 +269,7 @@ typedef struct outcome {
 static void worker_died(worker *w, ad_verdict *v, outcome *o) {
     int status;
     size_t served = w->served;
-    stop_worker(w, 0.2, &status);
+    sandbox_stop(&w->proc, 0.2, &status);
     char how[96];
     describe_exit(status, how, sizeof how);
     o->start_fail = served == 0 && WIFEXITED(status) &&
@@ -359,18 +286,18 @@ static int exchange(ad_sandbox *sb, worker *w, const char *req, size_t req_len, 
      * one-shot verifier exiting after its answer races with our next write):
      * then the request is tried once more on a fresh worker. */
     for (int attempt = 0;; attempt++) {
-        if (w->pid && is_stale(w)) stop_worker(w, 0.0, NULL);
-        if (!w->pid && spawn(sb, w, err)) return AD_ERR;
+        if (w->proc.pid && is_stale(w)) sandbox_stop(&w->proc, 0.0, NULL);
+        if (!w->proc.pid && spawn(sb, w, err)) return AD_ERR;
         size_t served = w->served;
-        double deadline = now_s() + sb->p.timeout_s;
-        rc = write_request(w->to_fd, req, req_len, deadline);
+        double deadline = sandbox_now() + sb->p.timeout_s;
+        rc = write_request(w->proc.to_fd, req, req_len, deadline);
         if (rc == IO_OK) rc = read_reply(w, sb->p.max_reply_bytes, deadline, &len, &extra);
         if (rc != IO_CLOSED) break;
         worker_died(w, v, o);
         if (served == 0 || attempt == 1) return AD_OK;
     }
     if (rc == IO_TIMEOUT || rc == IO_OVERSIZED) {
-        stop_worker(w, 0.0, NULL);
+        sandbox_stop(&w->proc, 0.0, NULL);
         if (rc == IO_TIMEOUT)
             return ad_verdict_fail(v, "verifier timed out after %g s", sb->p.timeout_s);
         return ad_verdict_fail(v, "verifier reply longer than %zu bytes", sb->p.max_reply_bytes);
@@ -378,15 +305,15 @@ static int exchange(ad_sandbox *sb, worker *w, const char *req, size_t req_len, 
     if (!parse_reply(w->buf, len, v)) {
         char shown[80];
         ad_quote(w->buf, shown, sizeof shown); /* the line, NUL-terminated by read_reply */
-        stop_worker(w, 0.0, NULL);
+        sandbox_stop(&w->proc, 0.0, NULL);
         return ad_verdict_fail(
             v, "verifier reply is not {\"correct\": bool, \"score\": 0..1}: '%s'", shown);
     }
     o->answered = 1;
     w->served++;
     /* More than one line, or close to the CPU limit: replace it before next use. */
-    double cpu = cpu_used(w->pid);
-    if (extra || cpu > 0.5 * sb->p.cpu_s) stop_worker(w, 0.0, NULL);
+    double cpu = sandbox_tree_cpu(w->proc.pid);
+    if (extra || cpu > 0.5 * sb->p.cpu_s) sandbox_stop(&w->proc, 0.0, NULL);
     return AD_OK;
 }
 
@@ -443,6 +370,56 @@ int ad_sandbox_verify(ad_sandbox *sb, const char *prompt, const char *answer, ad
     return rc;
 }
 
+/* ---- batches ------------------------------------------------------------------ */
+
+/* A batch shared by its threads: each takes the next pair until none is left. */
+typedef struct batch {
+    ad_sandbox *sb;
+    const char *const *prompts, *const *answers;
+    ad_verdict *verdicts;
+    size_t n, next;     /* next: under mu */
+    size_t failed_at;   /* lowest failed index (n: none), under mu */
+    ad_error first_err; /* its error */
+    pthread_mutex_t mu;
+} batch;
+
+static void *batch_thread(void *arg) {
+    batch *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        size_t i = b->next < b->failed_at ? b->next++ : b->n;
+        pthread_mutex_unlock(&b->mu);
+        if (i >= b->n) return NULL;
+        ad_error err;
+        if (ad_sandbox_verify(b->sb, b->prompts[i], b->answers[i], &b->verdicts[i], &err)) {
+            pthread_mutex_lock(&b->mu);
+            if (i < b->failed_at) {
+                b->failed_at = i;
+                b->first_err = err;
+            }
+            pthread_mutex_unlock(&b->mu);
+        }
+    }
+}
+
+int ad_sandbox_verify_batch(ad_sandbox *sb, const char *const *prompts, const char *const *answers,
+                            size_t n, ad_verdict *verdicts, ad_error *err) {
+    batch b = {sb, prompts, answers, verdicts, n, 0, n, {{0}}, PTHREAD_MUTEX_INITIALIZER};
+    size_t threads = n < sb->n_workers ? n : sb->n_workers, started = 0;
+    pthread_t th[256];
+    /* One thread per worker; the caller's is the first. A thread that cannot
+     * be created only means less parallelism. */
+    while (started + 1 < threads && pthread_create(&th[started], NULL, batch_thread, &b) == 0)
+        started++;
+    batch_thread(&b);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&b.mu);
+    if (b.failed_at == n) return AD_OK;
+    if (err) *err = b.first_err;
+    return ad_error_prefix(err, "answer %zu: ", b.failed_at);
+}
+
 size_t ad_sandbox_spawn_count(ad_sandbox *sb) {
     pthread_mutex_lock(&sb->mu);
     size_t n = sb->spawned;
@@ -453,9 +430,12 @@ size_t ad_sandbox_spawn_count(ad_sandbox *sb) {
 void ad_sandbox_close(ad_sandbox *sb) {
     if (!sb) return;
     for (size_t i = 0; sb->workers && i < sb->n_workers; i++) {
-        if (sb->workers[i].pid) stop_worker(&sb->workers[i], 0.0, NULL);
+        if (sb->workers[i].proc.pid) sandbox_stop(&sb->workers[i].proc, 0.0, NULL);
         free(sb->workers[i].buf);
     }
+    for (int i = 0; i < 2; i++)
+        if (sb->lifeline[i] >= 0) close(sb->lifeline[i]);
+    sandbox_names_free(sb->launch.env_names);
     pthread_mutex_destroy(&sb->mu);
     pthread_cond_destroy(&sb->cv);
     free(sb->workers);

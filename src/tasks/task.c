@@ -83,6 +83,7 @@ int ad_task_open(const char *name, const ad_task_options *opts, ad_task **out, a
                           name);
     else if (rc == AD_OK)
         rc = open_builtin(t, name, err);
+    t->opts.sandbox.pass_env = NULL; /* the caller's string: the pool has copied it */
     if (rc != AD_OK) {
         ad_task_free(t);
         return AD_ERR;
@@ -155,16 +156,45 @@ int ad_task_generate(const ad_task *t, ad_level lv, ad_rng *rng, ad_problem *out
     return AD_ERR;
 }
 
+static void verdict_clear(ad_verdict *v) {
+    v->correct = 0;
+    v->score = 0;
+    v->reason[0] = '\0';
+}
+
+/* Every verdict has a score in [0, 1] and a reason. */
+static void verdict_complete(ad_verdict *v) {
+    if (!(v->score >= 0.0 && v->score <= 1.0)) v->score = v->correct ? 1.0 : 0.0;
+    if (!v->reason[0]) strcpy(v->reason, v->correct ? "correct" : "incorrect");
+}
+
 int ad_task_verify(const ad_task *t, const char *prompt, const char *answer, ad_verdict *v,
                    ad_error *err) {
     if (!prompt || !answer)
         return ad_error_set(err, "task %s: verify needs a prompt and an answer", t->name);
-    v->correct = 0;
-    v->score = 0;
-    v->reason[0] = '\0';
+    verdict_clear(v);
     if (t->ops->verify(t, prompt, answer, v, err)) return AD_ERR;
-    if (!(v->score >= 0.0 && v->score <= 1.0)) v->score = v->correct ? 1.0 : 0.0;
-    if (!v->reason[0]) strcpy(v->reason, v->correct ? "correct" : "incorrect");
+    verdict_complete(v);
+    return AD_OK;
+}
+
+int ad_task_verify_batch(const ad_task *t, const char *const *prompts, const char *const *answers,
+                         size_t n, ad_verdict *verdicts, ad_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (!prompts[i] || !answers[i])
+            return ad_error_set(err, "task %s: answer %zu: verify needs a prompt and an answer",
+                                t->name, i);
+        verdict_clear(&verdicts[i]);
+    }
+    if (!t->ops->verify_batch) {
+        for (size_t i = 0; i < n; i++)
+            if (ad_task_verify(t, prompts[i], answers[i], &verdicts[i], err))
+                return ad_error_prefix(err, "answer %zu: ", i);
+        return AD_OK;
+    }
+    if (t->ops->verify_batch(t, prompts, answers, n, verdicts, err)) return AD_ERR;
+    for (size_t i = 0; i < n; i++)
+        verdict_complete(&verdicts[i]);
     return AD_OK;
 }
 

@@ -60,6 +60,8 @@ typedef struct ad_task_options {
     int independent_lengths;
     /* file tasks: the external verifier command (NULL: compare with "answer"). */
     const char *verifier;
+    /* its sandbox: workers, timeout, limits, the environment variables passed
+     * (sandbox.pass_env, copied at open) */
     ad_sandbox_params sandbox;
     /* file tasks: the answer-length bound in bytes (0: twice the longest
      * answer in the file, at least 16; 256 when the file has no answers). */
@@ -113,6 +115,14 @@ int ad_task_generate(const ad_task *t, ad_level lv, ad_rng *rng, ad_problem *out
  * prompt of this task, or when an external verifier cannot run at all. */
 int ad_task_verify(const ad_task *t, const char *prompt, const char *answer, ad_verdict *v,
                    ad_error *err);
+
+/* Verifies n (prompt, answer) pairs and fills verdicts[0..n), each as
+ * ad_task_verify would. A file task with an external verifier checks them in
+ * parallel on its pool's workers (options.sandbox.workers); the other tasks
+ * check them one after another. On error the message names the first pair
+ * that failed ("answer 7: ...") and the verdicts are not all filled. */
+int ad_task_verify_batch(const ad_task *t, const char *const *prompts, const char *const *answers,
+                         size_t n, ad_verdict *verdicts, ad_error *err);
 
 /* An upper bound in bytes on the length of a well-formed answer, computed from
  * the prompt alone (the generation budget: tokens are at least one byte). It

@@ -311,6 +311,20 @@ static int file_verify(const ad_task *t, const char *prompt, const char *answer,
     return ad_verdict_exact(v, answer, expected, strlen(expected), NULL);
 }
 
+/* With a verifier, in parallel on the pool; else one by one (in-process). */
+static int file_verify_batch(const ad_task *t, const char *const *prompts,
+                             const char *const *answers, size_t n, ad_verdict *verdicts,
+                             ad_error *err) {
+    const file_state *s = t->state;
+    if (!s->sandbox) {
+        for (size_t i = 0; i < n; i++)
+            if (file_verify(t, prompts[i], answers[i], &verdicts[i], err))
+                return ad_error_prefix(err, "answer %zu: ", i);
+        return AD_OK;
+    }
+    return ad_sandbox_verify_batch(s->sandbox, prompts, answers, n, verdicts, err);
+}
+
 static int file_max_len(const ad_task *t, const char *prompt, size_t *out, ad_error *err) {
     const file_state *s = t->state;
     *out = s->max_answer;
@@ -322,6 +336,7 @@ static const ad_task_ops file_ops = {
     .generate = file_generate,
     .verify = file_verify,
     .max_answer_len = file_max_len,
+    .verify_batch = file_verify_batch,
 };
 
 int ad_task_file_open(ad_task *t, const char *path, ad_error *err) {

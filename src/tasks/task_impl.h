@@ -23,11 +23,16 @@ typedef struct ad_task_ops {
     int (*verify)(const ad_task *t, const char *prompt, const char *answer, ad_verdict *v,
                   ad_error *err);
     int (*max_answer_len)(const ad_task *t, const char *prompt, size_t *out, ad_error *err);
+    /* Optional (NULL: verify one by one): fills verdicts[0..n), which are
+     * cleared; on error the message names the pair. */
+    int (*verify_batch)(const ad_task *t, const char *const *prompts, const char *const *answers,
+                        size_t n, ad_verdict *verdicts, ad_error *err);
 } ad_task_ops;
 
 struct ad_task {
     const ad_task_ops *ops;
-    ad_task_options opts; /* opts.verifier and opts.extra_chars point into owned copies */
+    ad_task_options opts; /* opts.verifier and opts.extra_chars point into owned copies;
+                             opts.sandbox.pass_env is NULL (the pool has its copy) */
     char *verifier_copy, *extra_chars_copy;
     char *name, *description;
     const char *knob;

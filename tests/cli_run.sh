@@ -142,27 +142,40 @@ check "a refused config leaves no run" test ! -e "$tmp/c/run.db"
 "$AD" export "$tmp/a" --round 9 > /dev/null 2> "$tmp/err"; check "export of a missing round fails" test $? -ne 0
 
 # a run directory made by the release before store schema version 2: status
-# and export migrate its run.db in place (on a copy) and read it as before
+# and export read its run.db migrated in memory, and leave the file as it was
 cp -r tests/fixtures/store_v1/run "$tmp/v1"
 "$AD" status "$tmp/v1" > "$tmp/status.v1" 2> "$tmp/err"; check "status of a v1 run exits 0" test $? -eq 0
 check "status of a v1 run: round 1" grep -qE '^    1  accepted +[0-9]+/8 ' "$tmp/status.v1"
 check "status of a v1 run: grid" grep -q '^accuracy per level' "$tmp/status.v1"
-check "v1 run.db migrated to version 3" test "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$tmp/v1/run.db")" = 3
 "$AD" export "$tmp/v1" --round 1 > "$tmp/export.v1"; check "export of a v1 run exits 0" test $? -eq 0
 check "export of a v1 run has 8 candidates" test "$(wc -l < "$tmp/export.v1")" -eq 8
+user_version() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$1"; }
+check "status and export leave a v1 run.db at version 1 (readers write nothing)" \
+  test "$(user_version "$tmp/v1/run.db")" = 1
+check "status and export leave the v1 run directory as it was" \
+  diff -r tests/fixtures/store_v1/run "$tmp/v1"
 "$AD" export "$tmp/v1" --round 1 --pairs > "$tmp/pairs.v1" 2> "$tmp/err"
 check "export --pairs of a round without pairs fails" test $? -ne 0
 check "export --pairs says the round has none" grep -q 'round 1 has no preference pairs' "$tmp/err"
 check "export --pairs wrote nothing" test ! -s "$tmp/pairs.v1"
 "$AD" export --help | grep -q -- '--pairs'; check "export usage names --pairs" test $? -eq 0
-python3 - "$tmp/v1/run.db" <<'PY'
+
+# ... and resume it with one more round under this release (a writer: it migrates)
+cp -r tests/fixtures/store_v1/run "$tmp/v1r"
+sed -i 's/^rounds = 1$/rounds = 2/' "$tmp/v1r/config.ini"
+"$AD" resume "$tmp/v1r" > /dev/null 2>&1; check "resume of a v1 run with one more round exits 0" test $? -eq 0
+check "v1 run.db migrated to version 3 by resume" test "$(user_version "$tmp/v1r/run.db")" = 3
+check "the resumed v1 run finished round 2" grep -q '^    2  accepted ' <("$AD" status "$tmp/v1r")
+check "the resumed v1 run kept its round 1" cmp -s "$tmp/v1r/ckpt/l00/r0001/model.safetensors" \
+  tests/fixtures/store_v1/run/ckpt/l00/r0001/model.safetensors
+python3 - "$tmp/v1r/run.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.execute("INSERT INTO pairs VALUES(1, 1, 'select', 0, 'verifier', 3, 4, -1, '1234=', '1234',"
            " '124', 0, 0, 0, 1, 1, 0)")
 db.commit()
 PY
-"$AD" export "$tmp/v1" --round 1 --pairs > "$tmp/pairs.v1"; check "export --pairs exits 0" test $? -eq 0
+"$AD" export "$tmp/v1r" --round 1 --pairs > "$tmp/pairs.v1"; check "export --pairs exits 0" test $? -eq 0
 check "export --pairs writes the pair for DPO" python3 -c '
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -170,14 +183,6 @@ assert len(rows) == 1 and rows[0]["prompt"] == "1234=" and rows[0]["chosen"] == 
 assert rows[0]["rejected"] == "124" and rows[0]["level"] == 4 and rows[0]["rule"] == "verifier"
 assert rows[0]["chosen_correct"] is True and rows[0]["rejected_correct"] is False
 ' "$tmp/pairs.v1"
-
-# ... and resume it with one more round under this release
-cp -r tests/fixtures/store_v1/run "$tmp/v1r"
-sed -i 's/^rounds = 1$/rounds = 2/' "$tmp/v1r/config.ini"
-"$AD" resume "$tmp/v1r" > /dev/null 2>&1; check "resume of a v1 run with one more round exits 0" test $? -eq 0
-check "the resumed v1 run finished round 2" grep -q '^    2  accepted ' <("$AD" status "$tmp/v1r")
-check "the resumed v1 run kept its round 1" cmp -s "$tmp/v1r/ckpt/l00/r0001/model.safetensors" \
-  tests/fixtures/store_v1/run/ckpt/l00/r0001/model.safetensors
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -521,6 +521,14 @@ static void test_corrupt_files(void) {
     expect_refused("negative step", dir, "\"optimizer_step\" must be a non-negative integer");
     CHECK(ad_atomic_write(path, "not json", 8, &err) == AD_OK);
     expect_refused("state syntax", dir, "trainer_state.json: not a valid JSON object");
+    /* numbers that would overflow a cast to float or to an integer */
+    const char *huge = "{\"optimizer_step\": 1234, \"round\": 1e300}";
+    CHECK(ad_atomic_write(path, huge, strlen(huge), &err) == AD_OK);
+    expect_refused("round 1e300", dir,
+                   "trainer_state.json: \"round\" is 1e+300, outside the range of a float");
+    const char *inf = "{\"optimizer_step\": 1234, \"sched\": {\"peak_lr\": -1e999}}";
+    CHECK(ad_atomic_write(path, inf, strlen(inf), &err) == AD_OK);
+    expect_refused("nested -inf", dir, "\"peak_lr\" is -inf, outside the range of a float");
 
     /* Nothing there at all. */
     in_tmp(dir, sizeof dir, "nothing");
@@ -540,6 +548,8 @@ static void test_save_refusals(void) {
     CHECK(ad_checkpoint_save(dir, f.m, &f.v, NULL, "{\"a\": ", &err) == AD_ERR);
     CHECK_MSG(strstr(err.msg, "trainer state: not a valid JSON object"), "%s", err.msg);
     CHECK(ad_checkpoint_save(dir, f.m, &f.v, NULL, "[1, 2]", &err) == AD_ERR);
+    CHECK(ad_checkpoint_save(dir, f.m, &f.v, NULL, "{\"peak_lr\": 1e39}", &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "\"peak_lr\" is 1e+39, outside the range of a float"), "%s", err.msg);
     ad_vocab small;
     CHECK(ad_vocab_from_chars(&small, "01", &err) == AD_OK);
     CHECK(ad_checkpoint_save(dir, f.m, &small, NULL, NULL, &err) == AD_ERR);

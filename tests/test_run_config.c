@@ -208,6 +208,7 @@ static const char *nondefault_ini =
     "[run]\ntask = multiply\nseed = 18446744073709551615\nlineages = 3\nrounds = 7\nthreads = "
     "2\nsave_every = 7\nrecord_every = 3\n"
     "[task]\nindependent_lengths = false\nverifier = ./check.sh --strict\n"
+    "verifier_timeout = 2.5\nverifier_workers = 6\nverifier_env = OPENAI_API_KEY, LANG\n"
     "[model]\nlayers = 2\nheads = 2\ndim = 48\nffn = 96\nmax_len = 300\npos = rope\n"
     "rope_theta = 500.5\ntie = yes\n"
     "[base]\nlevels = 1-5x1-5\nsteps = 17\nbatch = 3\nlr = 0.1\nwarmup = 0.25\ndecay = 0.75\n"

@@ -1,5 +1,6 @@
 /* cmd_export.c: `autodidact export DIR --round R [--pairs]`: a round's
- * candidates, or its preference pairs, as JSONL. */
+ * candidates, or its preference pairs, as JSONL, read from the run store
+ * opened read-only (it writes nothing in DIR). */
 #include <stdio.h>
 #include <string.h>
 
@@ -45,7 +46,7 @@ int cmd_export(int argc, char **argv) {
     ad_error err = {{0}};
     ad_store *st = NULL;
     size_t n = 0;
-    int rc = ad_store_open(path, 0, &st, &err);
+    int rc = ad_store_open_readonly(path, &st, &err);
     if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
     if (rc == AD_OK && pairs)
         rc = ad_store_export_pairs_jsonl(st, (uint32_t)round, stdout, &n, &err);

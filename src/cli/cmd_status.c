@@ -1,5 +1,6 @@
 /* cmd_status.c: `autodidact status DIR`: the round table and the per-level
- * accuracy grid over rounds, read from the run store (safe while a run writes). */
+ * accuracy grid over rounds, read from the run store opened read-only (safe
+ * while a run writes; works on a run the user cannot write; writes nothing). */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -48,20 +49,23 @@ static void print_rounds(ad_store *st, const ad_store_round_row *rows, size_t n)
     }
 }
 
-/* Rows: levels (in level order); columns: rounds 0..max. */
-static void print_grid(const ad_store_eval *cells, size_t n, uint32_t max_round) {
+/* Rows: levels (in level order); columns: the rounds of the round table. The
+ * columns are the table's rows, never a count read from the store, so a
+ * damaged store (a round 4294967295) costs one column, not four billion. */
+static void print_grid(const ad_store_eval *cells, size_t n, const ad_store_round_row *rounds,
+                       size_t n_rounds) {
     printf("\naccuracy per level (rows) after each round (columns)\nlevel ");
-    for (uint32_t r = 0; r <= max_round; r++)
-        printf(" %6s%u", "r", r);
+    for (size_t r = 0; r < n_rounds; r++)
+        printf(" %6s%u", "r", rounds[r].round);
     printf("\n");
     for (size_t i = 0; i < n;) {
         size_t j = i;
         char b[AD_LEVEL_TEXT_MAX];
         printf("%5s ", ad_level_format(cells[i].level, b, sizeof b));
-        for (uint32_t r = 0; r <= max_round; r++) {
+        for (size_t r = 0; r < n_rounds; r++) {
             double v = NAN;
             for (j = i; j < n && ad_level_cmp(cells[j].level, cells[i].level) == 0; j++)
-                if (cells[j].round == r) v = cells[j].value;
+                if (cells[j].round == rounds[r].round) v = cells[j].value;
             if (isnan(v))
                 printf(" %7s", ".");
             else
@@ -137,13 +141,14 @@ int cmd_status(int argc, char **argv) {
     }
     if (!dir) return fprintf(stderr, "%s", usage_text), 2;
     char path[4200];
-    snprintf(path, sizeof path, "%s/run.db", dir);
+    if ((size_t)snprintf(path, sizeof path, "%s/run.db", dir) >= sizeof path)
+        return fprintf(stderr, "autodidact status: %.80s...: path too long\n", dir), 2;
     ad_error err = {{0}};
     ad_store *st = NULL;
     ad_store_round_row *rows = NULL;
     ad_store_eval *cells = NULL;
     size_t n_rows = 0, n_cells = 0;
-    int rc = ad_store_open(path, 0, &st, &err);
+    int rc = ad_store_open_readonly(path, &st, &err);
     if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
     if (rc == AD_OK) rc = ad_store_rounds(st, &rows, &n_rows, &err);
     if (rc == AD_OK)
@@ -152,7 +157,7 @@ int cmd_status(int argc, char **argv) {
         rc = print_json(st, rows, n_rows, cells, n_cells, &err);
     } else if (rc == AD_OK) {
         print_rounds(st, rows, n_rows);
-        if (n_rows) print_grid(cells, n_cells, rows[n_rows - 1].round);
+        if (n_rows) print_grid(cells, n_cells, rows, n_rows);
     }
     free(rows);
     free(cells);

@@ -188,6 +188,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
         fprintf(stderr, "autodidact train: --pos: bad value '%s' (none or rope)\n", a->pos);
         return -1;
     }
+    if (a->save_every == 0) {
+        /* the period of a modulo: 0 has no meaning (run.save_every's range starts at 1 too) */
+        fprintf(stderr, "autodidact train: --save-every: bad value '0' (at least 1)\n");
+        return -1;
+    }
     if (!a->ffn) a->ffn = 4 * a->dim;
     if (!a->warmup_set) a->warmup = a->steps / 10;
     if (!a->decay_set) a->decay = a->steps / 5;
@@ -432,7 +437,10 @@ int cmd_train(int argc, char **argv) {
     ad_error err = {{0}};
     session s = {0};
     char parent[4096];
-    snprintf(parent, sizeof parent, "%s", a.out);
+    if ((size_t)snprintf(parent, sizeof parent, "%s", a.out) >= sizeof parent)
+        return fprintf(stderr, "autodidact train: --out: path too long (%zu bytes)\n",
+                       strlen(a.out)),
+               2;
     char *slash = strrchr(parent, '/');
     int rc = AD_OK;
     if (slash && slash != parent) {

@@ -7,6 +7,14 @@
  *   DIR/ckpt/lNN/partial/          the latest mid-stage checkpoint (resume)
  *   DIR/data/round-NNNN.jsonl      the labels a round kept (self-made data)
  *   DIR/log.txt                    the log lines of every session
+ *   DIR/lock                       the writer's lock (flock), holding its PID
+ *
+ * A run directory is made whole or not at all (in a temporary directory
+ * beside it, then renamed into place), only where no file is yet; one process
+ * at a time writes it (run, resume), and readers (status, export, report,
+ * `run --from`) take no lock and write nothing. Every checkpoint names the
+ * run and config it was made by (run_trainer.c), so one left over from
+ * another run or config is never taken for this run's.
  *
  * A round is a list of stages (run_round.c: round 0 is optimize, evaluate,
  * accept on labelled base data; later rounds run all five). The stages hand
@@ -40,8 +48,10 @@
 
 typedef struct ad_run ad_run;
 
-/* Creates a new run in dir (which must not hold one) from a config file (may be
- * NULL: defaults) and overrides "section.key=value". */
+/* Creates a new run in dir (a new or empty directory; its path within the
+ * store's limit, checked first) from a config file (may be NULL: defaults)
+ * and overrides "section.key=value", and holds its writer's lock. On error
+ * nothing is left behind (but dir's missing parent directories). */
 int ad_run_create(ad_run **out, const char *dir, const char *config_path,
                   const char *const *overrides, size_t n_overrides, ad_error *err);
 
@@ -53,8 +63,14 @@ int ad_run_create_from(ad_run **out, const char *dir, const char *config_path,
                        const char *const *overrides, size_t n_overrides, const char *from,
                        ad_error *err);
 
-/* Opens an existing run directory to continue it. */
+/* Opens an existing run directory to continue it, taking the writer's lock:
+ * while another process holds it, an error that names its PID. */
 int ad_run_open(ad_run **out, const char *dir, ad_error *err);
+
+/* Opens an existing run directory to read it (the source of `run --from`):
+ * no lock, the store read-only, no log; nothing in dir is written, and dir
+ * may be read-only. Only for reading: do not execute it. */
+int ad_run_open_reader(ad_run **out, const char *dir, ad_error *err);
 
 /* Runs (or continues) base training and every round up to run.rounds. */
 int ad_run_execute(ad_run *run, ad_error *err);

@@ -59,9 +59,10 @@ static int base_accepted(ad_run *src, const char *from, ad_error *err) {
                : ad_error_set(err, "--from %s: its base (round 0) is not finished yet", from);
 }
 
-/* Copies lineage l's base checkpoint; the model's max_seq_len becomes this run's. */
+/* Copies lineage l's base checkpoint; the model's max_seq_len becomes this
+ * run's, and so do the run identity and config its trainer state names. */
 static int copy_checkpoint(ad_run *src, ad_run *run, size_t l, ad_error *err) {
-    char from[2300], to[2300], dir[2300];
+    char from[AD_RUN_PATH_MAX], to[AD_RUN_PATH_MAX], dir[AD_RUN_PATH_MAX], *stamped = NULL;
     run_ckpt_path(src, l, 0, from, sizeof from);
     run_ckpt_path(run, l, 0, to, sizeof to);
     snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
@@ -72,11 +73,15 @@ static int copy_checkpoint(ad_run *src, ad_run *run, size_t l, ad_error *err) {
     int rc =
         v ? ad_checkpoint_load(from, &m, v, &opt, &json, err) : ad_error_set(err, "out of memory");
     if (rc == AD_OK && !opt.m) rc = ad_error_set(err, "%s: checkpoint lacks optimizer state", from);
+    if (rc == AD_OK) rc = run_check_identity(src, from, json, err);
+    if (rc == AD_OK && !(stamped = run_stamp_state(run, json, 0, l)))
+        rc = ad_error_set(err, "%s: trainer state is not a JSON object", from);
     if (rc == AD_OK) {
         m->cfg.max_seq_len = run->max_len;
         rc = ad_mkdir_p(dir, err);
     }
-    if (rc == AD_OK) rc = ad_checkpoint_save(to, m, v, &opt, json, err);
+    if (rc == AD_OK) rc = ad_checkpoint_save(to, m, v, &opt, stamped, err);
+    free(stamped);
     ad_model_free(m);
     ad_adamw_free(&opt);
     free(json);
@@ -92,7 +97,7 @@ static int copy_record(ad_run *src, ad_run *run, ad_error *err) {
     if (rc == AD_OK) rc = ad_store_levels_insert(run->st, 0, "train", base->v, NULL, base->n, err);
     for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++) {
         static const char *const keys[] = {"loss", "tokens_per_s"};
-        char path[2300];
+        char path[AD_RUN_PATH_MAX];
         double v = 0, seconds = 0;
         int found = 0;
         run_ckpt_path(run, l, 0, path, sizeof path);
@@ -122,7 +127,7 @@ int ad_run_create_from(ad_run **out, const char *dir, const char *config_path,
     ad_run *src = NULL, *run = NULL;
     ad_run_config cfg = {0};
     int threads = ad_kernels_get_threads(); /* opening SRC applies its run.threads */
-    int rc = ad_run_open(&src, from, err);
+    int rc = ad_run_open_reader(&src, from, err);
     ad_kernels_set_threads(threads);
     if (rc == AD_OK) rc = ad_run_config_load(&cfg, config_path, overrides, n_overrides, err);
     if (rc == AD_OK) rc = same_base(&src->cfg, &cfg, from, err);

@@ -51,6 +51,13 @@ static const ad_config_key keys[] = {
       "length)"),
     K("task.verifier", AD_CONFIG_STRING, verifier, "",
       "file tasks: external verifier command (empty: exact match)"),
+    KR("task.verifier_timeout", AD_CONFIG_DOUBLE, verifier_timeout, "10",
+       "file tasks: seconds the verifier may take per answer before it is stopped", 0.001, 86400),
+    KR("task.verifier_workers", AD_CONFIG_SIZE, verifier_workers, "2",
+       "file tasks: verifier processes, checking answers in parallel", 1, 256),
+    K("task.verifier_env", AD_CONFIG_STRING, verifier_env, "",
+      "file tasks: environment variables passed to the verifier, by name (comma-separated; "
+      "empty: none)"),
     KR("model.layers", AD_CONFIG_SIZE, layers, "3", "transformer blocks", 1, 4096),
     KR("model.heads", AD_CONFIG_SIZE, heads, "4", "attention heads", 1, 4096),
     KR("model.dim", AD_CONFIG_SIZE, dim, "128", "d_model", 1, 65536),

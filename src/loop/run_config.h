@@ -25,6 +25,9 @@ typedef struct ad_run_config {
     /* [task] */
     int independent_lengths;
     char *verifier;
+    double verifier_timeout; /* seconds per answer */
+    size_t verifier_workers; /* verifier processes */
+    char *verifier_env;      /* names passed to the verifier's environment */
     /* [model] */
     size_t layers, heads, dim, ffn, max_len;
     int pos; /* 0 none, 1 rope */

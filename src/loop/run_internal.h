@@ -99,8 +99,19 @@ int run_selection_load(ad_run *run, size_t round, run_selection **out, ad_error 
 int run_round_candidates(ad_run *run, run_round *rr, ad_error *err);
 int run_round_selection(ad_run *run, run_round *rr, ad_error *err);
 
+/* A run directory's path is checked when the run is created or opened, before
+ * anything is written: shorter than AD_RUN_DIR_MAX bytes, and short enough
+ * that DIR/run.db stays within SQLite's limit on the absolute path (512 bytes,
+ * the tighter bound). So every path the stages make from run->dir (DIR plus
+ * at most 256 bytes: ckpt/lNN/rNNNN or /partial with the checkpoint's own file
+ * and temporary names, data/round-NNNN.jsonl, ckpt/judge/rNNNN, log.txt,
+ * lock) fits a buffer of AD_RUN_PATH_MAX bytes, and the path helpers below
+ * cannot truncate (were one to, it would give "", which no file has). */
+#define AD_RUN_DIR_MAX 1024
+#define AD_RUN_PATH_MAX 2300
+
 struct ad_run {
-    char dir[2048];
+    char dir[AD_RUN_DIR_MAX]; /* without trailing slashes */
     ad_run_config cfg;
     ad_store *st;
     ad_task *task;      /* prompts, evaluation, verification: operands of the level's length */
@@ -110,19 +121,32 @@ struct ad_run {
     ad_curriculum cur;
     run_set *sets; /* base + accepted rounds, oldest first */
     size_t n_sets;
-    FILE *log;
+    FILE *log;            /* NULL for a reader */
+    int lock_fd;          /* the writer's lock on DIR/lock; -1 for a reader */
+    uint64_t identity;    /* the run's (ad_store_run_identity): in every checkpoint */
+    uint64_t config_hash; /* of the resolved config text: in every checkpoint */
 };
 
 /* Logs a line to stderr and DIR/log.txt. */
 void run_log(ad_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Paths inside the run directory. */
+/* Paths inside the run directory, into buf (cap >= AD_RUN_PATH_MAX: see
+ * AD_RUN_DIR_MAX). */
 void run_ckpt_path(const ad_run *run, size_t lineage, size_t round, char *buf, size_t cap);
 void run_partial_path(const ad_run *run, size_t lineage, char *buf, size_t cap);
 void run_data_path(const ad_run *run, size_t round, char *buf, size_t cap);
 
 /* The weight-initialisation seed of lineage l (recorded in the store). */
 uint64_t run_lineage_seed(const ad_run *run, size_t lineage);
+
+/* The trainer state text of a checkpoint of this run: `json` (a JSON object,
+ * or NULL for an empty one) with "run" and "config" set to this run's, and
+ * "round" and "lineage" (malloc'd; NULL when out of memory or not an object). */
+char *run_stamp_state(const ad_run *run, const char *json, size_t round, size_t lineage);
+
+/* Checks that a checkpoint's trainer state (NULL: none) names this run; one
+ * that names no run predates names and passes. */
+int run_check_identity(const ad_run *run, const char *path, const char *json, ad_error *err);
 
 /* Raises a loaded model's max_seq_len to the run's: a run resumed with more
  * rounds poses longer problems than its earlier checkpoints were made for, and
@@ -175,12 +199,18 @@ ad_train_config run_train_config(const ad_run *run, size_t round);
 
 /* Gets lineage l's trainer ready for round rr (run_trainer.c): a partial
  * checkpoint of this round (*resumed = 1), else round 0's fresh model, else
- * the parent round's state with a restarted schedule. On error *m may hold a
- * model for the caller to free. */
+ * the parent round's state with a restarted schedule. A partial checkpoint is
+ * adopted only when it names this run, this config and this round: one of
+ * another run or config (a directory reused, a config edited) is logged and
+ * left to be overwritten. A parent checkpoint that names another run is an
+ * error (one without a name predates names and is trusted). On error *m may
+ * hold a model for the caller to free. */
 int run_prepare_trainer(ad_run *run, const run_round *rr, size_t l, const ad_train_config *tc,
                         ad_model **m, ad_trainer *tr, int *resumed, ad_error *err);
 
-/* Saves the trainer (model, optimizer, state with round and lineage) to path. */
+/* Saves the trainer (model, optimizer, state with round and lineage, and the
+ * run's identity and config hash: "run" and "config", 16 hex digits each) to
+ * path. */
 int run_save_trainer(ad_run *run, const char *path, ad_trainer *tr, size_t round, size_t l,
                      ad_error *err);
 

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <libgen.h>
 #include <math.h>
 #include <signal.h>
@@ -150,15 +151,34 @@ static void remove_stale_tmps(const ckpt_paths *p) {
     closedir(d);
 }
 
-/* Parses a trainer state: a JSON object whose "optimizer_step", when present,
- * is a non-negative integer. */
+/* The first number in a JSON value (searched depth first) that is not finite
+ * or lies outside float range, or NULL. Its readers cast such numbers to float
+ * or, after their own range check, to integers: a crafted 1e300 must stop
+ * here rather than overflow a cast (undefined behaviour). */
+static const cJSON *number_out_of_range(const cJSON *v) {
+    if (cJSON_IsNumber(v))
+        return isfinite(v->valuedouble) && fabs(v->valuedouble) <= FLT_MAX ? NULL : v;
+    for (const cJSON *c = v->child; c; c = c->next) {
+        const cJSON *bad = number_out_of_range(c);
+        if (bad) return bad;
+    }
+    return NULL;
+}
+
+/* Parses a trainer state: a JSON object whose numbers are finite and within
+ * float range, and whose "optimizer_step", when present, is a non-negative
+ * integer. */
 static int check_state(const char *label, const char *text, size_t len, int *has_step,
                        uint64_t *step, ad_error *err) {
     cJSON *o = cJSON_ParseWithLength(text, len);
     int rc = AD_OK;
+    const cJSON *bad = NULL;
     *has_step = 0;
     if (!o || !cJSON_IsObject(o)) {
         rc = ad_error_set(err, "%s: not a valid JSON object", label);
+    } else if ((bad = number_out_of_range(o))) {
+        rc = ad_error_set(err, "%s: \"%s\" is %g, outside the range of a float", label,
+                          bad->string ? bad->string : "(array item)", bad->valuedouble);
     } else {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "optimizer_step");
         if (s) {

@@ -5,6 +5,7 @@
  * tensors (checkpoint_tensors.c) or the directory swap (checkpoint.c). */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,7 +132,9 @@ static int read_float(const reader *r, const char *key, int required, float fall
         *out = fallback;
         return required ? AD_ERR : AD_OK;
     }
-    float f = cJSON_IsNumber(it) ? (float)it->valuedouble : 0.0f;
+    /* range-checked as a double first: casting 1e300 to float is undefined */
+    double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
+    float f = d > 0 && d <= FLT_MAX ? (float)d : 0.0f;
     if (!(f > 0) || !isfinite(f))
         return ad_error_set(r->err, "%s: \"%s\" must be a positive finite number", r->path, key);
     *out = f;

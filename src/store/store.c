@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/rng.h"
+
 /* ---- helpers --------------------------------------------------------------- */
 
 int store_fail(ad_store *st, const char *step, ad_error *err) {
@@ -91,6 +93,16 @@ int store_exec(ad_store *st, const char *step, ad_error *err, size_t *changes, c
 
 double store_col_double(sqlite3_stmt *s, int col) {
     return sqlite3_column_type(s, col) == SQLITE_NULL ? NAN : sqlite3_column_double(s, col);
+}
+
+int store_col_round(ad_store *st, sqlite3_stmt *s, int col, uint32_t *out, const char *step,
+                    ad_error *err) {
+    int64_t v = sqlite3_column_int64(s, col);
+    if (sqlite3_column_type(s, col) != SQLITE_INTEGER || v < 0 || v > (int64_t)UINT32_MAX)
+        return ad_error_set(err, "%s: %s: round %s is out of range (0..%u): the store is damaged",
+                            st->path, step, (const char *)sqlite3_column_text(s, col), UINT32_MAX);
+    *out = (uint32_t)v;
+    return AD_OK;
 }
 
 ad_level store_col_level(sqlite3_stmt *s, int col_a) {
@@ -192,6 +204,55 @@ static int read_version(ad_store *st, int64_t *ver, ad_error *err) {
     return rc == 1 ? AD_OK : AD_ERR;
 }
 
+/* path as a "file:" URI with immutable=1: every byte but [A-Za-z0-9/._~-]
+ * percent-encoded (malloc'd; NULL when out of memory). */
+static char *immutable_uri(const char *path) {
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(path);
+    char *uri = malloc(3 * n + sizeof "file:?immutable=1");
+    if (!uri) return NULL;
+    char *o = uri + sprintf(uri, "file:");
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+            strchr("/._~-", *c)) {
+            *o++ = (char)*c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    strcpy(o, "?immutable=1");
+    return uri;
+}
+
+/* Opens st->db for reading. A run store is in WAL mode, and a WAL reader
+ * needs PATH-shm, which SQLite creates (and leaves behind) when it is missing,
+ * or fails to create in a directory it cannot write. PATH-wal exists exactly
+ * while a writer has the store open (the last one to close folds it into the
+ * file and removes it, and a killed one leaves it): then the plain read-only
+ * mode shares the writer's -shm and sees its last commit. Without it the file
+ * alone is the whole store, so it is opened immutable: no lock, no -shm, no
+ * -wal, nothing written. (A writer that opened the store after that check
+ * writes to its own -wal, not the file, unless it checkpoints during the
+ * read.) */
+static int open_for_reading(ad_store *st, const char *path, ad_error *err) {
+    char *wal = malloc(strlen(path) + sizeof "-wal");
+    if (!wal) return ad_error_set(err, "%s: open read-only: out of memory", path);
+    sprintf(wal, "%s-wal", path);
+    int has_wal = access(wal, F_OK) == 0;
+    free(wal);
+    if (has_wal)
+        return sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+                   ? AD_OK
+                   : store_fail(st, "open read-only", err);
+    char *uri = immutable_uri(path);
+    if (!uri) return ad_error_set(err, "%s: open read-only: out of memory", path);
+    int rc = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    return rc == SQLITE_OK ? AD_OK : store_fail(st, "open read-only", err);
+}
+
 int ad_store_open_readonly(const char *path, ad_store **out, ad_error *err) {
     *out = NULL;
     if (access(path, F_OK) != 0) return ad_error_set(err, "%s: open: no such file", path);
@@ -201,9 +262,7 @@ int ad_store_open_readonly(const char *path, ad_store **out, ad_error *err) {
         return ad_error_set(err, "%s: open: out of memory", path);
     }
     int64_t ver = 0;
-    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
-                 ? AD_OK
-                 : store_fail(st, "open read-only", err);
+    int rc = open_for_reading(st, path, err);
     if (rc == AD_OK) {
         sqlite3_extended_result_codes(st->db, 1);
         sqlite3_busy_timeout(st->db, AD_STORE_BUSY_TIMEOUT_MS);
@@ -219,6 +278,11 @@ int ad_store_open_readonly(const char *path, ad_store **out, ad_error *err) {
     }
     *out = st;
     return AD_OK;
+}
+
+size_t ad_store_path_max(void) {
+    sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+    return vfs && vfs->mxPathname > 0 ? (size_t)vfs->mxPathname : 512;
 }
 
 void ad_store_close(ad_store *st) {
@@ -302,6 +366,24 @@ int ad_store_run_select(ad_store *st, const char *name, uint64_t *seed, char **c
     }
     st->run_id = id;
     return AD_OK;
+}
+
+int ad_store_run_identity(ad_store *st, uint64_t *identity, ad_error *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, &s, "read run identity", err,
+                      "SELECT seed, created_at FROM runs WHERE id = ?1", "R"))
+        return AD_ERR;
+    int rc = store_step(st, s, "read run identity", err);
+    if (rc == 1) {
+        double created = sqlite3_column_double(s, 1);
+        uint64_t bits;
+        memcpy(&bits, &created, sizeof bits);
+        *identity = ad_seed_derive((uint64_t)sqlite3_column_int64(s, 0), (uint64_t)st->run_id, bits,
+                                   0x6964656e74697479ull /* "identity" */, 0);
+    }
+    sqlite3_finalize(s);
+    if (rc == 0) return ad_error_set(err, "%s: read run identity: no run selected", st->path);
+    return rc < 0 ? AD_ERR : AD_OK;
 }
 
 int ad_store_lineage_add(ad_store *st, size_t lineage, uint64_t seed, ad_error *err) {

@@ -58,15 +58,23 @@ typedef struct ad_store ad_store;
  * foreign databases and newer schema versions. On error *out is NULL. */
 int ad_store_open(const char *path, int create, ad_store **out, ad_error *err);
 
-/* Opens the run store at path for reading only (reports, status): it never
- * writes the file, needs no write permission on it and never blocks a run
- * writing it (WAL readers see the last commit). A store of an older schema
+/* Opens the run store at path for reading only (reports, status, export): it
+ * never writes the file or its directory (no -wal or -shm is left behind),
+ * needs no write permission on either and never blocks a run writing it (WAL
+ * readers see the last commit). When no writer has the store open (no
+ * PATH-wal), the file is opened immutable. A store of an older schema
  * version is copied into memory and migrated there, so every reading
  * function works on it and the file stays as it was. Refuses what
  * ad_store_open refuses. Write functions fail ("attempt to write a readonly
  * database"), except on the in-memory copy of an older store, where they
  * change only the copy. On error *out is NULL. */
 int ad_store_open_readonly(const char *path, ad_store **out, ad_error *err);
+
+/* The longest database path the store accepts, in bytes: SQLite's limit on
+ * the absolute path (of the default VFS; 512 on Unix). A longer path fails at
+ * open; a caller that makes files beside the store checks it first. This
+ * function can't fail. */
+size_t ad_store_path_max(void);
 
 /* Closes the store; an open transaction is rolled back. Safe on NULL. */
 void ad_store_close(ad_store *st);
@@ -97,6 +105,12 @@ int ad_store_run_create(ad_store *st, const char *name, uint64_t seed, const cha
  * there are none or several). */
 int ad_store_run_select(ad_store *st, const char *name, uint64_t *seed, char **config,
                         ad_error *err);
+
+/* The selected run's identity: a 64-bit mix of its row (id, seed, creation
+ * time to the microsecond), fixed for the run's life and, with overwhelming
+ * probability, different for every run ever created, also in the same
+ * directory with the same config. Checkpoints carry it (src/loop). */
+int ad_store_run_identity(ad_store *st, uint64_t *identity, ad_error *err);
 
 /* Records lineage number `lineage` (0, 1, ...) and its seed. */
 int ad_store_lineage_add(ad_store *st, size_t lineage, uint64_t seed, ad_error *err);

@@ -46,6 +46,13 @@ int store_step(ad_store *st, sqlite3_stmt *s, const char *step, ad_error *err);
 /* A REAL column, NaN when NULL. */
 double store_col_double(sqlite3_stmt *s, int col);
 
+/* A round number column: rounds are uint32 everywhere, and a value outside
+ * 0..UINT32_MAX (a damaged or tampered store: CHECK constraints can be
+ * switched off) is an error naming the value, never a wrapped number that
+ * sends a reader's loop on for ever. */
+int store_col_round(ad_store *st, sqlite3_stmt *s, int col, uint32_t *out, const char *step,
+                    ad_error *err);
+
 /* A level from two integer columns (a, b). */
 ad_level store_col_level(sqlite3_stmt *s, int col_a);
 

@@ -90,7 +90,8 @@ int ad_store_last_accepted(ad_store *st, uint32_t before, uint32_t *round, int *
         return AD_ERR;
     int rc = store_step(st, s, "read last accepted round", err);
     *found = rc == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL;
-    *round = *found ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
+    *round = 0;
+    if (*found && store_col_round(st, s, 0, round, "read last accepted round", err)) rc = -1;
     sqlite3_finalize(s);
     return rc < 0 ? AD_ERR : AD_OK;
 }
@@ -236,7 +237,10 @@ int ad_store_rounds(ad_store *st, ad_store_round_row **rows, size_t *n, ad_error
         }
         ad_store_round_row *row = &v[count++];
         memset(row, 0, sizeof *row);
-        row->round = (uint32_t)sqlite3_column_int64(s, 0);
+        if (store_col_round(st, s, 0, &row->round, "read rounds", err)) {
+            rc = -1;
+            break;
+        }
         row->status = status_from_text((const char *)sqlite3_column_text(s, 1));
         const char *reason = (const char *)sqlite3_column_text(s, 2);
         snprintf(row->reason, sizeof row->reason, "%s", reason ? reason : "");
@@ -294,12 +298,15 @@ int ad_store_step_metrics_foreach(ad_store *st, const char *stage, ad_store_step
         return AD_ERR;
     int rc;
     while ((rc = store_step(st, s, "read step figures", err)) == 1) {
-        ad_store_step_metric m = {.round = (uint32_t)sqlite3_column_int64(s, 0),
-                                  .stage = (const char *)sqlite3_column_text(s, 1),
+        ad_store_step_metric m = {.stage = (const char *)sqlite3_column_text(s, 1),
                                   .lineage = sqlite3_column_int64(s, 2),
                                   .step = (size_t)sqlite3_column_int64(s, 3),
                                   .key = (const char *)sqlite3_column_text(s, 4),
                                   .value = store_col_double(s, 5)};
+        if (store_col_round(st, s, 0, &m.round, "read step figures", err)) {
+            rc = -1;
+            break;
+        }
         if (!m.stage || !m.key) {
             rc = -1;
             ad_error_set(err, "%s: read step figures: out of memory", st->path);

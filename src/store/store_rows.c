@@ -175,8 +175,9 @@ int ad_store_samples_set_score(ad_store *st, uint32_t round, const char *stage,
                         "RITIIID", (int64_t)round, stage, (int64_t)keys[i].prompt_index,
                         (int64_t)keys[i].lineage, (int64_t)keys[i].sample_index, scores[i]);
         if (rc == AD_OK && changed != 1)
-            rc = ad_error_set(err, "%s: set scores: round %u has no %s candidate (prompt %zu, "
-                                   "lineage %zu, sample %zu)",
+            rc = ad_error_set(err,
+                              "%s: set scores: round %u has no %s candidate (prompt %zu, "
+                              "lineage %zu, sample %zu)",
                               st->path, round, stage, keys[i].prompt_index, keys[i].lineage,
                               keys[i].sample_index);
     }
@@ -222,7 +223,10 @@ int ad_store_eval_series(ad_store *st, const char *metric, int64_t lineage, ad_s
         }
         ad_store_eval *c = &v[count++];
         memset(c, 0, sizeof *c);
-        c->round = (uint32_t)sqlite3_column_int64(s, 0);
+        if (store_col_round(st, s, 0, &c->round, "read evaluations", err)) {
+            rc = -1;
+            break;
+        }
         c->lineage = lineage;
         c->level = store_col_level(s, 1);
         c->value = store_col_double(s, 3);

@@ -169,6 +169,9 @@ static int configure(ad_store *st, ad_error *err) {
     if (store_exec(st, "enable foreign keys", err, NULL, "PRAGMA foreign_keys = ON", "") ||
         store_exec(st, "set synchronous", err, NULL, "PRAGMA synchronous = FULL", ""))
         return AD_ERR;
+    /* a reader's connection (ad_store_open_readonly) cannot change the mode, and
+     * an immutable one reports 'delete' whatever the file says */
+    if (sqlite3_db_readonly(st->db, "main") == 1) return AD_OK;
     sqlite3_stmt *s;
     if (store_prepare(st, &s, "enable WAL", err, "PRAGMA journal_mode = WAL", "")) return AD_ERR;
     int rc = store_step(st, s, "enable WAL", err);

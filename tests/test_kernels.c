@@ -115,6 +115,30 @@ static void matmul_case(size_t N, size_t I, size_t O) {
         ref[i] += out0[i];
     ad_matmul_forward(out, in, W, N, I, O, 1);
     CHECK_ALL_CLOSE(out, ref, N * O, 1e-4, tol);
+    /* packed once, then the same bits as the per-call product, overwriting or adding */
+    ad_packed_matrix *pw = NULL;
+    ad_error err;
+    float *outp = malloc(N * O * sizeof(float));
+    CHECK(ad_matmul_pack(&pw, W, I, O, &err) == AD_OK);
+    for (int acc = 0; acc < 2 && pw; acc++) {
+        memcpy(outp, out0, N * O * sizeof(float));
+        memcpy(out, out0, N * O * sizeof(float));
+        ad_matmul_forward(out, in, W, N, I, O, acc);
+        ad_matmul_forward_packed(outp, in, pw, N, acc);
+        CHECK_MSG(memcmp(out, outp, N * O * sizeof(float)) == 0,
+                  "[%s] packed product (accumulate %d) differs from the per-call one", g_path, acc);
+        /* a few rows alone (as in decoding) give those rows' bits too: our own
+         * product sums each element in one order whatever the rows; OpenBLAS
+         * (the portable path) does not promise that */
+        if (!ad_kernels_use_avx512()) continue;
+        size_t few = N < 3 ? N : 3;
+        memcpy(outp, out0, few * O * sizeof(float));
+        ad_matmul_forward_packed(outp, in, pw, few, acc);
+        CHECK_MSG(memcmp(out, outp, few * O * sizeof(float)) == 0,
+                  "[%s] %zu packed rows alone differ from the same rows in %zu", g_path, few, N);
+    }
+    ad_packed_matrix_free(pw);
+    free(outp);
 
     float *din = randv(N * I, 1), *dW = randv(O * I, 1);
     for (size_t n = 0; n < N; n++)
@@ -365,6 +389,17 @@ static void attention_case(size_t B, size_t T, size_t H, size_t D) {
     ad_attention_decode(od, qd, k, v, len, nb, T * C, H, D);
     for (size_t i = 0; i < nb; i++)
         CHECK_ALL_CLOSE(od + i * C, ref + (i * T + len[i] - 1) * C, C, 1e-4, 1e-5);
+    /* every position of every row as its own query row naming its cache row
+     * (a prefill): full attention's rows, and decoding's bits */
+    size_t *slot = malloc(B * T * sizeof(size_t)), *lens = malloc(B * T * sizeof(size_t));
+    float *os = zeros(n);
+    for (size_t r = 0; r < B * T; r++)
+        slot[r] = r / T, lens[r] = r % T + 1;
+    ad_attention_decode_slots(os, q, k, v, slot, lens, B * T, T * C, H, D);
+    CHECK_ALL_CLOSE(os, ref, n, 1e-4, 1e-5);
+    for (size_t i = 0; i < nb; i++)
+        CHECK(memcmp(os + (i * T + len[i] - 1) * C, od + i * C, C * sizeof(float)) == 0);
+    free(slot), free(lens), free(os);
     free(q), free(k), free(v), free(dout), free(out), free(probs), free(ref), free(dd);
     for (int i = 0; i < 3; i++)
         free(g[i]), free(g0[i]);
@@ -382,6 +417,31 @@ static void attention_body(void) {
 
 static void test_attention(void) {
     on_each_path(attention_body);
+}
+
+/* The all-heads decoding body gives, bit for bit, what the head-by-head body
+ * gives on each head: head sizes that are and are not multiples of 16 (groups
+ * of columns straddling two heads), rows wider than one pass (C > 128),
+ * several 64-key chunks whose max grows (rescaling), and a single key. */
+static void test_decode_rows_equal_heads(void) {
+    if (!ad_kernels_use_avx512()) return; /* only the portable body on this CPU */
+    const size_t shapes[][3] = {{4, 32, 30},  {4, 24, 70}, {6, 64, 130}, {2, 20, 5},
+                                {16, 16, 64}, {3, 48, 1},  {5, 40, 200}, {1, 16, 17}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        size_t H = shapes[c][0], D = shapes[c][1], n = shapes[c][2], C = H * D;
+        float *q = randv(C, 3), *k = randv(n * C, 1), *v = randv(n * C, 1);
+        for (size_t s = 0; s < n; s++) /* later keys score higher: the max grows by chunk */
+            for (size_t i = 0; i < C; i++)
+                k[s * C + i] += 0.02f * (float)s * q[i];
+        float *row = zeros(C), *heads = zeros(C);
+        ad_attention_row_decode_avx512(row, q, k, v, n, H, D, C);
+        for (size_t h = 0; h < H; h++)
+            ad_attention_head_decode_avx512(heads + h * D, q + h * D, k + h * D, v + h * D, n, D,
+                                            C);
+        CHECK_MSG(memcmp(row, heads, C * sizeof(float)) == 0,
+                  "H=%zu D=%zu n=%zu: all-heads decode differs from head by head", H, D, n);
+        free(q), free(k), free(v), free(row), free(heads);
+    }
 }
 
 /* ---- cross-entropy ----------------------------------------------------------------------- */
@@ -543,6 +603,7 @@ int main(void) {
     RUN(test_swiglu);
     RUN(test_rope);
     RUN(test_attention);
+    RUN(test_decode_rows_equal_heads);
     RUN(test_xent);
     RUN(test_sums_and_adamw);
     RUN(test_paths_and_threads_agree);

@@ -91,6 +91,47 @@ void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, si
     }
 }
 
+/* On the portable path (or for shapes the own kernel does not take) the
+ * packed form is W itself. */
+struct ad_packed_matrix {
+    const float *W;
+    size_t I, O;
+    float *panels; /* ad_gemm_avx512_pack_b's layout of W^T, or NULL */
+};
+
+int ad_matmul_pack(ad_packed_matrix **out, const float *W, size_t I, size_t O, ad_error *err) {
+    *out = NULL;
+    ad_packed_matrix *p = calloc(1, sizeof *p);
+    if (!p) return ad_error_set(err, "matmul pack: out of memory");
+    *p = (ad_packed_matrix){W, I, O, NULL};
+    if (use_own_gemm() && I > 0 && O > 0) {
+        size_t n = ad_gemm_avx512_packed_size(O, I);
+        size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+        p->panels = n <= SIZE_MAX / sizeof(float) / 2 ? aligned_alloc(64, bytes) : NULL;
+        if (!p->panels) {
+            free(p);
+            return ad_error_set(err, "matmul pack: out of memory for a %zu x %zu matrix", O, I);
+        }
+        ad_gemm_avx512_pack_b(p->panels, O, I, W, 1, I);
+    }
+    *out = p;
+    return AD_OK;
+}
+
+void ad_packed_matrix_free(ad_packed_matrix *p) {
+    if (!p) return;
+    free(p->panels);
+    free(p);
+}
+
+void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matrix *W, size_t N,
+                              int accumulate) {
+    if (W->panels && use_own_gemm() &&
+        ad_gemm_avx512_packed(N, W->O, W->I, in, W->I, W->panels, out, W->O, accumulate) == 0)
+        return;
+    ad_matmul_forward(out, in, W->W, N, W->I, W->O, accumulate);
+}
+
 void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
                         size_t N, size_t I, size_t O) {
     if (N == 0 || I == 0 || O == 0) return;

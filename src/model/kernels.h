@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/error.h"
+
 /* Sets the number of threads for OpenMP and OpenBLAS (0 = leave as is). */
 void ad_kernels_set_threads(int n_threads);
 int ad_kernels_get_threads(void);
@@ -27,6 +29,18 @@ const char *ad_kernels_isa(void);
 /* out[N,O] = in[N,I] @ W[O,I]^T  (accumulate into out when accumulate != 0) */
 void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, size_t I, size_t O,
                        int accumulate);
+/* A weight matrix W[O,I] prepared once for many products out = in @ W^T
+ * (decoding multiplies by each weight at every step; packing it anew each time
+ * cost about half as much as the product). It refers to W, which must stay
+ * unchanged and alive while the packed form is used. */
+typedef struct ad_packed_matrix ad_packed_matrix;
+/* Packs W. On error (out of memory) *out is NULL and err says why. */
+int ad_matmul_pack(ad_packed_matrix **out, const float *W, size_t I, size_t O, ad_error *err);
+void ad_packed_matrix_free(ad_packed_matrix *p); /* NULL is fine */
+/* out[N,O] (+)= in[N,I] @ W^T with W's packed form: the same bits as
+ * ad_matmul_forward(out, in, W, N, I, O, accumulate). */
+void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matrix *W, size_t N,
+                              int accumulate);
 /* din[N,I] += dout[N,O] @ W[O,I];  dW[O,I] += dout^T @ in. Either may be NULL. */
 void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
                         size_t N, size_t I, size_t O);
@@ -35,8 +49,8 @@ void ad_matmul_backward(float *din, float *dW, const float *dout, const float *i
 void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w, size_t N,
                         size_t C, float eps);
 /* din[N,C] += ..., dw[C] += ... given the saved rstd. */
-void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *in,
-                         const float *w, const float *rstd, size_t N, size_t C);
+void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                         const float *rstd, size_t N, size_t C);
 
 /* In-place rotate-half RoPE on x[B,T,H,D] (positions 0..T-1), HF Llama convention:
  * for i < D/2, freq = theta^(-2i/D); (x_i, x_{i+D/2}) rotated by pos*freq. */
@@ -48,8 +62,8 @@ void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta);
 
 /* Causal self-attention. q,k,v,out: [B,T,H*D]; probs: [B,H,T,T] softmax weights
  * saved for backward (row t uses keys 0..t; the rest is 0). Scale 1/sqrt(D). */
-void ad_attention_forward(float *out, float *probs, const float *q, const float *k,
-                          const float *v, size_t B, size_t T, size_t H, size_t D);
+void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                          size_t B, size_t T, size_t H, size_t D);
 void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                            const float *q, const float *k, const float *v, size_t B, size_t T,
                            size_t H, size_t D);
@@ -59,6 +73,12 @@ void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
  * [row][t][H*D] with row stride `row_stride` floats. out: [nb, H*D]. */
 void ad_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache,
                          const size_t *len, size_t nb, size_t row_stride, size_t H, size_t D);
+/* The same for query rows that name their cache row: row i attends over the
+ * first len[i] keys/values of cache row slot[i] (slot NULL: row i). Several
+ * rows may share a cache row, e.g. the positions of one prompt in a prefill. */
+void ad_attention_decode_slots(float *out, const float *q, const float *k_cache,
+                               const float *v_cache, const size_t *slot, const size_t *len,
+                               size_t nb, size_t row_stride, size_t H, size_t D);
 
 /* h[N,F] = silu(gate) * up */
 void ad_swiglu_forward(float *h, const float *gate, const float *up, size_t N, size_t F);

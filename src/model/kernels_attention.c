@@ -150,14 +150,29 @@ static void head_decode(float *out, const float *q, const float *kc, const float
 
 void ad_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache,
                          const size_t *len, size_t nb, size_t row_stride, size_t H, size_t D) {
+    ad_attention_decode_slots(out, q, k_cache, v_cache, NULL, len, nb, row_stride, H, D);
+}
+
+void ad_attention_decode_slots(float *out, const float *q, const float *k_cache,
+                               const float *v_cache, const size_t *slot, const size_t *len,
+                               size_t nb, size_t row_stride, size_t H, size_t D) {
     size_t C = H * D;
     int avx = ad_kernels_use_avx512();
+    if (avx && H <= 16 && D >= 16) { /* all heads of a row in one pass (same bits) */
+#pragma omp parallel for schedule(dynamic)
+        for (size_t i = 0; i < nb; i++) {
+            size_t s = slot ? slot[i] : i;
+            ad_attention_row_decode_avx512(out + i * C, q + i * C, k_cache + s * row_stride,
+                                           v_cache + s * row_stride, len[i], H, D, C);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(dynamic)
     for (size_t ih = 0; ih < nb * H; ih++) {
-        size_t i = ih / H, h = ih % H;
+        size_t i = ih / H, h = ih % H, s = slot ? slot[i] : i;
         float *o = out + i * C + h * D;
-        const float *qi = q + i * C + h * D, *kc = k_cache + i * row_stride + h * D,
-                    *vc = v_cache + i * row_stride + h * D;
+        const float *qi = q + i * C + h * D, *kc = k_cache + s * row_stride + h * D,
+                    *vc = v_cache + s * row_stride + h * D;
         if (avx)
             ad_attention_head_decode_avx512(o, qi, kc, vc, len[i], D, C);
         else

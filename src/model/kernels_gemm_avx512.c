@@ -17,10 +17,12 @@
  *     weight gradient): the tile loads 2 x 16 floats of row k, masked at the
  *     right edge.
  * Only B = W^T (forward) is packed, into [kc][NR] panels by 16x16 transposes,
- * once per product and shared by the threads. Rows (or, for very few rows,
- * column panels) are handed out dynamically in units; every element of C is
- * summed over k in one fixed order by one thread, whatever the thread count.
- * Not here: the choice between this and OpenBLAS (kernels.c). */
+ * once per product and shared by the threads, or once for many products
+ * (ad_gemm_avx512_pack_b: decoding reuses each weight at every step, and
+ * repacking it per step cost about half as much as the product itself). Rows (or, for very few
+ * rows, column panels) are handed out dynamically in units; every element of C is summed over k in
+ * one fixed order by one thread, whatever the thread count. Not here: the choice between this and
+ * OpenBLAS (kernels.c). */
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
@@ -216,6 +218,7 @@ typedef struct gemm_args {
     float *C;
     size_t ldc;
     int accumulate;
+    const float *Bpre; /* B packed beforehand (ad_gemm_avx512_pack_b), or NULL */
 } gemm_args;
 
 /* Packs work items [w0, w1) of the column block at jc (npan panels): item w is
@@ -235,9 +238,10 @@ enum { A_ROWS, A_COLS, A_PACKED };
 static int l1_aliases(size_t stride);
 
 /* Rows [m0, m1) (at most ROW_UNIT) x columns [jc, jc + ncur) of C. Ap holds
- * ROW_UNIT x KC floats for packed A panels ([panel][kc][MR]). */
-AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, float *Ap, size_t m0,
-                                    size_t m1, size_t jc, size_t ncur) {
+ * ROW_UNIT x KC floats for packed A panels ([panel][kc][MR]). Packed B holds
+ * P panels per K slice; this block's columns start at its panel p0. */
+AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, size_t P, size_t p0,
+                                    float *Ap, size_t m0, size_t m1, size_t jc, size_t ncur) {
     size_t npan = (ncur + NR - 1) / NR;
     int mode = g->acs == 1 ? A_ROWS : g->ars == 1 && !l1_aliases(g->acs) ? A_COLS : A_PACKED;
     for (size_t pc = 0; pc < g->K; pc += KC) {
@@ -249,7 +253,7 @@ AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, float *
                              pc, kc);
         for (size_t jr = 0; jr < npan; jr++) {
             size_t j = jc + jr * NR, nr = ncur - jr * NR < NR ? ncur - jr * NR : NR;
-            const float *b = Bp ? Bp + pc * npan * NR + jr * kc * NR : g->B + pc * g->brs + j;
+            const float *b = Bp ? Bp + pc * P * NR + (p0 + jr) * kc * NR : g->B + pc * g->brs + j;
             size_t ldb = Bp ? NR : g->brs;
             int full = Bp != NULL || nr == NR;
             for (size_t i = m0; i < m1; i += MR) {
@@ -272,7 +276,8 @@ AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, float *
  * pack each column block together (one barrier), then share out the rows. */
 static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t nc) {
     size_t nslices = (g->K + KC - 1) / KC, nunits = (g->M + ROW_UNIT - 1) / ROW_UNIT;
-    if (!Bp) nc = g->N;
+    size_t panels = (g->N + NR - 1) / NR;
+    if (!Bp && !g->Bpre) nc = g->N;
 #pragma omp parallel num_threads((int)nt)
     {
         float *myA = Ap + (size_t)omp_get_thread_num() * ROW_UNIT * KC;
@@ -286,7 +291,10 @@ static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt,
 #pragma omp for schedule(dynamic)
             for (size_t u = 0; u < nunits; u++) {
                 size_t m1 = (u + 1) * ROW_UNIT < g->M ? (u + 1) * ROW_UNIT : g->M;
-                compute_block(g, Bp, myA, u * ROW_UNIT, m1, jc, ncur);
+                if (g->Bpre)
+                    compute_block(g, g->Bpre, panels, jc / NR, myA, u * ROW_UNIT, m1, jc, ncur);
+                else
+                    compute_block(g, Bp, npan, 0, myA, u * ROW_UNIT, m1, jc, ncur);
             }
         }
     }
@@ -307,9 +315,13 @@ static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt)
             size_t ncur = g->N - jc < COL_UNIT * NR ? g->N - jc : COL_UNIT * NR;
             size_t npan = (ncur + NR - 1) / NR;
             if (myB) pack_b_block(myB, g, jc, npan, 0, nslices * npan);
-            for (size_t m0 = 0; m0 < g->M; m0 += ROW_UNIT)
-                compute_block(g, myB, myA, m0, g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT, jc,
-                              ncur);
+            for (size_t m0 = 0; m0 < g->M; m0 += ROW_UNIT) {
+                size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
+                if (g->Bpre)
+                    compute_block(g, g->Bpre, panels, u * COL_UNIT, myA, m0, m1, jc, ncur);
+                else
+                    compute_block(g, myB, npan, 0, myA, m0, m1, jc, ncur);
+            }
         }
     }
 }
@@ -329,27 +341,22 @@ static int l1_aliases(size_t stride) {
     return 64 / a < 32; /* a = gcd(lines, 64): the rows use 64 / a sets */
 }
 
-int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
-                   const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
-    if (M == 0 || N == 0) return 0;
-    if (K == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < M; i++)
-                memset(C + i * ldc, 0, N * sizeof(float));
-        return 0;
-    }
-    gemm_args g = {M, N, K, A, B, ars, acs, brs, bcs, C, ldc, accumulate};
+/* Runs the product g (M, N, K > 0) on up to nt threads, packing B into
+ * scratch first when `pack` and g->Bpre is NULL. Returns 0, or -1 when
+ * scratch memory could not be allocated (C is then unchanged). */
+static int gemm_run(const gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
-    size_t row_panels = (M + MR - 1) / MR, col_panels = (N + NR - 1) / NR;
+    size_t row_panels = (g->M + MR - 1) / MR, col_panels = (g->N + NR - 1) / NR;
     int by_rows = row_panels >= 2 * nt || col_panels < 2 * nt;
-    size_t units = by_rows ? (M + ROW_UNIT - 1) / ROW_UNIT : (col_panels + COL_UNIT - 1) / COL_UNIT;
+    size_t units =
+        by_rows ? (g->M + ROW_UNIT - 1) / ROW_UNIT : (col_panels + COL_UNIT - 1) / COL_UNIT;
     if (nt > units) nt = units;
-    int pack = bcs != 1 || l1_aliases(brs);
-    /* Columns per block when packing: all of them if K x nc fits in BPACK_MAX. */
-    size_t nc = col_panels * NR, cap = BPACK_MAX / K / NR * NR;
+    if (g->Bpre) pack = 0;
+    /* Columns per block: all of them if K x nc fits in BPACK_MAX. */
+    size_t nc = col_panels * NR, cap = BPACK_MAX / g->K / NR * NR;
     if (cap < NR) cap = NR;
     if (nc > cap) nc = cap;
-    size_t bfloats = !pack ? 0 : by_rows ? K * nc : nt * K * COL_UNIT * NR;
+    size_t bfloats = !pack ? 0 : by_rows ? g->K * nc : nt * g->K * COL_UNIT * NR;
     float *Bp = pack ? ad_scratch_get(AD_SCRATCH_GEMM_B, bfloats) : NULL;
     float *Ap = ad_scratch_get(AD_SCRATCH_GEMM_A, nt * ROW_UNIT * KC);
     if ((pack && !Bp) || !Ap) {
@@ -358,10 +365,48 @@ int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, siz
         return -1;
     }
     if (by_rows)
-        gemm_split_rows(&g, Bp, Ap, nt, nc);
+        gemm_split_rows(g, Bp, Ap, nt, nc);
     else
-        gemm_split_cols(&g, Bp, Ap, nt);
+        gemm_split_cols(g, Bp, Ap, nt);
     ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
     ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
     return 0;
+}
+
+/* C rows are zeroed (or kept) when K == 0; returns 1 when there is nothing
+ * else to do. */
+static int gemm_trivial(size_t M, size_t N, size_t K, float *C, size_t ldc, int accumulate) {
+    if (M == 0 || N == 0) return 1;
+    if (K > 0) return 0;
+    if (!accumulate)
+        for (size_t i = 0; i < M; i++)
+            memset(C + i * ldc, 0, N * sizeof(float));
+    return 1;
+}
+
+int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
+                   const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
+    if (gemm_trivial(M, N, K, C, ldc, accumulate)) return 0;
+    gemm_args g = {M, N, K, A, B, ars, acs, brs, bcs, C, ldc, accumulate, NULL};
+    return gemm_run(&g, bcs != 1 || l1_aliases(brs));
+}
+
+size_t ad_gemm_avx512_packed_size(size_t N, size_t K) {
+    return (N + NR - 1) / NR * NR * K;
+}
+
+void ad_gemm_avx512_pack_b(float *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs) {
+    if (N == 0 || K == 0) return;
+    gemm_args g = {0, N, K, NULL, B, 0, 0, brs, bcs, NULL, 0, 0, NULL};
+    size_t panels = (N + NR - 1) / NR, nslices = (K + KC - 1) / KC;
+#pragma omp parallel for schedule(dynamic)
+    for (size_t w = 0; w < nslices * panels; w++)
+        pack_b_block(Bp, &g, 0, panels, w, w + 1);
+}
+
+int ad_gemm_avx512_packed(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp,
+                          float *C, size_t ldc, int accumulate) {
+    if (gemm_trivial(M, N, K, C, ldc, accumulate)) return 0;
+    gemm_args g = {M, N, K, A, NULL, lda, 1, 0, 0, C, ldc, accumulate, Bp};
+    return gemm_run(&g, 0);
 }

@@ -48,6 +48,16 @@ void ad_scratch_put(int slot, float *p);
 int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                    const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
 
+/* B packed once for many products with ad_gemm_avx512_packed: Bp holds
+ * ad_gemm_avx512_packed_size(N, K) floats, 64-byte aligned, and gets B(k, j) =
+ * B[k*brs + j*bcs] for k < K, j < N in the tiles' panel layout.
+ * ad_gemm_avx512_packed is then ad_gemm_avx512 with A's rows contiguous (lda
+ * floats apart), the same bits. AVX-512 only; same return value. */
+size_t ad_gemm_avx512_packed_size(size_t N, size_t K);
+void ad_gemm_avx512_pack_b(float *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs);
+int ad_gemm_avx512_packed(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp,
+                          float *C, size_t ldc, int accumulate);
+
 /* AVX-512 bodies of the kernels.h functions of the same names (same contracts). */
 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w, size_t N,
                                size_t C, float eps);
@@ -80,6 +90,12 @@ void ad_attention_head_forward_avx512(float *out, float *P, const float *q, cons
 /* One decoding query against n cached keys (rows ld floats apart); out [D]. */
 void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
                                      size_t n, size_t D, size_t ld);
+/* One decoding query row against n cached keys, all H <= 16 heads of head
+ * size D >= 16 at once (rows of q's cache ld floats apart); out [H*D]. The
+ * same bits as ad_attention_head_decode_avx512 on each head
+ * (kernels_avx512_decode.c). */
+void ad_attention_row_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
+                                    size_t n, size_t H, size_t D, size_t ld);
 void ad_attention_head_backward_avx512(float *dq, float *dk, float *dv, const float *dout,
                                        const float *P, const float *q, const float *k,
                                        const float *v, size_t T, size_t D, size_t ld,

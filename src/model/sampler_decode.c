@@ -1,10 +1,16 @@
-/* sampler_decode.c: the KV-cache decoder: one token per row per step.
+/* sampler_decode.c: the KV-cache decoder: prompt prefill and decoding steps.
  *
  * Each slot owns, per layer, a key cache and a value cache of max_len
- * positions; a step runs the whole model on nb rows at once (one token each,
- * at each row's own position), appends every row's key and value to its cache
- * and lets each query attend over its own cached prefix. All compute goes
- * through kernels.h, so a CUDA backend replaces it without touching this file.
+ * positions. A call feeds any number of rows, each one token of one slot at
+ * that slot's own position: a decoding step has one row per slot, a prefill
+ * all the positions of new prompts. The whole model runs on the rows at once,
+ * each row's key and value go to its slot's cache, and each query attends over
+ * its slot's cached prefix. Every computation is row by row (products sum over
+ * k in a fixed order for each output element), so a row's values do not
+ * depend on which rows share its call: feeding a prompt in one call gives the
+ * bits of feeding it one token per step. The weights are packed for the
+ * matrix products once, when the decoder is created. All compute goes through
+ * kernels.h, so a CUDA backend replaces it without touching this file.
  *
  * Not for: choosing tokens, admitting or retiring requests (sampler.c). */
 #include <stdint.h>
@@ -14,17 +20,28 @@
 #include "model/kernels.h"
 #include "model/sampler_internal.h"
 
+/* Rows per forward at most: enough for full-width matrix products; longer
+ * prefills run in several forwards. */
+#define PREFILL_ROWS ((size_t)1024)
+
+/* The packed weights of one layer, in ad_layer_weights order. */
+enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
+
 struct ad_kv_decoder {
     const ad_model *m;
     size_t slots, max_len;
-    size_t row_stride;    /* max_len * C: floats between two slots of one layer's cache */
-    float *k_cache;       /* [L, slots, max_len, C] */
-    float *v_cache;       /* [L, slots, max_len, C] */
-    float *x, *xn;        /* [slots, C] residual stream and its normalised copy */
-    float *q, *k, *v;     /* [slots, C] */
-    float *att;           /* [slots, C] attention output before o_proj */
-    float *gate, *up, *h; /* [slots, F] */
-    size_t *len;          /* [slots] keys visible to each row in this step */
+    size_t rows;           /* row capacity of one forward */
+    size_t row_stride;     /* max_len * C: floats between two slots of one layer's cache */
+    float *k_cache;        /* [L, slots, max_len, C] */
+    float *v_cache;        /* [L, slots, max_len, C] */
+    float *x, *xn;         /* [rows, C] residual stream and its normalised copy */
+    float *q, *k, *v;      /* [rows, C] */
+    float *att;            /* [rows, C] attention output before o_proj */
+    float *gate, *up, *h;  /* [rows, F] */
+    size_t *len;           /* [rows] keys visible to each row in this forward */
+    size_t *ident;         /* [rows] 0, 1, 2, ...: slot of row i in a decoding step */
+    size_t *want;          /* [rows] rows of one forward that need logits */
+    ad_packed_matrix **pw; /* [L * W_PER_LAYER + 1] packed weights, the LM head last */
 };
 
 void ad_kv_decoder_free(ad_kv_decoder *d) {
@@ -41,6 +58,12 @@ void ad_kv_decoder_free(ad_kv_decoder *d) {
     free(d->up);
     free(d->h);
     free(d->len);
+    free(d->ident);
+    free(d->want);
+    if (d->pw)
+        for (size_t i = 0; i < d->m->cfg.n_layers * W_PER_LAYER + 1; i++)
+            ad_packed_matrix_free(d->pw[i]);
+    free(d->pw);
     free(d);
 }
 
@@ -48,6 +71,24 @@ void ad_kv_decoder_free(ad_kv_decoder *d) {
 static float *alloc_floats(size_t a, size_t b, size_t c) {
     if (a > SIZE_MAX / b || a * b > SIZE_MAX / sizeof(float) / c) return NULL;
     return calloc(a * b * c, sizeof(float));
+}
+
+/* Packs every weight matrix of the model once for the decoder's products. */
+static int pack_weights(ad_kv_decoder *d, ad_error *err) {
+    const ad_model_config *c = &d->m->cfg;
+    size_t C = c->d_model, F = c->d_ff, L = c->n_layers;
+    d->pw = calloc(L * W_PER_LAYER + 1, sizeof *d->pw);
+    if (!d->pw) return ad_error_set(err, "kv decoder: out of memory");
+    for (size_t l = 0; l < L; l++) {
+        const ad_layer_weights *w = &d->m->w.layers[l];
+        const float *mat[W_PER_LAYER] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+        const size_t in[W_PER_LAYER] = {C, C, C, C, C, C, F};
+        const size_t out[W_PER_LAYER] = {C, C, C, C, F, F, C};
+        for (size_t j = 0; j < W_PER_LAYER; j++)
+            if (ad_matmul_pack(&d->pw[l * W_PER_LAYER + j], mat[j], in[j], out[j], err))
+                return AD_ERR;
+    }
+    return ad_matmul_pack(&d->pw[L * W_PER_LAYER], d->m->w.lm_head, C, c->vocab_size, err);
 }
 
 int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, size_t max_len,
@@ -59,25 +100,30 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
                             max_len, c->max_seq_len);
     ad_kv_decoder *d = calloc(1, sizeof *d);
     if (!d) return ad_error_set(err, "kv decoder: out of memory");
-    size_t C = c->d_model, F = c->d_ff;
+    size_t C = c->d_model, F = c->d_ff, R = slots;
+    /* room for a prefill of PREFILL_ROWS rows, or of every slot's whole cache if less */
+    if (R < PREFILL_ROWS) R = slots > PREFILL_ROWS / max_len ? PREFILL_ROWS : slots * max_len;
     d->m = m;
     d->slots = slots;
     d->max_len = max_len;
+    d->rows = R;
     d->row_stride = max_len * C;
     d->k_cache = alloc_floats(c->n_layers * slots, max_len, C);
     d->v_cache = alloc_floats(c->n_layers * slots, max_len, C);
-    d->x = alloc_floats(slots, C, 1);
-    d->xn = alloc_floats(slots, C, 1);
-    d->q = alloc_floats(slots, C, 1);
-    d->k = alloc_floats(slots, C, 1);
-    d->v = alloc_floats(slots, C, 1);
-    d->att = alloc_floats(slots, C, 1);
-    d->gate = alloc_floats(slots, F, 1);
-    d->up = alloc_floats(slots, F, 1);
-    d->h = alloc_floats(slots, F, 1);
-    d->len = calloc(slots, sizeof *d->len);
+    d->x = alloc_floats(R, C, 1);
+    d->xn = alloc_floats(R, C, 1);
+    d->q = alloc_floats(R, C, 1);
+    d->k = alloc_floats(R, C, 1);
+    d->v = alloc_floats(R, C, 1);
+    d->att = alloc_floats(R, C, 1);
+    d->gate = alloc_floats(R, F, 1);
+    d->up = alloc_floats(R, F, 1);
+    d->h = alloc_floats(R, F, 1);
+    d->len = calloc(R, sizeof *d->len);
+    d->ident = calloc(R, sizeof *d->ident);
+    d->want = calloc(R, sizeof *d->want);
     if (!d->k_cache || !d->v_cache || !d->x || !d->xn || !d->q || !d->k || !d->v || !d->att ||
-        !d->gate || !d->up || !d->h || !d->len) {
+        !d->gate || !d->up || !d->h || !d->len || !d->ident || !d->want) {
         ad_kv_decoder_free(d);
         ad_error_set(err,
                      "kv decoder: out of memory for %zu slots x %zu positions x %zu "
@@ -85,62 +131,97 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
                      slots, max_len, c->n_layers, C);
         return AD_ERR;
     }
+    for (size_t i = 0; i < R; i++)
+        d->ident[i] = i;
+    if (pack_weights(d, err) != AD_OK) {
+        ad_kv_decoder_free(d);
+        return AD_ERR;
+    }
     *out = d;
     return AD_OK;
 }
 
-/* Attention sub-block of layer l for nb rows: x += o_proj(attn(rmsnorm(x))). */
-static void attention_block(ad_kv_decoder *d, size_t l, const size_t *pos, size_t nb) {
+static const ad_packed_matrix *packed(const ad_kv_decoder *d, size_t l, size_t which) {
+    return d->pw[l * W_PER_LAYER + which];
+}
+
+/* Attention sub-block of layer l for nr rows: x += o_proj(attn(rmsnorm(x))).
+ * Row i is position pos[i] of slot slot[i]. */
+static void attention_block(ad_kv_decoder *d, size_t l, const size_t *slot, const size_t *pos,
+                            size_t nr) {
     const ad_model_config *c = &d->m->cfg;
     const ad_layer_weights *w = &d->m->w.layers[l];
     size_t C = c->d_model, H = c->n_heads, D = C / H;
     float *kc = d->k_cache + l * d->slots * d->row_stride;
     float *vc = d->v_cache + l * d->slots * d->row_stride;
-    ad_rmsnorm_forward(d->xn, NULL, d->x, w->attn_norm, nb, C, c->rms_eps);
-    ad_matmul_forward(d->q, d->xn, w->wq, nb, C, C, 0);
-    ad_matmul_forward(d->k, d->xn, w->wk, nb, C, C, 0);
-    ad_matmul_forward(d->v, d->xn, w->wv, nb, C, C, 0);
-    for (size_t i = 0; i < nb; i++) {
+    ad_rmsnorm_forward(d->xn, NULL, d->x, w->attn_norm, nr, C, c->rms_eps);
+    ad_matmul_forward_packed(d->q, d->xn, packed(d, l, W_Q), nr, 0);
+    ad_matmul_forward_packed(d->k, d->xn, packed(d, l, W_K), nr, 0);
+    ad_matmul_forward_packed(d->v, d->xn, packed(d, l, W_V), nr, 0);
+    for (size_t i = 0; i < nr; i++) {
         if (c->pos == AD_POS_ROPE) {
             ad_rope_one(d->q + i * C, H, D, pos[i], c->rope_theta);
             ad_rope_one(d->k + i * C, H, D, pos[i], c->rope_theta);
         }
-        memcpy(kc + i * d->row_stride + pos[i] * C, d->k + i * C, C * sizeof(float));
-        memcpy(vc + i * d->row_stride + pos[i] * C, d->v + i * C, C * sizeof(float));
+        size_t at = slot[i] * d->row_stride + pos[i] * C;
+        memcpy(kc + at, d->k + i * C, C * sizeof(float));
+        memcpy(vc + at, d->v + i * C, C * sizeof(float));
         d->len[i] = pos[i] + 1;
     }
-    ad_attention_decode(d->att, d->q, kc, vc, d->len, nb, d->row_stride, H, D);
-    ad_matmul_forward(d->x, d->att, w->wo, nb, C, C, 1);
+    ad_attention_decode_slots(d->att, d->q, kc, vc, slot, d->len, nr, d->row_stride, H, D);
+    ad_matmul_forward_packed(d->x, d->att, packed(d, l, W_O), nr, 1);
 }
 
 /* MLP sub-block of layer l: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))). */
-static void mlp_block(ad_kv_decoder *d, size_t l, size_t nb) {
+static void mlp_block(ad_kv_decoder *d, size_t l, size_t nr) {
     const ad_model_config *c = &d->m->cfg;
     const ad_layer_weights *w = &d->m->w.layers[l];
     size_t C = c->d_model, F = c->d_ff;
-    ad_rmsnorm_forward(d->xn, NULL, d->x, w->mlp_norm, nb, C, c->rms_eps);
-    ad_matmul_forward(d->gate, d->xn, w->w_gate, nb, C, F, 0);
-    ad_matmul_forward(d->up, d->xn, w->w_up, nb, C, F, 0);
-    ad_swiglu_forward(d->h, d->gate, d->up, nb, F);
-    ad_matmul_forward(d->x, d->h, w->w_down, nb, F, C, 1);
+    ad_rmsnorm_forward(d->xn, NULL, d->x, w->mlp_norm, nr, C, c->rms_eps);
+    ad_matmul_forward_packed(d->gate, d->xn, packed(d, l, W_GATE), nr, 0);
+    ad_matmul_forward_packed(d->up, d->xn, packed(d, l, W_UP), nr, 0);
+    ad_swiglu_forward(d->h, d->gate, d->up, nr, F);
+    ad_matmul_forward_packed(d->x, d->h, packed(d, l, W_DOWN), nr, 1);
 }
 
-void ad_kv_decoder_step(ad_kv_decoder *d, const int32_t *tok, const size_t *pos, size_t nb,
-                        const size_t *want, size_t n_want, float *logits) {
+/* One forward over nr <= d->rows rows; logits of the n_want rows want[]
+ * (indices < nr) go to logits[n_want, V]. */
+static void forward_rows(ad_kv_decoder *d, const int32_t *tok, const size_t *slot,
+                         const size_t *pos, size_t nr, const size_t *want, size_t n_want,
+                         float *logits) {
     const ad_model_config *c = &d->m->cfg;
     size_t C = c->d_model;
-    for (size_t i = 0; i < nb; i++)
+    for (size_t i = 0; i < nr; i++)
         memcpy(d->x + i * C, d->m->w.embed + (size_t)tok[i] * C, C * sizeof(float));
     for (size_t l = 0; l < c->n_layers; l++) {
-        attention_block(d, l, pos, nb);
-        mlp_block(d, l, nb);
+        attention_block(d, l, slot, pos, nr);
+        mlp_block(d, l, nr);
     }
     if (!n_want) return;
     /* Only rows that pick a token need the head: gather them into q (free now). */
     for (size_t j = 0; j < n_want; j++)
         memcpy(d->q + j * C, d->x + want[j] * C, C * sizeof(float));
     ad_rmsnorm_forward(d->xn, NULL, d->q, d->m->w.final_norm, n_want, C, c->rms_eps);
-    ad_matmul_forward(logits, d->xn, d->m->w.lm_head, n_want, C, c->vocab_size, 0);
+    ad_matmul_forward_packed(logits, d->xn, d->pw[c->n_layers * W_PER_LAYER], n_want, 0);
+}
+
+void ad_kv_decoder_step(ad_kv_decoder *d, const int32_t *tok, const size_t *pos, size_t nb,
+                        const size_t *want, size_t n_want, float *logits) {
+    forward_rows(d, tok, d->ident, pos, nb, want, n_want, logits);
+}
+
+void ad_kv_decoder_feed(ad_kv_decoder *d, const int32_t *tok, const size_t *slot, const size_t *pos,
+                        size_t nr, const size_t *want, size_t n_want, float *logits) {
+    size_t V = d->m->cfg.vocab_size, j = 0;
+    for (size_t r0 = 0; r0 < nr; r0 += d->rows) {
+        size_t n = nr - r0 < d->rows ? nr - r0 : d->rows, j0 = j;
+        /* want[] is ascending: this chunk's rows are want[j0..j), shifted to the chunk */
+        while (j < n_want && want[j] < r0 + n)
+            j++;
+        for (size_t k = j0; k < j; k++)
+            d->want[k - j0] = want[k] - r0;
+        forward_rows(d, tok + r0, slot + r0, pos + r0, n, d->want, j - j0, logits + j0 * V);
+    }
 }
 
 void ad_kv_decoder_move(ad_kv_decoder *d, size_t dst, size_t src, size_t len) {

@@ -3,8 +3,9 @@
  * tests. Not a public header: nothing outside src/model (and tests) includes it.
  *
  * Two pieces:
- *  - the KV-cache decoder: slots of per-layer key/value caches, and one decoding
- *    step that feeds one token per active slot at that slot's own position;
+ *  - the KV-cache decoder: slots of per-layer key/value caches, a prefill that
+ *    feeds many positions of many slots in one forward, and one decoding step
+ *    that feeds one token per active slot at that slot's own position;
  *  - the picking functions: log-softmax of one row of logits, and the choice of
  *    the next token (greedy, or temperature / top-k / top-p with a uniform draw). */
 #ifndef AD_MODEL_SAMPLER_INTERNAL_H
@@ -22,7 +23,9 @@ typedef struct ad_kv_decoder ad_kv_decoder;
 
 /* Allocates a decoder for `slots` rows of at most `max_len` positions each
  * (max_len <= the model's max_seq_len). Cache memory is
- * 2 * L * slots * max_len * C floats. On error *out is NULL. */
+ * 2 * L * slots * max_len * C floats; the weights are packed for the products
+ * here, once (the model's weights must not change while the decoder lives).
+ * On error *out is NULL. */
 int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, size_t max_len,
                          ad_error *err);
 
@@ -39,8 +42,22 @@ void ad_kv_decoder_free(ad_kv_decoder *d);
 void ad_kv_decoder_step(ad_kv_decoder *d, const int32_t *tok, const size_t *pos, size_t nb,
                         const size_t *want, size_t n_want, float *logits);
 
+/* Feeds nr rows in as few forwards as the decoder's buffers allow (a prefill):
+ * row r is token tok[r] at position pos[r] < max_len of slot slot[r] < slots;
+ * it attends over that slot's positions 0..pos[r]-1 and itself, and its key
+ * and value are stored at pos[r]. Rows of one slot come in increasing
+ * position, each one's earlier positions fed before (in an earlier call or
+ * earlier in this one). Logits are computed for the n_want rows listed in
+ * want[] (ascending indices < nr) and written to logits[n_want, V] in that
+ * order. A row's values do not depend on the other rows of the call: a prompt
+ * fed here gives the bits of feeding it one token per step. This function
+ * can't fail. */
+void ad_kv_decoder_feed(ad_kv_decoder *d, const int32_t *tok, const size_t *slot, const size_t *pos,
+                        size_t nr, const size_t *want, size_t n_want, float *logits);
+
 /* Copies the first `len` cached positions of slot src into slot dst (every
- * layer), so that a finished slot can be filled by the last active one. */
+ * layer), so that a finished slot can be filled by the last active one, or a
+ * new request can start from the cache of another with the same prompt. */
 void ad_kv_decoder_move(ad_kv_decoder *d, size_t dst, size_t src, size_t len);
 
 /* ---- Picking (sampler_pick.c); every row has V >= 1 logits ---- */

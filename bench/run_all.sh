@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run_all.sh: the whole benchmark (`make bench`): the engine, the same workloads in
-# PyTorch, the ratios autodidact / PyTorch, then the task benchmarks.
+# PyTorch, the ratios autodidact / PyTorch, one RL step against PyTorch's
+# (bench/run_rl.sh), then the task benchmarks.
 #
 # The engine runs in the environment as it is (OPENBLAS_CORETYPE included);
 # PyTorch (Debian's python3-torch, /usr/bin/python3, 2 threads) runs with
@@ -83,6 +84,13 @@ if [ $torch_ok -eq 1 ]; then
       printf "(tokens/s; peak %.1f GFLOP/s; mfu = 6 x params x tokens/s / peak for train,\n", peak / 1e9
       printf " 2 x params x (prompt + new - 1) / new x generated tokens/s / peak for generate)\n"
     }' "$out/engine" "$out/torch"
+fi
+
+if [ -x "$BUILD/bench/bench_rl" ]; then
+  echo "== RL step (bench/run_rl.sh: $BUILD/bench/bench_rl and bench/torch_rl_step.py)"
+  quick_rl=()
+  case " $* " in *" --quick "*) quick_rl=(--quick) ;; esac
+  BUILD=$BUILD bench/run_rl.sh "${quick_rl[@]}" || echo "!! run_rl.sh failed"
 fi
 
 if [ -x "$BUILD/bench/bench_tasks" ]; then

@@ -170,6 +170,13 @@ int run_decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_s
 int run_agreement(ad_run *run, ad_model *before, ad_model *after, size_t l, size_t round,
                   ad_level lv, double *agree, ad_error *err);
 
+/* Sets c[i].correct for n candidates from the task's checker (an answer that
+ * never reached EOS is wrong), prompt_of(ctx, i) naming candidate i's prompt;
+ * in batches, which an external verifier checks in parallel (run_select.c). */
+int run_verify_candidates(ad_run *run, ad_candidate *c, size_t n,
+                          const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
+                          ad_error *err);
+
 /* The select stage's filter settings from select.* (the judge filter included). */
 ad_filter_params run_filter_params(const ad_run_config *c);
 

@@ -144,6 +144,11 @@ static int groups_sample(rl_ctx *x, size_t step, size_t first, rl_group *g, size
     return rc;
 }
 
+static const char *group_prompt(const void *ctx, size_t j) {
+    (void)j;
+    return ((const rl_group *)ctx)->prompt;
+}
+
 /* Decodes, verifies (for the figures) and rewards the group's completions. */
 static int group_score(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
     ad_run *run = x->run;
@@ -160,27 +165,26 @@ static int group_score(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
     for (size_t j = 0; rc == AD_OK && j < G; j++) {
         const ad_sample_result *r = &g->res[j];
         size_t body = r->n - (r->hit_eos ? 1 : 0), cap = body * (AD_TOKEN_MAX_LEN + 1) + 1;
-        ad_verdict v;
         if (!(g->texts[j] = malloc(cap))) rc = ad_error_set(err, "out of memory");
         if (rc == AD_OK) rc = ad_vocab_decode(&run->vocab, r->tokens, body, g->texts[j], cap, err);
-        if (rc == AD_OK) rc = ad_task_verify(run->task, g->prompt, g->texts[j], &v, err);
         if (rc != AD_OK) break;
         g->c[j] = (ad_candidate){.prompt = i,
                                  .level = g->level,
+                                 .lineage = x->lineage,
                                  .sample = j,
                                  .completion = g->texts[j],
                                  .n_tokens = r->n,
                                  .logprob_sum = r->logprob_sum,
                                  .hit_eos = r->hit_eos,
-                                 .correct = r->hit_eos && v.correct,
+                                 .correct = -1,
                                  .score = NAN};
         g->certainty[j] = ad_reward_certainty_mean(r->certainty_sum, r->n);
         g->bound[j] = g->budget - 1;
     }
+    /* the checker's verdicts: the logged figures' (and the verifier reward's) */
+    if (rc == AD_OK) rc = run_verify_candidates(run, g->c, G, group_prompt, g, err);
     ad_reward_ctx ctx = {g->c,      G,          g->certainty, g->bound, run->cfg.lineages,
                          g->others, x->n_others};
-    for (size_t j = 0; j < G; j++)
-        g->c[j].lineage = x->lineage;
     if (rc == AD_OK) rc = ad_reward_spec_score(&x->spec, &ctx, g->reward, g->terms, err);
     for (size_t j = 0; rc == AD_OK && run->cfg.rl_incomplete == 1 && j < G; j++)
         if (!g->c[j].hit_eos) g->reward[j] = -1.0; /* rl.incomplete = penalty */

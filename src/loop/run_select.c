@@ -19,26 +19,35 @@
 
 #define VERIFY_CHUNK 1024 /* verdicts held at once (~200 KiB) */
 
-/* Verdicts for every candidate (an answer that never reached EOS is wrong),
- * in batches: an external verifier checks a batch in parallel. */
-static int check_all(ad_run *run, run_candidates *cl, ad_error *err) {
+int run_verify_candidates(ad_run *run, ad_candidate *c, size_t n,
+                          const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
+                          ad_error *err) {
     const char *ps[VERIFY_CHUNK], *as[VERIFY_CHUNK];
     ad_verdict *v = malloc(VERIFY_CHUNK * sizeof *v);
     if (!v) return ad_error_set(err, "out of memory verifying candidates");
     int rc = AD_OK;
-    for (size_t at = 0; rc == AD_OK && at < cl->n; at += VERIFY_CHUNK) {
-        size_t m = cl->n - at < VERIFY_CHUNK ? cl->n - at : VERIFY_CHUNK;
+    for (size_t at = 0; rc == AD_OK && at < n; at += VERIFY_CHUNK) {
+        size_t m = n - at < VERIFY_CHUNK ? n - at : VERIFY_CHUNK;
         for (size_t i = 0; i < m; i++) {
-            ps[i] = cl->rows[at + i].prompt;
-            as[i] = cl->c[at + i].completion;
+            ps[i] = prompt_of(ctx, at + i);
+            as[i] = c[at + i].completion;
         }
         rc = ad_task_verify_batch(run->task, ps, as, m, v, err);
         if (rc != AD_OK) ad_error_prefix(err, "verifying candidates %zu..%zu: ", at, at + m - 1);
         for (size_t i = 0; rc == AD_OK && i < m; i++)
-            cl->c[at + i].correct = cl->c[at + i].hit_eos && v[i].correct;
+            c[at + i].correct = c[at + i].hit_eos && v[i].correct;
     }
     free(v);
     return rc;
+}
+
+static const char *row_prompt(const void *ctx, size_t i) {
+    return ((const run_candidates *)ctx)->rows[i].prompt;
+}
+
+/* Verdicts for every candidate of the round. */
+static int check_all(ad_run *run, run_candidates *cl, ad_error *err) {
+    return run_verify_candidates(run, cl->c, cl->n, row_prompt, cl, err);
 }
 
 ad_filter_params run_filter_params(const ad_run_config *c) {

@@ -98,17 +98,15 @@ static int mark_majority(probe *p, ad_error *err) {
     return rc;
 }
 
+static const char *probe_prompt(const void *ctx, size_t q) {
+    const probe *p = ctx;
+    return p->prompts[p->c[q].prompt];
+}
+
 /* The candidates' verdicts: the checker's, or the majority proxy. */
 static int mark_correct(ad_run *run, probe *p, int proxy, ad_error *err) {
     if (proxy) return mark_majority(p, err);
-    for (size_t q = 0; q < p->L * p->n * p->k; q++) {
-        ad_verdict v;
-        ad_candidate *c = &p->c[q];
-        if (ad_task_verify(run->task, p->prompts[c->prompt], c->completion, &v, err) != AD_OK)
-            return AD_ERR;
-        c->correct = c->hit_eos && v.correct;
-    }
-    return AD_OK;
+    return run_verify_candidates(run, p->c, p->L * p->n * p->k, probe_prompt, p, err);
 }
 
 /* Decodes the probe at temperature t with every lineage and scores it. */

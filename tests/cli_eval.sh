@@ -75,7 +75,7 @@ expect_error() { # WHAT PATTERN ARGS...
   check "$what exits 2 (got $rc)" test "$rc" -eq 2
   check "$what: message names it" grep -q -- "$pat" <<< "$out"
 }
-expect_error "--by nope" "--by: 'nope' is not a best-of rule (one of: likelihood, vote)" --best-of 4 --by nope
+expect_error "--by nope" "--by: 'nope' is not a best-of rule (one of: likelihood, vote, judge)" --best-of 4 --by nope
 expect_error "--best-of 0" "--best-of: 0 is not in 1..4096" --best-of 0
 expect_error "--best-of 5000" "--best-of: 5000 is not in 1..4096" --best-of 5000
 expect_error "--best-of x" "--best-of: bad value 'x'" --best-of x

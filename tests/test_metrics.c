@@ -187,6 +187,7 @@ static void test_summarize(void) {
 static void test_best_of_choose(void) {
     ad_error err;
     size_t ch = 99;
+    ad_best_of_rule r = AD_BEST_OF_VOTE;
     const char *a[] = {"12", NULL, "13", "12", "14"};
     double lp[] = {-2.0, -0.1, -1.0, -1.0, NAN};
     CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, a, lp, 5, &ch, &err) == AD_OK && ch == 2);
@@ -203,7 +204,13 @@ static void test_best_of_choose(void) {
     CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, NULL, NULL, 0, &ch, &err) == AD_OK && ch == 0);
     CHECK(ad_best_of_choose(AD_BEST_OF_LIKELIHOOD, a, NULL, 5, &ch, &err) == AD_ERR);
     CHECK(ad_best_of_choose((ad_best_of_rule)7, a, lp, 5, &ch, &err) == AD_ERR);
-    ad_best_of_rule r = AD_BEST_OF_VOTE;
+    /* by judge: the highest P(yes) among finished samples, as likelihood ranks log-probs */
+    double py[] = {0.2, 0.99, 0.7, 0.7, NAN};
+    CHECK(ad_best_of_choose(AD_BEST_OF_JUDGE, a, py, 5, &ch, &err) == AD_OK && ch == 2);
+    CHECK(ad_best_of_choose(AD_BEST_OF_JUDGE, none, hi, 2, &ch, &err) == AD_OK && ch == 2);
+    CHECK(ad_best_of_choose(AD_BEST_OF_JUDGE, a, NULL, 5, &ch, &err) == AD_ERR &&
+          strstr(err.msg, "judge needs a value per sample"));
+    CHECK(ad_best_of_rule_parse("judge", &r, &err) == AD_OK && r == AD_BEST_OF_JUDGE);
     CHECK(ad_best_of_rule_parse("likelihood", &r, &err) == AD_OK && r == AD_BEST_OF_LIKELIHOOD);
     CHECK(ad_best_of_rule_parse("vote", &r, &err) == AD_OK && r == AD_BEST_OF_VOTE);
     CHECK(ad_best_of_rule_parse("nope", &r, &err) == AD_ERR && strstr(err.msg, "'nope'"));

@@ -126,6 +126,11 @@ static void test_cross_key_checks(void) {
     expect_exact("[optimize]\nobjective = nft\n", NULL, 0, 2,
                  "optimize.objective = nft needs acquire.samples >= 2 (a prompt's kept share r_q "
                  "counts its samples), got acquire.samples = 1");
+    expect_exact("[round]\nkind = rl\n[rl]\nrewards = judge:1\n", NULL, 0, 0,
+                 "rl.rewards names judge: set rl.judge to a judge checkpoint (e.g. a self+judge "
+                 "run's DIR/ckpt/judge/rNNNN)");
+    expect_exact("[round]\nkind = rl\n[rl]\njudge = j/r0003\n", NULL, 0, 4,
+                 "rl.judge = j/r0003 is set but rl.rewards does not name judge");
     expect_exact("[model]\ndim = 100\nheads = 3\n", NULL, 0, 3,
                  "model.heads = 3 does not divide model.dim = 100");
     expect_exact("[base]\nwarmup = 0.6\ndecay = 0.5\n", NULL, 0, 3,
@@ -231,7 +236,8 @@ static const char *nondefault_ini =
     "steps = 50\nbatch = 16\nlr = 0.002\nthreshold = 0.7\n"
     "[optimize]\nobjective = dpo\n"
     "[rl]\nsteps = 7\nprompts = 5\ngroup = 3\ninner_epochs = 2\ntemperature = 0.7\ntop_p = 0.9\n"
-    "rewards = majority:1, length:0.5\nadvantage = rloo\nloss_agg = seq_mean_token_sum_norm\n"
+    "rewards = majority:1, length:0.5, judge:0.25\njudge = /runs/j/ckpt/judge/r0003\nadvantage = "
+    "rloo\nloss_agg = seq_mean_token_sum_norm\n"
     "epsilon = 0.1\nepsilon_high = 0.28\nbeta = 0.04\ndrop_uniform_groups = on\n"
     "max_resample = 4\nincomplete = penalty\nguard = on\n"
     "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"

@@ -11,11 +11,13 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "loop/evaluate.h"
+#include "loop/judge.h"
 #include "model/checkpoint.h"
 
 static const char *usage_text =
     "usage: autodidact eval CKPT --task NAME --levels LIST [-n N] [--seed S] [--threads N]\n"
-    "                       [--best-of K [--by likelihood|vote] [--temperature T]]\n\n"
+    "                       [--best-of K [--by likelihood|vote|judge] [--judge DIR]\n"
+    "                                    [--temperature T]]\n\n"
     "Decodes N held-out problems per level greedily (the task's length bound is the\n"
     "budget) and prints one JSON line per level: {\"level\", \"n\", \"correct\",\n"
     "\"accuracy\", \"mean_logprob\", \"tokens_per_s\"}. Problems come from the evaluation\n"
@@ -25,7 +27,10 @@ static const char *usage_text =
     "(default 1; 0 is greedy), seeded from S so a run repeats exactly, and is\n"
     "answered with one of them: --by likelihood (default) takes the sample with the\n"
     "highest sequence log-prob among those that reached EOS; --by vote takes the\n"
-    "majority answer (a tie, or no sample that reached EOS, is wrong). Each line then\n"
+    "majority answer (a tie, or no sample that reached EOS, is wrong); --by judge\n"
+    "takes the sample a self-taught judge (--judge DIR: a run's ckpt/judge/rNNNN,\n"
+    "for the same task) gives the highest P(yes), among those that reached EOS.\n"
+    "Each line then\n"
     "adds \"best_of\" (K), \"by\", \"temperature\", \"best_of_correct\",\n"
     "\"best_of_accuracy\" (the chosen answer's accuracy) and \"pass_at_k\" (the share\n"
     "of problems with a right answer among the K samples).\n";
@@ -34,6 +39,7 @@ static const char *usage_text =
 typedef struct best_of_flags {
     ad_best_of_params p;
     int by_given, temperature_given;
+    const char *judge_dir; /* --judge */
 } best_of_flags;
 
 static int parse_by(const char *s, ad_best_of_rule *out) {
@@ -49,8 +55,12 @@ static int check_best_of(const best_of_flags *b, int best_of_given) {
         return fprintf(stderr, "autodidact eval: --best-of: %zu is not in 1..%d\n", b->p.k,
                        AD_BEST_OF_MAX),
                1;
-    if (!best_of_given && (b->by_given || b->temperature_given))
-        return fprintf(stderr, "autodidact eval: --by and --temperature need --best-of K\n"), 1;
+    if (!best_of_given && (b->by_given || b->temperature_given || b->judge_dir))
+        return fprintf(stderr,
+                       "autodidact eval: --by, --judge and --temperature need --best-of K\n"),
+               1;
+    if ((b->p.by == AD_BEST_OF_JUDGE) != (b->judge_dir != NULL))
+        return fprintf(stderr, "autodidact eval: --by judge and --judge DIR go together\n"), 1;
     if (b->temperature_given && !(isfinite(b->p.temperature) && b->p.temperature >= 0.0f))
         return fprintf(stderr, "autodidact eval: --temperature: %g is not a finite value >= 0\n",
                        (double)b->p.temperature),
@@ -84,14 +94,15 @@ static void print_level(ad_level lv, const ad_level_accuracy *acc, const ad_best
 
 int cmd_eval(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return printf("%s", usage_text), 0;
-    static const struct option opts[] = {
-        {"task", 1, 0, 't'}, {"levels", 1, 0, 'l'},      {"num", 1, 0, 'n'},
-        {"seed", 1, 0, 's'}, {"threads", 1, 0, 'T'},     {"best-of", 1, 0, 'k'},
-        {"by", 1, 0, 'b'},   {"temperature", 1, 0, 'p'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"task", 1, 0, 't'},    {"levels", 1, 0, 'l'},
+                                         {"num", 1, 0, 'n'},     {"seed", 1, 0, 's'},
+                                         {"threads", 1, 0, 'T'}, {"best-of", 1, 0, 'k'},
+                                         {"by", 1, 0, 'b'},      {"temperature", 1, 0, 'p'},
+                                         {"judge", 1, 0, 'j'},   {0, 0, 0, 0}};
     const char *task_name = NULL, *levels_text = NULL;
     size_t n = 512, threads = 0;
     uint64_t seed = 1;
-    best_of_flags bf = {ad_best_of_default_params(), 0, 0};
+    best_of_flags bf = {ad_best_of_default_params(), 0, 0, NULL};
     int c, bad = 0, best_of_given = 0;
     while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
         switch (c) {
@@ -118,6 +129,9 @@ int cmd_eval(int argc, char **argv) {
             bf.by_given = 1;
             bad |= parse_by(optarg, &bf.p.by);
             break;
+        case 'j':
+            bf.judge_dir = optarg;
+            break;
         case 'p':
             bf.temperature_given = 1;
             bad |= cli_parse_float("eval", "--temperature", optarg, &bf.p.temperature);
@@ -134,8 +148,8 @@ int cmd_eval(int argc, char **argv) {
     ad_task *task = NULL;
     ad_model *m = NULL;
     ad_level_list levels = {0};
-    ad_vocab *vocab = malloc(sizeof *vocab);
-    int rc = vocab ? AD_OK : ad_error_set(&err, "out of memory");
+    ad_vocab *vocab = malloc(sizeof *vocab), *judge_vocab = malloc(sizeof *judge_vocab);
+    int rc = vocab && judge_vocab ? AD_OK : ad_error_set(&err, "out of memory");
     if (rc == AD_OK) rc = ad_task_open(task_name, NULL, &task, &err);
     if (rc == AD_OK && ad_level_list_parse(levels_text, &levels, &err) != AD_OK)
         rc = ad_error_prefix(&err, "--levels: ");
@@ -143,6 +157,10 @@ int cmd_eval(int argc, char **argv) {
         if (ad_task_level_check(task, levels.v[i], &err) != AD_OK)
             rc = ad_error_prefix(&err, "--levels: ");
     if (rc == AD_OK) rc = ad_checkpoint_load(argv[optind], &m, vocab, NULL, NULL, &err);
+    if (rc == AD_OK && bf.judge_dir)
+        rc = ad_judge_load(bf.judge_dir, vocab, m->cfg.max_seq_len + 1, &bf.p.judge, judge_vocab,
+                           &err);
+    bf.p.judge_vocab = judge_vocab;
     for (size_t i = 0; rc == AD_OK && i < levels.n; i++) {
         if (best_of_given) {
             ad_best_of_accuracy b;
@@ -155,6 +173,8 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     free(vocab);
+    free(judge_vocab);
+    ad_model_free(bf.p.judge);
     ad_model_free(m);
     ad_level_list_free(&levels);
     ad_task_free(task);

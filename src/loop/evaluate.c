@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "loop/complete.h"
+#include "loop/judge.h"
 #include "util/progress.h"
 
 int ad_eval_problem(const ad_task *t, ad_level lv, uint64_t seed, size_t i, ad_problem *p,
@@ -141,6 +142,8 @@ static int best_of_check(const ad_best_of_params *p, ad_error *err) {
                             (double)p->temperature);
     if (strcmp(ad_best_of_rule_name(p->by), "?") == 0)
         return ad_error_set(err, "best-of: unknown rule %d", (int)p->by);
+    if (p->by == AD_BEST_OF_JUDGE && !(p->judge && p->judge_vocab))
+        return ad_error_set(err, "best-of: by judge needs a judge model");
     return AD_OK;
 }
 
@@ -163,20 +166,52 @@ static int draw_samples(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     return AD_OK;
 }
 
+/* The value best-of ranks each of the m samples by: the judge's P(yes) for
+ * those that reached EOS (NaN for the rest) when by judge, else the
+ * sequence log-prob. One batched judge pass over every sample. */
+static int sample_values(char *const *prompts, size_t n, const ad_completion *outs, size_t m,
+                         const ad_best_of_params *p, double *value, ad_error *err) {
+    if (p->by != AD_BEST_OF_JUDGE) {
+        for (size_t s = 0; s < m; s++)
+            value[s] = outs[s].logprob_sum;
+        return AD_OK;
+    }
+    const char **ps = malloc((m ? m : 1) * sizeof *ps), **cs = malloc((m ? m : 1) * sizeof *cs);
+    size_t *at = malloc((m ? m : 1) * sizeof *at), k = 0;
+    double *got = malloc((m ? m : 1) * sizeof *got);
+    int rc = ps && cs && at && got ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t s = 0; rc == AD_OK && s < m; s++) {
+        value[s] = NAN;
+        if (!outs[s].hit_eos) continue;
+        ps[k] = prompts[s % n]; /* sample s is sample s / n of prompt s % n */
+        cs[k] = outs[s].text;
+        at[k++] = s;
+    }
+    if (rc == AD_OK && k) rc = ad_judge_score(p->judge, p->judge_vocab, ps, cs, k, got, err);
+    for (size_t j = 0; rc == AD_OK && j < k; j++)
+        value[at[j]] = got[j];
+    free(ps);
+    free(cs);
+    free(at);
+    free(got);
+    return rc;
+}
+
 /* Scores problem i's k samples (outs[j * n + i], verdicts in
- * right_all[j * n + i]): chosen right, any right. */
-static int score_problem(const ad_completion *outs, const int *right_all, size_t n, size_t i,
-                         const ad_best_of_params *p, const char **answers, double *logprob,
-                         int *chosen_right, int *any_right, ad_error *err) {
+ * right_all[j * n + i], ranking values in value_all[j * n + i]): chosen right,
+ * any right. */
+static int score_problem(const ad_completion *outs, const int *right_all, const double *value_all,
+                         size_t n, size_t i, const ad_best_of_params *p, const char **answers,
+                         double *value, int *chosen_right, int *any_right, ad_error *err) {
     *any_right = 0;
     for (size_t j = 0; j < p->k; j++) {
         const ad_completion *c = &outs[j * n + i];
         *any_right |= right_all[j * n + i];
         answers[j] = c->hit_eos ? c->text : NULL;
-        logprob[j] = c->logprob_sum;
+        value[j] = value_all[j * n + i];
     }
     size_t chosen;
-    if (ad_best_of_choose(p->by, answers, logprob, p->k, &chosen, err) != AD_OK) return AD_ERR;
+    if (ad_best_of_choose(p->by, answers, value, p->k, &chosen, err) != AD_OK) return AD_ERR;
     *chosen_right = chosen < p->k && right_all[chosen * n + i];
     return AD_OK;
 }
@@ -193,15 +228,19 @@ int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     out->params = *p;
     ad_completion *outs = calloc(n ? n * p->k : 1, sizeof *outs);
     const char **answers = malloc(p->k * sizeof *answers);
-    double *logprob = malloc(p->k * sizeof *logprob);
+    double *value = malloc(p->k * sizeof *value);
+    double *value_all = malloc((n ? n * p->k : 1) * sizeof *value_all);
     int *right = malloc((n ? n * p->k : 1) * sizeof *right);
-    int rc = (outs && answers && logprob && right) ? AD_OK : ad_error_set(err, "out of memory");
+    int rc = (outs && answers && value && value_all && right) ? AD_OK
+                                                              : ad_error_set(err, "out of memory");
     if (rc == AD_OK) rc = greedy_level(m, v, t, lv, prompts, n, &out->greedy, err);
     if (rc == AD_OK) rc = draw_samples(m, v, t, lv, prompts, n, seed, p, outs, err);
     if (rc == AD_OK && n) rc = completions_right(t, prompts, n, outs, n * p->k, right, err);
+    if (rc == AD_OK && n) rc = sample_values(prompts, n, outs, n * p->k, p, value_all, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         int chosen_right = 0, any_right = 0;
-        rc = score_problem(outs, right, n, i, p, answers, logprob, &chosen_right, &any_right, err);
+        rc = score_problem(outs, right, value_all, n, i, p, answers, value, &chosen_right,
+                           &any_right, err);
         out->chosen_correct += (size_t)chosen_right;
         out->any_correct += (size_t)any_right;
     }
@@ -211,7 +250,8 @@ int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     }
     completions_free(outs, n * p->k);
     free(answers);
-    free(logprob);
+    free(value);
+    free(value_all);
     free(right);
     prompts_free(prompts, n);
     if (rc == AD_OK) return AD_OK;

@@ -9,9 +9,9 @@
  * exact match of the full output).
  *
  * Best-of-k (ad_evaluate_best_of) also draws k samples per problem and
- * answers with one of them (metrics.h's ad_best_of_choose: by likelihood or
- * by majority vote); it measures how much better the model does when it may
- * pick among its own samples, the gap sharpening aims to close. */
+ * answers with one of them (metrics.h's ad_best_of_choose: by likelihood, by
+ * majority vote, or by a self-taught judge's P(yes)); it measures how much better the model does
+ * when it may pick among its own samples, the gap sharpening aims to close. */
 #ifndef AD_LOOP_EVALUATE_H
 #define AD_LOOP_EVALUATE_H
 
@@ -42,6 +42,10 @@ typedef struct ad_best_of_params {
     size_t k;           /* samples per problem, 1..AD_BEST_OF_MAX */
     ad_best_of_rule by; /* how the answer is chosen among them */
     float temperature;  /* sampling temperature, >= 0 (0: every sample is the greedy one) */
+    /* by judge: the judge model and its vocabulary (judge.h's ad_judge_load);
+     * NULL otherwise */
+    ad_model *judge;
+    const ad_vocab *judge_vocab;
 } ad_best_of_params;
 
 #define AD_BEST_OF_MAX 4096
@@ -66,7 +70,8 @@ typedef struct ad_best_of_accuracy {
  * stream i: a run's candidates always name their lineage and round, so the
  * streams never meet, and a sample does not depend on k or n (the samples of
  * best-of-4 are the first 4 of best-of-8). Checks p (k in 1..AD_BEST_OF_MAX,
- * a finite temperature >= 0, a known rule) before decoding anything. */
+ * a finite temperature >= 0, a known rule, a judge when by judge) before
+ * decoding anything. */
 int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv, size_t n,
                         uint64_t seed, const ad_best_of_params *p, ad_best_of_accuracy *out,
                         ad_error *err);

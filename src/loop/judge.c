@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/checkpoint.h"
 #include "model/sampler.h"
 
 int ad_judge_vocab(ad_vocab *judge, const ad_vocab *task, ad_error *err) {
@@ -78,4 +79,39 @@ int ad_judge_score(ad_model *m, const ad_vocab *judge, const char *const *prompt
     }
     free(lp);
     return rc == AD_OK ? AD_OK : ad_error_prefix(err, "judge: ");
+}
+
+/* The first difference between a loaded judge vocabulary and the one the
+ * task's judge must have; AD_OK when they are the same. */
+static int judge_vocab_check(const char *dir, const ad_vocab *got, const ad_vocab *task,
+                             ad_error *err) {
+    ad_vocab *want = malloc(sizeof *want);
+    if (!want) return ad_error_set(err, "out of memory");
+    int rc = ad_judge_vocab(want, task, err);
+    if (rc == AD_OK && got->size != want->size)
+        rc = ad_error_set(err,
+                          "%s: not a judge for this task: its vocabulary has %zu tokens, the "
+                          "task's judge has %zu",
+                          dir, got->size, want->size);
+    for (size_t i = 0; rc == AD_OK && i < want->size; i++)
+        if (strcmp(got->tokens[i], want->tokens[i]))
+            rc = ad_error_set(err,
+                              "%s: not a judge for this task: token %zu is '%s', the task's "
+                              "judge has '%s'",
+                              dir, i, got->tokens[i], want->tokens[i]);
+    free(want);
+    return rc;
+}
+
+int ad_judge_load(const char *dir, const ad_vocab *task, size_t min_seq_len, ad_model **m,
+                  ad_vocab *judge, ad_error *err) {
+    *m = NULL;
+    if (ad_checkpoint_load(dir, m, judge, NULL, NULL, err) != AD_OK) return AD_ERR;
+    if (judge_vocab_check(dir, judge, task, err) != AD_OK) {
+        ad_model_free(*m);
+        *m = NULL;
+        return AD_ERR;
+    }
+    if ((*m)->cfg.max_seq_len < min_seq_len) (*m)->cfg.max_seq_len = min_seq_len;
+    return AD_OK;
 }

@@ -35,6 +35,15 @@
  * Fails when the task uses either verdict symbol. */
 int ad_judge_vocab(ad_vocab *judge, const ad_vocab *task, ad_error *err);
 
+/* Loads a judge checkpoint (a run's DIR/ckpt/judge/rNNNN) for scoring: its
+ * model (weights only) and vocabulary, which must be exactly the judge
+ * vocabulary of `task` (same symbols, same ids), else the error names the
+ * first difference. The model's context is widened to at least min_seq_len
+ * (the judge has no learned positions, so a longer context is well defined).
+ * On error *m is NULL. */
+int ad_judge_load(const char *dir, const ad_vocab *task, size_t min_seq_len, ad_model **m,
+                  ad_vocab *judge, ad_error *err);
+
 /* Encodes one training example: BOS prompt completion EOS verdict (verdict
  * 1: YES, 0: NO), with the loss on the verdict alone. Fails like
  * ad_example_encode (a character outside the vocabulary, longer than max_len). */

@@ -32,24 +32,25 @@ int ad_maj_correct(const char *const *answers, const int *correct, size_t n, int
     return AD_OK;
 }
 
-static const char *const best_of_names[] = {"likelihood", "vote"};
+static const char *const best_of_names[] = {"likelihood", "vote", "judge"};
+#define N_BEST_OF_RULES (sizeof best_of_names / sizeof best_of_names[0])
 
 const char *ad_best_of_rule_name(ad_best_of_rule by) {
-    return (unsigned)by < 2 ? best_of_names[by] : "?";
+    return (unsigned)by < N_BEST_OF_RULES ? best_of_names[by] : "?";
 }
 
 int ad_best_of_rule_parse(const char *name, ad_best_of_rule *out, ad_error *err) {
-    for (unsigned i = 0; name && i < 2; i++)
+    for (unsigned i = 0; name && i < N_BEST_OF_RULES; i++)
         if (strcmp(name, best_of_names[i]) == 0) {
             *out = (ad_best_of_rule)i;
             return AD_OK;
         }
-    return ad_error_set(err, "'%s' is not a best-of rule (one of: likelihood, vote)",
+    return ad_error_set(err, "'%s' is not a best-of rule (one of: likelihood, vote, judge)",
                         name ? name : "(null)");
 }
 
-int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const double *logprob,
-                      size_t n, size_t *chosen, ad_error *err) {
+int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const double *value, size_t n,
+                      size_t *chosen, ad_error *err) {
     *chosen = n;
     if (by == AD_BEST_OF_VOTE) {
         ad_vote v;
@@ -57,11 +58,13 @@ int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const doub
         if (v.unique) *chosen = v.first;
         return AD_OK;
     }
-    if (by != AD_BEST_OF_LIKELIHOOD) return ad_error_set(err, "best-of: unknown rule %d", (int)by);
-    if (n && !logprob) return ad_error_set(err, "best-of: likelihood needs log-probs");
+    if (by != AD_BEST_OF_LIKELIHOOD && by != AD_BEST_OF_JUDGE)
+        return ad_error_set(err, "best-of: unknown rule %d", (int)by);
+    if (n && !value)
+        return ad_error_set(err, "best-of: %s needs a value per sample", ad_best_of_rule_name(by));
     for (size_t j = 0; j < n; j++) {
-        if (!answers[j] || isnan(logprob[j])) continue;
-        if (*chosen == n || logprob[j] > logprob[*chosen]) *chosen = j;
+        if (!answers[j] || isnan(value[j])) continue;
+        if (*chosen == n || value[j] > value[*chosen]) *chosen = j;
     }
     return AD_OK;
 }

@@ -34,9 +34,10 @@ int ad_maj_correct(const char *const *answers, const int *correct, size_t n, int
 typedef enum ad_best_of_rule {
     AD_BEST_OF_LIKELIHOOD = 0, /* the highest sequence log-prob (the sum) */
     AD_BEST_OF_VOTE = 1,       /* the majority answer */
+    AD_BEST_OF_JUDGE = 2,      /* the highest judge score P(yes) */
 } ad_best_of_rule;
 
-/* "likelihood" or "vote"; "?" for an unknown rule. This function can't fail. */
+/* "likelihood", "vote" or "judge"; "?" for an unknown rule. This function can't fail. */
 const char *ad_best_of_rule_name(ad_best_of_rule by);
 
 /* The rule with this name; the error lists the names. */
@@ -44,12 +45,13 @@ int ad_best_of_rule_parse(const char *name, ad_best_of_rule *out, ad_error *err)
 
 /* Best-of-n choice for one prompt: *chosen is the index of the chosen sample,
  * or n when none is chosen (the prompt then scores as wrong). answers[j] is
- * sample j's answer, NULL when it never reached EOS. Likelihood: the highest
- * logprob[j] among samples with an answer (a NaN never wins); ties: the lowest
- * index. Vote: the first occurrence of the mode of the answers (ad_vote_mode:
- * a tie or no answer at all chooses none). logprob may be NULL for the vote. */
-int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const double *logprob,
-                      size_t n, size_t *chosen, ad_error *err);
+ * sample j's answer, NULL when it never reached EOS. Likelihood and judge: the
+ * highest value[j] (the sequence log-prob, or the judge's P(yes)) among
+ * samples with an answer (a NaN never wins); ties: the lowest index. Vote: the
+ * first occurrence of the mode of the answers (ad_vote_mode: a tie or no
+ * answer at all chooses none). value may be NULL for the vote. */
+int ad_best_of_choose(ad_best_of_rule by, const char *const *answers, const double *value, size_t n,
+                      size_t *chosen, ad_error *err);
 
 /* Diversity of one prompt's samples: distinct texts / n (NULL entries count
  * as samples but not as texts). 0 when n == 0. */

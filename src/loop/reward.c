@@ -226,6 +226,12 @@ int ad_reward_spec_uses_verifier(const ad_reward_spec *spec) {
     return 0;
 }
 
+int ad_reward_spec_names(const ad_reward_spec *spec, const char *name) {
+    for (size_t k = 0; k < spec->n; k++)
+        if (!strcmp(spec->terms[k].reward->name, name)) return 1;
+    return 0;
+}
+
 int ad_reward_spec_score(const ad_reward_spec *spec, const ad_reward_ctx *ctx, double *out,
                          double *per_reward_out, ad_error *err) {
     if (!spec || spec->n < 1 || spec->n > AD_REWARD_MAX_TERMS)

@@ -164,6 +164,9 @@ size_t ad_reward_spec_format(const ad_reward_spec *spec, char *buf, size_t cap);
 /* 1 when any term's reward uses the verifier. This function can't fail. */
 int ad_reward_spec_uses_verifier(const ad_reward_spec *spec);
 
+/* 1 when a term of the spec is the reward called name. This function can't fail. */
+int ad_reward_spec_names(const ad_reward_spec *spec, const char *name);
+
 /* Scores one group with every term (ad_reward_score) and writes the weighted
  * total of candidate i to out[i]; per_reward_out, when not NULL, gets term k's
  * unweighted reward of candidate i at per_reward_out[k * n + i]

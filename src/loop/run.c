@@ -340,6 +340,7 @@ static int fill_new_run(ad_run *run, ad_error *err) {
     run_path(path, sizeof path, "%s/data", run->dir);
     if (rc == AD_OK) rc = ad_mkdir_p(path, err);
     if (rc == AD_OK) rc = run_init_common(run, err);
+    if (rc == AD_OK) rc = run_judge_adopt(run, err);
     if (rc == AD_OK) rc = ad_config_dump(ad_run_config_schema(), &run->cfg, &text, err);
     run_path(path, sizeof path, "%s/config.ini", run->dir);
     if (rc == AD_OK) rc = ad_atomic_write(path, text, strlen(text), err);

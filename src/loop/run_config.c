@@ -196,6 +196,8 @@ static const ad_config_key keys[] = {
     KR("rl.top_p", AD_CONFIG_FLOAT, rl_top_p, "1", "rl: sampling top-p (1: off)", 0, 1),
     K("rl.rewards", AD_CONFIG_STRING, rl_rewards, "verifier:1",
       "rl: reward as a weighted sum, e.g. majority:1, length:0.1 (docs/rl.md)"),
+    K("rl.judge", AD_CONFIG_STRING, rl_judge, "",
+      "rl: the judge reward's judge checkpoint (a run's ckpt/judge/rNNNN), copied into the run"),
     {"rl.advantage", AD_CONFIG_ENUM, offsetof(ad_run_config, rl_advantage), "grpo",
      "rl: advantage estimator", advantage_choices, 0, 0, 0},
     {"rl.loss_agg", AD_CONFIG_ENUM, offsetof(ad_run_config, rl_loss_agg), "token_mean",
@@ -342,15 +344,18 @@ static int validate_rl(const ad_run_config *c, const char **key, ad_error *err) 
     ad_reward_spec spec;
     if (ad_reward_spec_parse(c->rl_rewards, &spec, err) != AD_OK)
         return ad_error_prefix(err, "rl.rewards: ");
-    for (size_t i = 0; i < spec.n; i++) {
-        const char *name = spec.terms[i].reward->name;
-        if (!strcmp(name, "lineages") && c->lineages < 2)
-            return ad_error_set(err, "rl.rewards: lineages needs run.lineages >= 2 (the "
-                                     "others' answers are the voters)");
-        if (!strcmp(name, "judge"))
-            return ad_error_set(err, "rl.rewards: judge: rl rounds do not score with the judge "
-                                     "yet (it scores candidates in offline rounds)");
-    }
+    if (ad_reward_spec_names(&spec, "lineages") && c->lineages < 2)
+        return ad_error_set(err, "rl.rewards: lineages needs run.lineages >= 2 (the "
+                                 "others' answers are the voters)");
+    int judged = ad_reward_spec_names(&spec, "judge");
+    *key = "rl.judge";
+    int have_judge = c->rl_judge && c->rl_judge[0];
+    if (judged && !have_judge)
+        return ad_error_set(err, "rl.rewards names judge: set rl.judge to a judge checkpoint "
+                                 "(e.g. a self+judge run's DIR/ckpt/judge/rNNNN)");
+    if (!judged && have_judge)
+        return ad_error_set(err, "rl.judge = %s is set but rl.rewards does not name judge",
+                            c->rl_judge);
     *key = "rl.group";
     if (c->rl_group < 2 && c->rl_advantage != 3)
         return ad_error_set(err,

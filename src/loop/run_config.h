@@ -84,6 +84,7 @@ typedef struct ad_run_config {
                          objective.h; 0 mask 1 penalty */
     double rl_epsilon, rl_epsilon_high, rl_beta;
     char *rl_rewards; /* reward spec, e.g. "verifier:1" or "majority:1, length:0.1" */
+    char *rl_judge;   /* the judge reward's checkpoint, as given ("" when none) */
     int rl_guard;     /* roll back a round whose reward rose while self-consistency fell */
     /* [optimize] */
     char *objective; /* objective.h registry name */

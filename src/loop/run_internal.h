@@ -232,6 +232,13 @@ int run_stage_select(ad_run *run, run_round *rr, ad_error *err);
 
 /* DIR/ckpt/judge/rNNNN: the judge as round `round` left it. */
 void run_judge_path(const ad_run *run, size_t round, char *buf, size_t cap);
+
+/* The judge reward's frozen judge (rl.judge): run_judge_adopt checks it
+ * against the task and copies it into DIR/ckpt/judge/reward when the run is
+ * made (no-op when rl.judge is empty), so a resumed run never reads the
+ * user's path again; run_judge_reward_load loads that copy. */
+int run_judge_adopt(ad_run *run, ad_error *err);
+int run_judge_reward_load(const ad_run *run, ad_model **m, ad_vocab *jv, ad_error *err);
 int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_evaluate(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_accept(ad_run *run, run_round *rr, ad_error *err);

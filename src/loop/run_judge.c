@@ -277,3 +277,30 @@ int run_stage_judge(ad_run *run, run_round *rr, ad_error *err) {
     free(jv);
     return rc == AD_OK ? AD_OK : ad_error_prefix(err, "judge: ");
 }
+
+static void judge_reward_path(const ad_run *run, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/ckpt/judge/reward", run->dir);
+}
+
+int run_judge_adopt(ad_run *run, ad_error *err) {
+    const char *src = run->cfg.rl_judge;
+    if (run->cfg.round_kind != 1 || !src || !src[0]) return AD_OK; /* rl rounds only */
+    ad_vocab *jv = malloc(sizeof *jv);
+    ad_model *m = NULL;
+    char dir[AD_RUN_PATH_MAX], path[AD_RUN_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/ckpt/judge", run->dir);
+    judge_reward_path(run, path, sizeof path);
+    int rc = jv ? ad_judge_load(src, &run->vocab, run->max_len + 1, &m, jv, err)
+                : ad_error_set(err, "out of memory");
+    if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
+    if (rc == AD_OK) rc = ad_checkpoint_save(path, m, jv, NULL, NULL, err);
+    ad_model_free(m);
+    free(jv);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "rl.judge: ");
+}
+
+int run_judge_reward_load(const ad_run *run, ad_model **m, ad_vocab *jv, ad_error *err) {
+    char path[AD_RUN_PATH_MAX];
+    judge_reward_path(run, path, sizeof path);
+    return ad_judge_load(path, &run->vocab, run->max_len + 1, m, jv, err);
+}

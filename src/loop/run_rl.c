@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "loop/advantage.h"
+#include "loop/judge.h"
 #include "loop/objective.h"
 #include "loop/reward.h"
 #include "loop/run_internal.h"
@@ -65,6 +66,10 @@ typedef struct rl_ctx {
     ad_model **others; /* [n_others], loaded when the spec names lineages */
     size_t *other_lineage;
     size_t n_others;
+    /* The judge reward's frozen judge (run_judge_reward_load), when the spec
+     * names judge: the same model for every lineage and round. */
+    ad_model *judge;
+    ad_vocab judge_vocab;
 } rl_ctx;
 
 static void group_free(rl_group *g, size_t G, size_t n_others) {
@@ -149,8 +154,8 @@ static const char *group_prompt(const void *ctx, size_t j) {
     return ((const rl_group *)ctx)->prompt;
 }
 
-/* Decodes, verifies (for the figures) and rewards the group's completions. */
-static int group_score(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
+/* Decodes and verifies (for the figures) the group's completions. */
+static int group_decode(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
     ad_run *run = x->run;
     size_t G = run->cfg.rl_group, k = x->spec.n;
     g->texts = calloc(G, sizeof *g->texts);
@@ -183,9 +188,39 @@ static int group_score(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
     }
     /* the checker's verdicts: the logged figures' (and the verifier reward's) */
     if (rc == AD_OK) rc = run_verify_candidates(run, g->c, G, group_prompt, g, err);
+    return rc;
+}
+
+/* The judge's P(yes) of every completion of the wave that reached EOS, as the
+ * candidates' scores (the judge reward reads them; the rest stay NaN, which
+ * it scores 0): one batched pass of the frozen judge. */
+static int wave_judge(rl_ctx *x, rl_group *g, size_t n, ad_error *err) {
+    size_t G = x->run->cfg.rl_group, total = n * G, k = 0;
+    const char **p = malloc((total ? total : 1) * sizeof *p);
+    const char **c = malloc((total ? total : 1) * sizeof *c);
+    double *got = malloc((total ? total : 1) * sizeof *got);
+    int rc = p && c && got ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        for (size_t j = 0; j < G; j++)
+            if (g[i].c[j].hit_eos) p[k] = g[i].prompt, c[k++] = g[i].texts[j];
+    if (rc == AD_OK && k) rc = ad_judge_score(x->judge, &x->judge_vocab, p, c, k, got, err);
+    k = 0;
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        for (size_t j = 0; j < G; j++)
+            if (g[i].c[j].hit_eos) g[i].c[j].score = got[k++];
+    free(p);
+    free(c);
+    free(got);
+    return rc;
+}
+
+/* The group's rewards from its decoded, verified (and judged) completions. */
+static int group_reward(rl_ctx *x, rl_group *g, ad_error *err) {
+    ad_run *run = x->run;
+    size_t G = run->cfg.rl_group;
     ad_reward_ctx ctx = {g->c,      G,          g->certainty, g->bound, run->cfg.lineages,
                          g->others, x->n_others};
-    if (rc == AD_OK) rc = ad_reward_spec_score(&x->spec, &ctx, g->reward, g->terms, err);
+    int rc = ad_reward_spec_score(&x->spec, &ctx, g->reward, g->terms, err);
     for (size_t j = 0; rc == AD_OK && run->cfg.rl_incomplete == 1 && j < G; j++)
         if (!g->c[j].hit_eos) g->reward[j] = -1.0; /* rl.incomplete = penalty */
     g->uniform = 1;
@@ -250,7 +285,10 @@ static int rollout_wave(rl_ctx *x, size_t step, size_t first, size_t n, ad_vec *
     if (rc == AD_OK && x->n_others) rc = groups_others(x, first, g, n, err);
     if (rc == AD_OK) rc = groups_sample(x, step, first, g, n, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++)
-        rc = group_score(x, first + i, &g[i], err);
+        rc = group_decode(x, first + i, &g[i], err);
+    if (rc == AD_OK && x->judge) rc = wave_judge(x, g, n, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        rc = group_reward(x, &g[i], err);
     for (size_t i = 0; g && i < n; i++) {
         int keep = rc == AD_OK && (!c->rl_drop_uniform || !g[i].uniform);
         if (rc == AD_OK) {
@@ -504,10 +542,7 @@ static ad_train_config rl_train_config(const ad_run *run, size_t round) {
  * reward (the committee whose greedy answers it agrees with). */
 static int load_others(rl_ctx *x, ad_error *err) {
     size_t L = x->run->cfg.lineages;
-    int wanted = 0;
-    for (size_t t = 0; t < x->spec.n; t++)
-        wanted |= !strcmp(x->spec.terms[t].reward->name, "lineages");
-    if (!wanted || L < 2) return AD_OK;
+    if (!ad_reward_spec_names(&x->spec, "lineages") || L < 2) return AD_OK;
     x->others = calloc(L - 1, sizeof *x->others);
     x->other_lineage = calloc(L - 1, sizeof *x->other_lineage);
     if (!x->others || !x->other_lineage) return ad_error_set(err, "out of memory");
@@ -621,6 +656,8 @@ int run_stage_rl(ad_run *run, run_round *rr, ad_error *err) {
     if (rc == AD_OK) rc = ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err);
     if (rc == AD_OK && n == 0) rc = ad_error_set(err, "round %zu has no levels", rr->round);
     x.levels = (ad_level_list){.v = lv, .n = n};
+    if (rc == AD_OK && ad_reward_spec_names(&x.spec, "judge"))
+        rc = run_judge_reward_load(run, &x.judge, &x.judge_vocab, err);
     for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++) {
         int done = 0;
         rc = ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_RL, (int64_t)l, &done,
@@ -630,5 +667,6 @@ int run_stage_rl(ad_run *run, run_round *rr, ad_error *err) {
         if (rl_lineage(&x, err) != AD_OK) rc = ad_error_prefix(err, "rl, lineage %zu: ", l);
     }
     free(lv);
+    ad_model_free(x.judge);
     return rc;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_all.sh: the whole benchmark (`make bench`): the engine, the same workloads in
 # PyTorch, the ratios autodidact / PyTorch, one RL step against PyTorch's
-# (bench/run_rl.sh), then the task benchmarks.
+# (bench/run_rl.sh), memory and time of 14M training on long sequences
+# (bench_long), then the task benchmarks.
 #
 # The engine runs in the environment as it is (OPENBLAS_CORETYPE included);
 # PyTorch (Debian's python3-torch, /usr/bin/python3, 2 threads) runs with
@@ -91,6 +92,16 @@ if [ -x "$BUILD/bench/bench_rl" ]; then
   quick_rl=()
   case " $* " in *" --quick "*) quick_rl=(--quick) ;; esac
   BUILD=$BUILD bench/run_rl.sh "${quick_rl[@]}" || echo "!! run_rl.sh failed"
+fi
+
+if [ -x "$BUILD/bench/bench_long" ]; then
+  echo "== long sequences: 14M training at T = 1024, batch 16 ($BUILD/bench/bench_long), attention"
+  echo "   weights kept for the backward vs recomputed in it; one process each (peak RSS)"
+  steps=2; case " $* " in *" --quick "*) steps=1 ;; esac
+  for mode in keep recompute; do
+    "$BUILD/bench/bench_long" --T 1024 --batch 16 --steps "$steps" --attention "$mode" ||
+      echo "!! bench_long --attention $mode failed"
+  done
 fi
 
 if [ -x "$BUILD/bench/bench_tasks" ]; then

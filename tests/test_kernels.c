@@ -4,6 +4,7 @@
  * each other; decoding attention against full attention; determinism across
  * thread counts. Each check runs on every path the CPU offers. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -348,6 +349,33 @@ static void ref_attention(double *out, const double *arg, const void *vctx) {
     free(s);
 }
 
+/* Without stored weights (probs NULL: each head's weights in a per-thread
+ * buffer, recomputed by the backward) the output and the gradients are the
+ * stored path's bits. g0: the gradients before the stored backward; g: after. */
+static void attention_recompute_case(const float *out, float *const *g0, const float *const *g,
+                                     const float *q, const float *k, const float *v,
+                                     const float *dout, size_t B, size_t T, size_t H, size_t D) {
+    size_t C = H * D, n = B * T * C, nt = (size_t)omp_get_max_threads();
+    ad_attention_work w = {zeros(nt * ad_attention_work_floats(T, C)), nt};
+    float *out2 = zeros(n), *h[3];
+    ad_attention_forward(out2, NULL, q, k, v, B, T, H, D, &w);
+    CHECK_MSG(memcmp(out2, out, n * sizeof(float)) == 0,
+              "[%s] attention without stored weights: the same output bits", g_path);
+    for (int i = 0; i < 3; i++) {
+        h[i] = malloc(n * sizeof(float));
+        memcpy(h[i], g0[i], n * sizeof(float));
+    }
+    ad_attention_backward(h[0], h[1], h[2], dout, NULL, q, k, v, B, T, H, D, &w);
+    int same = 1;
+    for (int i = 0; i < 3; i++) {
+        same &= memcmp(h[i], g[i], n * sizeof(float)) == 0;
+        free(h[i]);
+    }
+    CHECK_MSG(same, "[%s] recomputed weights: the stored path's gradient bits", g_path);
+    free(out2);
+    free(w.buf);
+}
+
 static void attention_case(size_t B, size_t T, size_t H, size_t D) {
     size_t C = H * D, n = B * T * C;
     float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dout = randv(n, 1);
@@ -356,7 +384,7 @@ static void attention_case(size_t B, size_t T, size_t H, size_t D) {
     att_ctx ctx = {B, T, H, D, to_double(q, n), to_double(k, n), to_double(v, n), 0};
     double *ref = malloc(n * sizeof(double)), *dd = to_double(dout, n);
     ref_attention(ref, ctx.q, &ctx);
-    ad_attention_forward(out, probs, q, k, v, B, T, H, D);
+    ad_attention_forward(out, probs, q, k, v, B, T, H, D, NULL);
     CHECK_ALL_CLOSE(out, ref, n, 1e-4, 1e-5);
     int causal_ok = 1;
     for (size_t bh = 0; bh < B * H; bh++)
@@ -374,7 +402,8 @@ static void attention_case(size_t B, size_t T, size_t H, size_t D) {
         g0[i] = malloc(n * sizeof(float));
         memcpy(g0[i], g[i], n * sizeof(float));
     }
-    ad_attention_backward(g[0], g[1], g[2], dout, probs, q, k, v, B, T, H, D);
+    ad_attention_backward(g[0], g[1], g[2], dout, probs, q, k, v, B, T, H, D, NULL);
+    attention_recompute_case(out, g0, (const float *const *)g, q, k, v, dout, B, T, H, D);
     double *args[3] = {ctx.q, ctx.k, ctx.v};
     const char *names[3] = {"attention dq", "attention dk", "attention dv"};
     for (int w = 0; w < 3; w++) {

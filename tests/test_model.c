@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "model/activations.h"
 #include "model/kernels_internal.h"
 #include "model/model.h"
 #include "model/optimizer.h"
@@ -354,6 +355,33 @@ static void test_determinism(void) {
     ad_model_free(b);
 }
 
+/* Training without stored attention weights (recomputed in the backward)
+ * reaches the same bits as training with them, on the portable and the
+ * AVX-512 kernels, and auto keeps them at this small shape. */
+static void test_attention_recompute(void) {
+    int32_t tok[NSEQ * ST], tgt[NSEQ * ST];
+    make_data(tok, tgt);
+    ad_model_config cfg = tiny_config(AD_POS_ROPE, 0);
+    cfg.max_seq_len = ST;
+    for (int avx = 0; avx < 2; avx++) {
+        int prev = ad_kernels_force_avx512(avx);
+        ad_model *a, *b;
+        ad_error err;
+        CHECK(ad_model_create(&a, &cfg, &err) == AD_OK);
+        CHECK(ad_model_create(&b, &cfg, &err) == AD_OK);
+        b->attention = AD_ATTENTION_RECOMPUTE;
+        train(a, 10, tok, tgt);
+        train(b, 10, tok, tgt);
+        CHECK_MSG(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0,
+                  "avx512 %d: recomputed attention trains to the same bits", avx);
+        CHECK(a->acts->keep_probs == 1 && b->acts->keep_probs == 0 &&
+              b->acts->layers[0].probs == NULL);
+        ad_model_free(a);
+        ad_model_free(b);
+        ad_kernels_force_avx512(prev);
+    }
+}
+
 /* A row's log-probs are the same alone (unpadded) and inside a bigger padded
  * batch, before and after the activations grow. */
 static void test_padding_invariance(void) {
@@ -433,6 +461,7 @@ int main(void) {
     RUN(test_weights_path);
     RUN(test_overfit);
     RUN(test_determinism);
+    RUN(test_attention_recompute);
     RUN(test_padding_invariance);
     RUN(test_bad_batches);
     return test_summary();

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/kernels.h"
 #include "model/model.h"
 
 /* One block's saved tensors. [N,C] unless noted. */
@@ -18,7 +19,7 @@ typedef struct ad_layer_acts {
     float *x;               /* block input (the residual stream) */
     float *xn1, *rstd1;     /* attention RMSNorm output, and its 1/rms [N] */
     float *q, *k, *v;       /* projections (q, k after RoPE) */
-    float *probs;           /* [B,H,T,T] softmax weights */
+    float *probs;           /* [B,H,T,T] softmax weights; NULL when recomputed */
     float *att;             /* attention output before o_proj */
     float *x_mid;           /* residual after attention */
     float *xn2, *rstd2;     /* MLP RMSNorm output, 1/rms [N] */
@@ -26,19 +27,22 @@ typedef struct ad_layer_acts {
 } ad_layer_acts;
 
 struct ad_activations {
-    size_t B, T;           /* shape of the last successful forward */
-    int valid;             /* 1 once a forward has filled the buffers */
-    size_t cap_tokens;     /* N the block is sized for */
-    size_t cap_probs;      /* B*H*T*T per layer the block is sized for */
-    float *block;          /* the one allocation holding every float buffer */
-    int32_t *tokens;       /* [cap_tokens] inputs of the last forward */
-    int32_t *targets;      /* [cap_tokens] targets of the last forward */
-    ad_layer_acts *layers; /* [L] */
-    float *x_final;        /* [N,C] last block's output */
-    float *xnf, *rstdf;    /* final RMSNorm output [N,C], 1/rms [N] */
-    float *logits;         /* [N,V] */
-    float *logp;           /* [N] log p(target), 0 without target */
-    float *weights;        /* [N] per-token loss weights of the backward pass */
+    size_t B, T;                /* shape of the last successful forward */
+    int valid;                  /* 1 once a forward has filled the buffers */
+    size_t cap_tokens;          /* N the block is sized for */
+    size_t cap_probs;           /* B*H*T*T per layer the block is sized for */
+    int keep_probs;             /* 1: layers[l].probs hold the last forward's weights */
+    ad_attention_work att_work; /* per-thread buffers when the weights are recomputed */
+    size_t cap_work;            /* floats in att_work.buf */
+    float *block;               /* the one allocation holding every float buffer */
+    int32_t *tokens;            /* [cap_tokens] inputs of the last forward */
+    int32_t *targets;           /* [cap_tokens] targets of the last forward */
+    ad_layer_acts *layers;      /* [L] */
+    float *x_final;             /* [N,C] last block's output */
+    float *xnf, *rstdf;         /* final RMSNorm output [N,C], 1/rms [N] */
+    float *logits;              /* [N,V] */
+    float *logp;                /* [N] log p(target), 0 without target */
+    float *weights;             /* [N] per-token loss weights of the backward pass */
     /* backward scratch */
     float *dx;                 /* [N,C] gradient of the residual stream */
     float *dxn;                /* [N,C] gradient of a norm output */
@@ -49,7 +53,9 @@ struct ad_activations {
 };
 
 /* Makes sure m->acts can hold a batch of B rows of T tokens (growing it when
- * needed) and records (B, T). On error the previous buffers are kept intact
+ * needed) and records (B, T): the attention weights of every layer when
+ * m->attention says keep them (or auto and they fit), else the per-thread
+ * buffers that recompute them. On error the previous buffers are kept intact
  * and AD_ERR is returned with a message. */
 int ad_activations_reserve(ad_model *m, size_t B, size_t T, ad_error *err);
 

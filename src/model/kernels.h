@@ -61,12 +61,25 @@ void ad_rope_backward(float *dx, size_t B, size_t T, size_t H, size_t D, float t
 void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta);
 
 /* Causal self-attention. q,k,v,out: [B,T,H*D]; probs: [B,H,T,T] softmax weights
- * saved for backward (row t uses keys 0..t; the rest is 0). Scale 1/sqrt(D). */
+ * saved for backward (row t uses keys 0..t; the rest is 0). Scale 1/sqrt(D).
+ *
+ * Without probs (probs == NULL) nothing of size T^2 per head is kept: the
+ * forward puts each head's weights in a per-thread buffer of `work`, and the
+ * backward recomputes them there, head by head, with the same code, so the
+ * gradients are bit-identical to the stored path's; the price is one more
+ * attention forward per backward. Memory: work->threads x
+ * ad_attention_work_floats(T, H*D) floats in all, instead of B*H*T*T per layer.
+ * work is ignored when probs is given. */
+typedef struct ad_attention_work {
+    float *buf;     /* threads x ad_attention_work_floats(T, H*D) floats */
+    size_t threads; /* the OpenMP threads the kernel runs with (each owns a slice) */
+} ad_attention_work;
+size_t ad_attention_work_floats(size_t T, size_t C);
 void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
-                          size_t B, size_t T, size_t H, size_t D);
+                          size_t B, size_t T, size_t H, size_t D, const ad_attention_work *work);
 void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                            const float *q, const float *k, const float *v, size_t B, size_t T,
-                           size_t H, size_t D);
+                           size_t H, size_t D, const ad_attention_work *work);
 
 /* One decoding step: for each of nb rows, query q[nb,H*D] attends over that row's
  * first len[i] cached keys/values; k_cache/v_cache rows are laid out

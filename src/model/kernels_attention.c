@@ -79,43 +79,72 @@ static void head_backward(float *dq, float *dk, float *dv, const float *dout, co
 
 /* Per-thread scratch for the AVX-512 bodies (see ad_attention_scratch). NULL
  * when the portable path is in use or memory is short. */
-static float *scratch_alloc(size_t T, size_t D, size_t *per_thread) {
+static float *scratch_alloc(size_t T, size_t D, size_t nt, size_t *per_thread) {
     if (!ad_kernels_use_avx512()) return NULL;
     *per_thread = (ad_attention_scratch(T, D) + 15) & ~(size_t)15;
-    size_t nt = (size_t)omp_get_max_threads();
     return ad_scratch_get(AD_SCRATCH_ATTENTION, nt * *per_thread);
 }
 
+size_t ad_attention_work_floats(size_t T, size_t C) {
+    /* a head's [T, T] weights, then (backward) the recomputed output's T rows
+     * of C floats (rows are C apart, as in q), each rounded up to 16 floats */
+    return ((T * T + 15) & ~(size_t)15) + ((T * C + 15) & ~(size_t)15);
+}
+
+/* The (row, head) pairs over the threads: with probs, P is that head's block;
+ * without, the thread's buffer in work. `per` floats of AVX-512 scratch each. */
+static size_t team_size(const float *probs, const ad_attention_work *work) {
+    return probs ? (size_t)omp_get_max_threads() : work->threads;
+}
+
+static float *head_probs(float *probs, const ad_attention_work *work, size_t bh, size_t T,
+                         size_t C) {
+    if (probs) return probs + bh * T * T;
+    return work->buf + (size_t)omp_get_thread_num() * ad_attention_work_floats(T, C);
+}
+
+/* One (row, head) forward: out and P. */
+static void head_forward_any(float *out, float *P, const float *q, const float *k, const float *v,
+                             size_t T, size_t D, size_t C, float *scratch) {
+    if (scratch)
+        ad_attention_head_forward_avx512(out, P, q, k, v, T, D, C, scratch);
+    else
+        head_forward(out, P, q, k, v, T, D, C);
+}
+
 void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
-                          size_t B, size_t T, size_t H, size_t D) {
-    size_t C = H * D, per = 0;
-    float *scratch = scratch_alloc(T, D, &per);
-#pragma omp parallel for schedule(dynamic)
+                          size_t B, size_t T, size_t H, size_t D, const ad_attention_work *work) {
+    size_t C = H * D, per = 0, nt = team_size(probs, work);
+    float *scratch = scratch_alloc(T, D, nt, &per);
+#pragma omp parallel for schedule(dynamic) num_threads(nt)
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
-        float *P = probs + bh * T * T;
-        if (scratch)
-            ad_attention_head_forward_avx512(out + off, P, q + off, k + off, v + off, T, D, C,
-                                             scratch + (size_t)omp_get_thread_num() * per);
-        else
-            head_forward(out + off, P, q + off, k + off, v + off, T, D, C);
+        float *sc = scratch ? scratch + (size_t)omp_get_thread_num() * per : NULL;
+        head_forward_any(out + off, head_probs(probs, work, bh, T, C), q + off, k + off, v + off, T,
+                         D, C, sc);
     }
     ad_scratch_put(AD_SCRATCH_ATTENTION, scratch);
 }
 
 void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                            const float *q, const float *k, const float *v, size_t B, size_t T,
-                           size_t H, size_t D) {
-    size_t C = H * D, per = 0;
-    float *scratch = scratch_alloc(T, D, &per);
-#pragma omp parallel for schedule(dynamic)
+                           size_t H, size_t D, const ad_attention_work *work) {
+    size_t C = H * D, per = 0, nt = team_size(probs, work);
+    float *scratch = scratch_alloc(T, D, nt, &per);
+#pragma omp parallel for schedule(dynamic) num_threads(nt)
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
-        const float *P = probs + bh * T * T;
-        if (scratch)
+        float *sc = scratch ? scratch + (size_t)omp_get_thread_num() * per : NULL;
+        const float *P = probs ? probs + bh * T * T : NULL;
+        if (!P) { /* recompute this head's weights, as the forward made them */
+            float *mine = head_probs(NULL, work, bh, T, C),
+                  *o = mine + ((T * T + 15) & ~(size_t)15);
+            head_forward_any(o, mine, q + off, k + off, v + off, T, D, C, sc);
+            P = mine;
+        }
+        if (sc)
             ad_attention_head_backward_avx512(dq + off, dk + off, dv + off, dout + off, P, q + off,
-                                              k + off, v + off, T, D, C,
-                                              scratch + (size_t)omp_get_thread_num() * per);
+                                              k + off, v + off, T, D, C, sc);
         else
             head_backward(dq + off, dk + off, dv + off, dout + off, P, q + off, k + off, v + off, T,
                           D, C);

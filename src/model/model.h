@@ -69,15 +69,28 @@ typedef struct ad_weights {
 /* One named tensor of the flat buffer, with its Hugging Face name. When embeddings
  * are tied there is no lm_head.weight entry (as in Hugging Face checkpoints). */
 typedef struct ad_tensor_info {
-    char name[96];  /* e.g. "model.layers.0.self_attn.q_proj.weight" */
-    size_t offset;  /* in floats, into params / grads */
-    size_t ndim;    /* 1 or 2 */
+    char name[96]; /* e.g. "model.layers.0.self_attn.q_proj.weight" */
+    size_t offset; /* in floats, into params / grads */
+    size_t ndim;   /* 1 or 2 */
     size_t shape[2];
     size_t numel;
-    int is_norm;    /* 1 for RMSNorm weights: no weight decay */
+    int is_norm; /* 1 for RMSNorm weights: no weight decay */
 } ad_tensor_info;
 
 typedef struct ad_activations ad_activations; /* private to model.c */
+
+/* Whether the forward keeps each layer's attention weights (B*H*T*T floats)
+ * for the backward, or the backward recomputes them head by head (kernels.h:
+ * the same bits, one more attention forward, memory independent of B and L).
+ * Auto keeps them while all layers' weights take at most
+ * AD_ATTENTION_KEEP_MAX_BYTES, which covers short sequences (where keeping is
+ * cheaper) and recomputes for long ones (where keeping dominates memory). */
+typedef enum ad_attention_mode {
+    AD_ATTENTION_AUTO = 0,
+    AD_ATTENTION_KEEP = 1,
+    AD_ATTENTION_RECOMPUTE = 2,
+} ad_attention_mode;
+#define AD_ATTENTION_KEEP_MAX_BYTES ((size_t)256 << 20)
 
 typedef struct ad_model {
     ad_model_config cfg;
@@ -88,7 +101,8 @@ typedef struct ad_model {
     ad_weights g;  /* views into grads */
     size_t n_tensors;
     ad_tensor_info *tensors;
-    ad_activations *acts; /* forward state kept for backward; grown on demand */
+    ad_activations *acts;        /* forward state kept for backward; grown on demand */
+    ad_attention_mode attention; /* AD_ATTENTION_AUTO unless set */
 } ad_model;
 
 /* A training / scoring batch: B right-padded rows of T tokens. Right padding with

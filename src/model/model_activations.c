@@ -1,6 +1,7 @@
 /* model_activations.c: allocation of the forward/backward buffers (see
  * activations.h): one block carved into named pieces, grown when a batch
  * larger than any before arrives. Not here: what the buffers hold. */
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static void layout(carver *cv, struct ad_activations *a, const ad_model_config *
         la->q = carve(cv, NC);
         la->k = carve(cv, NC);
         la->v = carve(cv, NC);
-        la->probs = carve(cv, P);
+        la->probs = P ? carve(cv, P) : NULL;
         la->att = carve(cv, NC);
         la->x_mid = carve(cv, NC);
         la->xn2 = carve(cv, NC);
@@ -79,11 +80,39 @@ static void layout(carver *cv, struct ad_activations *a, const ad_model_config *
 
 void ad_activations_free(ad_activations *a) {
     if (!a) return;
+    free(a->att_work.buf);
     free(a->block);
     free(a->tokens);
     free(a->targets);
     free(a->layers);
     free(a);
+}
+
+/* Whether this shape keeps its attention weights (P floats per layer). */
+static int keep_probs(const ad_model *m, size_t P) {
+    if (m->attention != AD_ATTENTION_AUTO) return m->attention == AD_ATTENTION_KEEP;
+    size_t per_layer, all;
+    return mul_ok(P, sizeof(float), &per_layer) && mul_ok(per_layer, m->cfg.n_layers, &all) &&
+           all <= AD_ATTENTION_KEEP_MAX_BYTES;
+}
+
+/* The recomputing attention's per-thread buffers for T, grown when needed. */
+static int reserve_work(ad_activations *a, const ad_model_config *c, size_t T, ad_error *err) {
+    size_t nt = (size_t)omp_get_max_threads(), n, bytes;
+    if (!mul_ok(nt, ad_attention_work_floats(T, c->d_model), &n) ||
+        !mul_ok(n, sizeof(float), &bytes))
+        return ad_error_set(err, "model forward: attention buffers for %zu tokens overflow", T);
+    if (n > a->cap_work) {
+        float *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (!buf)
+            return ad_error_set(err, "model forward: out of memory for %zu MB of attention buffers",
+                                bytes >> 20);
+        free(a->att_work.buf);
+        a->att_work.buf = buf;
+        a->cap_work = n;
+    }
+    a->att_work.threads = nt;
+    return AD_OK;
 }
 
 int ad_activations_reserve(ad_model *m, size_t B, size_t T, ad_error *err) {
@@ -93,11 +122,18 @@ int ad_activations_reserve(ad_model *m, size_t B, size_t T, ad_error *err) {
         !mul_ok(BH, TT, &P))
         return ad_error_set(err, "model forward: batch of %zu x %zu tokens is too large", B, T);
     ad_activations *old = m->acts;
-    if (old && N <= old->cap_tokens && P <= old->cap_probs) {
+    /* weights already room for are kept (no cost); otherwise the mode decides */
+    int keep = (old && P <= old->cap_probs) || keep_probs(m, P);
+    if (m->attention == AD_ATTENTION_RECOMPUTE) keep = 0;
+    size_t P_need = keep ? P : 0;
+    if (old && N <= old->cap_tokens && P_need <= old->cap_probs) {
+        if (!keep && reserve_work(old, c, T, err) != AD_OK) return AD_ERR;
         old->B = B;
         old->T = T;
+        old->keep_probs = keep;
         return AD_OK;
     }
+    P = P_need;
     /* Grow to at least the old capacities so alternating shapes do not thrash. */
     if (old) {
         N = N > old->cap_tokens ? N : old->cap_tokens;
@@ -121,10 +157,15 @@ int ad_activations_reserve(ad_model *m, size_t B, size_t T, ad_error *err) {
         return ad_error_set(err, "model forward: out of memory for %zu MB of activations",
                             bytes >> 20);
     }
+    if (!keep && reserve_work(a, c, T, err) != AD_OK) {
+        ad_activations_free(a);
+        return AD_ERR;
+    }
     cv = (carver){a->block, 0, 1};
     layout(&cv, a, c, N, P);
     a->cap_tokens = N;
     a->cap_probs = P;
+    a->keep_probs = keep;
     a->B = B;
     a->T = T;
     ad_activations_free(old);

@@ -34,7 +34,8 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
     zero(a->dq, N * C);
     zero(a->dk, N * C);
     zero(a->dv, N * C);
-    ad_attention_backward(a->dq, a->dk, a->dv, a->datt, la->probs, la->q, la->k, la->v, B, T, H, D);
+    ad_attention_backward(a->dq, a->dk, a->dv, a->datt, a->keep_probs ? la->probs : NULL, la->q,
+                          la->k, la->v, B, T, H, D, &a->att_work);
     if (c->pos == AD_POS_ROPE) {
         ad_rope_backward(a->dq, B, T, H, D, c->rope_theta);
         ad_rope_backward(a->dk, B, T, H, D, c->rope_theta);

@@ -56,7 +56,9 @@ static void block_forward(const ad_model *m, ad_layer_acts *la, const ad_layer_w
         ad_rope_forward(la->q, B, T, H, D, c->rope_theta);
         ad_rope_forward(la->k, B, T, H, D, c->rope_theta);
     }
-    ad_attention_forward(la->att, la->probs, la->q, la->k, la->v, B, T, H, D);
+    const ad_activations *a = m->acts;
+    ad_attention_forward(la->att, a->keep_probs ? la->probs : NULL, la->q, la->k, la->v, B, T, H, D,
+                         &a->att_work);
     memcpy(la->x_mid, la->x, N * C * sizeof(float));
     ad_matmul_forward(la->x_mid, la->att, w->wo, N, C, C, 1);
     ad_rmsnorm_forward(la->xn2, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);

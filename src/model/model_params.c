@@ -41,12 +41,11 @@ static int mul_ok(size_t a, size_t b, size_t limit, size_t *out) {
 #define LIMIT_PARAMS ((size_t)1 << 34)
 
 int ad_model_config_validate(const ad_model_config *c, ad_error *err) {
-    if (!c->n_layers || !c->n_heads || !c->d_model || !c->d_ff || !c->vocab_size ||
-        !c->max_seq_len)
+    if (!c->n_layers || !c->n_heads || !c->d_model || !c->d_ff || !c->vocab_size || !c->max_seq_len)
         return ad_error_set(err, "model config: layers, heads, dim, ffn, vocab size and max "
                                  "sequence length must all be positive");
-    if (c->n_layers > 4096 || c->n_heads > 4096 || c->d_model > LIMIT_DIM ||
-        c->d_ff > LIMIT_DIM || c->vocab_size > LIMIT_DIM || c->max_seq_len > LIMIT_DIM)
+    if (c->n_layers > 4096 || c->n_heads > 4096 || c->d_model > LIMIT_DIM || c->d_ff > LIMIT_DIM ||
+        c->vocab_size > LIMIT_DIM || c->max_seq_len > LIMIT_DIM)
         return ad_error_set(err, "model config: a size is beyond the supported range");
     if (c->d_model % c->n_heads)
         return ad_error_set(err, "model config: %zu heads do not divide d_model %zu", c->n_heads,
@@ -93,9 +92,9 @@ static void layout_tensors(ad_model *m) {
     char name[96];
     add_tensor(m, &cur, "model.embed_tokens.weight", c->vocab_size, C, 0);
     static const char *const names[9] = {
-        "input_layernorm",  "self_attn.q_proj",          "self_attn.k_proj",
-        "self_attn.v_proj", "self_attn.o_proj",          "post_attention_layernorm",
-        "mlp.gate_proj",    "mlp.up_proj",               "mlp.down_proj"};
+        "input_layernorm",  "self_attn.q_proj", "self_attn.k_proj",
+        "self_attn.v_proj", "self_attn.o_proj", "post_attention_layernorm",
+        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
     const size_t rows[9] = {C, C, C, C, C, C, F, F, C};
     const size_t cols[9] = {0, C, C, C, C, 0, C, C, F};
     for (size_t l = 0; l < c->n_layers; l++)
@@ -116,7 +115,8 @@ static void point_views(const ad_model *m, float *base, ad_weights *w) {
         ad_layer_weights *lw = &w->layers[l];
         float **slots[9] = {&lw->attn_norm, &lw->wq,     &lw->wk,   &lw->wv,    &lw->wo,
                             &lw->mlp_norm,  &lw->w_gate, &lw->w_up, &lw->w_down};
-        for (int k = 0; k < 9; k++) *slots[k] = base + m->tensors[i++].offset;
+        for (int k = 0; k < 9; k++)
+            *slots[k] = base + m->tensors[i++].offset;
     }
     w->final_norm = base + m->tensors[i++].offset;
     w->lm_head = m->cfg.tie_embeddings ? w->embed : base + m->tensors[i++].offset;
@@ -136,7 +136,8 @@ static void init_params(ad_model *m) {
         const ad_tensor_info *t = &m->tensors[i];
         float *p = m->params + t->offset;
         if (t->is_norm) {
-            for (size_t j = 0; j < t->numel; j++) p[j] = 1.0f;
+            for (size_t j = 0; j < t->numel; j++)
+                p[j] = 1.0f;
             continue;
         }
         ad_rng rng;

@@ -21,10 +21,10 @@
 #define AD_TOKEN_MAX_LEN 15
 
 typedef struct ad_vocab {
-    size_t size;                              /* including the 3 specials */
+    size_t size;                                     /* including the 3 specials */
     char tokens[AD_VOCAB_MAX][AD_TOKEN_MAX_LEN + 1]; /* NUL-terminated token strings by id */
-    size_t max_token_len;                     /* longest non-special token, in bytes */
-    int32_t single_char[256];                 /* id of each 1-byte token, -1 if none */
+    size_t max_token_len;                            /* longest non-special token, in bytes */
+    int32_t single_char[256];                        /* id of each 1-byte token, -1 if none */
 } ad_vocab;
 
 /* Builds a vocabulary from n symbol strings (duplicates are removed, order kept).

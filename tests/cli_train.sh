@@ -55,5 +55,10 @@ for c in train sample score run resume status eval export tasks version; do
   "$AD" "$c" --help > /dev/null 2>&1 || bad "$c --help"
 done
 ok
+# the OpenMP wait: bounded spinning by default (one re-exec), a user's own setting kept
+check "bounded spinning by default" grep -q 'GOMP_SPINCOUNT=10000 (bounded spinning, set by autodidact)' <(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u AD_NO_REEXEC -u AD_SPIN_BOUNDED "$AD" version --verbose)
+check "a user's OMP_WAIT_POLICY is kept" grep -q 'OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=(unset)' <(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive "$AD" version --verbose)
+check "AD_NO_REEXEC keeps the runtime's default" grep -q "the runtime's default" <(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT AD_NO_REEXEC=1 "$AD" version --verbose)
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

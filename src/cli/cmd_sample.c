@@ -29,27 +29,47 @@ static const char *usage_text =
 
 int cmd_sample(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return printf("%s", usage_text), 0;
-    static const struct option opts[] = {
-        {"prompt", required_argument, 0, 'p'},      {"num", required_argument, 0, 'n'},
-        {"temperature", required_argument, 0, 't'}, {"top-k", required_argument, 0, 'k'},
-        {"top-p", required_argument, 0, 'P'},       {"max-new", required_argument, 0, 'm'},
-        {"seed", required_argument, 0, 's'},        {"threads", required_argument, 0, 'T'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"prompt", required_argument, 0, 'p'},
+                                         {"num", required_argument, 0, 'n'},
+                                         {"temperature", required_argument, 0, 't'},
+                                         {"top-k", required_argument, 0, 'k'},
+                                         {"top-p", required_argument, 0, 'P'},
+                                         {"max-new", required_argument, 0, 'm'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"threads", required_argument, 0, 'T'},
+                                         {0, 0, 0, 0}};
     const char *prompt = NULL;
     size_t n = 1, max_new = 0, threads = 0;
     ad_sample_params sp = ad_sample_default_params();
     int c, bad = 0;
     while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': prompt = optarg; break;
-        case 'n': bad |= cli_parse_size("sample", "--num", optarg, &n); break;
-        case 't': bad |= cli_parse_float("sample", "--temperature", optarg, &sp.temperature); break;
-        case 'k': bad |= cli_parse_size("sample", "--top-k", optarg, &sp.top_k); break;
-        case 'P': bad |= cli_parse_float("sample", "--top-p", optarg, &sp.top_p); break;
-        case 'm': bad |= cli_parse_size("sample", "--max-new", optarg, &max_new); break;
-        case 's': bad |= cli_parse_u64("sample", "--seed", optarg, &sp.seed); break;
-        case 'T': bad |= cli_parse_size("sample", "--threads", optarg, &threads); break;
-        default: bad = 1;
+        case 'p':
+            prompt = optarg;
+            break;
+        case 'n':
+            bad |= cli_parse_size("sample", "--num", optarg, &n);
+            break;
+        case 't':
+            bad |= cli_parse_float("sample", "--temperature", optarg, &sp.temperature);
+            break;
+        case 'k':
+            bad |= cli_parse_size("sample", "--top-k", optarg, &sp.top_k);
+            break;
+        case 'P':
+            bad |= cli_parse_float("sample", "--top-p", optarg, &sp.top_p);
+            break;
+        case 'm':
+            bad |= cli_parse_size("sample", "--max-new", optarg, &max_new);
+            break;
+        case 's':
+            bad |= cli_parse_u64("sample", "--seed", optarg, &sp.seed);
+            break;
+        case 'T':
+            bad |= cli_parse_size("sample", "--threads", optarg, &threads);
+            break;
+        default:
+            bad = 1;
         }
     }
     if (bad) return 2;
@@ -114,7 +134,8 @@ int cmd_sample(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) cli_fail("sample", &err);
-    for (size_t i = 0; res && i < n; i++) ad_sample_result_free(&res[i]);
+    for (size_t i = 0; res && i < n; i++)
+        ad_sample_result_free(&res[i]);
     free(res);
     free(reqs);
     free(ids);

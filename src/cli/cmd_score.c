@@ -48,8 +48,10 @@ static int read_pairs(pair_list *p, const ad_vocab *v, size_t max_len, ad_error 
         const cJSON *co = cJSON_GetObjectItemCaseSensitive(o, "completion");
         if (!cJSON_IsObject(o) || !cJSON_IsString(pr) || !cJSON_IsString(co)) {
             cJSON_Delete(o);
-            rc = ad_error_set(err, "stdin line %zu: expected a JSON object with string "
-                                   "\"prompt\" and \"completion\"", lineno);
+            rc = ad_error_set(err,
+                              "stdin line %zu: expected a JSON object with string "
+                              "\"prompt\" and \"completion\"",
+                              lineno);
             break;
         }
         if (p->n == p->cap) {

@@ -1,16 +1,26 @@
-/* cmd_version.c: `autodidact version`. */
+/* cmd_version.c: `autodidact version [--verbose]`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "model/kernels.h"
 
 #define AD_VERSION "0.1.0"
 
 int cmd_version(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: autodidact version\n\nPrints the version.\n");
-        return 0;
+    int verbose = argc > 1 && (!strcmp(argv[1], "--verbose") || !strcmp(argv[1], "-v"));
+    if (argc > 1 && !verbose) {
+        int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+        fprintf(help ? stdout : stderr,
+                "usage: autodidact version [--verbose]\n\nPrints the version; with --verbose, "
+                "also the kernels in use, the\nthread count and the OpenMP wait setting.\n");
+        return help ? 0 : 2;
     }
     printf("autodidact %s\n", AD_VERSION);
+    if (verbose) {
+        char buf[160];
+        printf("kernels: %s, %d threads\nopenmp wait: %s\n", ad_kernels_isa(),
+               ad_kernels_get_threads(), cli_openmp_wait(buf, sizeof buf));
+    }
     return 0;
 }

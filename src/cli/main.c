@@ -34,6 +34,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    cli_bound_openmp_spinning(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -104,6 +104,10 @@ if [ -x "$BUILD/bench/bench_long" ]; then
   done
 fi
 
+echo "== a busy machine: 2-thread training beside a busy loop (bench/run_busy.sh)"
+busy_steps=200; case " $* " in *" --quick "*) busy_steps=40 ;; esac
+STEPS=$busy_steps BUILD=$BUILD bench/run_busy.sh || echo "!! run_busy.sh failed"
+
 if [ -x "$BUILD/bench/bench_tasks" ]; then
   echo "== tasks ($BUILD/bench/bench_tasks)"
   "$BUILD/bench/bench_tasks" || echo "!! bench_tasks failed"

@@ -199,7 +199,7 @@ static int bench_train(ad_model *m, size_t B, int reps, double *med, double *bes
         return AD_ERR;
     }
     make_batch(tokens, targets, B, 1);
-    ad_batch batch = {B, SEQ, tokens, targets};
+    ad_batch batch = {B, SEQ, tokens, targets, NULL};
     double times[MAX_REPS] = {0};
     int rc = AD_OK;
     for (int r = -1; r < reps && rc == AD_OK; r++) {

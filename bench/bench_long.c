@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
         return fprintf(stderr, "bench_long: %s\n", err.msg), 1;
     m->attention = mode;
     fill(tok, tgt, B, T);
-    ad_batch b = {B, T, tok, tgt};
+    ad_batch b = {B, T, tok, tgt, NULL};
     double total = 0, loss = 0;
     size_t n = 0;
     for (size_t s = 0; s <= steps; s++) {

@@ -386,7 +386,7 @@ static int dump_check(rl_bench *b, const char *dir, ad_error *err) {
         tgt[i] = -1;
     double loss = 0;
     size_t nt = 0;
-    ad_batch batch = {k, T, tok, tgt};
+    ad_batch batch = {k, T, tok, tgt, NULL};
     if (rc == AD_OK) rc = ad_model_forward(b->m, &batch, &loss, &nt, err);
     for (size_t i = 0; rc == AD_OK && i < k; i++)
         if (check_add(seqs, &b->px[i * b->o.group], ad_model_logits(b->m) + i * T * V, V))

@@ -275,7 +275,7 @@ static void rope_body(void) {
     float theta = 500.0f;
     float *x = randv(n, 1), *y = malloc(n * sizeof(float));
     memcpy(y, x, n * sizeof(float));
-    ad_rope_forward(y, B, T, H, D, theta);
+    ad_rope_forward(y, NULL, B, T, H, D, theta);
     /* direct formula: pairs (i, i + D/2) rotated by pos * theta^(-2i/D) */
     double *ref = malloc(n * sizeof(double));
     for (size_t b = 0; b < B; b++)
@@ -297,7 +297,7 @@ static void rope_body(void) {
     /* the backward is the transpose of the rotation: <R x, g> == <x, R^T g> */
     float *gr = randv(n, 1), *gb = malloc(n * sizeof(float));
     memcpy(gb, gr, n * sizeof(float));
-    ad_rope_backward(gb, B, T, H, D, theta);
+    ad_rope_backward(gb, NULL, B, T, H, D, theta);
     double lhs = 0, rhs = 0;
     for (size_t i = 0; i < n; i++)
         lhs += (double)y[i] * gr[i], rhs += (double)x[i] * gb[i];
@@ -358,14 +358,14 @@ static void attention_recompute_case(const float *out, float *const *g0, const f
     size_t C = H * D, n = B * T * C, nt = (size_t)omp_get_max_threads();
     ad_attention_work w = {zeros(nt * ad_attention_work_floats(T, C)), nt};
     float *out2 = zeros(n), *h[3];
-    ad_attention_forward(out2, NULL, q, k, v, B, T, H, D, &w);
+    ad_attention_forward(out2, NULL, q, k, v, NULL, B, T, H, D, &w);
     CHECK_MSG(memcmp(out2, out, n * sizeof(float)) == 0,
               "[%s] attention without stored weights: the same output bits", g_path);
     for (int i = 0; i < 3; i++) {
         h[i] = malloc(n * sizeof(float));
         memcpy(h[i], g0[i], n * sizeof(float));
     }
-    ad_attention_backward(h[0], h[1], h[2], dout, NULL, q, k, v, B, T, H, D, &w);
+    ad_attention_backward(h[0], h[1], h[2], dout, NULL, q, k, v, NULL, B, T, H, D, &w);
     int same = 1;
     for (int i = 0; i < 3; i++) {
         same &= memcmp(h[i], g[i], n * sizeof(float)) == 0;
@@ -384,7 +384,7 @@ static void attention_case(size_t B, size_t T, size_t H, size_t D) {
     att_ctx ctx = {B, T, H, D, to_double(q, n), to_double(k, n), to_double(v, n), 0};
     double *ref = malloc(n * sizeof(double)), *dd = to_double(dout, n);
     ref_attention(ref, ctx.q, &ctx);
-    ad_attention_forward(out, probs, q, k, v, B, T, H, D, NULL);
+    ad_attention_forward(out, probs, q, k, v, NULL, B, T, H, D, NULL);
     CHECK_ALL_CLOSE(out, ref, n, 1e-4, 1e-5);
     int causal_ok = 1;
     for (size_t bh = 0; bh < B * H; bh++)
@@ -402,7 +402,7 @@ static void attention_case(size_t B, size_t T, size_t H, size_t D) {
         g0[i] = malloc(n * sizeof(float));
         memcpy(g0[i], g[i], n * sizeof(float));
     }
-    ad_attention_backward(g[0], g[1], g[2], dout, probs, q, k, v, B, T, H, D, NULL);
+    ad_attention_backward(g[0], g[1], g[2], dout, probs, q, k, v, NULL, B, T, H, D, NULL);
     attention_recompute_case(out, g0, (const float *const *)g, q, k, v, dout, B, T, H, D);
     double *args[3] = {ctx.q, ctx.k, ctx.v};
     const char *names[3] = {"attention dq", "attention dk", "attention dv"};

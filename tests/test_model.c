@@ -165,7 +165,7 @@ static void grad_check(ad_model_config cfg, const float *token_weights, float sc
     ad_model *m;
     ad_error err;
     CHECK(ad_model_create(&m, &cfg, &err) == AD_OK);
-    ad_batch b = {TB, TT, k_tokens, k_targets};
+    ad_batch b = {TB, TT, k_tokens, k_targets, NULL};
     double loss, *w = calloc(TB * TT, sizeof(double)), *ones = calloc(TB * TT, sizeof(double));
     size_t nt;
     for (size_t i = 0; i < TB * TT; i++) {
@@ -252,7 +252,7 @@ static void test_weights_path(void) {
     ad_model *m;
     ad_error err;
     CHECK(ad_model_create(&m, &cfg, &err) == AD_OK);
-    ad_batch b = {TB, TT, k_tokens, k_targets};
+    ad_batch b = {TB, TT, k_tokens, k_targets, NULL};
     float ones[TB * TT], *g1 = malloc(m->n_params * sizeof(float));
     for (size_t i = 0; i < TB * TT; i++)
         ones[i] = 1.0f;
@@ -306,7 +306,7 @@ static double train(ad_model *m, size_t steps, int32_t *tok, int32_t *tgt) {
     oc.weight_decay = 0.0f;
     if (ad_adamw_init(&opt, m, &oc, &err) != AD_OK) return 1e9;
     ad_lr_schedule sch = {1e-2f, steps, steps / 10, steps / 5, 0.1f};
-    ad_batch b = {NSEQ, ST, tok, tgt};
+    ad_batch b = {NSEQ, ST, tok, tgt, NULL};
     double loss = 0;
     size_t nt = 0;
     for (size_t s = 0; s < steps; s++) {
@@ -330,7 +330,7 @@ static void test_overfit(void) {
     CHECK(ad_model_create(&m, &cfg, &err) == AD_OK);
     double first;
     size_t nt;
-    ad_batch b = {NSEQ, ST, tok, tgt};
+    ad_batch b = {NSEQ, ST, tok, tgt, NULL};
     CHECK(ad_model_forward(m, &b, &first, &nt, &err) == AD_OK);
     double last = train(m, 200, tok, tgt);
     printf("  overfit: mean loss %.3f -> %.4f\n", first / nt, last);
@@ -382,6 +382,73 @@ static void test_attention_recompute(void) {
     }
 }
 
+/* The three rows of k_tokens packed into one row of 16 (lengths 7, 4 and 5:
+ * the padding dropped), each attending only within itself: the same
+ * log-probs and, summed over the same targets, the same gradients as the
+ * padded batch, to float rounding (sums run in another order), for NoPE and
+ * RoPE (positions restart per sequence), on both kernel paths. */
+static void test_packed_rows(void) {
+    enum { PT = 16 };
+    const size_t lens[TB] = {7, 4, 5}, offs[TB] = {0, 7, 11};
+    int32_t tok[PT], tgt[PT], seg[PT];
+    for (size_t r = 0; r < TB; r++)
+        for (size_t t = 0; t < lens[r]; t++) {
+            tok[offs[r] + t] = k_tokens[r * TT + t];
+            tgt[offs[r] + t] = k_targets[r * TT + t];
+            seg[offs[r] + t] = (int32_t)offs[r];
+        }
+    for (int pos = 0; pos < 2; pos++)
+        for (int avx = 0; avx < 2; avx++) {
+            int prev = ad_kernels_force_avx512(avx);
+            ad_model_config cfg = tiny_config(pos ? AD_POS_ROPE : AD_POS_NONE, 0);
+            cfg.max_seq_len = PT;
+            ad_model *m;
+            ad_error err;
+            CHECK(ad_model_create(&m, &cfg, &err) == AD_OK);
+            float *lp = malloc(TB * TT * sizeof(float)), *g = malloc(m->n_params * sizeof(float));
+            ad_batch padded = {TB, TT, k_tokens, k_targets, NULL}, packed = {1, PT, tok, tgt, seg};
+            double l1, l2;
+            size_t n1, n2;
+            CHECK(ad_model_forward(m, &padded, &l1, &n1, &err) == AD_OK);
+            memcpy(lp, ad_model_target_logprobs(m), TB * TT * sizeof(float));
+            ad_model_zero_grad(m);
+            ad_model_backward(m, NULL, 1.0f);
+            memcpy(g, m->grads, m->n_params * sizeof(float));
+            CHECK(ad_model_forward(m, &packed, &l2, &n2, &err) == AD_OK);
+            CHECK(n1 == n2);
+            CHECK_CLOSE(l2, l1, 1e-6, 1e-6);
+            const float *lq = ad_model_target_logprobs(m);
+            for (size_t r = 0; r < TB; r++)
+                for (size_t t = 0; t < lens[r]; t++)
+                    CHECK_CLOSE(lq[offs[r] + t], lp[r * TT + t], 1e-5, 1e-6);
+            ad_model_zero_grad(m);
+            ad_model_backward(m, NULL, 1.0f);
+            double worst = 0;
+            for (size_t i = 0; i < m->n_params; i++) {
+                double e = fabs(m->grads[i] - g[i]) / (1e-6 + 1e-4 * fabs(g[i]));
+                worst = e > worst ? e : worst;
+            }
+            CHECK_MSG(worst <= 1.0, "pos %d avx %d: packed gradients off by %.3g x tolerance", pos,
+                      avx, worst);
+            free(lp);
+            free(g);
+            ad_model_free(m);
+            ad_kernels_force_avx512(prev);
+        }
+    int32_t bad[PT];
+    memcpy(bad, seg, sizeof bad);
+    bad[3] = 4; /* a start past its own position */
+    ad_model_config cfg = tiny_config(AD_POS_NONE, 0);
+    cfg.max_seq_len = PT;
+    ad_model *m;
+    ad_error err;
+    CHECK(ad_model_create(&m, &cfg, &err) == AD_OK);
+    ad_batch b = {1, PT, tok, tgt, bad};
+    CHECK(ad_model_forward(m, &b, NULL, NULL, &err) == AD_ERR &&
+          strstr(err.msg, "sequence start 4 at row 0 position 3"));
+    ad_model_free(m);
+}
+
 /* A row's log-probs are the same alone (unpadded) and inside a bigger padded
  * batch, before and after the activations grow. */
 static void test_padding_invariance(void) {
@@ -391,7 +458,7 @@ static void test_padding_invariance(void) {
     ad_error err;
     CHECK(ad_model_create(&m, &cfg, &err) == AD_OK);
     int32_t row[4] = {1, 5, 2, 8}, rtg[4] = {5, 2, 8, 3};
-    ad_batch one = {1, 4, row, rtg};
+    ad_batch one = {1, 4, row, rtg, NULL};
     double l1, l2, l3;
     size_t n1, n2;
     CHECK(ad_model_forward(m, &one, &l1, &n1, &err) == AD_OK);
@@ -406,7 +473,7 @@ static void test_padding_invariance(void) {
         tok[r * T + t] = t < 4 ? row[t] : 10;
         tgt[r * T + t] = t < 4 ? rtg[t] : -1;
     }
-    ad_batch big = {B, T, tok, tgt};
+    ad_batch big = {B, T, tok, tgt, NULL};
     CHECK(ad_model_forward(m, &big, &l2, &n2, &err) == AD_OK);
     const float *lp = ad_model_target_logprobs(m);
     for (size_t t = 0; t < 4; t++)
@@ -426,11 +493,11 @@ static void test_bad_batches(void) {
     CHECK(ad_model_logits(m) == NULL);
     ad_model_backward(m, NULL, 1.0f); /* no forward yet: nothing happens */
     int32_t tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, tgt[9] = {2, 3, 4, 5, 6, 7, 8, 9, 1};
-    ad_batch ok = {1, 8, tok, tgt};
+    ad_batch ok = {1, 8, tok, tgt, NULL};
     double loss, loss2;
     size_t nt;
     CHECK(ad_model_forward(m, &ok, &loss, &nt, &err) == AD_OK);
-    ad_batch too_long = {1, 9, tok, tgt};
+    ad_batch too_long = {1, 9, tok, tgt, NULL};
     CHECK(ad_model_forward(m, &too_long, &loss2, &nt, &err) == AD_ERR);
     CHECK(strstr(err.msg, "max_seq_len") != NULL);
     tok[3] = 11;
@@ -441,7 +508,7 @@ static void test_bad_batches(void) {
     CHECK(ad_model_forward(m, &ok, &loss2, &nt, &err) == AD_ERR);
     tgt[2] = 11;
     CHECK(ad_model_forward(m, &ok, &loss2, &nt, &err) == AD_ERR);
-    ad_batch empty = {0, 8, tok, tgt};
+    ad_batch empty = {0, 8, tok, tgt, NULL};
     CHECK(ad_model_forward(m, &empty, &loss2, &nt, &err) == AD_ERR);
     /* the last good forward is still there */
     CHECK(ad_model_logits(m) != NULL);
@@ -462,6 +529,7 @@ int main(void) {
     RUN(test_overfit);
     RUN(test_determinism);
     RUN(test_attention_recompute);
+    RUN(test_packed_rows);
     RUN(test_padding_invariance);
     RUN(test_bad_batches);
     return test_summary();

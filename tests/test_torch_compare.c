@@ -147,7 +147,7 @@ static double want_meta(const fixture *f, const char *key) {
 
 /* Forward + backward of the mean loss on the fixture's batch; fills loss and count. */
 static int run_forward_backward(fixture *f, double *loss_sum, size_t *count) {
-    ad_batch b = {f->B, f->T, f->tokens, f->targets};
+    ad_batch b = {f->B, f->T, f->tokens, f->targets, NULL};
     ad_error err = {{0}};
     ad_model_zero_grad(f->m);
     int rc = ad_model_forward(f->m, &b, loss_sum, count, &err);

@@ -37,6 +37,8 @@ struct ad_activations {
     float *block;               /* the one allocation holding every float buffer */
     int32_t *tokens;            /* [cap_tokens] inputs of the last forward */
     int32_t *targets;           /* [cap_tokens] targets of the last forward */
+    int32_t *seg_start;         /* [cap_tokens] sequence starts of the last forward */
+    int packed;                 /* 1: seg_start holds the last forward's (else all 0) */
     ad_layer_acts *layers;      /* [L] */
     float *x_final;             /* [N,C] last block's output */
     float *xnf, *rstdf;         /* final RMSNorm output [N,C], 1/rms [N] */

@@ -315,7 +315,13 @@ static void rope_row(float *x, size_t H, size_t D, const float *cs, const float 
     }
 }
 
-static void rope_apply(float *x, size_t B, size_t T, size_t H, size_t D, float theta, float sign) {
+/* The position of token bt of a [B, T] batch: its offset in its own sequence. */
+static size_t rope_pos(const int32_t *seg_start, size_t bt, size_t T) {
+    return bt % T - (seg_start ? (size_t)seg_start[bt] : 0);
+}
+
+static void rope_apply(float *x, const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                       float theta, float sign) {
     size_t half = D / 2;
     if (half == 0 || B == 0 || T == 0) return;
     float *tab = malloc(2 * T * half * sizeof(float));
@@ -326,7 +332,7 @@ static void rope_apply(float *x, size_t B, size_t T, size_t H, size_t D, float t
             for (size_t i0 = 0; i0 < half; i0 += 64) {
                 size_t m = half - i0 < 64 ? half - i0 : 64;
                 for (size_t i = 0; i < m; i++)
-                    rope_angle(bt % T, i0 + i, D, theta, cs + i, sn + i);
+                    rope_angle(rope_pos(seg_start, bt, T), i0 + i, D, theta, cs + i, sn + i);
                 for (size_t h = 0; h < H; h++) {
                     float *x1 = x + bt * H * D + h * D + i0, *x2 = x1 + half;
                     for (size_t i = 0; i < m; i++) {
@@ -344,18 +350,20 @@ static void rope_apply(float *x, size_t B, size_t T, size_t H, size_t D, float t
             rope_angle(t, i, D, theta, tab + t * 2 * half + i, tab + t * 2 * half + half + i);
 #pragma omp parallel for schedule(dynamic)
     for (size_t bt = 0; bt < B * T; bt++) {
-        const float *row = tab + (bt % T) * 2 * half;
+        const float *row = tab + rope_pos(seg_start, bt, T) * 2 * half;
         rope_row(x + bt * H * D, H, D, row, row + half, sign);
     }
     free(tab);
 }
 
-void ad_rope_forward(float *x, size_t B, size_t T, size_t H, size_t D, float theta) {
-    rope_apply(x, B, T, H, D, theta, 1.0f);
+void ad_rope_forward(float *x, const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                     float theta) {
+    rope_apply(x, seg_start, B, T, H, D, theta, 1.0f);
 }
 
-void ad_rope_backward(float *dx, size_t B, size_t T, size_t H, size_t D, float theta) {
-    rope_apply(dx, B, T, H, D, theta, -1.0f);
+void ad_rope_backward(float *dx, const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                      float theta) {
+    rope_apply(dx, seg_start, B, T, H, D, theta, -1.0f);
 }
 
 void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta) {

@@ -52,16 +52,23 @@ void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w
 void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                          const float *rstd, size_t N, size_t C);
 
-/* In-place rotate-half RoPE on x[B,T,H,D] (positions 0..T-1), HF Llama convention:
- * for i < D/2, freq = theta^(-2i/D); (x_i, x_{i+D/2}) rotated by pos*freq. */
-void ad_rope_forward(float *x, size_t B, size_t T, size_t H, size_t D, float theta);
+/* Packed rows: a row of T tokens may hold several sequences one after another.
+ * seg_start[B, T] gives, for each token, the index in its row where its own
+ * sequence starts; it then attends only to keys from there to itself, and its
+ * RoPE position is t - seg_start. NULL: each row is one sequence (start 0). */
+
+/* In-place rotate-half RoPE on x[B,T,H,D] (positions t - seg_start), HF Llama
+ * convention: for i < D/2, freq = theta^(-2i/D); (x_i, x_{i+D/2}) rotated by pos*freq. */
+void ad_rope_forward(float *x, const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                     float theta);
 /* The inverse rotation applied to a gradient in place. */
-void ad_rope_backward(float *dx, size_t B, size_t T, size_t H, size_t D, float theta);
+void ad_rope_backward(float *dx, const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                      float theta);
 /* Rotates one row x[H,D] at position pos (for decoding with a KV cache). */
 void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta);
 
 /* Causal self-attention. q,k,v,out: [B,T,H*D]; probs: [B,H,T,T] softmax weights
- * saved for backward (row t uses keys 0..t; the rest is 0). Scale 1/sqrt(D).
+ * saved for backward (row t uses keys seg_start..t; the rest is 0). Scale 1/sqrt(D).
  *
  * Without probs (probs == NULL) nothing of size T^2 per head is kept: the
  * forward puts each head's weights in a per-thread buffer of `work`, and the
@@ -76,10 +83,11 @@ typedef struct ad_attention_work {
 } ad_attention_work;
 size_t ad_attention_work_floats(size_t T, size_t C);
 void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
-                          size_t B, size_t T, size_t H, size_t D, const ad_attention_work *work);
+                          const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                          const ad_attention_work *work);
 void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
-                           const float *q, const float *k, const float *v, size_t B, size_t T,
-                           size_t H, size_t D, const ad_attention_work *work);
+                           const float *q, const float *k, const float *v, const int32_t *seg_start,
+                           size_t B, size_t T, size_t H, size_t D, const ad_attention_work *work);
 
 /* One decoding step: for each of nb rows, query q[nb,H*D] attends over that row's
  * first len[i] cached keys/values; k_cache/v_cache rows are laid out

@@ -29,28 +29,32 @@ static void axpy(float *y, float a, const float *x, size_t n) {
 }
 
 /* Portable forward for one (row, head): rows of q/k/v/out are ld floats apart,
- * P is this head's [T, T] block of probs. */
+ * P is this head's [T, T] block of probs, seg_start the row's sequence starts
+ * (NULL: 0). */
 static void head_forward(float *out, float *P, const float *q, const float *k, const float *v,
-                         size_t T, size_t D, size_t ld) {
+                         const int32_t *seg_start, size_t T, size_t D, size_t ld) {
     float scale = 1.0f / sqrtf((float)D);
     for (size_t t = 0; t < T; t++) {
         const float *qt = q + t * ld;
+        size_t s0 = seg_start ? (size_t)seg_start[t] : 0;
         float *p = P + t * T, *o = out + t * ld, mx = -INFINITY, sum = 0.0f;
-        for (size_t s = 0; s <= t; s++) {
+        for (size_t s = 0; s < s0; s++)
+            p[s] = 0.0f;
+        for (size_t s = s0; s <= t; s++) {
             p[s] = dot(qt, k + s * ld, D) * scale;
             mx = p[s] > mx ? p[s] : mx;
         }
-        for (size_t s = 0; s <= t; s++) {
+        for (size_t s = s0; s <= t; s++) {
             p[s] = expf(p[s] - mx);
             sum += p[s];
         }
         float inv = 1.0f / sum;
-        for (size_t s = 0; s <= t; s++)
+        for (size_t s = s0; s <= t; s++)
             p[s] *= inv;
         for (size_t s = t + 1; s < T; s++)
             p[s] = 0.0f;
         memset(o, 0, D * sizeof(float));
-        for (size_t s = 0; s <= t; s++)
+        for (size_t s = s0; s <= t; s++)
             axpy(o, p[s], v + s * ld, D);
     }
 }
@@ -105,30 +109,32 @@ static float *head_probs(float *probs, const ad_attention_work *work, size_t bh,
 
 /* One (row, head) forward: out and P. */
 static void head_forward_any(float *out, float *P, const float *q, const float *k, const float *v,
-                             size_t T, size_t D, size_t C, float *scratch) {
+                             const int32_t *seg_start, size_t T, size_t D, size_t C,
+                             float *scratch) {
     if (scratch)
-        ad_attention_head_forward_avx512(out, P, q, k, v, T, D, C, scratch);
+        ad_attention_head_forward_avx512(out, P, q, k, v, seg_start, T, D, C, scratch);
     else
-        head_forward(out, P, q, k, v, T, D, C);
+        head_forward(out, P, q, k, v, seg_start, T, D, C);
 }
 
 void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
-                          size_t B, size_t T, size_t H, size_t D, const ad_attention_work *work) {
+                          const int32_t *seg_start, size_t B, size_t T, size_t H, size_t D,
+                          const ad_attention_work *work) {
     size_t C = H * D, per = 0, nt = team_size(probs, work);
     float *scratch = scratch_alloc(T, D, nt, &per);
 #pragma omp parallel for schedule(dynamic) num_threads(nt)
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
         float *sc = scratch ? scratch + (size_t)omp_get_thread_num() * per : NULL;
-        head_forward_any(out + off, head_probs(probs, work, bh, T, C), q + off, k + off, v + off, T,
-                         D, C, sc);
+        head_forward_any(out + off, head_probs(probs, work, bh, T, C), q + off, k + off, v + off,
+                         seg_start ? seg_start + b * T : NULL, T, D, C, sc);
     }
     ad_scratch_put(AD_SCRATCH_ATTENTION, scratch);
 }
 
 void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
-                           const float *q, const float *k, const float *v, size_t B, size_t T,
-                           size_t H, size_t D, const ad_attention_work *work) {
+                           const float *q, const float *k, const float *v, const int32_t *seg_start,
+                           size_t B, size_t T, size_t H, size_t D, const ad_attention_work *work) {
     size_t C = H * D, per = 0, nt = team_size(probs, work);
     float *scratch = scratch_alloc(T, D, nt, &per);
 #pragma omp parallel for schedule(dynamic) num_threads(nt)
@@ -139,7 +145,8 @@ void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
         if (!P) { /* recompute this head's weights, as the forward made them */
             float *mine = head_probs(NULL, work, bh, T, C),
                   *o = mine + ((T * T + 15) & ~(size_t)15);
-            head_forward_any(o, mine, q + off, k + off, v + off, T, D, C, sc);
+            head_forward_any(o, mine, q + off, k + off, v + off,
+                             seg_start ? seg_start + b * T : NULL, T, D, C, sc);
             P = mine;
         }
         if (sc)

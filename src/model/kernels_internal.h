@@ -77,7 +77,8 @@ void ad_adamw_update_avx512(float *p, const float *g, float *m, float *v, size_t
 
 /* AVX-512 attention for one (batch row, head) (kernels_avx512_attention.c):
  * rows of q, k, v, out (and their gradients) are `ld` floats apart; P is the
- * head's [T, T] block of probs; scratch holds ad_attention_scratch(T, D)
+ * head's [T, T] block of probs; seg_start: the row's [T] sequence starts
+ * (NULL: all 0; the backward reads them from P's zeros); scratch holds ad_attention_scratch(T, D)
  * floats, 64-byte aligned. Same contracts as ad_attention_*. */
 #define AD_ATT_CHUNK 64 /* query rows per backward chunk */
 static inline size_t ad_attention_scratch(size_t T, size_t D) {
@@ -85,8 +86,8 @@ static inline size_t ad_attention_scratch(size_t T, size_t D) {
     return (D + 4 + AD_ATT_CHUNK) * Tp; /* transposed K or V, 4 score rows, dS chunk */
 }
 void ad_attention_head_forward_avx512(float *out, float *P, const float *q, const float *k,
-                                      const float *v, size_t T, size_t D, size_t ld,
-                                      float *scratch);
+                                      const float *v, const int32_t *seg_start, size_t T, size_t D,
+                                      size_t ld, float *scratch);
 /* One decoding query against n cached keys (rows ld floats apart); out [D]. */
 void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
                                      size_t n, size_t D, size_t ld);

@@ -112,6 +112,9 @@ typedef struct ad_batch {
     size_t B, T;
     const int32_t *tokens;  /* [B, T] input ids (padding: any valid id) */
     const int32_t *targets; /* [B, T] id to predict at each position; -1 = no loss */
+    /* [B, T] or NULL: packed rows (kernels.h), where each token attends only
+     * within its own sequence, which starts at seg_start in its row */
+    const int32_t *seg_start;
 } ad_batch;
 
 /* Allocates a model and initialises it: normal(0, init_std) for matrices, 1 for

@@ -84,6 +84,7 @@ void ad_activations_free(ad_activations *a) {
     free(a->block);
     free(a->tokens);
     free(a->targets);
+    free(a->seg_start);
     free(a->layers);
     free(a);
 }
@@ -152,7 +153,8 @@ int ad_activations_reserve(ad_model *m, size_t B, size_t T, ad_error *err) {
     a->block = aligned_alloc(64, bytes ? bytes : 64);
     a->tokens = malloc(N * sizeof(int32_t));
     a->targets = malloc(N * sizeof(int32_t));
-    if (!a->block || !a->tokens || !a->targets) {
+    a->seg_start = malloc(N * sizeof(int32_t));
+    if (!a->block || !a->tokens || !a->targets || !a->seg_start) {
         ad_activations_free(a);
         return ad_error_set(err, "model forward: out of memory for %zu MB of activations",
                             bytes >> 20);

@@ -34,11 +34,12 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
     zero(a->dq, N * C);
     zero(a->dk, N * C);
     zero(a->dv, N * C);
+    const int32_t *seg = a->packed ? a->seg_start : NULL;
     ad_attention_backward(a->dq, a->dk, a->dv, a->datt, a->keep_probs ? la->probs : NULL, la->q,
-                          la->k, la->v, B, T, H, D, &a->att_work);
+                          la->k, la->v, seg, B, T, H, D, &a->att_work);
     if (c->pos == AD_POS_ROPE) {
-        ad_rope_backward(a->dq, B, T, H, D, c->rope_theta);
-        ad_rope_backward(a->dk, B, T, H, D, c->rope_theta);
+        ad_rope_backward(a->dq, seg, B, T, H, D, c->rope_theta);
+        ad_rope_backward(a->dk, seg, B, T, H, D, c->rope_theta);
     }
     zero(a->dxn, N * C);
     ad_matmul_backward(a->dxn, g->wq, a->dq, la->xn1, w->wq, N, C, C);

@@ -31,6 +31,11 @@ static int check_batch(const ad_model *m, const ad_batch *b, ad_error *err) {
                                 "model forward: target %d at row %zu position %zu is "
                                 "outside the vocabulary of %zu (use -1 for no target)",
                                 (int)tgt, n / b->T, n % b->T, c->vocab_size);
+        if (b->seg_start && (b->seg_start[n] < 0 || (size_t)b->seg_start[n] > n % b->T))
+            return ad_error_set(err,
+                                "model forward: sequence start %d at row %zu position %zu is "
+                                "not within 0..%zu",
+                                (int)b->seg_start[n], n / b->T, n % b->T, n % b->T);
     }
     return AD_OK;
 }
@@ -52,13 +57,14 @@ static void block_forward(const ad_model *m, ad_layer_acts *la, const ad_layer_w
     ad_matmul_forward(la->q, la->xn1, w->wq, N, C, C, 0);
     ad_matmul_forward(la->k, la->xn1, w->wk, N, C, C, 0);
     ad_matmul_forward(la->v, la->xn1, w->wv, N, C, C, 0);
-    if (c->pos == AD_POS_ROPE) {
-        ad_rope_forward(la->q, B, T, H, D, c->rope_theta);
-        ad_rope_forward(la->k, B, T, H, D, c->rope_theta);
-    }
     const ad_activations *a = m->acts;
-    ad_attention_forward(la->att, a->keep_probs ? la->probs : NULL, la->q, la->k, la->v, B, T, H, D,
-                         &a->att_work);
+    const int32_t *seg = a->packed ? a->seg_start : NULL;
+    if (c->pos == AD_POS_ROPE) {
+        ad_rope_forward(la->q, seg, B, T, H, D, c->rope_theta);
+        ad_rope_forward(la->k, seg, B, T, H, D, c->rope_theta);
+    }
+    ad_attention_forward(la->att, a->keep_probs ? la->probs : NULL, la->q, la->k, la->v, seg, B, T,
+                         H, D, &a->att_work);
     memcpy(la->x_mid, la->x, N * C * sizeof(float));
     ad_matmul_forward(la->x_mid, la->att, w->wo, N, C, C, 1);
     ad_rmsnorm_forward(la->xn2, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
@@ -78,6 +84,8 @@ int ad_model_forward(ad_model *m, const ad_batch *b, double *loss_sum, size_t *n
     size_t L = c->n_layers, N = b->B * b->T, C = c->d_model, V = c->vocab_size;
     memcpy(a->tokens, b->tokens, N * sizeof(int32_t));
     memcpy(a->targets, b->targets, N * sizeof(int32_t));
+    a->packed = b->seg_start != NULL;
+    if (a->packed) memcpy(a->seg_start, b->seg_start, N * sizeof(int32_t));
 
     embed_tokens(a->layers[0].x, m->w.embed, a->tokens, N, C);
     for (size_t l = 0; l < L; l++) {

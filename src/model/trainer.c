@@ -152,7 +152,7 @@ static int forward_micro_batch(ad_trainer *t, const ad_example *ex, size_t n, do
     t->fwd_rows = 0;
     if (ensure_buffers(t, n * T, err) != AD_OK) return AD_ERR;
     pack_micro_batch(ex, n, T, t->tok_buf, t->tgt_buf);
-    ad_batch batch = {n, T, t->tok_buf, t->tgt_buf};
+    ad_batch batch = {n, T, t->tok_buf, t->tgt_buf, NULL};
     if (ad_model_forward(t->model, &batch, loss_sum, &count, err) != AD_OK) return AD_ERR;
     t->fwd_rows = n;
     t->fwd_T = T;

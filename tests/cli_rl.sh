@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib_cli.sh"
 
 cat > "$tmp/rl.ini" <<'INI'
-; base on 1-4 characters, stopped early (about 19% right at 4), then one rl
+; base on 1-4 characters, stopped early (about 16% right at 4), then one rl
 ; round at 4: 100 steps of 16 prompts x 8 samples, verifier reward
 [run]
 task = copy
@@ -23,7 +23,7 @@ dim = 32
 ffn = 64
 [base]
 levels = 1-4
-steps = 130
+steps = 125
 batch = 32
 lr = 0.003
 [round]

@@ -55,6 +55,15 @@ for c in train sample score run resume status eval export tasks version; do
   "$AD" "$c" --help > /dev/null 2>&1 || bad "$c --help"
 done
 ok
+# packed rows (the default) and one sequence per row train the same model to
+# rounding: not the same bits, the same loss to 1e-3
+loss_of() { sed -n 's/.*final loss \([0-9.]*\).*/\1/p' "$1" | tail -1; }
+"$AD" train "${flags[@]}" --out "$tmp/pk" > "$tmp/pk.log" 2>&1
+"$AD" train "${flags[@]}" --no-pack --out "$tmp/np" > "$tmp/np.log" 2>&1
+check "--no-pack trains other bits" bash -c "! cmp -s '$tmp/pk/model.safetensors' '$tmp/np/model.safetensors'"
+check "packed and padded losses agree ($(loss_of "$tmp/pk.log") vs $(loss_of "$tmp/np.log"))" \
+  python3 -c "import sys; a, b = float('$(loss_of "$tmp/pk.log")'), float('$(loss_of "$tmp/np.log")'); sys.exit(not abs(a - b) < 1e-3)"
+
 # the OpenMP wait: bounded spinning by default (one re-exec), a user's own setting kept
 check "bounded spinning by default" grep -q 'GOMP_SPINCOUNT=10000 (bounded spinning, set by autodidact)' <(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u AD_NO_REEXEC -u AD_SPIN_BOUNDED "$AD" version --verbose)
 check "a user's OMP_WAIT_POLICY is kept" grep -q 'OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=(unset)' <(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive "$AD" version --verbose)

@@ -556,6 +556,83 @@ static void test_weighted_sequences(void) {
     CHECK(ok);
 }
 
+/* Packed micro-batches (ad_train_config.pack): the examples share rows, and
+ * every per-example figure (sequence log-prob, token log-probs, entropy) and
+ * every gradient (plain, row-weighted, token-weighted, the sft objective's)
+ * equals the padded batch's to float rounding. */
+static void test_packed_micro_batches(void) {
+    enum { NE = 7 };
+    ad_model *m = toy_model(31);
+    ad_trainer t[2];
+    ad_example ex[NE];
+    toy_examples(ex, NE, 3);
+    for (size_t i = 1; i < NE; i += 2) { /* short ones (one completion token), to share rows */
+        ex[i].len = ex[i].loss_from + 1;
+        ex[i].tokens[ex[i].len - 1] = AD_TOK_EOS;
+    }
+    size_t n = m ? m->n_params : 0;
+    float *g[2] = {malloc((n ? n : 1) * sizeof(float)), malloc((n ? n : 1) * sizeof(float))};
+    int ok = m && g[0] && g[1] && gradient_trainer(&t[0], m, NE) == AD_OK &&
+             gradient_trainer(&t[1], m, NE) == AD_OK;
+    ad_error err = {{0}};
+    double lp[2][NE], ent[2][NE];
+    float tok_lp[2][NE][16];
+    size_t cnt[2][NE];
+    const float w[NE] = {0.5f, -2.0f, 0.0f, 1.5f, 1, 3, -1};
+    float tw_buf[NE][16];
+    const float *tw[NE];
+    for (size_t i = 0; i < NE; i++) {
+        for (size_t k = 0; k < 16; k++)
+            tw_buf[i][k] = (float)((i + 1) * (k % 3)) - 1.0f;
+        tw[i] = tw_buf[i];
+    }
+    if (ok) t[1].cfg.pack = 1;
+    /* three backward kinds, each compared between the two layouts */
+    for (int kind = 0; ok && kind < 3; kind++) {
+        for (int k = 0; k < 2; k++) {
+            ad_trainer_begin_step(&t[k]);
+            CHECK_MSG(ad_trainer_forward(&t[k], ex, NE, lp[k], &err) == AD_OK, "%s", err.msg);
+            for (size_t i = 0; i < NE; i++) {
+                ent[k][i] = ad_trainer_token_entropy_sum(&t[k], i);
+                const float *tl = ad_trainer_token_logps(&t[k], i, &cnt[k][i]);
+                CHECK(tl && cnt[k][i] == ex[i].len - ex[i].loss_from && cnt[k][i] <= 16);
+                for (size_t j = 0; tl && j < cnt[k][i] && j < 16; j++)
+                    tok_lp[k][i][j] = tl[j];
+            }
+            if (kind == 0) ad_trainer_backward(&t[k], NULL, 0.1f);
+            if (kind == 1) ad_trainer_backward(&t[k], w, 0.1f);
+            if (kind == 2) ad_trainer_backward_tokens(&t[k], tw, 0.1f);
+            memcpy(g[k], m->grads, n * sizeof(float));
+        }
+        CHECK_MSG(t[1].fwd_R < t[0].fwd_R && t[0].fwd_R == NE, "packed into %zu rows of %zu",
+                  t[1].fwd_R, t[0].fwd_R);
+        for (size_t i = 0; i < NE; i++) {
+            CHECK_CLOSE(lp[1][i], lp[0][i], 1e-5, 1e-6);
+            CHECK_CLOSE(ent[1][i], ent[0][i], 1e-5, 1e-6);
+            CHECK(cnt[0][i] == cnt[1][i]);
+            for (size_t j = 0; j < cnt[0][i] && j < 16; j++)
+                CHECK_CLOSE(tok_lp[1][i][j], tok_lp[0][i][j], 1e-5, 1e-6);
+        }
+        double e = grad_error(g[1], g[0], n);
+        CHECK_MSG(e < 1e-4, "backward kind %d: packed gradient error %.3g", kind, e);
+    }
+    /* the sft objective over two micro-batches */
+    for (int k = 0; ok && k < 2; k++) {
+        t[k].cfg.batch_size = 4;
+        ad_objective_batch b = {.kind = AD_BATCH_SEQUENCES, .seqs = ex, .n = NE};
+        CHECK(ad_objective_step(ad_objective_find("sft"), &t[k], NULL, &b, NULL, &err) == AD_OK);
+        memcpy(g[k], m->grads, n * sizeof(float));
+    }
+    if (ok) CHECK_MSG(grad_error(g[1], g[0], n) < 1e-4, "sft: packed gradients differ");
+    for (int k = 0; ok && k < 2; k++)
+        ad_trainer_free(&t[k]);
+    free_examples(ex, NE);
+    free(g[0]);
+    free(g[1]);
+    ad_model_free(m);
+    CHECK(ok);
+}
+
 /* Row weights of 1 are the unweighted backward, bit for bit; weights scale
  * the gradient linearly; a zero weight drops the row. */
 static void test_row_weights(void) {
@@ -866,6 +943,7 @@ int main(void) {
     RUN(test_dpo_finite_differences);
     RUN(test_sft_bit_identical);
     RUN(test_row_weights);
+    RUN(test_packed_micro_batches);
     RUN(test_weighted_sequences);
     RUN(test_dpo_training);
     RUN(test_registry);

@@ -40,6 +40,8 @@ static const char *usage_text =
     "  --max-len N          longest sequence in tokens (default: enough for 2x the top level)\n"
     "  --batch N            sequences per micro-batch (default 64)\n"
     "  --accum N            micro-batches per step (default 1)\n"
+    "  --no-pack            one sequence per padded row (default: several short sequences\n"
+    "                       share a row, each attending only to itself; same loss to rounding)\n"
     "  --lr X               peak learning rate (default 1e-3)\n"
     "  --warmup N           warmup steps (default 10% of --steps)\n"
     "  --decay N            cosine decay steps at the end (default 20% of --steps)\n"
@@ -56,7 +58,7 @@ typedef struct train_args {
     size_t steps, layers, heads, dim, ffn, max_len, batch, accum, warmup, decay, save_every;
     size_t eval_n, threads;
     float lr, weight_decay, rope_theta;
-    int tie, independent, warmup_set, decay_set;
+    int tie, independent, warmup_set, decay_set, no_pack;
     uint64_t seed;
 } train_args;
 
@@ -84,6 +86,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                          {"eval-n", 1, 0, 'e'},
                                          {"seed", 1, 0, 'x'},
                                          {"threads", 1, 0, 'T'},
+                                         {"no-pack", 0, 0, 'P'},
                                          {0, 0, 0, 0}};
     ad_model_config mc = ad_model_default_config(); /* the model defaults live there */
     *a = (train_args){.pos = mc.pos == AD_POS_ROPE ? "rope" : "none",
@@ -117,6 +120,9 @@ static int parse_args(int argc, char **argv, train_args *a) {
             break;
         case 'y':
             a->tie = 1;
+            break;
+        case 'P':
+            a->no_pack = 1;
             break;
         case 'i':
             a->independent = 1;
@@ -293,6 +299,7 @@ static int session_open(session *s, const train_args *a, ad_error *err) {
     if (!s->vocab) return ad_error_set(err, "out of memory");
     ad_train_config tc = ad_train_default_config(a->steps);
     tc.batch_size = a->batch;
+    tc.pack = !a->no_pack;
     tc.grad_accum = a->accum;
     tc.schedule.peak_lr = a->lr;
     tc.schedule.warmup_steps = a->warmup;

@@ -42,6 +42,8 @@ static const ad_config_key keys[] = {
     KR("run.rounds", AD_CONFIG_SIZE, rounds, "4", "self-improvement rounds after base training", 0,
        100000),
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
+    K("run.pack", AD_CONFIG_BOOL, pack, "true",
+      "training rows hold several short sequences, each attending only to itself (no padding)"),
     KR("run.save_every", AD_CONFIG_SIZE, save_every, "100",
        "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
     KR("run.record_every", AD_CONFIG_SIZE, record_every, "10",

@@ -22,6 +22,7 @@ typedef struct ad_run_config {
     size_t threads;
     size_t save_every;   /* optimizer steps between partial checkpoints */
     size_t record_every; /* optimizer steps between recorded per-step figures */
+    int pack;            /* training rows hold several sequences (ad_train_config.pack) */
     /* [task] */
     int independent_lengths;
     char *verifier;

@@ -26,6 +26,7 @@ ad_train_config run_train_config(const ad_run *run, size_t round) {
     size_t steps = round ? c->round_steps : c->base_steps;
     ad_train_config tc = ad_train_default_config(steps);
     tc.batch_size = round ? c->round_batch : c->base_batch;
+    tc.pack = c->pack;
     tc.schedule.peak_lr = round ? c->round_lr : c->base_lr;
     tc.schedule.warmup_steps = (size_t)((round ? c->round_warmup : c->base_warmup) * steps);
     tc.schedule.decay_steps = (size_t)((round ? c->round_decay : c->base_decay) * steps);

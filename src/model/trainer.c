@@ -74,7 +74,10 @@ void ad_trainer_free(ad_trainer *t) {
     ad_adamw_free(&t->opt);
     free(t->tok_buf);
     free(t->tgt_buf);
+    free(t->seg_buf);
     free(t->wt_buf);
+    free(t->ex_first);
+    free(t->ex_n);
     memset(t, 0, sizeof *t);
 }
 
@@ -95,30 +98,65 @@ void ad_trainer_restart_schedule(ad_trainer *t, const ad_lr_schedule *schedule) 
     t->sched_step = 0;
 }
 
-/* Packs ex[0..n) into right-padded token/target buffers of width T. Targets
- * are -1 except where the next token is a completion token. */
-static void pack_micro_batch(const ad_example *ex, size_t n, size_t T, int32_t *tok, int32_t *tgt) {
-    for (size_t b = 0; b < n; b++) {
-        int32_t *tr = tok + b * T, *gr = tgt + b * T;
-        const ad_example *e = &ex[b];
-        for (size_t t = 0; t < T; t++) {
-            tr[t] = t < e->len ? e->tokens[t] : AD_TOK_PAD;
-            gr[t] = (t + 1 < e->len && t + 1 >= e->loss_from) ? e->tokens[t + 1] : -1;
-        }
+/* Writes example e at flat index at (its row's offset o = at % T): tokens,
+ * targets (the next token where it is a completion token, else -1) and its
+ * sequence start. */
+static void place_example(const ad_example *e, size_t at, size_t T, int32_t *tok, int32_t *tgt,
+                          int32_t *seg) {
+    for (size_t t = 0; t < e->len; t++) {
+        tok[at + t] = e->tokens[t];
+        tgt[at + t] = (t + 1 < e->len && t + 1 >= e->loss_from) ? e->tokens[t + 1] : -1;
+        seg[at + t] = (int32_t)(at % T);
     }
 }
 
-/* Grows the three batch buffers to `need` elements each. On error the
- * buffers keep their contents and buf_cap is unchanged. */
-static int ensure_buffers(ad_trainer *t, size_t need, ad_error *err) {
+/* Lays ex[0..n) out in rows of width T: one per row, or (pack) each in the
+ * first row with room left, in order. Fills the example maps and the three
+ * buffers (padding: PAD, no target, a sequence of its own); returns the rows. */
+static size_t lay_out(ad_trainer *t, const ad_example *ex, size_t n, size_t T, size_t *used) {
+    size_t R = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = t->cfg.pack ? 0 : R;
+        while (r < R && used[r] + ex[i].len > T)
+            r++;
+        if (r == R) used[R++] = 0;
+        t->ex_first[i] = r * T + used[r] + ex[i].loss_from - 1;
+        t->ex_n[i] = ex[i].len - ex[i].loss_from;
+        used[r] += ex[i].len;
+    }
+    for (size_t k = 0; k < R * T; k++) {
+        t->tok_buf[k] = AD_TOK_PAD;
+        t->tgt_buf[k] = -1;
+        t->seg_buf[k] = (int32_t)(k % T);
+    }
+    for (size_t i = 0; i < n; i++)
+        place_example(&ex[i], t->ex_first[i] + 1 - ex[i].loss_from, T, t->tok_buf, t->tgt_buf,
+                      t->seg_buf);
+    return R;
+}
+
+/* Grows the batch buffers to `need` elements each and the example maps to
+ * n_ex. On error the buffers keep their contents and capacities. */
+static int ensure_buffers(ad_trainer *t, size_t need, size_t n_ex, ad_error *err) {
+    if (n_ex > t->ex_cap) {
+        size_t *f = realloc(t->ex_first, n_ex * sizeof *f);
+        if (f) t->ex_first = f;
+        size_t *c = realloc(t->ex_n, n_ex * sizeof *c);
+        if (c) t->ex_n = c;
+        if (!f || !c) return ad_error_set(err, "out of memory for a batch of %zu examples", n_ex);
+        t->ex_cap = n_ex;
+    }
     if (need <= t->buf_cap) return AD_OK;
     int32_t *a = realloc(t->tok_buf, need * sizeof *a);
     if (a) t->tok_buf = a;
     int32_t *b = realloc(t->tgt_buf, need * sizeof *b);
     if (b) t->tgt_buf = b;
+    int32_t *sg = realloc(t->seg_buf, need * sizeof *sg);
+    if (sg) t->seg_buf = sg;
     float *w = realloc(t->wt_buf, need * sizeof *w);
     if (w) t->wt_buf = w;
-    if (!a || !b || !w) return ad_error_set(err, "out of memory for a batch of %zu tokens", need);
+    if (!a || !b || !sg || !w)
+        return ad_error_set(err, "out of memory for a batch of %zu tokens", need);
     t->buf_cap = need;
     return AD_OK;
 }
@@ -150,11 +188,18 @@ static int forward_micro_batch(ad_trainer *t, const ad_example *ex, size_t n, do
     for (size_t i = 0; i < n; i++)
         if (ex[i].len > T) T = ex[i].len;
     t->fwd_rows = 0;
-    if (ensure_buffers(t, n * T, err) != AD_OK) return AD_ERR;
-    pack_micro_batch(ex, n, T, t->tok_buf, t->tgt_buf);
-    ad_batch batch = {n, T, t->tok_buf, t->tgt_buf, NULL};
+    size_t *used = malloc(n * sizeof *used); /* tokens taken in each row */
+    if (!used) return ad_error_set(err, "out of memory for a batch of %zu examples", n);
+    if (ensure_buffers(t, n * T, n, err) != AD_OK) {
+        free(used);
+        return AD_ERR;
+    }
+    size_t R = lay_out(t, ex, n, T, used);
+    free(used);
+    ad_batch batch = {R, T, t->tok_buf, t->tgt_buf, t->cfg.pack ? t->seg_buf : NULL};
     if (ad_model_forward(t->model, &batch, loss_sum, &count, err) != AD_OK) return AD_ERR;
     t->fwd_rows = n;
+    t->fwd_R = R;
     t->fwd_T = T;
     return AD_OK;
 }
@@ -173,43 +218,38 @@ int ad_trainer_forward(ad_trainer *t, const ad_example *ex, size_t n, double *ro
     double loss_sum = 0;
     if (forward_micro_batch(t, ex, n, &loss_sum, err) != AD_OK) return AD_ERR;
     const float *lp = ad_model_target_logprobs(t->model);
-    size_t T = t->fwd_T;
     for (size_t b = 0; b < n; b++) {
         double sum = 0;
-        for (size_t i = 0; i < T; i++)
-            if (t->tgt_buf[b * T + i] >= 0) sum += (double)lp[b * T + i];
+        for (size_t k = 0; k < t->ex_n[b]; k++)
+            sum += (double)lp[t->ex_first[b] + k];
         row_logp[b] = sum;
     }
     return AD_OK;
 }
 
 void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale) {
-    size_t B = t->fwd_rows, T = t->fwd_T;
+    size_t B = t->fwd_rows;
     if (B == 0) return;
     if (!row_weight) {
         ad_model_backward(t->model, NULL, scale);
         return;
     }
+    /* only target positions carry weight (the model ignores the others) */
+    memset(t->wt_buf, 0, t->fwd_R * t->fwd_T * sizeof *t->wt_buf);
     for (size_t b = 0; b < B; b++)
-        for (size_t i = 0; i < T; i++)
-            t->wt_buf[b * T + i] = row_weight[b];
+        for (size_t k = 0; k < t->ex_n[b]; k++)
+            t->wt_buf[t->ex_first[b] + k] = row_weight[b];
     ad_model_backward(t->model, t->wt_buf, scale);
 }
 
-/* Row `row` of the last forward: its completion positions are the n
- * consecutive ones from *first whose target is set (pack_micro_batch sets
- * targets at loss_from-1 .. len-2). Returns 0 when there is no such row. */
+/* Example `row` of the last forward: its completion positions are the n
+ * consecutive ones from *first (a flat index into the micro-batch). Returns 0
+ * when there is no such example. */
 static int row_span(const ad_trainer *t, size_t row, size_t *first, size_t *n) {
     *first = *n = 0;
     if (row >= t->fwd_rows || !ad_model_target_logprobs(t->model)) return 0;
-    const int32_t *tg = t->tgt_buf + row * t->fwd_T;
-    size_t i = 0;
-    while (i < t->fwd_T && tg[i] < 0)
-        i++;
-    *first = i;
-    while (i < t->fwd_T && tg[i] >= 0)
-        i++;
-    *n = i - *first;
+    *first = t->ex_first[row];
+    *n = t->ex_n[row];
     return 1;
 }
 
@@ -220,7 +260,7 @@ const float *ad_trainer_token_logps(const ad_trainer *t, size_t row, size_t *n) 
         return NULL;
     }
     if (n) *n = count;
-    return ad_model_target_logprobs(t->model) + row * t->fwd_T + first;
+    return ad_model_target_logprobs(t->model) + first;
 }
 
 double ad_trainer_token_entropy_sum(const ad_trainer *t, size_t row) {
@@ -230,7 +270,7 @@ double ad_trainer_token_entropy_sum(const ad_trainer *t, size_t row) {
     double sum = 0;
     for (size_t k = 0; k < count; k++) {
         /* H = log Z - sum_v p_v z_v with z shifted by its max, Z = sum_v exp(z_v) */
-        const float *z = logits + (row * t->fwd_T + first + k) * V;
+        const float *z = logits + (first + k) * V;
         double mx = z[0], se = 0, sz = 0;
         for (size_t v = 1; v < V; v++)
             if (z[v] > mx) mx = z[v];
@@ -245,14 +285,13 @@ double ad_trainer_token_entropy_sum(const ad_trainer *t, size_t row) {
 }
 
 void ad_trainer_backward_tokens(ad_trainer *t, const float *const *token_weight, float scale) {
-    size_t B = t->fwd_rows, T = t->fwd_T;
+    size_t B = t->fwd_rows;
     if (B == 0 || !token_weight) return;
+    memset(t->wt_buf, 0, t->fwd_R * t->fwd_T * sizeof *t->wt_buf);
     for (size_t b = 0; b < B; b++) {
-        float *w = t->wt_buf + b * T;
         size_t first, n;
-        memset(w, 0, T * sizeof *w);
         if (token_weight[b] && row_span(t, b, &first, &n))
-            memcpy(w + first, token_weight[b], n * sizeof *w);
+            memcpy(t->wt_buf + first, token_weight[b], n * sizeof *t->wt_buf);
     }
     ad_model_backward(t->model, t->wt_buf, scale);
 }

@@ -53,8 +53,13 @@ int ad_example_encode(ad_example *ex, const ad_vocab *v, const char *prompt, con
 void ad_example_free(ad_example *ex);
 
 typedef struct ad_train_config {
-    size_t batch_size; /* rows per micro-batch */
+    size_t batch_size; /* examples per micro-batch */
     size_t grad_accum; /* micro-batches per optimizer step */
+    /* 1: a micro-batch's examples share rows as wide as its longest example
+     * (first fit, in order), each attending only within itself (ad_batch's
+     * seg_start), so no FLOP goes to padding; the loss and gradients equal
+     * the padded batch's to float rounding. 0: one example per padded row. */
+    int pack;
     ad_lr_schedule schedule;
     ad_adamw_config adamw;
 } ad_train_config;
@@ -66,11 +71,15 @@ typedef struct ad_trainer {
     ad_model *model; /* not owned */
     ad_adamw opt;
     ad_train_config cfg;
-    size_t sched_step;          /* steps taken in the current schedule */
-    int32_t *tok_buf, *tgt_buf; /* [rows * T] the packed micro-batch */
-    float *wt_buf;              /* [rows * T] per-token weights for ad_trainer_backward */
+    size_t sched_step;                    /* steps taken in the current schedule */
+    int32_t *tok_buf, *tgt_buf, *seg_buf; /* [rows * T] the micro-batch as the model sees it */
+    float *wt_buf;                        /* [rows * T] per-token weights for the backward */
     size_t buf_cap;
-    size_t fwd_rows, fwd_T; /* shape of the last ad_trainer_forward; 0 rows: none */
+    size_t *ex_first, *ex_n; /* [fwd_rows] example i's first target position (flat index
+                                into the micro-batch) and its number of targets */
+    size_t ex_cap;
+    size_t fwd_rows, fwd_T; /* examples of the last ad_trainer_forward (0: none), row width */
+    size_t fwd_R;           /* rows of the last forward: fwd_rows, or fewer when packed */
 } ad_trainer;
 
 typedef struct ad_step_stats {

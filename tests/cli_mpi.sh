@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # cli_mpi.sh: the same binary under mpirun (docs/distributed.md). A tiny
 # 2-lineage run on 2 ranks equals the 1-process run bit for bit (checkpoints,
-# the round table and every stored figure), so does a 2-lineage vote run and
-# a run whose worker rank is killed mid-round and then resumed under mpirun;
-# bad setups are refused with clear messages.
+# the round table and every stored figure), so does a 2-lineage vote run, a
+# run whose worker rank is killed mid-round and then resumed under mpirun,
+# and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
+# one lineage = 4 ranks on two); bad setups are refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
 if ! command -v mpirun > /dev/null; then
@@ -120,10 +121,33 @@ check "killing rank 0 stops the job" test $? -ne 0
 "$AD" resume "$tmp/k1" > /dev/null 2>&1
 check "resumed alone: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/k1"
 
+# data parallelism (run.shards): the bits depend on the shard count, not on the ranks
+one=(--set run.lineages=1 --set run.shards=2)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh1" "${one[@]}" > /dev/null 2>&1
+check "1 process, 2 shards: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/sh2" "${one[@]}" > /dev/null 2>&1
+check "2 ranks share 1 lineage's 2 shards: exits 0" test $? -eq 0
+check "2 shards: 2 ranks = 1 process, checkpoints" same_ckpts "$tmp/sh1" "$tmp/sh2"
+check "2 shards: 2 ranks = 1 process, store" same_store "$tmp/sh1" "$tmp/sh2"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh0" --set run.lineages=1 > /dev/null 2>&1
+check "slicing changes the bits (the test compares real work)" \
+  bash -c '! cmp -s "$1" "$2"' _ "$tmp/sh0/ckpt/l00/r0001/model.safetensors" \
+  "$tmp/sh1/ckpt/l00/r0001/model.safetensors"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh4a" --set run.shards=2 > /dev/null 2>&1
+"${MPI[@]}" -np 4 "$AD" run "$tmp/tiny.ini" --out "$tmp/sh4b" --set run.shards=2 > /dev/null 2>&1
+check "4 ranks for 2 lineages x 2 shards: exits 0" test $? -eq 0
+check "  lineage 1 trained by ranks 2-3" grep -q 'optimize r1 l1: trained by rank 2' "$tmp/sh4b/log.txt"
+check "  checkpoints = 1 process" same_ckpts "$tmp/sh4a" "$tmp/sh4b"
+check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
+
 # bad setups
 "${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" > /dev/null 2> "$tmp/err3"
-check "3 ranks for 2 lineages: refused" test $? -ne 0
+check "3 ranks for 2 lineages x 1 shard: refused" test $? -ne 0
 check "  saying how many ranks can be used" grep -q 'at most 2 ranks can be used' "$tmp/err3"
+check "  before making the run directory" test ! -e "$tmp/three"
+"${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" "${one[@]}" > /dev/null 2> "$tmp/err3"
+check "3 ranks for 1 lineage x 2 shards: refused" test $? -ne 0
+check "  saying G must divide the shards" grep -q 'with G dividing 2' "$tmp/err3"
 mkdir -p "$tmp/elsewhere"
 # rank 1 starts in another folder, so the relative run directory is not its
 (cd "$tmp" && "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && cd elsewhere; exec "$@"' \

@@ -173,6 +173,57 @@ int ad_dist_allreduce_sum(float *x, size_t n, ad_error *err) {
     return AD_OK;
 }
 
+struct ad_dist_group {
+    MPI_Comm comm;
+    int rank, size;
+};
+
+int ad_dist_group_split(int color, ad_dist_group **out, ad_error *err) {
+    *out = NULL;
+    if (!joined) return AD_OK;
+    MPI_Comm comm;
+    if (MPI_Comm_split(MPI_COMM_WORLD, color < 0 ? MPI_UNDEFINED : color, ad_dist_rank(), &comm) !=
+        MPI_SUCCESS)
+        return ad_error_set(err, "MPI_Comm_split failed");
+    if (comm == MPI_COMM_NULL) return AD_OK;
+    ad_dist_group *g = calloc(1, sizeof *g);
+    if (!g) {
+        MPI_Comm_free(&comm);
+        return ad_error_set(err, "out of memory");
+    }
+    g->comm = comm;
+    MPI_Comm_rank(comm, &g->rank);
+    MPI_Comm_size(comm, &g->size);
+    *out = g;
+    return AD_OK;
+}
+
+void ad_dist_group_free(ad_dist_group *g) {
+    if (!g) return;
+    if (joined) MPI_Comm_free(&g->comm);
+    free(g);
+}
+
+int ad_dist_group_rank(const ad_dist_group *g) {
+    return g ? g->rank : 0;
+}
+
+int ad_dist_group_size(const ad_dist_group *g) {
+    return g ? g->size : 1;
+}
+
+int ad_dist_group_allgather(const ad_dist_group *g, const void *mine, void *all, size_t n,
+                            ad_error *err) {
+    if (!g) {
+        memcpy(all, mine, n);
+        return AD_OK;
+    }
+    if (n > INT_MAX) return ad_error_set(err, "allgather of %zu bytes per rank: too large", n);
+    if (MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, g->comm) != MPI_SUCCESS)
+        return ad_error_set(err, "MPI_Allgather of %zu bytes per rank failed", n);
+    return AD_OK;
+}
+
 double ad_dist_time(void) {
     if (joined) return MPI_Wtime();
     struct timespec ts;

@@ -71,6 +71,25 @@ int ad_dist_allreduce_sum_ordered(float *x, size_t n, ad_error *err);
  * library's: for benchmarks, not for bits that must repeat). */
 int ad_dist_allreduce_sum(float *x, size_t n, ad_error *err);
 
+/* ---- groups: the ranks that share one lineage's steps (run.shards) ---------- */
+
+typedef struct ad_dist_group ad_dist_group;
+
+/* Splits the job into groups, collectively over every rank: ranks with the
+ * same color form one group, ordered by rank. Alone (or color < 0, to stay
+ * out) *out is NULL, which the functions below treat as a group of one. */
+int ad_dist_group_split(int color, ad_dist_group **out, ad_error *err);
+void ad_dist_group_free(ad_dist_group *g);
+
+/* This rank's place in g, and g's size (0 and 1 for NULL). */
+int ad_dist_group_rank(const ad_dist_group *g);
+int ad_dist_group_size(const ad_dist_group *g);
+
+/* Gathers n bytes from every member into all[size * n] on every member, in
+ * group rank order (NULL: a copy of mine). */
+int ad_dist_group_allgather(const ad_dist_group *g, const void *mine, void *all, size_t n,
+                            ad_error *err);
+
 /* Wall-clock seconds (MPI_Wtime alone: a monotonic clock). */
 double ad_dist_time(void);
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dist/dist.h"
 #include "loop/complete.h"
 #include "loop/run_internal.h"
 #include "model/checkpoint.h"
@@ -372,6 +373,7 @@ int ad_run_create(ad_run **out, const char *dir, const char *config_path,
     if (!run) return ad_error_set(err, "out of memory");
     run->lock_fd = -1;
     int rc = ad_run_config_load(&run->cfg, config_path, overrides, n_overrides, err);
+    if (rc == AD_OK) rc = run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err);
     if (rc == AD_OK) rc = make_temp_dir(target, tmp, sizeof tmp, err);
     snprintf(run->dir, sizeof run->dir, "%s", tmp);
     if (rc == AD_OK) rc = lock_dir(run, err);
@@ -421,6 +423,7 @@ static int open_run(ad_run **out, const char *dir, int mode, ad_error *err) {
     if (rc == AD_OK && writer) rc = lock_dir(run, err);
     run_path(path, sizeof path, "%s/config.ini", run->dir);
     if (rc == AD_OK) rc = ad_run_config_load(&run->cfg, path, NULL, 0, err);
+    if (rc == AD_OK && writer) rc = run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err);
     if (rc == AD_OK && mode != OPEN_WORKER) rc = open_store(run, writer, err);
     if (rc == AD_OK) rc = hash_config(run, err);
     if (rc == AD_OK) rc = run_init_common(run, err);
@@ -453,6 +456,7 @@ void ad_run_free(ad_run *run) {
     }
     free(run->sets);
     ad_store_close(run->st);
+    ad_dist_group_free(run->group);
     ad_task_free(run->task);
     ad_task_free(run->base_task);
     ad_run_config_free(&run->cfg);

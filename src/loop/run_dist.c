@@ -52,8 +52,18 @@ static void path_in(char *buf, size_t cap, const char *dir, const char *name) {
     if (n < 0 || (size_t)n >= cap) buf[0] = '\0';
 }
 
-static int lineage_owner(size_t l) {
-    return (int)(l % (size_t)ad_dist_size());
+/* Who trains lineage l: with no more ranks than lineages, rank l % N alone;
+ * with more, the G = N / L ranks l*G .. l*G + G - 1, which split each step's
+ * run.shards slices (objective_shards.c), and of which the first (the
+ * leader) sends the result to rank 0. */
+static int lineage_leader(const ad_run *run, size_t l) {
+    size_t n = (size_t)ad_dist_size();
+    return (int)(run->lineage_ranks > 1 ? l * run->lineage_ranks : l % n);
+}
+
+static int lineage_member(const ad_run *run, size_t l, int rank) {
+    if (run->lineage_ranks <= 1) return lineage_leader(run, l) == rank;
+    return (size_t)rank / run->lineage_ranks == l;
 }
 
 /* ---- the mixture's sets, as bytes ------------------------------------------ */
@@ -241,19 +251,39 @@ int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_er
     if (rc == AD_OK && n_todo) rc = ad_dist_bcast_bytes(&payload, &n, 0, err);
     const uint64_t *todo = (const uint64_t *)b.p;
     for (size_t l = 0; rc == AD_OK && l < L; l++)
-        if (todo[l] && lineage_owner(l) == 0 && run_optimize_lineage(run, rr, l, obj, err))
+        if (todo[l] && lineage_leader(run, l) == 0 && run_optimize_lineage(run, rr, l, obj, err))
             rc = ad_error_prefix(err, "optimize, lineage %zu: ", l);
     for (size_t l = 0; rc == AD_OK && l < L; l++)
-        if (todo[l] && lineage_owner(l) != 0)
-            rc = receive_lineage(run, rr, l, lineage_owner(l), err);
+        if (todo[l] && lineage_leader(run, l) != 0)
+            rc = receive_lineage(run, rr, l, lineage_leader(run, l), err);
     ad_dist_buf_free(&b);
     return rc;
 }
 
 /* ---- a worker's side ---------------------------------------------------------- */
 
-/* Trains lineage l and sends it to rank 0; its checkpoint passes through a
+/* Sends trained lineage l to rank 0: its checkpoint passes through a
  * temporary directory of this machine ($TMPDIR, else /tmp). */
+static int send_lineage(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr, size_t start,
+                        double seconds, const ad_train_result *res, const ad_vec *steps,
+                        ad_error *err) {
+    const char *td = getenv("TMPDIR");
+    char tmp[AD_RUN_PATH_MAX], ckpt[AD_RUN_PATH_MAX];
+    path_in(tmp, sizeof tmp, td && *td ? td : "/tmp", "autodidact-rank-XXXXXX");
+    path_in(ckpt, sizeof ckpt, tmp, "ckpt");
+    if (!mkdtemp(tmp)) return ad_error_set(err, "%s: %s", tmp, strerror(errno));
+    ad_dist_buf b = {0};
+    int rc = run_save_trainer(run, ckpt, tr, rr->round, l, err);
+    if (rc == AD_OK) rc = put_lineage(&b, start, seconds, res, steps, ckpt, err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes(b.p, b.n, 0, TAG_LINEAGE, err);
+    remove_ckpt_files(ckpt);
+    rmdir(tmp);
+    ad_dist_buf_free(&b);
+    return rc;
+}
+
+/* Trains lineage l and, as its leader, sends it to rank 0 (the other members
+ * of its group hold the same bits and send nothing). */
 static int work_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
                         ad_error *err) {
     ad_vec steps;
@@ -263,22 +293,9 @@ static int work_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective
     ad_train_result res = {0};
     size_t start = 0;
     double t0 = ad_now();
-    const char *td = getenv("TMPDIR");
-    char tmp[AD_RUN_PATH_MAX], ckpt[AD_RUN_PATH_MAX];
-    path_in(tmp, sizeof tmp, td && *td ? td : "/tmp", "autodidact-rank-XXXXXX");
-    path_in(ckpt, sizeof ckpt, tmp, "ckpt");
     int rc = run_optimize_train(run, rr, l, obj, &steps, &m, &tr, &res, &start, err);
-    int made = rc == AD_OK && mkdtemp(tmp) != NULL;
-    if (rc == AD_OK && !made) rc = ad_error_set(err, "%s: %s", tmp, strerror(errno));
-    if (rc == AD_OK) rc = run_save_trainer(run, ckpt, &tr, rr->round, l, err);
-    ad_dist_buf b = {0};
-    if (rc == AD_OK) rc = put_lineage(&b, start, ad_now() - t0, &res, &steps, ckpt, err);
-    if (rc == AD_OK) rc = ad_dist_send_bytes(b.p, b.n, 0, TAG_LINEAGE, err);
-    if (made) {
-        remove_ckpt_files(ckpt);
-        rmdir(tmp);
-    }
-    ad_dist_buf_free(&b);
+    if (rc == AD_OK && lineage_leader(run, l) == ad_dist_rank())
+        rc = send_lineage(run, rr, l, &tr, start, ad_now() - t0, &res, &steps, err);
     ad_vec_free(&steps);
     ad_trainer_free(&tr);
     ad_model_free(m);
@@ -296,7 +313,7 @@ static int serve_optimize(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_e
     if (!obj) return ad_error_set(err, "optimize.objective: unknown '%s'", run->cfg.objective);
     int me = ad_dist_rank();
     for (size_t l = 0; l < L; l++)
-        if (todo[l] && lineage_owner(l) == me && work_lineage(run, &rr, l, obj, err) != AD_OK)
+        if (todo[l] && lineage_member(run, l, me) && work_lineage(run, &rr, l, obj, err) != AD_OK)
             return AD_ERR;
     return AD_OK;
 }
@@ -343,14 +360,24 @@ typedef struct dist_answer {
     char msg[512];
 } dist_answer;
 
-/* Rank 0: refuses more ranks than lineages, then writes the token file. */
+/* Refuses more ranks than the work can use: up to one rank per lineage, or a
+ * whole number G of ranks per lineage that divides run.shards (each step's
+ * slices split evenly over the G ranks). */
+int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err) {
+    size_t L = c->lineages, S = c->shards;
+    if (n <= L) return AD_OK;
+    if (n % L == 0 && S % (n / L) == 0) return AD_OK;
+    return ad_error_set(err,
+                        "%zu ranks cannot share %zu lineage(s) x %zu shard(s) (run.lineages x "
+                        "run.shards): start at most %zu (whole lineages per rank), or %zu x G "
+                        "with G dividing %zu (G ranks per lineage split its shards), so at "
+                        "most %zu ranks can be used",
+                        n, L, S, L, L, S, L * S);
+}
+
+/* Rank 0: refuses ranks the work cannot use, then writes the token file. */
 static int hello_make(ad_run *run, dist_hello *h, ad_error *err) {
-    size_t n = (size_t)ad_dist_size();
-    if (n > run->cfg.lineages)
-        return ad_error_set(err,
-                            "%zu ranks, but run.lineages is %zu: a rank trains whole lineages, "
-                            "so at most %zu ranks can be used; start fewer (mpirun -np %zu)",
-                            n, run->cfg.lineages, run->cfg.lineages, run->cfg.lineages);
+    if (run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err) != AD_OK) return AD_ERR;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(h->token, sizeof h->token, "%016llx-%ld-%ld\n", (unsigned long long)run->identity,
@@ -392,6 +419,16 @@ static int answers_check(const dist_answer *a, size_t n, ad_error *err) {
     return AD_OK;
 }
 
+/* Every rank: ranks per lineage, and the group of ranks sharing a lineage
+ * (collective; only with more ranks than lineages). */
+static int join_groups(ad_run *run, ad_error *err) {
+    size_t n = (size_t)ad_dist_size(), L = run->cfg.lineages;
+    run->lineage_ranks = n > L ? n / L : 1;
+    if (run->lineage_ranks == 1) return AD_OK;
+    int color = (int)((size_t)ad_dist_rank() / run->lineage_ranks);
+    return ad_dist_group_split(color, &run->group, err);
+}
+
 int ad_run_join(ad_run **run, int status, ad_error *err) {
     if (ad_dist_size() == 1) return status;
     int rank = ad_dist_rank();
@@ -416,9 +453,16 @@ int ad_run_join(ad_run **run, int status, ad_error *err) {
         char path[AD_RUN_PATH_MAX];
         snprintf(path, sizeof path, "%s/dist-check", h.dir);
         unlink(path);
-        if (ok) run_log(*run, "spread over %zu ranks: lineage l trains on rank l %% %zu", n, n);
+        if (ok && n <= (*run)->cfg.lineages)
+            run_log(*run, "spread over %zu ranks: lineage l trains on rank l %% %zu", n, n);
+        else if (ok)
+            run_log(*run,
+                    "spread over %zu ranks: lineage l on ranks l*%zu .. l*%zu+%zu, which "
+                    "split each step's %zu shards",
+                    n, n / (*run)->cfg.lineages, n / (*run)->cfg.lineages,
+                    n / (*run)->cfg.lineages - 1, (*run)->cfg.shards);
     }
-    if (ok) return AD_OK;
+    if (ok) return join_groups(*run, err);
     if (rank != 0) {
         ad_run_free(*run);
         *run = NULL;

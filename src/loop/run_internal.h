@@ -127,6 +127,11 @@ struct ad_run {
     int lock_fd;          /* the writer's lock on DIR/lock; -1 for a reader */
     uint64_t identity;    /* the run's (ad_store_run_identity): in every checkpoint */
     uint64_t config_hash; /* of the resolved config text: in every checkpoint */
+    /* under mpirun (run_dist.c): ranks per lineage (1 unless there are more
+     * ranks than lineages), and the group of ranks sharing this rank's
+     * lineage's steps (NULL: none, or alone) */
+    size_t lineage_ranks;
+    struct ad_dist_group *group;
 };
 
 /* Logs a line to stderr and DIR/log.txt. */
@@ -280,6 +285,11 @@ int run_open_worker(ad_run **out, const char *dir, ad_error *err);
 /* The optimize stage on rank 0 under mpirun: lineage l is trained by rank
  * l % size; rank 0 writes every checkpoint and record. */
 int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_error *err);
+
+/* Refuses n ranks that the config's work cannot use (before a run is made or
+ * opened): more than one rank per lineage unless n = lineages x G with G
+ * dividing run.shards. */
+int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err);
 
 /* A worker rank's part of ad_run_execute: rank 0's commands until it is done;
  * rank 0 ends them with run_dist_release (a no-op alone). */

@@ -503,6 +503,8 @@ static ad_train_session session_for(ad_run *run, size_t round, const ad_objectiv
     s.params.nft_eps = c->nft_eps;
     s.params.nft_neg_weight = c->nft_neg_weight;
     s.params.nft_weight = (ad_nft_weight)c->nft_weight;
+    s.params.shards = c->shards;
+    s.params.shard_group = run->group;
     snprintf(label, cap, "optimize r%zu l%zu", round, sc->lineage);
     s.label = label;
     s.save_every = c->save_every;

@@ -18,7 +18,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # Open MPI's own allocations are not ours to account for (make test-asan)
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-MPI=(mpirun --oversubscribe --bind-to none --mca btl self,vader)
+# (a hang is a failure too: every job has 5 minutes)
+MPI=(timeout 300 mpirun --oversubscribe --bind-to none --mca btl self,vader)
 
 cat > "$tmp/tiny.ini" <<'EOF'
 ; a tiny 2-lineage copy run
@@ -139,6 +140,13 @@ check "4 ranks for 2 lineages x 2 shards: exits 0" test $? -eq 0
 check "  lineage 1 trained by ranks 2-3" grep -q 'optimize r1 l1: trained by rank 2' "$tmp/sh4b/log.txt"
 check "  checkpoints = 1 process" same_ckpts "$tmp/sh4a" "$tmp/sh4b"
 check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
+
+# an error on one rank stops every rank, with that rank's message
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export TMPDIR=/nonexistent; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/e" > /dev/null 2> "$tmp/erre"
+rc=$?
+check "an error on rank 1 stops the job (no hang)" test $rc -ne 0 -a $rc -ne 124
+check "  with rank 1's message" grep -q 'rank 1 of 2.*nonexistent.*stopping every rank' "$tmp/erre"
 
 # bad setups
 "${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" > /dev/null 2> "$tmp/err3"

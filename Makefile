@@ -12,11 +12,15 @@ ARCH     ?= -mavx2 -mfma -mf16c
 CFLAGS   ?= $(OPT) $(ARCH) -g
 # Flags the build needs whatever CFLAGS a caller passes (make CFLAGS=... keeps them).
 AD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp \
-            -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS   += -lopenblas -lcjson -linih -lsqlite3 -lm -lpthread
+            -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread $(MPI_CFLAGS)
+LDLIBS   += $(MPI_LIBS) -lopenblas -lcjson -linih -lsqlite3 -lm -lpthread
 LDFLAGS  += -fopenmp
+# Open MPI's headers and libraries (src/dist only includes mpi.h); gcc stays the
+# compiler. The same binary runs alone (MPI untouched) or under mpirun.
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi-c 2>/dev/null)
 
-LIB_SRC  := $(sort $(wildcard src/util/*.c src/model/*.c src/tasks/*.c src/loop/*.c src/store/*.c src/report/*.c))
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/dist/*.c src/model/*.c src/tasks/*.c src/loop/*.c src/store/*.c src/report/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))

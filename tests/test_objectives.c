@@ -487,6 +487,51 @@ static void test_sft_bit_identical(void) {
     }
 }
 
+/* run.shards: a step cut into S slices has the gradient of the whole step (to
+ * rounding: the slices are summed in another order), its loss and counts; the
+ * same S gives the same bits again; S = 1 is the plain step bit for bit; a
+ * slice with no rows (S > n) adds nothing. */
+static void test_sharded_sft(void) {
+    const ad_objective *sft = ad_objective_find("sft");
+    const size_t S[] = {1, 2, 3, 9};
+    ad_model *want = toy_model(31);
+    ad_trainer tw;
+    ad_example ex[8];
+    toy_examples(ex, 8, 5);
+    ad_objective_batch b = {.kind = AD_BATCH_SEQUENCES, .seqs = ex, .n = 8};
+    ad_objective_stats sw, s1, s2;
+    ad_error err = {{0}};
+    int ok = want && gradient_trainer(&tw, want, 3) == AD_OK &&
+             ad_objective_step(sft, &tw, NULL, &b, &sw, &err) == AD_OK;
+    CHECK_MSG(ok, "%s", err.msg);
+    for (size_t k = 0; ok && k < sizeof S / sizeof *S; k++) {
+        ad_model *m[2] = {toy_model(31), toy_model(31)};
+        ad_trainer t[2];
+        ad_objective_params p = ad_objective_default_params();
+        p.shards = S[k];
+        int ready = m[0] && m[1] && gradient_trainer(&t[0], m[0], 3) == AD_OK &&
+                    gradient_trainer(&t[1], m[1], 3) == AD_OK;
+        CHECK_MSG(ready && ad_objective_step(sft, &t[0], &p, &b, &s1, &err) == AD_OK &&
+                      ad_objective_step(sft, &t[1], &p, &b, &s2, &err) == AD_OK,
+                  "shards %zu: %s", S[k], err.msg);
+        size_t np = want->n_params;
+        double e = grad_error(m[0]->grads, want->grads, np);
+        CHECK_MSG(e < 1e-5, "shards %zu: gradient off by %g", S[k], e);
+        CHECK_MSG(memcmp(m[0]->grads, m[1]->grads, np * sizeof(float)) == 0,
+                  "shards %zu: not repeatable", S[k]);
+        if (S[k] == 1) CHECK(memcmp(m[0]->grads, want->grads, np * sizeof(float)) == 0);
+        CHECK_CLOSE(s1.loss, sw.loss, 1e-9, 1e-9);
+        CHECK(s1.n_targets == sw.n_targets && s1.n_tokens == sw.n_tokens);
+        for (size_t i = 0; ready && i < 2; i++)
+            ad_trainer_free(&t[i]);
+        ad_model_free(m[0]);
+        ad_model_free(m[1]);
+    }
+    free_examples(ex, 8);
+    if (ok) ad_trainer_free(&tw);
+    ad_model_free(want);
+}
+
 /* Weighted sequences: weights of 1 are plain SFT (the same parameters bit for
  * bit); weights of 2 give exactly twice the gradient; a weight of 0 leaves a
  * row out of the gradient; a non-finite weight is refused. */
@@ -942,6 +987,7 @@ int main(void) {
     RUN(test_dpo_against_torch);
     RUN(test_dpo_finite_differences);
     RUN(test_sft_bit_identical);
+    RUN(test_sharded_sft);
     RUN(test_row_weights);
     RUN(test_packed_micro_batches);
     RUN(test_weighted_sequences);

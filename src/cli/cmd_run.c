@@ -6,6 +6,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "loop/run.h"
 
 static const char *run_usage =
@@ -27,10 +28,23 @@ static const char *resume_usage =
     "finished run whose config asks for more rounds). The result is bit-identical to an\n"
     "uninterrupted run with the same seed and thread count.\n";
 
-static int execute(ad_run *run, ad_error *err) {
-    int rc = ad_run_execute(run, err);
+/* Joins the ranks (alone: returns rc) and runs. Under mpirun an error while
+ * running stops every rank (the others may be waiting on this one); an error
+ * in joining is every rank's, and rank 0 alone prints it. */
+static int execute(const char *name, ad_run *run, int rc, ad_error *err) {
+    rc = ad_run_join(&run, rc, err);
+    if (rc != AD_OK) {
+        ad_run_free(run);
+        return ad_dist_rank() == 0 ? cli_fail(name, err) : 1;
+    }
+    rc = ad_run_execute(run, err);
     ad_run_free(run);
-    return rc;
+    if (rc != AD_OK && ad_dist_size() > 1) {
+        char msg[1100];
+        snprintf(msg, sizeof msg, "%s: %s; stopping every rank", name, err->msg);
+        ad_dist_abort(msg, 1);
+    }
+    return rc == AD_OK ? 0 : cli_fail(name, err);
 }
 
 int cmd_run(int argc, char **argv) {
@@ -63,11 +77,12 @@ int cmd_run(int argc, char **argv) {
     }
     ad_error err = {{0}};
     ad_run *run = NULL;
-    int rc = from ? ad_run_create_from(&run, out, config, sets, n_sets, from, &err)
+    int rc = AD_OK;
+    if (ad_dist_rank() == 0) /* under mpirun the others join it (ad_run_join) */
+        rc = from ? ad_run_create_from(&run, out, config, sets, n_sets, from, &err)
                   : ad_run_create(&run, out, config, sets, n_sets, &err);
     free(sets);
-    if (rc == AD_OK) rc = execute(run, &err);
-    return rc == AD_OK ? 0 : cli_fail("run", &err);
+    return execute("run", run, rc, &err);
 }
 
 int cmd_resume(int argc, char **argv) {
@@ -75,7 +90,6 @@ int cmd_resume(int argc, char **argv) {
     if (argc != 2) return fprintf(stderr, "%s", resume_usage), 2;
     ad_error err = {{0}};
     ad_run *run = NULL;
-    int rc = ad_run_open(&run, argv[1], &err);
-    if (rc == AD_OK) rc = execute(run, &err);
-    return rc == AD_OK ? 0 : cli_fail("resume", &err);
+    int rc = ad_dist_rank() == 0 ? ad_run_open(&run, argv[1], &err) : AD_OK;
+    return execute("resume", run, rc, &err);
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "dist/dist.h"
 
 typedef struct command {
     const char *name;
@@ -33,8 +34,13 @@ static void usage(FILE *out) {
     fprintf(out, "\nRun 'autodidact COMMAND --help' for a command's options.\n");
 }
 
-int main(int argc, char **argv) {
-    cli_bound_openmp_spinning(argv);
+/* Under mpirun (more than one rank) only run and resume are spread over the
+ * ranks; every other command would do the same work once per rank. */
+static int distributed(const char *name) {
+    return !strcmp(name, "run") || !strcmp(name, "resume");
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -43,9 +49,32 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        if (ad_dist_size() > 1 && !distributed(argv[1])) {
+            if (ad_dist_rank() == 0)
+                fprintf(stderr,
+                        "autodidact %s: runs in one process; under mpirun only run and "
+                        "resume are spread over ranks (start it without mpirun)\n",
+                        argv[1]);
+            return 2;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "autodidact: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+/* MPI is joined only when a launcher started us (dist.h): alone, nothing changes. */
+int main(int argc, char **argv) {
+    cli_bound_openmp_spinning(argv); /* first: it may re-execute the binary */
+    ad_error err = {{0}};
+    if (ad_dist_init(&argc, &argv, &err) != AD_OK) {
+        fprintf(stderr, "autodidact: %s\n", err.msg);
+        return 1;
+    }
+    int rc = dispatch(argc, argv);
+    ad_dist_finalize();
+    return rc;
 }

@@ -119,6 +119,15 @@ typedef struct ad_objective_params {
     double nft_neg_weight;    /* nft.neg_weight >= 0: weight of the negatives' term; 1 is
                                  NFT, 0 trains on the positives only (RFT); default 1 */
     ad_nft_weight nft_weight; /* nft.prompt_weight, default dr_grpo (1 - r_q) */
+    /* run.shards (sft only; 0 or 1: none, today's bits): the step's batch is cut
+     * into `shards` contiguous slices of (nearly) equal size, each slice's
+     * gradient is computed from zero, and the slices' gradients are summed in
+     * slice order, so the bits depend on shards, never on who computed a slice.
+     * shard_group (dist.h; NULL: this process computes every slice) is the
+     * ranks sharing the step: member g of G computes slices g*S/G .. and they
+     * exchange them (objective_shards.c). */
+    size_t shards;
+    const struct ad_dist_group *shard_group;
 } ad_objective_params;
 
 /* sigmoid, beta 0.1, nll_weight 1, label_smoothing 0; epsilon 0.2,
@@ -159,6 +168,12 @@ typedef struct ad_objective_stats {
     double ratio;         /* rho = exp(logp - old_logp) */
     double entropy;       /* entropy of the policy's next-token distribution, nats */
 } ad_objective_stats;
+
+/* One sft step of b split into p->shards slices (see shards above): the
+ * sequence objectives' step when p->shards > 1. Group members must call it
+ * with the same batch and weights. */
+int ad_objective_sharded_step(ad_trainer *t, const ad_objective_params *p,
+                              const ad_objective_batch *b, ad_objective_stats *st, ad_error *err);
 
 typedef struct ad_objective {
     const char *name;    /* "sft", "dpo", "grpo", "nft" */

@@ -39,7 +39,7 @@ static int weighted_step(ad_trainer *t, const ad_objective_batch *b, ad_objectiv
 
 static int sft_step(ad_trainer *t, const ad_objective_params *p, const ad_objective_batch *b,
                     ad_objective_stats *st, ad_error *err) {
-    (void)p;
+    if (p->shards > 1) return ad_objective_sharded_step(t, p, b, st, err);
     if (b->weights)
         return weighted_step(t, b, st, err) == AD_OK ? AD_OK : ad_error_prefix(err, "sft: ");
     ad_step_stats s;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dist/dist.h"
 #include "loop/complete.h"
 #include "loop/run_internal.h"
 #include "model/checkpoint.h"
@@ -373,6 +374,7 @@ int ad_run_create(ad_run **out, const char *dir, const char *config_path,
     if (!run) return ad_error_set(err, "out of memory");
     run->lock_fd = -1;
     int rc = ad_run_config_load(&run->cfg, config_path, overrides, n_overrides, err);
+    if (rc == AD_OK) rc = run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err);
     if (rc == AD_OK) rc = make_temp_dir(target, tmp, sizeof tmp, err);
     snprintf(run->dir, sizeof run->dir, "%s", tmp);
     if (rc == AD_OK) rc = lock_dir(run, err);
@@ -401,9 +403,14 @@ int ad_run_create(ad_run **out, const char *dir, const char *config_path,
     return AD_OK;
 }
 
-/* Opens a run as a writer (lock, store read-write, log) or as a reader (no
- * lock, store read-only, nothing written). */
-static int open_run(ad_run **out, const char *dir, int writer, ad_error *err) {
+/* How a process opens a run directory. */
+enum { OPEN_READER, OPEN_WRITER, OPEN_WORKER };
+
+/* Opens a run as a writer (lock, store read-write, log), as a reader (no
+ * lock, store read-only, nothing written) or as a worker rank (config only:
+ * no lock, no store, no log; see run_dist.c). */
+static int open_run(ad_run **out, const char *dir, int mode, ad_error *err) {
+    int writer = mode == OPEN_WRITER;
     *out = NULL;
     ad_run *run = calloc(1, sizeof *run);
     if (!run) return ad_error_set(err, "out of memory");
@@ -417,7 +424,8 @@ static int open_run(ad_run **out, const char *dir, int writer, ad_error *err) {
     if (rc == AD_OK && writer) rc = lock_dir(run, err);
     run_path(path, sizeof path, "%s/config.ini", run->dir);
     if (rc == AD_OK) rc = ad_run_config_load(&run->cfg, path, NULL, 0, err);
-    if (rc == AD_OK) rc = open_store(run, writer, err);
+    if (rc == AD_OK && writer) rc = run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err);
+    if (rc == AD_OK && mode != OPEN_WORKER) rc = open_store(run, writer, err);
     if (rc == AD_OK) rc = hash_config(run, err);
     if (rc == AD_OK) rc = run_init_common(run, err);
     if (rc != AD_OK) {
@@ -429,11 +437,15 @@ static int open_run(ad_run **out, const char *dir, int writer, ad_error *err) {
 }
 
 int ad_run_open(ad_run **out, const char *dir, ad_error *err) {
-    return open_run(out, dir, 1, err);
+    return open_run(out, dir, OPEN_WRITER, err);
 }
 
 int ad_run_open_reader(ad_run **out, const char *dir, ad_error *err) {
-    return open_run(out, dir, 0, err);
+    return open_run(out, dir, OPEN_READER, err);
+}
+
+int run_open_worker(ad_run **out, const char *dir, ad_error *err) {
+    return open_run(out, dir, OPEN_WORKER, err);
 }
 
 void ad_run_free(ad_run *run) {
@@ -445,6 +457,7 @@ void ad_run_free(ad_run *run) {
     }
     free(run->sets);
     ad_store_close(run->st);
+    ad_dist_group_free(run->group);
     ad_task_free(run->task);
     ad_task_free(run->base_task);
     ad_run_config_free(&run->cfg);

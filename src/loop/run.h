@@ -72,7 +72,19 @@ int ad_run_open(ad_run **out, const char *dir, ad_error *err);
  * may be read-only. Only for reading: do not execute it. */
 int ad_run_open_reader(ad_run **out, const char *dir, ad_error *err);
 
-/* Runs (or continues) base training and every round up to run.rounds. */
+/* Under mpirun or srun with more than one rank (dist/dist.h), every rank
+ * calls this after rank 0 created or opened the run (status: rank 0's result
+ * there; *run is rank 0's run and NULL on the others, where it becomes a
+ * worker's view of the run: config only, no store, no lock). It refuses more
+ * ranks than lineages, and a run directory that a rank does not see as rank 0
+ * wrote it (a token file rank 0 writes and the others read). Collective: every
+ * rank returns the same status (rank 0's message on rank 0). Alone it returns
+ * status. Details: run_dist.c. */
+int ad_run_join(ad_run **run, int status, ad_error *err);
+
+/* Runs (or continues) base training and every round up to run.rounds; under
+ * mpirun every rank calls it after ad_run_join (rank 0 runs the rounds, the
+ * others serve it). */
 int ad_run_execute(ad_run *run, ad_error *err);
 
 /* Frees everything; safe on NULL. */

@@ -68,6 +68,35 @@ static int add_candidate_row(void *vctx, const ad_store_sample *row, ad_error *e
     return ad_vec_push(&cl->rows, &r, err);
 }
 
+/* Lineage-major order (lineage, prompt, sample): the order acquire makes the
+ * candidates in, so that a loaded artifact equals the one made in memory (the
+ * store reads rows prompt-major). */
+static int row_cmp(const void *pa, const void *pb) {
+    const ad_store_sample *a = pa, *b = pb;
+    if (a->lineage != b->lineage) return a->lineage < b->lineage ? -1 : 1;
+    if (a->prompt_index != b->prompt_index) return a->prompt_index < b->prompt_index ? -1 : 1;
+    if (a->sample_index != b->sample_index) return a->sample_index < b->sample_index ? -1 : 1;
+    return 0;
+}
+
+/* Sorts the loaded rows lineage-major; texts follow (2i, 2i + 1 = row i's). */
+static void sort_rows(cand_loader *cl) {
+    ad_store_sample *r = cl->rows.data;
+    char **t = cl->texts.data;
+    qsort(r, cl->rows.n, sizeof *r, row_cmp);
+    for (size_t i = 0; i < cl->rows.n; i++) {
+        t[2 * i] = (char *)r[i].prompt;
+        t[2 * i + 1] = (char *)r[i].completion;
+    }
+}
+
+static void loader_free(cand_loader *cl) {
+    for (size_t i = 0; i < cl->texts.n; i++)
+        free(*(char **)ad_vec_at(&cl->texts, i));
+    ad_vec_free(&cl->texts);
+    ad_vec_free(&cl->rows);
+}
+
 /* The filters' view of store row r (decisions reset; select makes them). */
 static ad_candidate candidate_of(const ad_store_sample *r) {
     return (ad_candidate){.prompt = r->prompt_index,
@@ -93,6 +122,7 @@ int run_candidates_load(ad_run *run, size_t round, run_candidates **out, ad_erro
         rc = ad_store_samples_foreach(run->st, (uint32_t)round, AD_STAGE_ACQUIRE, add_candidate_row,
                                       &cl, err);
     if (rc == AD_OK) {
+        sort_rows(&cl);
         c->n = cl.rows.n;
         c->rows = ad_vec_release(&cl.rows);
         c->texts = ad_vec_release(&cl.texts);
@@ -101,10 +131,7 @@ int run_candidates_load(ad_run *run, size_t round, run_candidates **out, ad_erro
     }
     for (size_t i = 0; rc == AD_OK && i < c->n; i++)
         c->c[i] = candidate_of(&c->rows[i]);
-    for (size_t i = 0; i < cl.texts.n; i++)
-        free(*(char **)ad_vec_at(&cl.texts, i));
-    ad_vec_free(&cl.texts);
-    ad_vec_free(&cl.rows);
+    loader_free(&cl);
     if (rc != AD_OK) {
         run_candidates_free(c);
         return ad_error_prefix(err, "round %zu candidates: ", round);
@@ -199,8 +226,8 @@ run_selection *run_selection_new(void) {
     return s;
 }
 
-static int add_label_row(void *vctx, const ad_store_sample *row, ad_error *err) {
-    return row->kept ? run_selection_add_label(vctx, row->prompt, row->completion, err) : AD_OK;
+static int add_kept_row(void *vctx, const ad_store_sample *row, ad_error *err) {
+    return row->kept ? add_candidate_row(vctx, row, err) : AD_OK;
 }
 
 static int add_pair_row(void *vctx, const ad_store_pair *row, ad_error *err) {
@@ -213,8 +240,18 @@ int run_selection_load(ad_run *run, size_t round, run_selection **out, ad_error 
     if (!s) return ad_error_set(err, "out of memory");
     ad_vec_init(&s->labels, sizeof(run_label));
     ad_vec_init(&s->pairs, sizeof(run_pair));
+    cand_loader cl;
+    ad_vec_init(&cl.rows, sizeof(ad_store_sample));
+    ad_vec_init(&cl.texts, sizeof(char *));
+    /* the kept labels in the order select made them (sort_rows) */
     int rc =
-        ad_store_samples_foreach(run->st, (uint32_t)round, AD_STAGE_SELECT, add_label_row, s, err);
+        ad_store_samples_foreach(run->st, (uint32_t)round, AD_STAGE_SELECT, add_kept_row, &cl, err);
+    if (rc == AD_OK) sort_rows(&cl);
+    for (size_t i = 0; rc == AD_OK && i < cl.rows.n; i++) {
+        const ad_store_sample *r = ad_vec_at(&cl.rows, i);
+        rc = run_selection_add_label(s, r->prompt, r->completion, err);
+    }
+    loader_free(&cl);
     if (rc == AD_OK) rc = ad_store_pairs_foreach(run->st, (uint32_t)round, add_pair_row, s, err);
     if (rc != AD_OK) {
         run_selection_free(s);

@@ -44,6 +44,9 @@ static const ad_config_key keys[] = {
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
     K("run.pack", AD_CONFIG_BOOL, pack, "true",
       "training rows hold several short sequences, each attending only to itself (no padding)"),
+    KR("run.shards", AD_CONFIG_SIZE, shards, "1",
+       "slices of each sft step, gradients summed in slice order (bits depend on it, not on ranks)",
+       1, 1024),
     KR("run.save_every", AD_CONFIG_SIZE, save_every, "100",
        "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
     KR("run.record_every", AD_CONFIG_SIZE, record_every, "10",
@@ -417,6 +420,10 @@ static int validate(const ad_run_config *c, const char **key, ad_error *err) {
     if (c->dim % c->heads)
         return ad_error_set(err, "model.heads = %zu does not divide model.dim = %zu", c->heads,
                             c->dim);
+    *key = "run.shards";
+    if (c->shards > c->base_batch || c->shards > c->round_batch)
+        return ad_error_set(err, "run.shards = %zu exceeds base.batch or round.batch (%zu, %zu)",
+                            c->shards, c->base_batch, c->round_batch);
     *key = "base.decay";
     if (c->base_warmup + c->base_decay > 1)
         return ad_error_set(err, "base.warmup + base.decay = %g exceeds 1",

@@ -10,6 +10,8 @@
 #include "loop/complete.h"
 #include "loop/curriculum.h"
 #include "loop/filters.h"
+#include "loop/objective.h"
+#include "loop/train_driver.h"
 #include "loop/run_names.h"
 #include "loop/run.h"
 #include "model/model.h"
@@ -125,6 +127,11 @@ struct ad_run {
     int lock_fd;          /* the writer's lock on DIR/lock; -1 for a reader */
     uint64_t identity;    /* the run's (ad_store_run_identity): in every checkpoint */
     uint64_t config_hash; /* of the resolved config text: in every checkpoint */
+    /* under mpirun (run_dist.c): ranks per lineage (1 unless there are more
+     * ranks than lineages), and the group of ranks sharing this rank's
+     * lineage's steps (NULL: none, or alone) */
+    size_t lineage_ranks;
+    struct ad_dist_group *group;
 };
 
 /* Logs a line to stderr and DIR/log.txt. */
@@ -240,6 +247,61 @@ void run_judge_path(const ad_run *run, size_t round, char *buf, size_t cap);
 int run_judge_adopt(ad_run *run, ad_error *err);
 int run_judge_reward_load(const ad_run *run, ad_model **m, ad_vocab *jv, ad_error *err);
 int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err);
+
+/* ---- the optimize stage's pieces that run_dist.c shares (run_optimize.c) -- */
+
+/* One recorded optimizer step (a worker rank buffers them for rank 0). */
+typedef struct run_step_figures {
+    size_t step;
+    ad_objective_stats st;
+} run_step_figures;
+
+/* The objective of round `round` (base training is always sft); NULL: unknown. */
+const ad_objective *run_round_objective(const ad_run *run, size_t round);
+
+/* Builds run->sets, the SFT mixture's sets for optimizing rr; run_sets_clear
+ * empties them. */
+int run_optimize_sets(ad_run *run, run_round *rr, ad_error *err);
+void run_sets_clear(ad_run *run);
+
+/* Trains lineage l of rr, saves its checkpoint and records it (rank 0). */
+int run_optimize_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
+                         ad_error *err);
+
+/* A worker rank's lineage: readies the trainer (from the shared run
+ * directory's checkpoints) and trains it, with no store and no partial
+ * checkpoints, the step figures into steps (run_step_figures). *start: the
+ * step it began at (a partial checkpoint's). The caller frees *m and tr. */
+int run_optimize_train(ad_run *run, run_round *rr, size_t l, const ad_objective *obj, ad_vec *steps,
+                       ad_model **m, ad_trainer *tr, ad_train_result *res, size_t *start,
+                       ad_error *err);
+
+/* Rank 0's records of a trained lineage: one step's figures; the checkpoint
+ * row, final figures and done marker (after the checkpoint is durable). */
+int run_optimize_record_step(ad_run *run, size_t round, size_t l, size_t step,
+                             const ad_objective_stats *st, ad_error *err);
+int run_optimize_record(ad_run *run, size_t round, size_t l, const char *path, long parent,
+                        const ad_train_result *res, double seconds, ad_error *err);
+
+/* ---- more than one process (run_dist.c) -------------------------------------- */
+
+/* A worker rank's view of the run in dir: the config, task and vocabulary,
+ * no lock, no store, no log (run.c). */
+int run_open_worker(ad_run **out, const char *dir, ad_error *err);
+
+/* The optimize stage on rank 0 under mpirun: lineage l is trained by rank
+ * l % size; rank 0 writes every checkpoint and record. */
+int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_error *err);
+
+/* Refuses n ranks that the config's work cannot use (before a run is made or
+ * opened): more than one rank per lineage unless n = lineages x G with G
+ * dividing run.shards. */
+int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err);
+
+/* A worker rank's part of ad_run_execute: rank 0's commands until it is done;
+ * rank 0 ends them with run_dist_release (a no-op alone). */
+int run_dist_serve(ad_run *run, ad_error *err);
+int run_dist_release(ad_error *err);
 int run_stage_evaluate(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_accept(ad_run *run, run_round *rr, ad_error *err);
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "loop/complete.h"
 #include "loop/mixture.h"
 #include "loop/run_internal.h"
@@ -32,7 +33,7 @@
 
 #define BASE_VIRTUAL_EXAMPLES ((size_t)1 << 40)
 
-static void sets_clear(ad_run *run) {
+void run_sets_clear(ad_run *run) {
     for (size_t i = 0; i < run->n_sets; i++) {
         for (size_t j = 0; run->sets[i].examples && j < run->sets[i].n_examples; j++)
             ad_example_free(&run->sets[i].examples[j]);
@@ -71,8 +72,8 @@ static int sets_add(ad_run *run, size_t round, const run_selection *sel, ad_erro
 
 /* The SFT mixture's sets for optimizing rr: base + accepted rounds before it
  * (their selections loaded from the store) + the round itself. */
-static int build_sets(ad_run *run, run_round *rr, ad_error *err) {
-    sets_clear(run);
+int run_optimize_sets(ad_run *run, run_round *rr, ad_error *err) {
+    run_sets_clear(run);
     if (sets_add(run, 0, NULL, err) != AD_OK) return AD_ERR;
     for (size_t r = 1; r < rr->round; r++) {
         ad_store_round row;
@@ -436,6 +437,7 @@ typedef struct save_ctx {
     ad_run *run;
     size_t round, lineage;
     char path[2300];
+    ad_vec *steps; /* a worker rank's step figures (run_step_figures); NULL: the store */
 } save_ctx;
 
 static int save_partial(void *vctx, ad_trainer *tr, ad_error *err) {
@@ -445,8 +447,8 @@ static int save_partial(void *vctx, ad_trainer *tr, ad_error *err) {
 
 /* Records the finished lineage: checkpoint row, figures and the done marker in
  * one transaction, after the checkpoint files are durable. */
-static int record_lineage(ad_run *run, size_t round, size_t l, const char *path, long parent,
-                          const ad_train_result *res, double seconds, ad_error *err) {
+int run_optimize_record(ad_run *run, size_t round, size_t l, const char *path, long parent,
+                        const ad_train_result *res, double seconds, ad_error *err) {
     ad_store *st = run->st;
     uint32_t r = (uint32_t)round;
     const char *S = AD_STAGE_OPTIMIZE;
@@ -470,15 +472,23 @@ static int record_lineage(ad_run *run, size_t round, size_t l, const char *path,
     return AD_ERR;
 }
 
-/* The step figures the curves are drawn from. */
-static int record_step(void *vctx, size_t step, const ad_objective_stats *st, ad_error *err) {
-    save_ctx *c = vctx;
+int run_optimize_record_step(ad_run *run, size_t round, size_t l, size_t step,
+                             const ad_objective_stats *st, ad_error *err) {
     const char *keys[] = {AD_METRIC_LOSS, AD_METRIC_LR, AD_METRIC_GRAD_NORM, AD_METRIC_MARGIN,
                           AD_METRIC_PREF_ACCURACY};
     double v[] = {st->loss, st->lr, st->grad_norm, st->margin, st->pref_accuracy};
     size_t n = isnan(st->margin) ? 3 : 5;
-    return ad_store_step_metrics_insert(c->run->st, (uint32_t)c->round, AD_STAGE_OPTIMIZE,
-                                        (int64_t)c->lineage, step, keys, v, n, err);
+    return ad_store_step_metrics_insert(run->st, (uint32_t)round, AD_STAGE_OPTIMIZE, (int64_t)l,
+                                        step, keys, v, n, err);
+}
+
+/* The step figures the curves are drawn from: into the store, or (a worker
+ * rank) into the buffer that goes to rank 0. */
+static int record_step(void *vctx, size_t step, const ad_objective_stats *st, ad_error *err) {
+    save_ctx *c = vctx;
+    if (!c->steps) return run_optimize_record_step(c->run, c->round, c->lineage, step, st, err);
+    run_step_figures f = {step, *st};
+    return ad_vec_push(c->steps, &f, err);
 }
 
 /* The objective's session settings for round `round`. */
@@ -493,10 +503,12 @@ static ad_train_session session_for(ad_run *run, size_t round, const ad_objectiv
     s.params.nft_eps = c->nft_eps;
     s.params.nft_neg_weight = c->nft_neg_weight;
     s.params.nft_weight = (ad_nft_weight)c->nft_weight;
+    s.params.shards = c->shards;
+    s.params.shard_group = run->group;
     snprintf(label, cap, "optimize r%zu l%zu", round, sc->lineage);
     s.label = label;
     s.save_every = c->save_every;
-    s.save = save_partial;
+    s.save = sc->steps ? NULL : save_partial; /* a worker rank writes nothing */
     s.save_ctx = sc;
     s.kill_stage = AD_STAGE_OPTIMIZE;
     s.kill_round = round;
@@ -560,44 +572,65 @@ static int train_pairs(ad_run *run, const run_round *rr, size_t l, ad_trainer *t
     return rc;
 }
 
-static int optimize_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
-                            ad_error *err) {
+/* Gets lineage l's trainer ready and trains it (everything but the final
+ * checkpoint and the record); sc->steps set: a worker rank's session (no
+ * store, no partial checkpoints). *start: the step it started from. */
+static int train_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
+                         save_ctx *sc, ad_model **m, ad_trainer *tr, ad_train_result *res,
+                         size_t *start, ad_error *err) {
     size_t round = rr->round;
     ad_train_config tc = run_train_config(run, round);
+    char label[64];
+    int resumed = 0;
+    run_partial_path(run, l, sc->path, sizeof sc->path);
+    ad_train_session s = session_for(run, round, obj, sc, label, sizeof label);
+    int rc = run_prepare_trainer(run, rr, l, &tc, m, tr, &resumed, err);
+    *start = rc == AD_OK && resumed ? tr->sched_step : 0;
+    /* steps past the resume point were recorded by the killed process: redo them */
+    if (rc == AD_OK && !sc->steps)
+        rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_OPTIMIZE, (int64_t)l,
+                                            *start, err);
+    if (rc == AD_OK && obj->batch == AD_BATCH_PAIRS)
+        rc = train_pairs(run, rr, l, tr, &s, res, err);
+    else if (rc == AD_OK && obj->batch == AD_BATCH_SAMPLES)
+        rc = train_nft(run, rr, l, tr, &s, res, err);
+    else if (rc == AD_OK)
+        rc = train_sft(run, rr, l, tr, &s, res, err);
+    return rc;
+}
+
+int run_optimize_train(ad_run *run, run_round *rr, size_t l, const ad_objective *obj, ad_vec *steps,
+                       ad_model **m, ad_trainer *tr, ad_train_result *res, size_t *start,
+                       ad_error *err) {
+    save_ctx sc = {run, rr->round, l, "", steps};
+    return train_lineage(run, rr, l, obj, &sc, m, tr, res, start, err);
+}
+
+int run_optimize_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
+                         ad_error *err) {
+    size_t round = rr->round, start = 0;
     ad_model *m = NULL;
     ad_trainer tr = {0};
     ad_train_result res = {0};
-    save_ctx sc = {run, round, l, ""};
-    char path[2300], dir[2300], label[64];
+    save_ctx sc = {run, round, l, "", NULL};
+    char path[2300], dir[2300];
     double t0 = ad_now();
-    int resumed = 0;
-    run_partial_path(run, l, sc.path, sizeof sc.path);
-    ad_train_session s = session_for(run, round, obj, &sc, label, sizeof label);
-    int rc = run_prepare_trainer(run, rr, l, &tc, &m, &tr, &resumed, err);
-    /* steps past the resume point were recorded by the killed process: redo them */
-    if (rc == AD_OK)
-        rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_OPTIMIZE, (int64_t)l,
-                                            resumed ? tr.sched_step : 0, err);
-    if (rc == AD_OK && obj->batch == AD_BATCH_PAIRS)
-        rc = train_pairs(run, rr, l, &tr, &s, &res, err);
-    else if (rc == AD_OK && obj->batch == AD_BATCH_SAMPLES)
-        rc = train_nft(run, rr, l, &tr, &s, &res, err);
-    else if (rc == AD_OK)
-        rc = train_sft(run, rr, l, &tr, &s, &res, err);
+    int rc = train_lineage(run, rr, l, obj, &sc, &m, &tr, &res, &start, err);
     run_ckpt_path(run, l, round, path, sizeof path);
     snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
     if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
     if (rc == AD_OK) rc = run_save_trainer(run, path, &tr, round, l, err);
     ad_run_maybe_kill("optimize-saved", round, 0);
     long parent = round > 0 ? (long)rr->parent : -1;
-    if (rc == AD_OK) rc = record_lineage(run, round, l, path, parent, &res, ad_now() - t0, err);
+    if (rc == AD_OK)
+        rc = run_optimize_record(run, round, l, path, parent, &res, ad_now() - t0, err);
     ad_trainer_free(&tr);
     ad_model_free(m);
     return rc;
 }
 
 /* The objective of round `round`: base training is always SFT. */
-static const ad_objective *round_objective(const ad_run *run, size_t round) {
+const ad_objective *run_round_objective(const ad_run *run, size_t round) {
     return ad_objective_find(round == 0 ? "sft" : run->cfg.objective);
 }
 
@@ -606,9 +639,13 @@ static const ad_objective *round_objective(const ad_run *run, size_t round) {
  * candidates with the select stage's decisions. Writes: each lineage's
  * checkpoint, its figures and (dpo) the reference's log-probs. */
 int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err) {
-    const ad_objective *obj = round_objective(run, rr->round);
+    const ad_objective *obj = run_round_objective(run, rr->round);
     if (!obj)
         return ad_error_set(err, "optimize.objective: unknown objective '%s'", run->cfg.objective);
+    /* under mpirun the lineages are spread over the ranks (run_dist.c); dpo and
+     * nft read and write the store per lineage, so they stay on rank 0 */
+    if (ad_dist_size() > 1 && obj->batch == AD_BATCH_SEQUENCES)
+        return run_dist_optimize(run, rr, obj, err);
     int ready = 0;
     for (size_t l = 0; l < run->cfg.lineages; l++) {
         int done = 0;
@@ -620,10 +657,10 @@ int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err) {
         if (!ready && obj->batch == AD_BATCH_PAIRS)
             rc = run_round_selection(run, rr, err);
         else if (!ready && obj->batch != AD_BATCH_SAMPLES) /* nft reads the store per lineage */
-            rc = build_sets(run, rr, err);
+            rc = run_optimize_sets(run, rr, err);
         if (rc != AD_OK) return AD_ERR;
         ready = 1;
-        if (optimize_lineage(run, rr, l, obj, err) != AD_OK)
+        if (run_optimize_lineage(run, rr, l, obj, err) != AD_OK)
             return ad_error_prefix(err, "optimize, lineage %zu: ", l);
     }
     return AD_OK;

@@ -6,6 +6,7 @@
  * round rows, never from a reporting query. */
 #include <stdlib.h>
 
+#include "dist/dist.h"
 #include "loop/run_internal.h"
 #include "model/kernels.h"
 
@@ -125,6 +126,7 @@ static int run_stages(ad_run *run, run_round *rr, ad_error *err) {
 }
 
 int ad_run_execute(ad_run *run, ad_error *err) {
+    if (ad_dist_rank() != 0) return run_dist_serve(run, err);
     run_log(run, "run %s: task %s, %zu lineage(s), %zu rounds, max_len %zu, %d threads (%s)",
             run->dir, run->cfg.task, run->cfg.lineages, run->cfg.rounds, run->max_len,
             ad_kernels_get_threads(), ad_kernels_isa());
@@ -140,5 +142,5 @@ int ad_run_execute(ad_run *run, ad_error *err) {
         round_free(&rr);
         if (rc != AD_OK) return ad_error_prefix(err, "round %zu: ", r);
     }
-    return AD_OK;
+    return run_dist_release(err);
 }

@@ -1,0 +1,472 @@
+/* run_dist.c: a run spread over the ranks of an MPI job (dist.h).
+ *
+ * Rank 0 is the run: it holds the writer's lock and the store, runs the round
+ * driver and every stage, and writes every file of the run directory. The
+ * other ranks (workers) open the run's config only (no store, no lock) and
+ * wait for rank 0's commands. What is parallel today is the optimize stage of
+ * sft rounds (base training included): lineage l is trained by rank
+ * l % ranks (round-robin by lineage index, whatever is already done), each
+ * from the checkpoints in the shared run directory, with the batches rank 0
+ * broadcasts (the mixture's sets); a worker sends its trained lineage back
+ * (checkpoint files, step figures, result), and rank 0 writes and records it.
+ * Training is the same code on the same inputs, so the bits are those of a
+ * one-process run. Workers write no partial checkpoints: a killed job resumes
+ * their lineages from the round's start (rank 0's from its partials).
+ *
+ * Not here: acquire, select, evaluate and accept run on rank 0 alone, so
+ * cross-lineage votes see every lineage's answers in lineage order as they
+ * always did; dpo and nft rounds optimize on rank 0 (they read and write the
+ * store per lineage). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dist/dist.h"
+#include "dist/dist_buf.h"
+#include "loop/run_internal.h"
+#include "model/checkpoint.h"
+#include "util/atomic_file.h"
+#include "util/progress.h"
+
+enum { CMD_STOP = 0, CMD_OPTIMIZE = 1 };
+#define TAG_LINEAGE 17
+
+/* What rank 0 broadcasts before each command's payload. */
+typedef struct dist_cmd {
+    uint64_t kind, round, parent, cursor_before;
+} dist_cmd;
+
+/* The files of a checkpoint directory, in the order they travel. */
+static const char *const ckpt_files[] = {"config.json", "model.safetensors",
+                                         "optimizer.safetensors", "trainer_state.json"};
+#define N_CKPT_FILES (sizeof ckpt_files / sizeof *ckpt_files)
+#define FILE_ABSENT UINT64_MAX
+
+/* dir/name into buf; "" when it does not fit (names no file). */
+static void path_in(char *buf, size_t cap, const char *dir, const char *name) {
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) buf[0] = '\0';
+}
+
+/* Who trains lineage l: with no more ranks than lineages, rank l % N alone;
+ * with more, the G = N / L ranks l*G .. l*G + G - 1, which split each step's
+ * run.shards slices (objective_shards.c), and of which the first (the
+ * leader) sends the result to rank 0. */
+static int lineage_leader(const ad_run *run, size_t l) {
+    size_t n = (size_t)ad_dist_size();
+    return (int)(run->lineage_ranks > 1 ? l * run->lineage_ranks : l % n);
+}
+
+static int lineage_member(const ad_run *run, size_t l, int rank) {
+    if (run->lineage_ranks <= 1) return lineage_leader(run, l) == rank;
+    return (size_t)rank / run->lineage_ranks == l;
+}
+
+/* ---- the mixture's sets, as bytes ------------------------------------------ */
+
+static void put_sets(ad_dist_buf *b, const ad_run *run) {
+    ad_dist_buf_put_u64(b, run->n_sets);
+    for (size_t i = 0; i < run->n_sets; i++) {
+        const run_set *s = &run->sets[i];
+        ad_dist_buf_put_u64(b, s->round);
+        ad_dist_buf_put_u64(b, s->n_levels);
+        ad_dist_buf_put_u64(b, s->n_examples);
+        ad_dist_buf_put_u64(b, s->examples != NULL);
+        for (size_t j = 0; s->examples && j < s->n_examples; j++) {
+            const ad_example *e = &s->examples[j];
+            ad_dist_buf_put_u64(b, e->len);
+            ad_dist_buf_put_u64(b, e->loss_from);
+            ad_dist_buf_put(b, e->tokens, e->len * sizeof *e->tokens);
+        }
+    }
+}
+
+/* One set's encoded examples (n of them) from b into s. */
+static int get_examples(ad_dist_buf *b, run_set *s, size_t n, ad_error *err) {
+    s->examples = calloc(n ? n : 1, sizeof *s->examples);
+    if (!s->examples) return ad_error_set(err, "out of memory");
+    for (size_t j = 0; j < n && !b->failed; j++) {
+        ad_example *e = &s->examples[j];
+        e->len = ad_dist_buf_get_u64(b);
+        e->loss_from = ad_dist_buf_get_u64(b);
+        const void *t = e->len < (size_t)1 << 32 ? ad_dist_buf_take(b, e->len * 4) : NULL;
+        e->tokens = t ? malloc(e->len * sizeof *e->tokens) : NULL;
+        if (!e->tokens) return ad_error_set(err, "sets: bad or out of memory at example %zu", j);
+        memcpy(e->tokens, t, e->len * sizeof *e->tokens);
+        s->n_examples = j + 1;
+    }
+    return ad_dist_buf_check(b, "sets", err);
+}
+
+static int get_sets(ad_dist_buf *b, ad_run *run, ad_error *err) {
+    run_sets_clear(run);
+    size_t n = ad_dist_buf_get_u64(b);
+    if (b->failed || n > 1u << 20) return ad_error_set(err, "sets: bad count");
+    run_set *sets = realloc(run->sets, (n ? n : 1) * sizeof *sets);
+    if (!sets) return ad_error_set(err, "out of memory");
+    run->sets = sets;
+    for (size_t i = 0; i < n; i++) {
+        run_set *s = &sets[run->n_sets++];
+        *s = (run_set){.round = ad_dist_buf_get_u64(b), .n_levels = ad_dist_buf_get_u64(b)};
+        size_t count = ad_dist_buf_get_u64(b);
+        int has = ad_dist_buf_get_u64(b) != 0;
+        if (!has) s->n_examples = count;
+        if (has && get_examples(b, s, count, err) != AD_OK) return AD_ERR;
+    }
+    return ad_dist_buf_check(b, "sets", err);
+}
+
+/* ---- a trained lineage, as bytes (worker -> rank 0) --------------------------- */
+
+/* The message: start step, seconds, result, step figures, checkpoint files. */
+static int put_lineage(ad_dist_buf *b, size_t start, double seconds, const ad_train_result *res,
+                       const ad_vec *steps, const char *ckpt, ad_error *err) {
+    ad_dist_buf_put_u64(b, start);
+    ad_dist_buf_put(b, &seconds, sizeof seconds);
+    ad_dist_buf_put(b, res, sizeof *res);
+    ad_dist_buf_put_u64(b, steps->n);
+    ad_dist_buf_put(b, steps->data, steps->n * sizeof(run_step_figures));
+    for (size_t i = 0; i < N_CKPT_FILES; i++) {
+        char path[AD_RUN_PATH_MAX], *data = NULL;
+        size_t len = 0;
+        path_in(path, sizeof path, ckpt, ckpt_files[i]);
+        if (access(path, F_OK) != 0) {
+            ad_dist_buf_put_u64(b, FILE_ABSENT);
+            continue;
+        }
+        if (ad_read_file(path, SIZE_MAX / 2, &data, &len, err) != AD_OK) return AD_ERR;
+        ad_dist_buf_put_u64(b, len);
+        ad_dist_buf_put(b, data, len);
+        free(data);
+    }
+    return ad_dist_buf_check(b, "lineage", err);
+}
+
+/* Writes the message's checkpoint files into the directory dir. */
+static int get_ckpt_files(ad_dist_buf *b, const char *dir, ad_error *err) {
+    for (size_t i = 0; i < N_CKPT_FILES; i++) {
+        uint64_t len = ad_dist_buf_get_u64(b);
+        if (len == FILE_ABSENT) continue;
+        const void *data = ad_dist_buf_take(b, len);
+        if (!data) return ad_error_set(err, "lineage: %s cut short", ckpt_files[i]);
+        char path[AD_RUN_PATH_MAX];
+        path_in(path, sizeof path, dir, ckpt_files[i]);
+        if (ad_atomic_write(path, data, len, err) != AD_OK) return AD_ERR;
+    }
+    return AD_OK;
+}
+
+/* Removes what get_ckpt_files wrote (only those names), then dir. */
+static void remove_ckpt_files(const char *dir) {
+    char path[AD_RUN_PATH_MAX];
+    for (size_t i = 0; i < N_CKPT_FILES; i++) {
+        path_in(path, sizeof path, dir, ckpt_files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* The received checkpoint in tmp, saved as lineage l's checkpoint at path by
+ * the same code as every checkpoint (loaded, then saved: the same bytes). */
+static int install_ckpt(ad_run *run, const char *tmp, const char *path, ad_error *err) {
+    ad_model *m = NULL;
+    ad_adamw opt = {0};
+    char *json = NULL;
+    ad_vocab *v = malloc(sizeof *v);
+    if (!v) return ad_error_set(err, "out of memory");
+    int rc = ad_checkpoint_load(tmp, &m, v, &opt, &json, err);
+    free(v);
+    if (rc == AD_OK) rc = ad_checkpoint_save(path, m, &run->vocab, opt.m ? &opt : NULL, json, err);
+    ad_adamw_free(&opt);
+    ad_model_free(m);
+    free(json);
+    return rc;
+}
+
+/* Rank 0: receives lineage l from rank `from`, writes its checkpoint and its
+ * records as run_optimize_lineage would have. */
+static int receive_lineage(ad_run *run, const run_round *rr, size_t l, int from, ad_error *err) {
+    ad_dist_buf b = {0};
+    void *p = NULL;
+    if (ad_dist_recv_bytes(&p, &b.n, from, TAG_LINEAGE, err) != AD_OK) return AD_ERR;
+    b.p = p;
+    b.cap = b.n;
+    size_t start = ad_dist_buf_get_u64(&b), round = rr->round;
+    double seconds = 0;
+    ad_train_result res;
+    ad_dist_buf_get(&b, &seconds, sizeof seconds);
+    ad_dist_buf_get(&b, &res, sizeof res);
+    size_t n_steps = ad_dist_buf_get_u64(&b);
+    const run_step_figures *steps =
+        n_steps < ((size_t)1 << 40) ? ad_dist_buf_take(&b, n_steps * sizeof *steps) : NULL;
+    int rc = steps || !n_steps ? ad_dist_buf_check(&b, "lineage", err)
+                               : ad_error_set(err, "lineage: step figures cut short");
+    char dir[AD_RUN_PATH_MAX], tmp[AD_RUN_PATH_MAX], path[AD_RUN_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
+    path_in(tmp, sizeof tmp, dir, "received-XXXXXX");
+    run_ckpt_path(run, l, round, path, sizeof path);
+    if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
+    int made = rc == AD_OK && mkdtemp(tmp) != NULL;
+    if (rc == AD_OK && !made) rc = ad_error_set(err, "%s: %s", tmp, strerror(errno));
+    if (rc == AD_OK) rc = get_ckpt_files(&b, tmp, err);
+    if (rc == AD_OK) rc = install_ckpt(run, tmp, path, err);
+    if (made) remove_ckpt_files(tmp);
+    ad_run_maybe_kill("optimize-saved", round, 0);
+    if (rc == AD_OK)
+        rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_OPTIMIZE, (int64_t)l,
+                                            start, err);
+    for (size_t i = 0; rc == AD_OK && i < n_steps; i++)
+        rc = run_optimize_record_step(run, round, l, steps[i].step, &steps[i].st, err);
+    long parent = round > 0 ? (long)rr->parent : -1;
+    if (rc == AD_OK) rc = run_optimize_record(run, round, l, path, parent, &res, seconds, err);
+    if (rc == AD_OK) run_log(run, "optimize r%zu l%zu: trained by rank %d", round, l, from);
+    free(p);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "lineage %zu from rank %d: ", l, from);
+}
+
+/* ---- rank 0's side ------------------------------------------------------------ */
+
+int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_error *err) {
+    size_t L = run->cfg.lineages, n_todo = 0;
+    ad_dist_buf b = {0};
+    for (size_t l = 0; l < L; l++) {
+        int done = 0;
+        if (ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_OPTIMIZE, (int64_t)l,
+                                   &done, err) != AD_OK)
+            return AD_ERR;
+        ad_dist_buf_put_u64(&b, !done);
+        n_todo += !done;
+    }
+    int rc = n_todo ? run_optimize_sets(run, rr, err) : AD_OK;
+    if (rc == AD_OK) put_sets(&b, run);
+    if (rc == AD_OK) rc = ad_dist_buf_check(&b, "optimize", err);
+    dist_cmd cmd = {CMD_OPTIMIZE, rr->round, rr->parent, rr->cursor_before};
+    void *payload = b.p;
+    size_t n = b.n;
+    if (rc == AD_OK && n_todo) rc = ad_dist_bcast(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK && n_todo) rc = ad_dist_bcast_bytes(&payload, &n, 0, err);
+    const uint64_t *todo = (const uint64_t *)b.p;
+    for (size_t l = 0; rc == AD_OK && l < L; l++)
+        if (todo[l] && lineage_leader(run, l) == 0 && run_optimize_lineage(run, rr, l, obj, err))
+            rc = ad_error_prefix(err, "optimize, lineage %zu: ", l);
+    for (size_t l = 0; rc == AD_OK && l < L; l++)
+        if (todo[l] && lineage_leader(run, l) != 0)
+            rc = receive_lineage(run, rr, l, lineage_leader(run, l), err);
+    ad_dist_buf_free(&b);
+    return rc;
+}
+
+/* ---- a worker's side ---------------------------------------------------------- */
+
+/* Sends trained lineage l to rank 0: its checkpoint passes through a
+ * temporary directory of this machine ($TMPDIR, else /tmp). */
+static int send_lineage(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr, size_t start,
+                        double seconds, const ad_train_result *res, const ad_vec *steps,
+                        ad_error *err) {
+    const char *td = getenv("TMPDIR");
+    char tmp[AD_RUN_PATH_MAX], ckpt[AD_RUN_PATH_MAX];
+    path_in(tmp, sizeof tmp, td && *td ? td : "/tmp", "autodidact-rank-XXXXXX");
+    path_in(ckpt, sizeof ckpt, tmp, "ckpt");
+    if (!mkdtemp(tmp)) return ad_error_set(err, "%s: %s", tmp, strerror(errno));
+    ad_dist_buf b = {0};
+    int rc = run_save_trainer(run, ckpt, tr, rr->round, l, err);
+    if (rc == AD_OK) rc = put_lineage(&b, start, seconds, res, steps, ckpt, err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes(b.p, b.n, 0, TAG_LINEAGE, err);
+    remove_ckpt_files(ckpt);
+    rmdir(tmp);
+    ad_dist_buf_free(&b);
+    return rc;
+}
+
+/* Trains lineage l and, as its leader, sends it to rank 0 (the other members
+ * of its group hold the same bits and send nothing). */
+static int work_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective *obj,
+                        ad_error *err) {
+    ad_vec steps;
+    ad_vec_init(&steps, sizeof(run_step_figures));
+    ad_model *m = NULL;
+    ad_trainer tr = {0};
+    ad_train_result res = {0};
+    size_t start = 0;
+    double t0 = ad_now();
+    int rc = run_optimize_train(run, rr, l, obj, &steps, &m, &tr, &res, &start, err);
+    if (rc == AD_OK && lineage_leader(run, l) == ad_dist_rank())
+        rc = send_lineage(run, rr, l, &tr, start, ad_now() - t0, &res, &steps, err);
+    ad_vec_free(&steps);
+    ad_trainer_free(&tr);
+    ad_model_free(m);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "optimize, lineage %zu: ", l);
+}
+
+static int serve_optimize(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
+    run_round rr = {
+        .round = cmd->round, .parent = cmd->parent, .cursor_before = cmd->cursor_before};
+    size_t L = run->cfg.lineages;
+    const uint64_t *todo = ad_dist_buf_take(b, L * sizeof *todo);
+    if (!todo) return ad_error_set(err, "optimize: message cut short");
+    if (get_sets(b, run, err) != AD_OK) return AD_ERR;
+    const ad_objective *obj = run_round_objective(run, rr.round);
+    if (!obj) return ad_error_set(err, "optimize.objective: unknown '%s'", run->cfg.objective);
+    int me = ad_dist_rank();
+    for (size_t l = 0; l < L; l++)
+        if (todo[l] && lineage_member(run, l, me) && work_lineage(run, &rr, l, obj, err) != AD_OK)
+            return AD_ERR;
+    return AD_OK;
+}
+
+/* A worker's loop: rank 0's commands until it says stop. */
+int run_dist_serve(ad_run *run, ad_error *err) {
+    for (;;) {
+        dist_cmd cmd;
+        if (ad_dist_bcast(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
+        if (cmd.kind == CMD_STOP) return AD_OK;
+        ad_dist_buf b = {0};
+        void *p = NULL;
+        if (ad_dist_bcast_bytes(&p, &b.n, 0, err) != AD_OK) return AD_ERR;
+        b.p = p;
+        b.cap = b.n;
+        int rc = cmd.kind == CMD_OPTIMIZE ? serve_optimize(run, &cmd, &b, err)
+                                          : ad_error_set(err, "unknown command %llu from rank 0",
+                                                         (unsigned long long)cmd.kind);
+        ad_dist_buf_free(&b);
+        if (rc != AD_OK) return AD_ERR;
+    }
+}
+
+int run_dist_release(ad_error *err) {
+    if (ad_dist_size() == 1) return AD_OK;
+    dist_cmd cmd = {CMD_STOP, 0, 0, 0};
+    return ad_dist_bcast(&cmd, sizeof cmd, 0, err);
+}
+
+/* ---- joining: every rank sees the run ------------------------------------------ */
+
+/* What rank 0 tells the others once it has created or opened the run. */
+typedef struct dist_hello {
+    int32_t ok;
+    char dir[AD_RUN_DIR_MAX];
+    char token[64]; /* the content of DIR/dist-check */
+    uint64_t identity, config_hash;
+} dist_hello;
+
+/* Each rank's answer: whether it sees the run, and why not. */
+typedef struct dist_answer {
+    int32_t ok;
+    char host[64];
+    char msg[512];
+} dist_answer;
+
+/* Refuses more ranks than the work can use: up to one rank per lineage, or a
+ * whole number G of ranks per lineage that divides run.shards (each step's
+ * slices split evenly over the G ranks). */
+int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err) {
+    size_t L = c->lineages, S = c->shards;
+    if (n <= L) return AD_OK;
+    if (n % L == 0 && S % (n / L) == 0) return AD_OK;
+    return ad_error_set(err,
+                        "%zu ranks cannot share %zu lineage(s) x %zu shard(s) (run.lineages x "
+                        "run.shards): start at most %zu (whole lineages per rank), or %zu x G "
+                        "with G dividing %zu (G ranks per lineage split its shards), so at "
+                        "most %zu ranks can be used",
+                        n, L, S, L, L, S, L * S);
+}
+
+/* Rank 0: refuses ranks the work cannot use, then writes the token file. */
+static int hello_make(ad_run *run, dist_hello *h, ad_error *err) {
+    if (run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err) != AD_OK) return AD_ERR;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(h->token, sizeof h->token, "%016llx-%ld-%ld\n", (unsigned long long)run->identity,
+             (long)getpid(), (long)ts.tv_nsec);
+    snprintf(h->dir, sizeof h->dir, "%s", run->dir);
+    h->identity = run->identity;
+    h->config_hash = run->config_hash;
+    char path[AD_RUN_PATH_MAX];
+    snprintf(path, sizeof path, "%s/dist-check", run->dir);
+    return ad_atomic_write(path, h->token, strlen(h->token), err);
+}
+
+/* A worker: checks the token rank 0 wrote, then opens the run as a worker. */
+static int hello_check(const dist_hello *h, ad_run **run, ad_error *err) {
+    char path[AD_RUN_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/dist-check", h->dir);
+    int rc = ad_read_file(path, 4096, &text, &len, err);
+    if (rc == AD_OK && (len != strlen(h->token) || memcmp(text, h->token, len) != 0))
+        rc = ad_error_set(err, "%s holds another job's token", path);
+    free(text);
+    if (rc != AD_OK)
+        return ad_error_prefix(err,
+                               "the run directory is not visible here as rank 0 wrote it (every "
+                               "rank must see it at the same path, on a shared file system; "
+                               "check with `mpirun -np N ls -l %s`): ",
+                               h->dir);
+    if (run_open_worker(run, h->dir, err) != AD_OK) return AD_ERR;
+    if ((*run)->config_hash != h->config_hash)
+        return ad_error_set(err, "%s/config.ini differs from rank 0's", h->dir);
+    (*run)->identity = h->identity;
+    return AD_OK;
+}
+
+/* Rank 0: every rank's answer; the first failure becomes the error. */
+static int answers_check(const dist_answer *a, size_t n, ad_error *err) {
+    for (size_t r = 0; r < n; r++)
+        if (!a[r].ok) return ad_error_set(err, "rank %zu (host %s): %s", r, a[r].host, a[r].msg);
+    return AD_OK;
+}
+
+/* Every rank: ranks per lineage, and the group of ranks sharing a lineage
+ * (collective; only with more ranks than lineages). */
+static int join_groups(ad_run *run, ad_error *err) {
+    size_t n = (size_t)ad_dist_size(), L = run->cfg.lineages;
+    run->lineage_ranks = n > L ? n / L : 1;
+    if (run->lineage_ranks == 1) return AD_OK;
+    int color = (int)((size_t)ad_dist_rank() / run->lineage_ranks);
+    return ad_dist_group_split(color, &run->group, err);
+}
+
+int ad_run_join(ad_run **run, int status, ad_error *err) {
+    if (ad_dist_size() == 1) return status;
+    int rank = ad_dist_rank();
+    size_t n = (size_t)ad_dist_size();
+    dist_hello h = {0};
+    if (rank == 0) h.ok = status == AD_OK && hello_make(*run, &h, err) == AD_OK;
+    if (ad_dist_bcast(&h, sizeof h, 0, err) != AD_OK) return AD_ERR;
+    if (!h.ok) return rank == 0 ? AD_ERR : ad_error_set(err, "rank 0 could not start the run");
+    dist_answer mine = {.ok = 1}, *all = rank == 0 ? calloc(n, sizeof *all) : NULL;
+    gethostname(mine.host, sizeof mine.host - 1);
+    ad_error why = {{0}};
+    if (rank != 0 && hello_check(&h, run, &why) != AD_OK) {
+        mine.ok = 0;
+        snprintf(mine.msg, sizeof mine.msg, "%.500s", why.msg);
+    }
+    int32_t ok = 1;
+    int rc = ad_dist_gather(&mine, all, sizeof mine, 0, err);
+    if (rank == 0) ok = rc == AD_OK && all && answers_check(all, n, err) == AD_OK;
+    free(all);
+    if (ad_dist_bcast(&ok, sizeof ok, 0, err) != AD_OK) return AD_ERR;
+    if (rank == 0) {
+        char path[AD_RUN_PATH_MAX];
+        snprintf(path, sizeof path, "%s/dist-check", h.dir);
+        unlink(path);
+        if (ok && n <= (*run)->cfg.lineages)
+            run_log(*run, "spread over %zu ranks: lineage l trains on rank l %% %zu", n, n);
+        else if (ok)
+            run_log(*run,
+                    "spread over %zu ranks: lineage l on ranks l*%zu .. l*%zu+%zu, which "
+                    "split each step's %zu shards",
+                    n, n / (*run)->cfg.lineages, n / (*run)->cfg.lineages,
+                    n / (*run)->cfg.lineages - 1, (*run)->cfg.shards);
+    }
+    if (ok) return join_groups(*run, err);
+    if (rank != 0) {
+        ad_run_free(*run);
+        *run = NULL;
+        return ad_error_set(err, "%s", mine.ok ? "another rank cannot see the run" : why.msg);
+    }
+    return AD_ERR;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# cli_mpi.sh: the same binary under mpirun (docs/distributed.md). A tiny
+# 2-lineage run on 2 ranks equals the 1-process run bit for bit (checkpoints,
+# the round table and every stored figure), so does a 2-lineage vote run, a
+# run whose worker rank is killed mid-round and then resumed under mpirun,
+# and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
+# one lineage = 4 ranks on two); bad setups are refused with clear messages.
+. "$(dirname "$0")/lib_cli.sh"
+
+if ! command -v mpirun > /dev/null; then
+  echo "  skip: mpirun is not installed (scripts/deps.sh installs openmpi-bin)"
+  echo "$pass passed, $fail failed"
+  exit 0
+fi
+# Open MPI refuses root unless told; shared-memory single copy (CMA) is often
+# not allowed in containers, so the vader transport copies through its buffer.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Open MPI's own allocations are not ours to account for (make test-asan)
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+# (a hang is a failure too: every job has 5 minutes)
+MPI=(timeout 300 mpirun --oversubscribe --bind-to none --mca btl self,vader)
+
+cat > "$tmp/tiny.ini" <<'EOF'
+; a tiny 2-lineage copy run
+[run]
+task = copy
+rounds = 1
+lineages = 2
+threads = 1
+save_every = 10
+[model]
+layers = 1
+heads = 2
+dim = 32
+ffn = 64
+[base]
+levels = 1-3
+steps = 30
+batch = 16
+lr = 0.003
+[round]
+steps = 20
+batch = 16
+prompts = 16
+[eval]
+n = 16
+above = 1
+EOF
+
+# What must be equal between two runs: every checkpoint's files (the trainer
+# state without the run's identity, which names the run's creation) and the
+# store's figures (all but timings and throughput).
+same_ckpts() {
+  local a=$1 b=$2 f
+  for f in $(cd "$a" && find ckpt -path '*/r0*' -type f | sort); do
+    case $f in
+      *trainer_state.json)
+        [ "$(sed 's/"run":"[0-9a-f]*"//' "$a/$f")" = "$(sed 's/"run":"[0-9a-f]*"//' "$b/$f")" ] ||
+          { echo "    differs: $f"; return 1; } ;;
+      *) cmp -s "$a/$f" "$b/$f" || { echo "    differs: $f"; return 1; } ;;
+    esac
+  done
+  [ "$(cd "$a" && find ckpt -path '*/r0*' -type f | sort)" = "$(cd "$b" && find ckpt -path '*/r0*' -type f | sort)" ]
+}
+dump_store() {
+  sqlite3 "$1/run.db" \
+    "select round, status, reason, cursor from rounds order by round" \
+    "select round, stage, lineage, key, value from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
+    "select round, stage, lineage, step, key, value from step_metrics order by 1,2,3,4,5" \
+    "select round, lineage, level_a, level_b, metric, value, n from evaluations order by 1,2,3,4,5" \
+    "select round, lineage, prompt_index, sample_index, completion, filters_ran, filters_passed from samples order by 1,2,3,4" \
+    "select round, lineage, stage, path, parent_round from checkpoints order by 1,2"
+}
+same_store() {
+  dump_store "$1" | sed "s#$1#DIR#g" > "$tmp/store1"
+  dump_store "$2" | sed "s#$2#DIR#g" > "$tmp/store2"
+  [ -s "$tmp/store1" ] && cmp -s "$tmp/store1" "$tmp/store2"
+}
+
+# 1 process vs 2 ranks
+"$AD" run "$tmp/tiny.ini" --out "$tmp/one" > /dev/null 2> "$tmp/err1"
+check "the 1-process run exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/two" > /dev/null 2> "$tmp/err2"
+rc=$?
+check "the 2-rank run exits 0" test $rc -eq 0
+[ $rc -eq 0 ] || tail -5 "$tmp/err2"
+check "the log says how lineages are spread" grep -q 'spread over 2 ranks' "$tmp/two/log.txt"
+check "rank 1 trained lineage 1" grep -q 'optimize r1 l1: trained by rank 1' "$tmp/two/log.txt"
+check "2 ranks: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/two"
+check "2 ranks: round table and figures identical" same_store "$tmp/one" "$tmp/two"
+check "2 ranks: round 1's dataset identical" \
+  cmp -s "$tmp/one/data/round-0001.jsonl" "$tmp/two/data/round-0001.jsonl"
+check "no token or received checkpoint left behind" \
+  test -z "$(find "$tmp/two" -name 'dist-check' -o -name 'received-*')"
+check "workers wrote no partial checkpoint" test ! -e "$tmp/two/ckpt/l01/partial"
+"$AD" status "$tmp/one" | grep -v '^run ' > "$tmp/st1"; "$AD" status "$tmp/two" | grep -v '^run ' > "$tmp/st2"
+check "status agrees" cmp -s "$tmp/st1" "$tmp/st2"
+
+# a 2-lineage vote run: the cross-lineage vote sees both lineages' answers
+vote=(--set select.vote_lineages=true --set select.vote_min_agree=2 --set base.steps=60)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/v1" "${vote[@]}" > /dev/null 2>&1
+check "the 1-process vote run exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/v2" "${vote[@]}" > /dev/null 2>&1
+check "the 2-rank vote run exits 0" test $? -eq 0
+check "vote run: checkpoints bit-identical" same_ckpts "$tmp/v1" "$tmp/v2"
+check "vote run: round table, samples and decisions identical" same_store "$tmp/v1" "$tmp/v2"
+
+# kill rank 1 mid-round (round 1, step 10 of lineage 1), then resume under mpirun
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=optimize:1:10; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/k" > /dev/null 2> "$tmp/errk"
+check "killing rank 1 stops the job (non-zero exit)" test $? -ne 0
+check "round 1 did not finish" test ! -e "$tmp/k/ckpt/l01/r0001"
+"${MPI[@]}" -np 2 "$AD" resume "$tmp/k" > /dev/null 2> "$tmp/errr"
+check "resume under mpirun exits 0" test $? -eq 0
+check "killed + resumed: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/k"
+check "killed + resumed: round table and figures identical" same_store "$tmp/one" "$tmp/k"
+# and a 2-rank run resumed by one process (rank 0's partials, rank 1's none)
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 0 ] && export AD_KILL_AT=optimize:1:15; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/k1" > /dev/null 2>&1
+check "killing rank 0 stops the job" test $? -ne 0
+"$AD" resume "$tmp/k1" > /dev/null 2>&1
+check "resumed alone: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/k1"
+
+# data parallelism (run.shards): the bits depend on the shard count, not on the ranks
+one=(--set run.lineages=1 --set run.shards=2)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh1" "${one[@]}" > /dev/null 2>&1
+check "1 process, 2 shards: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/sh2" "${one[@]}" > /dev/null 2>&1
+check "2 ranks share 1 lineage's 2 shards: exits 0" test $? -eq 0
+check "2 shards: 2 ranks = 1 process, checkpoints" same_ckpts "$tmp/sh1" "$tmp/sh2"
+check "2 shards: 2 ranks = 1 process, store" same_store "$tmp/sh1" "$tmp/sh2"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh0" --set run.lineages=1 > /dev/null 2>&1
+check "slicing changes the bits (the test compares real work)" \
+  bash -c '! cmp -s "$1" "$2"' _ "$tmp/sh0/ckpt/l00/r0001/model.safetensors" \
+  "$tmp/sh1/ckpt/l00/r0001/model.safetensors"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh4a" --set run.shards=2 > /dev/null 2>&1
+"${MPI[@]}" -np 4 "$AD" run "$tmp/tiny.ini" --out "$tmp/sh4b" --set run.shards=2 > /dev/null 2>&1
+check "4 ranks for 2 lineages x 2 shards: exits 0" test $? -eq 0
+check "  lineage 1 trained by ranks 2-3" grep -q 'optimize r1 l1: trained by rank 2' "$tmp/sh4b/log.txt"
+check "  checkpoints = 1 process" same_ckpts "$tmp/sh4a" "$tmp/sh4b"
+check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
+
+# an error on one rank stops every rank, with that rank's message
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export TMPDIR=/nonexistent; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/e" > /dev/null 2> "$tmp/erre"
+rc=$?
+check "an error on rank 1 stops the job (no hang)" test $rc -ne 0 -a $rc -ne 124
+check "  with rank 1's message" grep -q 'rank 1 of 2.*nonexistent.*stopping every rank' "$tmp/erre"
+
+# bad setups
+"${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" > /dev/null 2> "$tmp/err3"
+check "3 ranks for 2 lineages x 1 shard: refused" test $? -ne 0
+check "  saying how many ranks can be used" grep -q 'at most 2 ranks can be used' "$tmp/err3"
+check "  before making the run directory" test ! -e "$tmp/three"
+"${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" "${one[@]}" > /dev/null 2> "$tmp/err3"
+check "3 ranks for 1 lineage x 2 shards: refused" test $? -ne 0
+check "  saying G must divide the shards" grep -q 'with G dividing 2' "$tmp/err3"
+mkdir -p "$tmp/elsewhere"
+# rank 1 starts in another folder, so the relative run directory is not its
+(cd "$tmp" && "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && cd elsewhere; exec "$@"' \
+  _ "$OLDPWD/$AD" run "$tmp/tiny.ini" --out rel > /dev/null 2> "$tmp/errv")
+check "a run directory a rank cannot see: refused" test $? -ne 0
+check "  naming the rank and how to check" grep -q 'rank 1 (host .*not visible here.*mpirun -np N ls' "$tmp/errv"
+"${MPI[@]}" -np 2 "$AD" tasks list > /dev/null 2> "$tmp/errt"
+check "a command that is not spread over ranks: refused" test $? -ne 0
+check "  saying to start it without mpirun" grep -q 'start it without mpirun' "$tmp/errt"
+# and alone, nothing of MPI: a launcher-less run never calls MPI_Init
+check "alone: no MPI environment needed" env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK "$AD" version
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

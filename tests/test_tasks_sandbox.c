@@ -119,7 +119,11 @@ static void expect_contained(const char *what, const char *command, ad_sandbox_p
     ad_verdict v;
     ad_error err;
     double elapsed = 0;
-    int rc = run_one(command, p, "cba", &v, &elapsed, &err);
+    /* The marker names the verifier's shell in ps even when it runs no
+     * marked command of its own. */
+    char marked[600];
+    snprintf(marked, sizeof marked, ": 987659; %s", command);
+    int rc = run_one(marked, p, "cba", &v, &elapsed, &err);
     CHECK_MSG(rc == AD_OK, "%s: %s", what, err.msg);
     if (rc != AD_OK) return;
     CHECK_MSG(!v.correct && v.score == 0.0, "%s: %s", what, v.reason);
@@ -231,7 +235,7 @@ static void test_misbehaviour(void) {
     ad_sandbox_params mem = params(20.0);
     mem.memory_bytes = (size_t)256 << 20;
     expect_contained("allocates without bound",
-                     "read l; exec /usr/bin/python3 -c 'x = []\nwhile True: "
+                     "read l; exec /usr/bin/python3 -c 'x = []  # 987659\nwhile True: "
                      "x.append(bytearray(1 << 20))'",
                      mem, "exited with status 1", 20);
     /* CPU time, not wall time, is limited: under load one CPU second may take
@@ -431,6 +435,7 @@ static void test_environment(void) {
     CHECK(stat(private_dir, &st) == 0 && S_ISDIR(st.st_mode));
     ad_sandbox_close(sb);
     CHECK_MSG(stat(private_dir, &st) != 0, "%s is still there", private_dir);
+    CHECK(nothing_left(dir)); /* the scripts live in dir: a marker unique to this test */
     p.pass_env = "1BAD";
     CHECK(ad_sandbox_open("cat", &p, &sb, &(ad_error){0}) == AD_ERR && !sb);
     unsetenv("AD_TEST_SECRET");
@@ -475,7 +480,7 @@ static void test_network_and_files(void) {
     unlink(outside);
     ad_sandbox_close(sb);
     if (fd >= 0) close(fd);
-    CHECK(nothing_left("98765"));
+    CHECK(nothing_left(dir));
 }
 
 /* Files without bound: each is cut at the file-size limit, and all of them
@@ -490,7 +495,7 @@ static void test_writes_without_bound(void) {
     CHECK(ask_once("write.sh", script, p, &sb, &v) == AD_OK);
     CHECK_MSG(strstr(v.reason, "timed out"), "%s", v.reason);
     ad_sandbox_close(sb);
-    CHECK(nothing_left("98765"));
+    CHECK(nothing_left(dir));
 }
 
 /* The process that owns the pool dies (SIGTERM, SIGKILL) while a verifier,

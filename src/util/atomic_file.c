@@ -1,9 +1,11 @@
 /* atomic_file.c: temporary file + fsync + rename, and small file helpers. */
 #include "util/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +18,30 @@ int ad_fsync_dir(const char *dir, ad_error *err) {
     close(fd);
     if (rc != 0) return ad_error_set(err, "%s: fsync failed: %s", dir, strerror(errno));
     return AD_OK;
+}
+
+int ad_tmp_is_stale(const char *name, const char *base) {
+    size_t bl = strlen(base);
+    if (strncmp(name, base, bl) || strncmp(name + bl, ".tmp.", 5)) return 0;
+    const char *digits = name + bl + 5;
+    if (!*digits || strspn(digits, "0123456789") != strlen(digits)) return 0;
+    long pid = strtol(digits, NULL, 10);
+    return pid == (long)getpid() || (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+}
+
+/* Removes PATH.tmp.<pid> files of processes that no longer run (killed in
+ * the middle of a write, before their rename), once PATH is whole again. */
+static void remove_stale_tmps(const char *path) {
+    char dir[4096], base[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    DIR *d = opendir(dirname(dir));
+    if (!d) return;
+    const char *b = basename(base);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (ad_tmp_is_stale(e->d_name, b)) unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
 }
 
 int ad_atomic_open(ad_atomic_file *f, const char *path, ad_error *err) {
@@ -45,6 +71,7 @@ int ad_atomic_commit(ad_atomic_file *f, ad_error *err) {
         unlink(f->tmp_path);
         return ad_error_set(err, "%s: rename failed: %s", f->path, strerror(saved));
     }
+    remove_stale_tmps(f->path);
     char dir[sizeof f->path];
     strcpy(dir, f->path);
     return ad_fsync_dir(dirname(dir), err);

@@ -3,7 +3,8 @@
  * A writer opens PATH.tmp.<pid>, the caller writes through the FILE*, and
  * commit fsyncs the file, renames it over PATH and fsyncs the directory, so a
  * crash at any moment leaves either the old file or the new one. abort removes
- * the temporary file. Used for checkpoints, configs, datasets and results. */
+ * the temporary file; a commit also removes the temporaries that killed
+ * writers left beside PATH. Used for checkpoints, configs, datasets and results. */
 #ifndef AD_UTIL_ATOMIC_FILE_H
 #define AD_UTIL_ATOMIC_FILE_H
 
@@ -23,6 +24,11 @@ int ad_atomic_open(ad_atomic_file *f, const char *path, ad_error *err);
 /* Flushes, fsyncs, renames over the final path and fsyncs the directory.
  * On error the temporary file is removed and the old file (if any) is intact. */
 int ad_atomic_commit(ad_atomic_file *f, ad_error *err);
+
+/* 1 when name is base.tmp.<pid> (an atomic write's temporary) and that
+ * process is this one or no longer runs: a leftover of a killed writer that
+ * is safe to remove. This function can't fail. */
+int ad_tmp_is_stale(const char *name, const char *base);
 
 /* Closes and removes the temporary file. This function can't fail. */
 void ad_atomic_abort(ad_atomic_file *f);

@@ -163,6 +163,10 @@ check "status of a store with round 4294967295 ends (status $rc)" test "$rc" -ne
 check "... and shows the round" grep -q '^4294967295 ' "$tmp/status.t"
 timeout 60 "$AD" status "$tmp/t" --json > /dev/null 2>&1
 check "status --json of it ends" test $? -ne 124
+timeout 60 "$AD" report "$tmp/t" --out "$tmp/t.html" > /dev/null 2> "$tmp/err"; rc=$?
+check "report of it ends, refused (status $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "... naming the round" grep -q 'the store holds round 4294967295, past the most a run can have' "$tmp/err"
+check "... writing no page" test ! -e "$tmp/t.html"
 sqlite3 "$tmp/t/run.db" "PRAGMA ignore_check_constraints = 1; UPDATE rounds SET round = 99999999999 WHERE round = 4294967295"
 timeout 60 "$AD" status "$tmp/t" > /dev/null 2> "$tmp/err"; rc=$?
 check "status of a round past 2^32 fails (status $rc)" test "$rc" -ne 0 -a "$rc" -ne 124

@@ -136,11 +136,26 @@ static int read_round_levels(rp_run *run, ad_store *st, rp_round *r, ad_error *e
     return AD_OK;
 }
 
+/* The most rounds a run can have (run.rounds' upper bound): the charts lay
+ * rounds out by number, so a larger one is a damaged store, refused before
+ * anything is sized by it. */
+#define MAX_ROUND 100000u
+
+static int check_round(uint32_t round, ad_error *err) {
+    if (round <= MAX_ROUND) return AD_OK;
+    return ad_error_set(err,
+                        "the store holds round %u, past the most a run can have (%u): a damaged "
+                        "run.db",
+                        round, MAX_ROUND);
+}
+
 static int read_rounds(rp_run *run, ad_store *st, const ad_report_params *p, ad_error *err) {
     ad_store_round_row *rows = NULL;
     size_t n = 0;
     if (ad_store_rounds(st, &rows, &n, err)) return AD_ERR;
     int rc = AD_OK;
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        rc = check_round(rows[i].round, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         rp_round r = {.round = rows[i].round, .status = rows[i].status};
         snprintf(r.reason, sizeof r.reason, "%s", rows[i].reason);
@@ -168,7 +183,8 @@ static int read_cells(rp_run *run, ad_store *st, ad_error *err) {
         int rc = AD_OK;
         for (size_t i = 0; rc == AD_OK && i < n; i++) {
             cells[i].lineage = l;
-            rc = ad_vec_push(&run->cells, &cells[i], err);
+            rc = check_round(cells[i].round, err);
+            if (rc == AD_OK) rc = ad_vec_push(&run->cells, &cells[i], err);
         }
         free(cells);
         if (rc) return AD_ERR;
@@ -275,9 +291,9 @@ static int load(rp_run *run, const char *dir, ad_store *st, const ad_report_para
     read_config(run, dir, snapshot);
     if (ad_store_lineage_count(st, &run->n_lineages, err)) return AD_ERR;
     if (!run->n_lineages) run->n_lineages = 1;
-    if (read_cells(run, st, err)) return AD_ERR;
+    if (read_cells(run, st, err)) return ad_error_prefix(err, "%s/run.db: ", dir);
     if (ad_store_step_metrics_foreach(st, NULL, collect_point, &run->points, err)) return AD_ERR;
-    if (read_rounds(run, st, p, err)) return AD_ERR;
+    if (read_rounds(run, st, p, err)) return ad_error_prefix(err, "%s/run.db: ", dir);
     return rl_round_means(run, err);
 }
 

@@ -55,6 +55,16 @@ for c in train sample score run resume status eval export tasks version; do
   "$AD" "$c" --help > /dev/null 2>&1 || bad "$c --help"
 done
 ok
+# real-valued flags are checked as the config checks the same key
+for v in 1e39 inf -1 nan; do
+  "$AD" train "${flags[@]}" --lr "$v" --out "$tmp/lr" > /dev/null 2> "$tmp/err"; rc=$?
+  check "--lr $v refused (status $rc)" test "$rc" -eq 2
+  check "--lr $v: the message names the key" grep -q "base.lr = '$v'" "$tmp/err"
+done
+check "a refused --lr writes nothing" test ! -e "$tmp/lr"
+"$AD" sample "$tmp/straight" --prompt ab --top-p 2 > /dev/null 2> "$tmp/err"
+check "sample --top-p 2 refused" grep -q "rl.top_p = '2': must be between 0 and 1" "$tmp/err"
+
 # packed rows (the default) and one sequence per row train the same model to
 # rounding: not the same bits, the same loss to 1e-3
 loss_of() { sed -n 's/.*final loss \([0-9.]*\).*/\1/p' "$1" | tail -1; }

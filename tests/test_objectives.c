@@ -16,6 +16,7 @@
  * ad_objective_step at learning rate 0 without clipping: AdamW then leaves the
  * parameters and the gradients as they are. Run from the repository root, or
  * set AD_TORCH_DPO_FIXTURES to the fixture folder. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "harness.h"
 #include "objective_testlib.h"
 #include "loop/objective.h"
+#include "loop/train_driver.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "model/sampler.h"
@@ -678,6 +680,66 @@ static void test_packed_micro_batches(void) {
     CHECK(ok);
 }
 
+/* A fixed batch for the driver test. */
+typedef struct fixed_source {
+    ad_example *ex;
+    size_t n;
+} fixed_source;
+
+static int fixed_fill(void *ctx, size_t step, ad_objective_batch *out, ad_error *err) {
+    const fixed_source *f = ctx;
+    (void)step;
+    (void)err;
+    *out = (ad_objective_batch){.kind = AD_BATCH_SEQUENCES, .seqs = f->ex, .n = f->n};
+    return AD_OK;
+}
+
+static void fixed_release(void *ctx) {
+    (void)ctx;
+}
+
+/* A non-finite loss skips the update (parameters, moments and optimizer step
+ * untouched, the schedule advanced); the driver counts such steps and stops
+ * with a clear error past its limit, naming the step. */
+static void test_nonfinite_steps_skipped(void) {
+    ad_model *m = toy_model(41);
+    ad_trainer t;
+    ad_train_config tc = ad_train_default_config(20);
+    tc.batch_size = 4;
+    if (!m || ad_trainer_init(&t, m, &tc, NULL) != AD_OK) {
+        ad_model_free(m);
+        CHECK(0);
+        return;
+    }
+    ad_example ex[4];
+    toy_examples(ex, 4, 9);
+    size_t n = m->n_params;
+    m->params[m->tensors[0].offset + 3 * m->cfg.d_model] = INFINITY; /* token 3's embedding */
+    float *before = malloc(n * sizeof(float));
+    memcpy(before, m->params, n * sizeof(float));
+    ad_step_stats st;
+    ad_error err = {{0}};
+    CHECK(ad_trainer_step(&t, ex, 4, &st, &err) == AD_OK);
+    CHECK(!isfinite(st.loss) && isnan(st.grad_norm));
+    CHECK(memcmp(before, m->params, n * sizeof(float)) == 0 && t.opt.step == 0 &&
+          t.sched_step == 1);
+    ad_train_session s = ad_train_session_default(ad_objective_find("sft"));
+    s.max_skipped = 3;
+    s.label = "optimize r1 l0";
+    fixed_source src = {ex, 4};
+    ad_batch_source bs = {fixed_fill, fixed_release, &src};
+    ad_train_result res;
+    CHECK(ad_train_session_run(&s, &t, &bs, &res, &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "optimize r1 l0: 4 steps had a non-finite loss or gradient norm and "
+                              "were skipped, the last at step 5"),
+              "%s", err.msg);
+    CHECK(res.skipped == 4 && memcmp(before, m->params, n * sizeof(float)) == 0);
+    free(before);
+    free_examples(ex, 4);
+    ad_trainer_free(&t);
+    ad_model_free(m);
+}
+
 /* Row weights of 1 are the unweighted backward, bit for bit; weights scale
  * the gradient linearly; a zero weight drops the row. */
 static void test_row_weights(void) {
@@ -990,6 +1052,7 @@ int main(void) {
     RUN(test_sharded_sft);
     RUN(test_row_weights);
     RUN(test_packed_micro_batches);
+    RUN(test_nonfinite_steps_skipped);
     RUN(test_weighted_sequences);
     RUN(test_dpo_training);
     RUN(test_registry);

@@ -220,7 +220,7 @@ static const char *nondefault_ini =
     "[round]\nsteps = 9\nbatch = 5\nprompts = 11\nlr = 3e-05\nwarmup = 0\ndecay = 1\n"
     "kind = rl\n"
     "p_new = 0.3\n"
-    "[optim]\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = 0.1\ngrad_clip = 0\n"
+    "[optim]\nmax_skipped_steps = 3\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = 0.1\ngrad_clip = 0\n"
     "floor_ratio = 0.1\n"
     "[curriculum]\npace = adaptive\nlevels_per_round = 0\nfirst_level = 3\nlast_level = 9\n"
     "schedule = pairs(6-7)\nthreshold = 0.75\nhold = yes\nprobe = 8\n"

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop/run_config.h"
 #include "model/kernels.h"
+#include "util/config.h"
 
 static int bad(const char *cmd, const char *flag, const char *s, const char *what) {
     fprintf(stderr, "autodidact %s: %s: bad value '%s' (%s)\n", cmd, flag, s ? s : "", what);
@@ -30,14 +32,24 @@ int cli_parse_size(const char *cmd, const char *flag, const char *s, size_t *out
     return 0;
 }
 
-int cli_parse_float(const char *cmd, const char *flag, const char *s, float *out) {
-    if (!s || !*s) return bad(cmd, flag, s, "expected a number");
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || v != v) return bad(cmd, flag, s, "expected a number");
-    *out = (float)v;
-    return 0;
+int cli_parse_float(const char *cmd, const char *flag, const char *s, const char *key, float *out) {
+    const ad_config_schema *schema = ad_run_config_schema();
+    const ad_config_key *k = ad_config_find(schema, key);
+    if (!k || (k->type != AD_CONFIG_FLOAT && k->type != AD_CONFIG_DOUBLE))
+        return bad(cmd, flag, s, "no such real-valued config key to check it against");
+    /* the config's own parser and range: one field set in a scratch config */
+    ad_run_config *tmp = calloc(1, sizeof *tmp);
+    ad_error err = {{0}};
+    if (!tmp) return bad(cmd, flag, s, "out of memory");
+    int rc = ad_config_set_value(schema, tmp, key, s ? s : "", flag, &err);
+    if (rc == AD_OK) {
+        const char *f = (const char *)tmp + k->offset;
+        *out = k->type == AD_CONFIG_FLOAT ? *(const float *)f : (float)*(const double *)f;
+    }
+    free(tmp);
+    if (rc == AD_OK) return 0;
+    fprintf(stderr, "autodidact %s: %s (checked as the config key)\n", cmd, err.msg);
+    return -1;
 }
 
 int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi) {

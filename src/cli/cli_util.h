@@ -12,7 +12,10 @@
  * and returns -1. */
 int cli_parse_size(const char *cmd, const char *flag, const char *s, size_t *out);
 int cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out);
-int cli_parse_float(const char *cmd, const char *flag, const char *s, float *out);
+/* A real number checked exactly as the run config checks `key` (its parser and
+ * range, docs/config.md): --lr as base.lr, so "inf", "-1" or "1e39" is refused
+ * here as it would be in an INI file. */
+int cli_parse_float(const char *cmd, const char *flag, const char *s, const char *key, float *out);
 /* "A-B" or "A" into [lo, hi]. */
 int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi);
 

@@ -134,7 +134,7 @@ int cmd_eval(int argc, char **argv) {
             break;
         case 'p':
             bf.temperature_given = 1;
-            bad |= cli_parse_float("eval", "--temperature", optarg, &bf.p.temperature);
+            bad |= cli_parse_float("eval", "--temperature", optarg, "rl.temperature", &bf.p.temperature);
             break;
         default:
             bad = 1;

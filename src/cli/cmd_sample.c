@@ -51,13 +51,13 @@ int cmd_sample(int argc, char **argv) {
             bad |= cli_parse_size("sample", "--num", optarg, &n);
             break;
         case 't':
-            bad |= cli_parse_float("sample", "--temperature", optarg, &sp.temperature);
+            bad |= cli_parse_float("sample", "--temperature", optarg, "rl.temperature", &sp.temperature);
             break;
         case 'k':
             bad |= cli_parse_size("sample", "--top-k", optarg, &sp.top_k);
             break;
         case 'P':
-            bad |= cli_parse_float("sample", "--top-p", optarg, &sp.top_p);
+            bad |= cli_parse_float("sample", "--top-p", optarg, "rl.top_p", &sp.top_p);
             break;
         case 'm':
             bad |= cli_parse_size("sample", "--max-new", optarg, &max_new);

@@ -365,7 +365,7 @@ static int tasks_verify(int argc, char **argv) {
             if (!(opts.sandbox.pass_env = option_value(argc, argv, &i, "verify"))) return 2;
         } else if (!strcmp(a, "--timeout")) {
             if (!(v = option_value(argc, argv, &i, "verify")) ||
-                cli_parse_float(CMD " verify", "--timeout", v, &timeout))
+                cli_parse_float(CMD " verify", "--timeout", v, "task.verifier_timeout", &timeout))
                 return 2;
             opts.sandbox.timeout_s = timeout;
         } else if (a[0] == '-' || name) {

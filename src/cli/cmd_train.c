@@ -143,7 +143,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             bad |= cli_parse_size(C, "--ffn", optarg, &a->ffn);
             break;
         case 'r':
-            bad |= cli_parse_float(C, "--rope-theta", optarg, &a->rope_theta);
+            bad |= cli_parse_float(C, "--rope-theta", optarg, "model.rope_theta", &a->rope_theta);
             break;
         case 'm':
             bad |= cli_parse_size(C, "--max-len", optarg, &a->max_len);
@@ -155,7 +155,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             bad |= cli_parse_size(C, "--accum", optarg, &a->accum);
             break;
         case 'R':
-            bad |= cli_parse_float(C, "--lr", optarg, &a->lr);
+            bad |= cli_parse_float(C, "--lr", optarg, "base.lr", &a->lr);
             break;
         case 'w':
             bad |= cli_parse_size(C, "--warmup", optarg, &a->warmup);
@@ -166,7 +166,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             a->decay_set = 1;
             break;
         case 'W':
-            bad |= cli_parse_float(C, "--weight-decay", optarg, &a->weight_decay);
+            bad |= cli_parse_float(C, "--weight-decay", optarg, "optim.weight_decay", &a->weight_decay);
             break;
         case 'S':
             bad |= cli_parse_size(C, "--save-every", optarg, &a->save_every);

@@ -99,6 +99,8 @@ static const ad_config_key keys[] = {
        "decoupled weight decay (not on norms)", 0, 1),
     KR("optim.grad_clip", AD_CONFIG_FLOAT, grad_clip, "1", "global gradient-norm clip (0: off)", 0,
        1e9),
+    KR("optim.max_skipped_steps", AD_CONFIG_SIZE, max_skipped, "10",
+       "steps with a non-finite loss or gradient norm skipped before training stops", 0, 1e9),
     KR("optim.floor_ratio", AD_CONFIG_FLOAT, floor_ratio, "0.01",
        "cosine decay floor, fraction of peak", 0, 1),
     {"curriculum.pace", AD_CONFIG_ENUM, offsetof(ad_run_config, adaptive), "fixed",

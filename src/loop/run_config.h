@@ -45,6 +45,7 @@ typedef struct ad_run_config {
     double p_new;
     /* [optim] */
     float beta1, beta2, eps, weight_decay, grad_clip, floor_ratio;
+    size_t max_skipped; /* non-finite steps a training session may skip */
     /* [curriculum] */
     int adaptive;
     int adaptive_hold; /* curriculum.hold */

@@ -164,6 +164,7 @@ static int judge_train(ad_run *run, const run_round *rr, const ad_vocab *jv, con
     char label[64], path[2300], dir[2300];
     snprintf(label, sizeof label, "judge r%zu", rr->round);
     ad_train_session s = ad_train_session_default(ad_objective_find("sft"));
+    s.max_skipped = run->cfg.max_skipped;
     s.label = label;
     s.kill_stage = "judge";
     s.kill_round = rr->round;

@@ -495,6 +495,7 @@ static int record_step(void *vctx, size_t step, const ad_objective_stats *st, ad
 static ad_train_session session_for(ad_run *run, size_t round, const ad_objective *obj,
                                     save_ctx *sc, char *label, size_t cap) {
     ad_train_session s = ad_train_session_default(obj);
+    s.max_skipped = run->cfg.max_skipped;
     const ad_run_config *c = &run->cfg;
     s.params.loss = (ad_dpo_loss)c->dpo_loss;
     s.params.beta = c->dpo_beta;

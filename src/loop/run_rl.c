@@ -70,6 +70,7 @@ typedef struct rl_ctx {
      * names judge: the same model for every lineage and round. */
     ad_model *judge;
     ad_vocab judge_vocab;
+    size_t skipped; /* steps of this lineage skipped for a non-finite loss or norm */
 } rl_ctx;
 
 static void group_free(rl_group *g, size_t G, size_t n_others) {
@@ -512,6 +513,13 @@ static int rl_step(rl_ctx *x, size_t step, double *reward, double *acc, ad_error
         rc = ad_objective_step(grpo, x->tr, &p, &b, &st, err);
     }
     if (rc == AD_OK) rc = record_step(x, step, &groups, &f, &st, reward, acc, err);
+    if (rc == AD_OK && n && (!isfinite(st.loss) || !isfinite(st.grad_norm)) &&
+        ++x->skipped > c->max_skipped)
+        rc = ad_error_set(err,
+                          "%zu rl steps had a non-finite loss or gradient norm and were skipped, "
+                          "the last at step %zu (loss %g, gradient norm %g): the learning rate is "
+                          "probably too high",
+                          x->skipped, step + 1, st.loss, (double)st.grad_norm);
     for (size_t i = 0; px && i < n; i++) {
         ad_example_free(&px[i].seq);
         if (ref) free(ref[i]);
@@ -623,6 +631,7 @@ static int rl_lineage(rl_ctx *x, ad_error *err) {
     char path[2300], dir[2300];
     memset(tr, 0, sizeof *tr);
     x->tr = tr;
+    x->skipped = 0;
     int rc = run_prepare_trainer(run, x->rr, l, &tc, &m, tr, &resumed, err);
     if (rc == AD_OK)
         rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_RL, (int64_t)l,

@@ -15,6 +15,7 @@ ad_train_session ad_train_session_default(const ad_objective *objective) {
     s.objective = objective;
     s.params = ad_objective_default_params();
     s.label = "train";
+    s.max_skipped = 10;
     return s;
 }
 
@@ -44,7 +45,21 @@ int ad_train_session_run(const ad_train_session *s, ad_trainer *tr, const ad_bat
         if (rc != AD_OK) break;
         out->steps++;
         out->tokens += (double)out->last.n_tokens;
-        out->loss_ema = step == first ? out->last.loss : 0.9 * out->loss_ema + 0.1 * out->last.loss;
+        if (!isfinite(out->last.loss) || !isfinite(out->last.grad_norm)) {
+            if (++out->skipped > s->max_skipped) {
+                rc = ad_error_set(err,
+                                  "%s: %zu steps had a non-finite loss or gradient norm and were "
+                                  "skipped, the last at step %zu (loss %g, gradient norm %g): the "
+                                  "learning rate is probably too high",
+                                  s->label, out->skipped, step + 1, out->last.loss,
+                                  (double)out->last.grad_norm);
+                break;
+            }
+        } else {
+            int first_good = out->steps == out->skipped + 1;
+            out->loss_ema =
+                first_good ? out->last.loss : 0.9 * out->loss_ema + 0.1 * out->last.loss;
+        }
         char extra[96];
         progress_extra(out, extra, sizeof extra);
         ad_progress_update(&prog, step + 1, out->tokens, extra);

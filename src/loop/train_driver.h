@@ -47,13 +47,18 @@ typedef struct ad_train_session {
     size_t record_every;
     int (*record)(void *ctx, size_t step, const ad_objective_stats *st, ad_error *err);
     void *record_ctx;
+    /* Steps whose loss or gradient norm is not finite are skipped by the
+     * trainer (no update); more than this many in one session stop it with
+     * an error that names the last one (default 10; 0: the first stops it). */
+    size_t max_skipped;
 } ad_train_session;
 
 typedef struct ad_train_result {
     size_t steps;            /* steps this call took (0 when the schedule was done) */
     double tokens;           /* tokens processed */
     ad_objective_stats last; /* the last step's figures (the same after any resume) */
-    double loss_ema;         /* smoothed loss, for the final line */
+    double loss_ema;         /* smoothed loss, for the final line (finite steps only) */
+    size_t skipped;          /* steps skipped for a non-finite loss or gradient norm */
 } ad_train_result;
 
 /* The session defaults for an objective: default params, no saving, no

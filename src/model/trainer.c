@@ -198,6 +198,7 @@ static int forward_micro_batch(ad_trainer *t, const ad_example *ex, size_t n, do
     free(used);
     ad_batch batch = {R, T, t->tok_buf, t->tgt_buf, t->cfg.pack ? t->seg_buf : NULL};
     if (ad_model_forward(t->model, &batch, loss_sum, &count, err) != AD_OK) return AD_ERR;
+    if (!isfinite(*loss_sum)) t->step_nonfinite = 1;
     t->fwd_rows = n;
     t->fwd_R = R;
     t->fwd_T = T;
@@ -207,6 +208,7 @@ static int forward_micro_batch(ad_trainer *t, const ad_example *ex, size_t n, do
 void ad_trainer_begin_step(ad_trainer *t) {
     ad_model_zero_grad(t->model);
     t->fwd_rows = 0;
+    t->step_nonfinite = 0;
 }
 
 int ad_trainer_forward(ad_trainer *t, const ad_example *ex, size_t n, double *row_logp,
@@ -298,7 +300,10 @@ void ad_trainer_backward_tokens(ad_trainer *t, const float *const *token_weight,
 
 float ad_trainer_finish_step(ad_trainer *t, float *lr) {
     float rate = ad_lr_at(&t->cfg.schedule, t->sched_step);
-    float norm = ad_adamw_step(&t->opt, t->model, rate);
+    /* a non-finite loss skips the update as a non-finite gradient norm does
+     * inside AdamW: parameters, moments and optimizer step stay as they were */
+    float norm = t->step_nonfinite ? NAN : ad_adamw_step(&t->opt, t->model, rate);
+    t->step_nonfinite = 0;
     t->sched_step++;
     t->fwd_rows = 0;
     if (lr) *lr = rate;

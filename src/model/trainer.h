@@ -80,6 +80,7 @@ typedef struct ad_trainer {
     size_t ex_cap;
     size_t fwd_rows, fwd_T; /* examples of the last ad_trainer_forward (0: none), row width */
     size_t fwd_R;           /* rows of the last forward: fwd_rows, or fewer when packed */
+    int step_nonfinite;     /* a forward of this step had a non-finite loss: no update */
 } ad_trainer;
 
 typedef struct ad_step_stats {
@@ -173,8 +174,9 @@ void ad_trainer_backward_tokens(ad_trainer *t, const float *const *token_weight,
 /* Ends the step: clips the accumulated gradients and applies AdamW at the
  * schedule's learning rate, then advances the schedule. Returns the gradient
  * norm before clipping; *lr (may be NULL) gets the rate used. Does not zero the
- * gradients. This function can't fail (a non-finite norm skips the update, see
- * ad_adamw_step). */
+ * gradients. This function can't fail: a non-finite norm (ad_adamw_step), or a
+ * forward of the step with a non-finite loss (then NaN is returned), skips the
+ * update; the schedule advances all the same, so a resume stays in step. */
 float ad_trainer_finish_step(ad_trainer *t, float *lr);
 
 /* The trainer's resumable state as a JSON object text (malloc'd): optimizer step,

@@ -81,7 +81,7 @@ expect_error "--best-of 5000" "--best-of: 5000 is not in 1..4096" --best-of 5000
 expect_error "--best-of x" "--best-of: bad value 'x'" --best-of x
 expect_error "--by without --best-of" "need --best-of" --by vote
 expect_error "--temperature without --best-of" "need --best-of" --temperature 0.5
-expect_error "--temperature -1" "--temperature: rl.temperature = '-1': must be between 0 and 100" --best-of 2 --temperature -1
+expect_error "--temperature -1" "--temperature: rl.temperature = '-1': must be between 0 and 1e+02" --best-of 2 --temperature -1
 "$AD" eval --help | grep -q -- "--best-of K" && ok || bad "--help names --best-of"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

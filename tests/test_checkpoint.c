@@ -5,6 +5,7 @@
  * and an independent check of the written files with Python. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,6 +537,45 @@ static void test_corrupt_files(void) {
     free_fixture(&f);
 }
 
+/* Overwrites the first float of the data of a safetensors file with NaN (the
+ * data begins after the 8-byte header length and the header). */
+static void poke_nan(const char *path) {
+    FILE *fp = fopen(path, "r+b");
+    unsigned char len8[8];
+    CHECK(fp && fread(len8, 1, 8, fp) == 8);
+    if (!fp) return;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | len8[i];
+    float nan = NAN;
+    CHECK(fseek(fp, (long)(8 + hlen), SEEK_SET) == 0 && fwrite(&nan, sizeof nan, 1, fp) == 1);
+    fclose(fp);
+}
+
+/* A checkpoint whose weights or moments hold a NaN is refused at load. */
+static void test_nonfinite_load(void) {
+    fixture f;
+    if (make_fixture(&f, AD_POS_NONE, 0) != AD_OK) return;
+    char dir[512], path[700];
+    in_tmp(dir, sizeof dir, "nanload");
+    ad_error err = {{0}};
+    CHECK(ad_checkpoint_save(dir, f.m, &f.v, &f.opt, NULL, &err) == AD_OK);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    poke_nan(path);
+    ad_model *m = NULL;
+    ad_vocab v;
+    ad_adamw opt = {.cfg = f.opt.cfg};
+    CHECK(ad_checkpoint_load(dir, &m, &v, &opt, NULL, &err) == AD_ERR && !m && !opt.m);
+    CHECK_MSG(strstr(err.msg, "moment of") && strstr(err.msg, "holds nan"), "%s", err.msg);
+    CHECK(ad_checkpoint_load(dir, &m, &v, NULL, NULL, &err) == AD_OK); /* weights alone: fine */
+    ad_model_free(m);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    poke_nan(path);
+    CHECK(ad_checkpoint_load(dir, &m, &v, NULL, NULL, &err) == AD_ERR && !m);
+    CHECK_MSG(strstr(err.msg, "the weights of") && strstr(err.msg, "holds nan"), "%s", err.msg);
+    free_fixture(&f);
+}
+
 static void test_save_refusals(void) {
     fixture f;
     if (make_fixture(&f, AD_POS_NONE, 0) != AD_OK) return;
@@ -566,6 +606,20 @@ static void test_save_refusals(void) {
     CHECK(ad_atomic_write(file, "x", 1, &err) == AD_OK);
     CHECK(ad_checkpoint_save(file, f.m, &f.v, NULL, NULL, &err) == AD_ERR);
     CHECK_MSG(strstr(err.msg, "exists and is not a directory"), "%s", err.msg);
+    /* Non-finite weights or moments are never saved: the message names the tensor. */
+    f.m->params[3] = NAN;
+    CHECK(ad_checkpoint_save(dir, f.m, &f.v, NULL, NULL, &err) == AD_ERR);
+    CHECK_MSG(strstr(err.msg, "not saved: the weights of model.embed_tokens.weight holds nan at "
+                              "entry 3"),
+              "%s", err.msg);
+    f.m->params[3] = 99.0f;
+    float keep = f.opt.v[5];
+    f.opt.v[5] = INFINITY;
+    CHECK(ad_checkpoint_save(dir, f.m, &f.v, &f.opt, NULL, &err) == AD_ERR);
+    CHECK_MSG(
+        strstr(err.msg, "the second moment of model.embed_tokens.weight holds inf at entry 5"),
+        "%s", err.msg);
+    f.opt.v[5] = keep;
     /* The old checkpoint is untouched by all of the above. */
     CHECK(loaded_param(dir, 3) == before);
     /* Trailing slashes name the same directory. */
@@ -648,6 +702,7 @@ int main(void) {
     RUN(test_config_mismatch);
     RUN(test_corrupt_files);
     RUN(test_save_refusals);
+    RUN(test_nonfinite_load);
     RUN(test_fuzz);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

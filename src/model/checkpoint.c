@@ -241,6 +241,29 @@ static int swap_in(const ckpt_paths *p, ad_error *err) {
     return AD_OK;
 }
 
+/* AD_OK when every value of the model's tensors, read from `values` (its
+ * parameters, or an optimizer moment laid out like them), is finite; else the
+ * error names the first tensor and entry that is not. */
+static int check_finite(const char *what, const ad_model *m, const float *values, ad_error *err) {
+    for (size_t t = 0; t < m->n_tensors; t++) {
+        const ad_tensor_info *ti = &m->tensors[t];
+        const float *x = values + ti->offset;
+        for (size_t i = 0; i < ti->numel; i++)
+            if (!isfinite(x[i]))
+                return ad_error_set(err, "%s of %s holds %g at entry %zu (a diverged model)", what,
+                                    ti->name, (double)x[i], i);
+    }
+    return AD_OK;
+}
+
+/* Weights and, when given, both optimizer moments: all finite. */
+static int check_all_finite(const ad_model *m, const ad_adamw *opt, ad_error *err) {
+    if (check_finite("the weights", m, m->params, err) != AD_OK) return AD_ERR;
+    if (opt && opt->m && check_finite("the first moment", m, opt->m, err) != AD_OK) return AD_ERR;
+    if (opt && opt->v && check_finite("the second moment", m, opt->v, err) != AD_OK) return AD_ERR;
+    return AD_OK;
+}
+
 int ad_checkpoint_save(const char *dir, const ad_model *m, const ad_vocab *v, const ad_adamw *opt,
                        const char *trainer_state_json, ad_error *err) {
     ckpt_paths p;
@@ -259,6 +282,8 @@ int ad_checkpoint_save(const char *dir, const ad_model *m, const ad_vocab *v, co
         check_state("trainer state", trainer_state_json, strlen(trainer_state_json), &has_step,
                     &step, err) != AD_OK)
         return ad_error_prefix(err, "%s: ", p.dir);
+    if (check_all_finite(m, opt, err) != AD_OK)
+        return ad_error_prefix(err, "%s: not saved: ", p.dir);
     remove_stale_tmps(&p);
     if (exists(p.tmp))
         return ad_error_set(err, "%s: a leftover temporary directory could not be removed", p.tmp);
@@ -382,6 +407,10 @@ int ad_checkpoint_load(const char *dir, ad_model **out, ad_vocab *v, ad_adamw *o
     if (rc == AD_OK && (trainer_state_json || opt))
         rc = read_state(src, &state, &has_step, &step, err);
     if (rc == AD_OK && opt) rc = read_optimizer(src, m, opt, has_step, step, err);
+    if (rc == AD_OK && check_all_finite(m, opt, err) != AD_OK) {
+        rc = ad_error_prefix(err, "%s: ", src);
+        if (opt) ad_adamw_free(opt);
+    }
     if (rc != AD_OK) {
         ad_model_free(m);
         free(state);

@@ -41,11 +41,31 @@ mastered = 0.8
 max_drop = 0.05
 INI
 
-AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/wreck" --set round.lr=0.5 > "$tmp/wreck.log" 2>&1
+# the label-free rule alone (the divergence rule off)
+AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/wreck" --set round.lr=0.5 \
+  --set accept.max_loss_ratio=0 > "$tmp/wreck.log" 2>&1
 check "the wrecking run completes" test $? -eq 0
 st=$("$AD" status "$tmp/wreck")
 check "the wrecking round is rolled back" grep -q "rolled_back" <<< "$st"
 check "the reason names self-consistency" grep -q "self-consistency at level" <<< "$st"
+
+# the divergence rule (on by default, with or without accept.rollback): the
+# same round's training loss ends far above its first step's, and it is
+# rolled back for that, with the figures
+AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/div" --set round.lr=0.5 \
+  --set accept.rollback=false > "$tmp/div.log" 2>&1
+check "the diverging run completes" test $? -eq 0
+st=$("$AD" status "$tmp/div")
+check "the diverging round is rolled back" grep -q "rolled_back" <<< "$st"
+check "the reason names the divergence" \
+  grep -qE "training diverged: lineage 0's loss went from [0-9.]+ to [0-9.]+ over the round" "$tmp/div/log.txt"
+# a base round cannot be rolled back: its divergence (lr 1, no clipping: the
+# loss goes from 2.7 to 40) stops the run with the figures and what to change
+AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/base" --set base.lr=1 --set base.steps=20 \
+  --set base.warmup=0 --set base.decay=0 --set optim.grad_clip=0 > "$tmp/base.log" 2>&1
+check "a diverging base stops the run" test $? -ne 0
+check "... saying so" grep -q "round 0: base training diverged: lineage 0's loss went from 2.667 to 40.4" "$tmp/base.log"
+check "... and what to change" grep -q "lower base.lr" "$tmp/base.log"
 
 AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/gentle" --set round.lr=0.00001 > "$tmp/gentle.log" 2>&1
 check "the gentle run completes" test $? -eq 0

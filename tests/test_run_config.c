@@ -243,7 +243,7 @@ static const char *nondefault_ini =
     "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"
     "[nft]\neps = 0.5\nneg_weight = 0.5\nprompt_weight = grpo\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
-    "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\n";
+    "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\nmax_loss_ratio = 3\n";
 
 /* Every key of a and b formats to the same text. */
 static void check_same_values(const ad_run_config *a, const ad_run_config *b) {

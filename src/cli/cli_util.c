@@ -43,8 +43,14 @@ int cli_parse_float(const char *cmd, const char *flag, const char *s, const char
     if (!tmp) return bad(cmd, flag, s, "out of memory");
     int rc = ad_config_set_value(schema, tmp, key, s ? s : "", flag, &err);
     if (rc == AD_OK) {
-        const char *f = (const char *)tmp + k->offset;
-        *out = k->type == AD_CONFIG_FLOAT ? *(const float *)f : (float)*(const double *)f;
+        const unsigned char *f = (const unsigned char *)tmp + k->offset;
+        float fv = 0;
+        double dv = 0;
+        if (k->type == AD_CONFIG_FLOAT)
+            memcpy(&fv, f, sizeof fv);
+        else
+            memcpy(&dv, f, sizeof dv), fv = (float)dv;
+        *out = fv;
     }
     free(tmp);
     if (rc == AD_OK) return 0;

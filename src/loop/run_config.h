@@ -102,6 +102,7 @@ typedef struct ad_run_config {
     /* [accept] */
     int rollback, rollback_label_free;
     double mastered, max_drop;
+    double max_loss_ratio; /* training loss divergence that rolls a round back (0: off) */
 } ad_run_config;
 
 /* The model a run's config describes (the one place model settings map to

@@ -185,39 +185,86 @@ static int lost_consistency(ad_run *run, const run_round *rr, char *reason, size
 
 /* ---- the rl guard ---------------------------------------------------------- */
 
-typedef struct reward_series {
+/* One lineage's recorded per-step values of one key of one stage, by step. */
+typedef struct step_series {
     uint32_t round;
     int64_t lineage;
+    const char *key;
     ad_vec values; /* double, by step */
-} reward_series;
+} step_series;
 
-static int collect_reward(void *vctx, const ad_store_step_metric *m, ad_error *err) {
-    reward_series *s = vctx;
-    if (m->round != s->round || m->lineage != s->lineage || strcmp(m->key, "reward_mean"))
-        return AD_OK;
+static int collect_value(void *vctx, const ad_store_step_metric *m, ad_error *err) {
+    step_series *s = vctx;
+    if (m->round != s->round || m->lineage != s->lineage || strcmp(m->key, s->key)) return AD_OK;
     return ad_vec_push(&s->values, &m->value, err);
+}
+
+/* Lineage l's recorded values of stage.key in the round, by step (the
+ * caller frees out's storage with ad_vec_free). */
+static int series_values(ad_run *run, size_t round, size_t l, const char *stage, const char *key,
+                         ad_vec *out, ad_error *err) {
+    step_series s = {(uint32_t)round, (int64_t)l, key, {0}};
+    ad_vec_init(&s.values, sizeof(double));
+    int rc = ad_store_step_metrics_foreach(run->st, stage, collect_value, &s, err);
+    *out = s.values;
+    return rc;
+}
+
+/* Mean of v[from, from + n). */
+static double mean_of(const double *v, size_t from, size_t n) {
+    double a = 0;
+    for (size_t i = 0; i < n; i++)
+        a += v[from + i];
+    return n ? a / (double)n : NAN;
+}
+
+/* Mean of the first and of the last quarter of lineage l's recorded values
+ * of stage.key in the round (NaN, NaN when none). */
+static int series_trend(ad_run *run, size_t round, size_t l, const char *stage, const char *key,
+                        double *first, double *last, ad_error *err) {
+    ad_vec v;
+    int rc = series_values(run, round, l, stage, key, &v, err);
+    size_t n = v.n, q = n / 4 ? n / 4 : 1;
+    *first = n ? mean_of(v.data, 0, q) : NAN;
+    *last = n ? mean_of(v.data, n - q, q) : NAN;
+    ad_vec_free(&v);
+    return rc;
 }
 
 /* Mean reward of the first and the last quarter of lineage l's rl steps. */
 static int reward_trend(ad_run *run, size_t round, size_t l, double *first, double *last,
                         ad_error *err) {
-    reward_series s = {(uint32_t)round, (int64_t)l, {0}};
-    ad_vec_init(&s.values, sizeof(double));
-    int rc = ad_store_step_metrics_foreach(run->st, AD_STAGE_RL, collect_reward, &s, err);
-    size_t n = s.values.n, q = n / 4 ? n / 4 : 1;
-    const double *v = s.values.data;
-    *first = *last = NAN;
-    if (rc == AD_OK && n) {
-        double a = 0, b = 0;
-        for (size_t i = 0; i < q; i++) {
-            a += v[i];
-            b += v[n - q + i];
+    return series_trend(run, round, l, AD_STAGE_RL, "reward_mean", first, last, err);
+}
+
+/* accept.max_loss_ratio: a lineage whose training loss over the round's last
+ * quarter of recorded steps is above its first step's (before any update) by
+ * more than the ratio, or is not finite, diverged. *diverged = 1 then, with
+ * the reason. Rounds without optimize steps (rl) are not judged here. */
+static int loss_diverged(ad_run *run, size_t round, char *reason, size_t cap, int *diverged,
+                         ad_error *err) {
+    double ratio = run->cfg.max_loss_ratio;
+    *diverged = 0;
+    for (size_t l = 0; ratio > 0 && l < run->cfg.lineages && !*diverged; l++) {
+        ad_vec v;
+        if (series_values(run, round, l, AD_STAGE_OPTIMIZE, AD_METRIC_LOSS, &v, err)) {
+            ad_vec_free(&v);
+            return AD_ERR;
         }
-        *first = a / (double)q;
-        *last = b / (double)q;
+        size_t n = v.n, q = n / 4 ? n / 4 : 1;
+        double start = n ? ((const double *)v.data)[0] : NAN;
+        double end = n > 1 ? mean_of(v.data, n - q, q) : NAN;
+        ad_vec_free(&v);
+        if (n < 2 || !(start > 0)) continue; /* nothing to compare (or a loss that can be <= 0) */
+        if (!isfinite(end) || end > ratio * start) {
+            snprintf(reason, cap,
+                     "training diverged: lineage %zu's loss went from %.4g to %.4g over the round "
+                     "(more than accept.max_loss_ratio = %g times)",
+                     l, start, end, ratio);
+            *diverged = 1;
+        }
     }
-    ad_vec_free(&s.values);
-    return rc;
+    return AD_OK;
 }
 
 /* The guard's second sign, for a collapse that raises no reward and keeps the
@@ -292,9 +339,13 @@ static int guard_tripped(ad_run *run, const run_round *rr, char *reason, size_t 
  * rounds' models). Writes: the round's outcome, accepted or rolled back. */
 int run_stage_accept(ad_run *run, run_round *rr, ad_error *err) {
     char reason[256] = "";
-    int accepted = 1, failed = 0;
+    int accepted = 1, failed = 0, diverged = 0;
     size_t round = rr->round;
-    if (round > 0 && run->cfg.round_kind == 1 && run->cfg.rl_guard) {
+    if (loss_diverged(run, round, reason, sizeof reason, &diverged, err) != AD_OK) return AD_ERR;
+    if (diverged && round == 0) /* nothing to roll back to */
+        return ad_error_set(err, "base %s: lower base.lr (or raise accept.max_loss_ratio)", reason);
+    accepted = !diverged;
+    if (accepted && round > 0 && run->cfg.round_kind == 1 && run->cfg.rl_guard) {
         int hacked = 0;
         if (guard_tripped(run, rr, reason, sizeof reason, &hacked, err) != AD_OK) return AD_ERR;
         accepted = !hacked;

@@ -63,7 +63,9 @@ int ad_train_session_run(const ad_train_session *s, ad_trainer *tr, const ad_bat
         char extra[96];
         progress_extra(out, extra, sizeof extra);
         ad_progress_update(&prog, step + 1, out->tokens, extra);
-        int sample = (step + 1) % (s->record_every ? s->record_every : 1) == 0 || step + 1 == total;
+        /* the first step too: its loss, before any update, is the round's start */
+        int sample = step == 0 || (step + 1) % (s->record_every ? s->record_every : 1) == 0 ||
+                     step + 1 == total;
         if (rc == AD_OK && s->record && s->record_every && sample)
             rc = s->record(s->record_ctx, step, &out->last, err);
         if (rc == AD_OK && s->save && s->save_every && (step + 1) % s->save_every == 0 &&

@@ -41,9 +41,9 @@ typedef struct ad_train_session {
     void *save_ctx;
     const char *kill_stage; /* the AD_KILL_AT name, with kill_round */
     size_t kill_round;
-    /* Records the figures of step `step` (0-based) every record_every steps
-     * and after the last one (record_every 0 or record NULL: never): a
-     * sampled per-step series for curves. */
+    /* Records the figures of step `step` (0-based) every record_every steps,
+     * after the first and after the last one (record_every 0 or record NULL:
+     * never): a sampled per-step series for curves. */
     size_t record_every;
     int (*record)(void *ctx, size_t step, const ad_objective_stats *st, ad_error *err);
     void *record_ctx;

@@ -375,6 +375,35 @@ static void expect_refused(const char *what, const char *dir, const char *want) 
     }
 }
 
+/* A kill during a save that is never repeated (a run's last partial): tidy
+ * removes DIR.old and dead writers' DIR.tmp.<pid> beside a whole DIR, and
+ * keeps DIR.old when it is all there is. */
+static void test_tidy(void) {
+    fixture f;
+    if (make_fixture(&f, AD_POS_NONE, 0) != AD_OK) return;
+    char dir[512], old[600], tmp[600];
+    in_tmp(dir, sizeof dir, "tidy");
+    snprintf(old, sizeof old, "%s.old", dir);
+    ad_error err = {{0}};
+    CHECK(ad_checkpoint_save(dir, f.m, &f.v, &f.opt, state_text, &err) == AD_OK);
+    copy_dir(dir, old);
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)child);
+    CHECK(ad_mkdir_p(tmp, &err) == AD_OK);
+    CHECK_MSG(ad_checkpoint_tidy(dir, &err) == AD_OK, "%s", err.msg);
+    CHECK(!file_exists(old));
+    CHECK(!file_exists(tmp));
+    load_and_compare(&f, dir);
+    /* Crash between the renames: DIR.old is the checkpoint, and stays. */
+    CHECK(rename(dir, old) == 0);
+    CHECK(ad_checkpoint_tidy(dir, &err) == AD_OK);
+    CHECK(file_exists(old));
+    load_and_compare(&f, dir);
+    free_fixture(&f);
+}
+
 static void test_config_mismatch(void) {
     fixture f;
     if (make_fixture(&f, AD_POS_NONE, 0) != AD_OK) return;
@@ -699,6 +728,7 @@ int main(void) {
     RUN(test_round_trip_rope_tied);
     RUN(test_files_on_disk);
     RUN(test_recovery);
+    RUN(test_tidy);
     RUN(test_config_mismatch);
     RUN(test_corrupt_files);
     RUN(test_save_refusals);

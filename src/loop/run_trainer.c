@@ -198,6 +198,8 @@ int run_prepare_trainer(ad_run *run, const run_round *rr, size_t l, const ad_tra
     int found = 0;
     size_t round = rr->round;
     run_partial_path(run, l, path, sizeof path);
+    /* A kill during the partial's last save leaves partial.old for good. */
+    if (ad_checkpoint_tidy(path, err) != AD_OK) return AD_ERR;
     if (load_trainer(run, path, tc, m, tr, 1, round, l, &found, err) != AD_OK) return AD_ERR;
     *resumed = found;
     if (found) {

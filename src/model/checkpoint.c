@@ -306,6 +306,16 @@ static const char *source_dir(const ckpt_paths *p) {
     return NULL;
 }
 
+int ad_checkpoint_tidy(const char *dir, ad_error *err) {
+    ckpt_paths p;
+    if (make_paths(dir, &p, err) != AD_OK) return AD_ERR;
+    remove_stale_tmps(&p);
+    /* DIR is only ever renamed into place whole, so beside it DIR.old is stale. */
+    if (source_dir(&p) != p.dir || !exists(p.old)) return AD_OK;
+    if (remove_ckpt_dir(p.old, err) != AD_OK) return AD_ERR;
+    return ad_fsync_dir(p.parent, err);
+}
+
 int ad_checkpoint_exists(const char *dir) {
     ckpt_paths p;
     return make_paths(dir, &p, NULL) == AD_OK && source_dir(&p) != NULL;

@@ -34,6 +34,12 @@ int ad_checkpoint_save(const char *dir, const ad_model *m, const ad_vocab *v, co
 int ad_checkpoint_load(const char *dir, ad_model **m, ad_vocab *v, ad_adamw *opt,
                        char **trainer_state_json, ad_error *err);
 
+/* Removes what an interrupted save left beside a whole DIR: DIR.old and the
+ * DIR.tmp.<pid> of processes that no longer run (a save does this too, but a
+ * checkpoint may never be saved again after a resume). Only for the writer of
+ * DIR. Fails when DIR.old holds a file that is not part of a checkpoint. */
+int ad_checkpoint_tidy(const char *dir, ad_error *err);
+
 /* 1 when dir holds a checkpoint (config.json present, or DIR.old recoverable). */
 int ad_checkpoint_exists(const char *dir);
 

@@ -97,6 +97,48 @@ static void test_round_trip(void) {
     free(buf);
 }
 
+/* A header of only "__metadata__" with n keys k000000.. (and `dup` once more). */
+static char *metadata_file(size_t n, const char *dup, size_t *len) {
+    size_t cap = 64 + 14 * (n + 1);
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    size_t at = 8;
+    at += (size_t)snprintf(buf + at, cap - at, "{\"__metadata__\":{");
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s\"k%06zu\":\"v\"", i ? "," : "", i);
+    if (dup) at += (size_t)snprintf(buf + at, cap - at, ",\"%s\":\"v\"", dup);
+    at += (size_t)snprintf(buf + at, cap - at, "}}");
+    while ((at - 8) % 8)
+        buf[at++] = ' ';
+    uint64_t h = at - 8;
+    for (int i = 0; i < 8; i++)
+        buf[i] = (char)(h >> (8 * i));
+    *len = at;
+    return buf;
+}
+
+/* "__metadata__": duplicates found by sorting (80,000 keys took seconds with a
+ * pairwise scan), and a bound on the key count. */
+static void test_metadata_bounds(void) {
+    size_t len;
+    ad_safetensors *f = NULL;
+    ad_error err = {{0}};
+    char *buf = metadata_file(60000, NULL, &len);
+    CHECK(buf && ad_safetensors_open_memory(&f, buf, len, "m", &err) == AD_OK);
+    ad_safetensors_close(f);
+    free(buf);
+    f = NULL;
+    buf = metadata_file(60000, "k031337", &len);
+    CHECK(buf && ad_safetensors_open_memory(&f, buf, len, "m", &err) == AD_ERR && !f);
+    CHECK_MSG(strstr(err.msg, "metadata key 'k031337' appears twice"), "%s", err.msg);
+    free(buf);
+    buf = metadata_file(AD_SAFETENSORS_MAX_META + 1, NULL, &len);
+    CHECK(buf && ad_safetensors_open_memory(&f, buf, len, "m", &err) == AD_ERR && !f);
+    CHECK_MSG(strstr(err.msg, "\"__metadata__\" has 65537 keys, more than the 65536 allowed"), "%s",
+              err.msg);
+    free(buf);
+}
+
 static void test_read_errors(void) {
     char path[512];
     path_in_tmp(path, sizeof path, "model.safetensors");
@@ -380,6 +422,7 @@ int main(void) {
     }
     RUN(test_round_trip);
     RUN(test_read_errors);
+    RUN(test_metadata_bounds);
     RUN(test_refusals);
     RUN(test_writer_refusals);
     RUN(test_fuzz);

@@ -84,20 +84,52 @@ static void format_shape(char *buf, size_t cap, size_t ndim, const size_t *shape
     if (pos < cap) snprintf(buf + pos, cap - pos, "]");
 }
 
-/* Parses the "__metadata__" object: string values only. */
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first string of names[0..n) that appears twice (after sorting a copy:
+ * n log n, where a pairwise scan of a crafted header's 80,000 keys took
+ * seconds), NULL when none does or memory is short (*oom set). */
+static const char *first_duplicate(const char *const *names, size_t n, int *oom) {
+    *oom = 0;
+    if (n < 2) return NULL;
+    const char **sorted = malloc(n * sizeof *sorted);
+    if (!sorted) return *oom = 1, NULL;
+    memcpy(sorted, names, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, name_cmp);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (!strcmp(sorted[i - 1], sorted[i])) dup = sorted[i];
+    free(sorted);
+    return dup;
+}
+
+/* Parses the "__metadata__" object: string values only, at most
+ * AD_SAFETENSORS_MAX_META keys, each once. */
 static int parse_metadata(ad_safetensors *f, const cJSON *obj, ad_error *err) {
     if (!cJSON_IsObject(obj)) return ad_error_set(err, "\"__metadata__\" is not a JSON object");
     size_t n = 0;
     for (const cJSON *it = obj->child; it; it = it->next)
         n++;
+    if (n > AD_SAFETENSORS_MAX_META)
+        return ad_error_set(err, "\"__metadata__\" has %zu keys, more than the %d allowed", n,
+                            AD_SAFETENSORS_MAX_META);
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys) return ad_error_set(err, "out of memory reading the metadata");
+    size_t k = 0;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        keys[k++] = it->string;
+    int oom;
+    const char *dup = first_duplicate(keys, n, &oom);
+    free(keys);
+    if (oom) return ad_error_set(err, "out of memory reading the metadata");
+    if (dup) return ad_error_set(err, "metadata key '%s' appears twice", dup);
     f->meta = calloc(2 * n + 1, sizeof *f->meta);
     if (!f->meta) return ad_error_set(err, "out of memory reading the metadata");
     for (const cJSON *it = obj->child; it; it = it->next) {
         if (!cJSON_IsString(it))
             return ad_error_set(err, "metadata value for key '%s' is not a string", it->string);
-        for (size_t j = 0; j < f->n_meta; j++)
-            if (!strcmp(f->meta[2 * j], it->string))
-                return ad_error_set(err, "metadata key '%s' appears twice", it->string);
         f->meta[2 * f->n_meta] = strdup(it->string);
         f->meta[2 * f->n_meta + 1] = strdup(it->valuestring);
         f->n_meta++;
@@ -169,10 +201,6 @@ static int span_cmp(const void *a, const void *b) {
     return x->index < y->index ? -1 : (x->index > y->index);
 }
 
-static int name_cmp(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Checks that the spans tile [0, data_len) exactly, then orders f->tensors by
  * offset and points their data into the buffer. */
 static int place_tensors(ad_safetensors *f, span *sp, const unsigned char *data, size_t data_len,
@@ -242,12 +270,13 @@ static int parse_entries(ad_safetensors *f, const cJSON *root, size_t data_len, 
         f->n++;
         if (parse_tensor(t, it, &sp[f->n - 1].begin, &sp[f->n - 1].end, err) != AD_OK) goto done;
     }
-    qsort(names, f->n, sizeof *names, name_cmp);
-    for (size_t i = 1; i < f->n; i++)
-        if (!strcmp(names[i - 1], names[i])) {
-            ad_error_set(err, "tensor '%s' appears twice in the header", names[i]);
-            goto done;
-        }
+    int oom;
+    const char *dup = first_duplicate(names, f->n, &oom);
+    if (oom || dup) {
+        if (oom) ad_error_set(err, "out of memory reading the header");
+        if (dup) ad_error_set(err, "tensor '%s' appears twice in the header", dup);
+        goto done;
+    }
     rc = place_tensors(f, sp, f->buf + (f->len - data_len), data_len, err);
 done:
     free(sp);
@@ -500,19 +529,26 @@ static int check_names(const ad_safetensors_entry *e, size_t n, const ad_safeten
     if (!names) return ad_error_set(err, "out of memory");
     for (size_t i = 0; i < n; i++)
         names[i] = e[i].name;
-    qsort(names, n, sizeof *names, name_cmp);
-    int rc = AD_OK;
-    for (size_t i = 1; i < n && rc == AD_OK; i++)
-        if (!strcmp(names[i - 1], names[i]))
-            rc = ad_error_set(err, "tensor name '%s' given twice", names[i]);
+    int rc = AD_OK, oom0;
+    const char *dup0 = first_duplicate(names, n, &oom0);
+    if (oom0) rc = ad_error_set(err, "out of memory");
+    if (dup0) rc = ad_error_set(err, "tensor name '%s' given twice", dup0);
     free(names);
+    if (rc == AD_OK && n_meta > AD_SAFETENSORS_MAX_META)
+        rc = ad_error_set(err, "%zu metadata keys, more than the %d allowed", n_meta,
+                          AD_SAFETENSORS_MAX_META);
+    const char **keys = rc == AD_OK ? malloc((n_meta ? n_meta : 1) * sizeof *keys) : NULL;
+    if (rc == AD_OK && !keys) rc = ad_error_set(err, "out of memory");
     for (size_t i = 0; i < n_meta && rc == AD_OK; i++) {
         if (!meta[i].key || !meta[i].value)
             rc = ad_error_set(err, "metadata entry %zu has no key or value", i);
-        for (size_t j = 0; j < i && rc == AD_OK; j++)
-            if (!strcmp(meta[i].key, meta[j].key))
-                rc = ad_error_set(err, "metadata key '%s' given twice", meta[i].key);
+        keys[i] = meta[i].key;
     }
+    int oom = 0;
+    const char *dup = rc == AD_OK ? first_duplicate(keys, n_meta, &oom) : NULL;
+    if (rc == AD_OK && oom) rc = ad_error_set(err, "out of memory");
+    if (rc == AD_OK && dup) rc = ad_error_set(err, "metadata key '%s' given twice", dup);
+    free(keys);
     return rc;
 }
 

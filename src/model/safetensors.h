@@ -49,6 +49,8 @@ typedef enum ad_dtype {
 #define AD_SAFETENSORS_MAX_DIMS 8
 /* Largest header accepted (as in the reference implementation). */
 #define AD_SAFETENSORS_MAX_HEADER ((size_t)100 * 1000 * 1000)
+/* Most "__metadata__" keys a file may hold (ours write a handful). */
+#define AD_SAFETENSORS_MAX_META 65536
 
 /* Size in bytes of one element of dtype; 0 for an invalid dtype. */
 size_t ad_dtype_size(ad_dtype dtype);

@@ -185,5 +185,18 @@ sed -i 's/"round":0/"round":1e300/' "$tmp/s/ckpt/l00/partial/trainer_state.json"
 check "resume with round 1e300 in trainer_state.json fails" test $? -ne 0
 check "the refusal names the file and the key" grep -q 'trainer_state.json.*"round"' "$tmp/err"
 
+# ---- 16. a FIFO as the INI file or as config.json is refused, not waited on --
+mkfifo "$tmp/fifo.ini"
+timeout 20 "$AD" run "$tmp/fifo.ini" --out "$tmp/ff" > /dev/null 2> "$tmp/err"; rc=$?
+check "a FIFO as the config ends (status $rc)" test "$rc" -ne 124 -a "$rc" -ne 0
+check "... saying it is not a regular file" grep -q "fifo.ini: not a regular file" "$tmp/err"
+mkdir -p "$tmp/fck"
+"$AD" train --task copy --levels 1-2 --steps 2 --layers 1 --heads 2 --dim 16 --ffn 32 --batch 4 \
+  --eval-n 0 --out "$tmp/fck" > /dev/null 2>&1
+rm -f "$tmp/fck/config.json" && mkfifo "$tmp/fck/config.json"
+timeout 20 "$AD" sample "$tmp/fck" --prompt ab > /dev/null 2> "$tmp/err"; rc=$?
+check "a FIFO as config.json ends (status $rc)" test "$rc" -ne 124 -a "$rc" -ne 0
+check "... saying it is not a regular file" grep -q "config.json: not a regular file" "$tmp/err"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

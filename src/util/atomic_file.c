@@ -114,12 +114,20 @@ int ad_mkdir_p(const char *path, ad_error *err) {
 
 int ad_read_file(const char *path, size_t max_len, char **out, size_t *len, ad_error *err) {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ad_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever;
+     * this way the type check below refuses it at once */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return ad_error_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return ad_error_set(err, "%s: not a regular file", path);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    FILE *fp = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return ad_error_set(err, "%s: cannot open: %s", path, strerror(errno));
     }
     if ((size_t)st.st_size > max_len) {
         fclose(fp);

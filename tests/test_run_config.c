@@ -80,6 +80,17 @@ static void test_errors_name_line_key_value(void) {
                  "model.layers = 'two': not a non-negative integer", (const char *)NULL);
     expect_error("[run]\n\nlineages = 17\n", NULL, 0, at3,
                  "run.lineages = '17': must be between 1 and 16", (const char *)NULL);
+    /* issue 14 item 18: CR-only line endings, text after a section header, a
+     * float that would underflow to 0 -- each an error with its line */
+    char at1[600];
+    snprintf(at1, sizeof at1, "%s:1: ", path);
+    expect_error("[run]\rtask = copy\r[model]\rlayers = 1\r", NULL, 0, at1,
+                 "a carriage return inside the line (CR-only line endings?", (const char *)NULL);
+    expect_error("[run]\r\ntask = copy\r\n[model] junk\r\nlayers = 1\r\n", NULL, 0, at3,
+                 "text after the section header: 'junk", (const char *)NULL);
+    expect_error("[run]\ntask = copy\n[base]\nlr = 1e-50\n", NULL, 0, at4,
+                 "base.lr = '1e-50': too small for a float: it would be read as 0",
+                 (const char *)NULL);
     expect_error("[round]\n\np_new = 1.5\n", NULL, 0, at3,
                  "round.p_new = '1.5': must be between 0 and 1", (const char *)NULL);
     expect_error("[model]\n\npos = alibi\n", NULL, 0, at3,
@@ -220,7 +231,8 @@ static const char *nondefault_ini =
     "[round]\nsteps = 9\nbatch = 5\nprompts = 11\nlr = 3e-05\nwarmup = 0\ndecay = 1\n"
     "kind = rl\n"
     "p_new = 0.3\n"
-    "[optim]\nmax_skipped_steps = 3\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = 0.1\ngrad_clip = 0\n"
+    "[optim]\nmax_skipped_steps = 3\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = "
+    "0.1\ngrad_clip = 0\n"
     "floor_ratio = 0.1\n"
     "[curriculum]\npace = adaptive\nlevels_per_round = 0\nfirst_level = 3\nlast_level = 9\n"
     "schedule = pairs(6-7)\nthreshold = 0.75\nhold = yes\nprobe = 8\n"
@@ -243,7 +255,8 @@ static const char *nondefault_ini =
     "[dpo]\nloss = ipo\nbeta = 0.5\nnll_weight = 0.5\nlabel_smoothing = 0.1\n"
     "[nft]\neps = 0.5\nneg_weight = 0.5\nprompt_weight = grpo\n"
     "[eval]\nn = 33\nbelow = 0\nabove = 5\n"
-    "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\nmax_loss_ratio = 3\n";
+    "[accept]\nrollback = on\nlabel_free = on\nmastered = 0.9\nmax_drop = 0.02\nmax_loss_ratio = "
+    "3\n";
 
 /* Every key of a and b formats to the same text. */
 static void check_same_values(const ad_run_config *a, const ad_run_config *b) {

@@ -208,6 +208,9 @@ static int parse_value(const ad_config_key *k, const char *text, const char *whe
         double d;
         if (parse_double(text, &d) || !isfinite((float)d))
             return value_error(err, where, k->name, text, "not a number");
+        if (d != 0 && (float)d == 0.0f)
+            return value_error(err, where, k->name, text,
+                               "too small for a float: it would be read as 0");
         v->f = (float)d;
         return check_range(k, d, where, text, err);
     }
@@ -421,6 +424,33 @@ typedef struct load_ctx {
     ad_error *err;
 } load_ctx;
 
+/* A line's own faults, which inih would pass over: a carriage return that
+ * does not end it (CR-only line endings would make the whole file one line,
+ * and every key after the first section would be lost), and text after a
+ * section header's ']' other than a comment ("[model] junk"). */
+static int line_fault(load_ctx *c, const char *q, const char *stop) {
+    if (q >= stop) return 0;
+    const char *cr = memchr(q, '\r', (size_t)(stop - q));
+    if (cr && cr + 1 != stop) {
+        ad_error_set(c->err,
+                     "%s:%zu: a carriage return inside the line (CR-only line endings? save the "
+                     "file with LF or CRLF line endings)",
+                     c->source, c->line);
+        return 1;
+    }
+    if (q < stop && *q == '[') {
+        const char *close = memchr(q, ']', (size_t)(stop - q)), *t = close ? close + 1 : stop;
+        while (t < stop && (*t == ' ' || *t == '\t' || *t == '\r'))
+            t++;
+        if (close && t < stop && *t != ';' && *t != '#') {
+            ad_error_set(c->err, "%s:%zu: text after the section header: '%.*s'", c->source,
+                         c->line, (int)(stop - t > 40 ? 40 : stop - t), t);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* inih's fgets-style reader: one line per call, indentation removed (so inih
  * never takes an indented line for a continuation), overlong lines refused. */
 static char *read_line(char *str, int num, void *stream) {
@@ -431,6 +461,10 @@ static char *read_line(char *str, int num, void *stream) {
     c->line++;
     while (q < stop && (*q == ' ' || *q == '\t'))
         q++;
+    if (line_fault(c, q, stop)) {
+        c->failed = 1;
+        return NULL;
+    }
     size_t len = (size_t)(stop - q);
     if (num < 3 || len > (size_t)num - 2) {
         ad_error_set(c->err, "%s:%zu: line longer than %d characters", c->source, c->line,

@@ -49,7 +49,17 @@ check "range named" grep -q "outside the range 1..1000" "$tmp/e"
 "$AD" tasks sample copy --level 3 --bogus 2> /dev/null; check "unknown option" test $? -eq 2
 printf '%s\n' '{"prompt":"1+1=","answer":"20"}' 'not json' | "$AD" tasks verify reverse-add > /dev/null 2> "$tmp/e"
 check "malformed line fails" test $? -eq 1
-check "line number given" grep -q "stdin:2: not a JSON object" "$tmp/e"
+check "line number given" grep -q "stdin:2: not valid JSON" "$tmp/e"
+# strict JSON lines (issue 14 item 17): trailing characters, a duplicate key,
+# "\u0000" and a NUL byte are refused with the line
+printf '%s\n' '{"prompt":"1+1=","answer":"2"}' '{"prompt":"1+1=","answer":"2"} x' | "$AD" tasks verify reverse-add > /dev/null 2> "$tmp/e"
+check "trailing characters refused at line 2" grep -q "stdin:2: characters after the JSON value" "$tmp/e"
+printf '%s\n' '{"prompt":"1+1=","prompt":"2+2=","answer":"2"}' | "$AD" tasks verify reverse-add > /dev/null 2> "$tmp/e"
+check "a duplicate key refused" grep -q 'stdin:1: the key "prompt" appears twice' "$tmp/e"
+printf '%s\n' '{"prompt":"1\u00001=","answer":"2"}' | "$AD" tasks verify reverse-add > /dev/null 2> "$tmp/e"
+check "\\u0000 refused" grep -q 'stdin:1: "\\u0000" (a NUL character)' "$tmp/e"
+printf '{"prompt":"1+1=","answer":"2"}\0\n' | "$AD" tasks verify reverse-add > /dev/null 2> "$tmp/e"
+check "a NUL byte refused" grep -q "stdin:1: a NUL byte" "$tmp/e"
 printf '%s\n' '{"prompt":"oops","answer":"1"}' | "$AD" tasks verify reverse-add > /dev/null 2> "$tmp/e"
 check "bad prompt fails" test $? -eq 1
 check "bad prompt line" grep -q "stdin:1: reverse-add: prompt 'oops'" "$tmp/e"

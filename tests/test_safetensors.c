@@ -130,7 +130,7 @@ static void test_metadata_bounds(void) {
     f = NULL;
     buf = metadata_file(60000, "k031337", &len);
     CHECK(buf && ad_safetensors_open_memory(&f, buf, len, "m", &err) == AD_ERR && !f);
-    CHECK_MSG(strstr(err.msg, "metadata key 'k031337' appears twice"), "%s", err.msg);
+    CHECK_MSG(strstr(err.msg, "the key \"k031337\" appears twice in one object"), "%s", err.msg);
     free(buf);
     buf = metadata_file(AD_SAFETENSORS_MAX_META + 1, NULL, &len);
     CHECK(buf && ad_safetensors_open_memory(&f, buf, len, "m", &err) == AD_ERR && !f);
@@ -235,7 +235,7 @@ static void test_refusals(void) {
     expect_refused("empty header", "", 0, 8, "does not start with a JSON object");
     expect_refused("array header", "[1, 2]", UINT64_MAX, 0, "does not start with a JSON object");
     expect_refused("invalid JSON", "{\"a\":{\"dtype\":\"F32\",", UINT64_MAX, 8, "not valid JSON");
-    expect_refused("trailing garbage", "{} x", UINT64_MAX, 0, "trailing bytes");
+    expect_refused("trailing garbage", "{} x", UINT64_MAX, 0, "characters after the JSON value");
     expect_refused("invalid UTF-8", "{\"\xff\":1}", UINT64_MAX, 0, "not valid UTF-8");
     expect_refused("entry not an object", "{\"a\":3}", UINT64_MAX, 0, "not an object");
     expect_refused("missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8,
@@ -284,7 +284,7 @@ static void test_refusals(void) {
     expect_refused("duplicate tensor",
                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                   UINT64_MAX, 8, "tensor 'a' appears twice");
+                   UINT64_MAX, 8, "the key \"a\" appears twice in one object");
     expect_refused("metadata not object", "{\"__metadata__\":[1]}", UINT64_MAX, 0,
                    "\"__metadata__\" is not a JSON object");
     expect_refused("metadata non-string", "{\"__metadata__\":{\"k\":1}}", UINT64_MAX, 0,

@@ -165,7 +165,7 @@ static void test_malformed_files(void) {
     const char *ok = "{\"prompt\": \"a\", \"answer\": \"b\"}\n";
     char text[256];
     snprintf(text, sizeof text, "%s%s{not json\n", ok, ok);
-    expect_error("not JSON", text, ":3: not a JSON object", NULL);
+    expect_error("not JSON", text, ":3: not valid JSON", NULL);
     expect_error("array", "[1, 2]\n", ":1: not a JSON object", NULL);
     expect_error("no prompt", "{\"answer\": \"b\"}\n", ":1: \"prompt\"", NULL);
     expect_error("empty prompt", "{\"prompt\": \"\", \"answer\": \"b\"}\n", ":1: \"prompt\"", NULL);

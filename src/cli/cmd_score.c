@@ -11,6 +11,7 @@
 #include "model/checkpoint.h"
 #include "model/sampler.h"
 #include "model/trainer.h"
+#include "util/json.h"
 
 static const char *usage_text =
     "usage: autodidact score CKPT [--threads N] < pairs.jsonl\n\n"
@@ -43,7 +44,12 @@ static int read_pairs(pair_list *p, const ad_vocab *v, size_t max_len, ad_error 
     while ((got = getline(&line, &lcap, stdin)) != -1) {
         lineno++;
         if (got <= 1 && (got == 0 || line[0] == '\n')) continue;
-        cJSON *o = cJSON_Parse(line);
+        ad_error why = {{0}};
+        cJSON *o = ad_json_parse_strict(line, (size_t)got, &why);
+        if (!o) {
+            rc = ad_error_set(err, "stdin line %zu: %s", lineno, why.msg);
+            break;
+        }
         const cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "prompt");
         const cJSON *co = cJSON_GetObjectItemCaseSensitive(o, "completion");
         if (!cJSON_IsObject(o) || !cJSON_IsString(pr) || !cJSON_IsString(co)) {

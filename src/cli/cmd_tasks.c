@@ -13,6 +13,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "tasks/task.h"
+#include "util/json.h"
 
 #define CMD "tasks"
 #define MEMORY_MB_MIN 16
@@ -190,8 +191,11 @@ static int tasks_sample(int argc, char **argv) {
 }
 
 /* Reads one JSONL line's prompt and answer; *out owns the object. */
-static int parse_line(const char *line, size_t line_no, cJSON **out, ad_error *err) {
-    cJSON *o = cJSON_Parse(line);
+static int parse_line(const char *line, size_t len, size_t line_no, cJSON **out, ad_error *err) {
+    ad_error why = {{0}};
+    cJSON *o = ad_json_parse_strict(line, len, &why);
+    *out = NULL;
+    if (!o) return ad_error_set(err, "stdin:%zu: %s", line_no, why.msg);
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt");
     const cJSON *answer = cJSON_GetObjectItemCaseSensitive(o, "answer");
     *out = NULL;
@@ -317,7 +321,7 @@ static int verify_stream(const ad_task *t, size_t *total, size_t *correct, ad_er
         line_no++;
         cJSON *o = NULL;
         ad_error line_err;
-        if (strspn(line, " \t\r") != n) bad_line = parse_line(line, line_no, &o, &line_err);
+        if (strspn(line, " \t\r") != n) bad_line = parse_line(line, n, line_no, &o, &line_err);
         if (o) {
             pd->obj[pd->n] = o;
             pd->prompts[pd->n] = cJSON_GetObjectItemCaseSensitive(o, "prompt")->valuestring;

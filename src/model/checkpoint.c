@@ -28,6 +28,7 @@
 
 #include "model/checkpoint_internal.h"
 #include "util/atomic_file.h"
+#include "util/json.h"
 
 #define PATH_CAP 4096
 #define JOIN_CAP (PATH_CAP + 320) /* a checked path, '/', and a file name */
@@ -170,12 +171,14 @@ static const cJSON *number_out_of_range(const cJSON *v) {
  * integer. */
 static int check_state(const char *label, const char *text, size_t len, int *has_step,
                        uint64_t *step, ad_error *err) {
-    cJSON *o = cJSON_ParseWithLength(text, len);
+    ad_error why = {{0}};
+    cJSON *o = ad_json_parse_strict(text, len, &why);
     int rc = AD_OK;
     const cJSON *bad = NULL;
     *has_step = 0;
     if (!o || !cJSON_IsObject(o)) {
-        rc = ad_error_set(err, "%s: not a valid JSON object", label);
+        rc = ad_error_set(err, "%s: not a valid JSON object%s%s", label, o ? "" : ": ",
+                          o ? "" : why.msg);
     } else if ((bad = number_out_of_range(o))) {
         rc = ad_error_set(err, "%s: \"%s\" is %g, outside the range of a float", label,
                           bad->string ? bad->string : "(array item)", bad->valuedouble);

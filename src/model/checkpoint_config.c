@@ -13,6 +13,7 @@
 
 #include "model/checkpoint_internal.h"
 #include "util/atomic_file.h"
+#include "util/json.h"
 
 /* JSON numbers are doubles: integers above 2^53 are not exact. */
 #define MAX_JSON_INT 9007199254740992.0
@@ -255,12 +256,10 @@ int ad_ckpt_config_read(const char *path, ad_model_config *c, ad_vocab *v, ad_er
     char *text;
     size_t len;
     if (ad_read_file(path, AD_CKPT_MAX_JSON, &text, &len, err) != AD_OK) return AD_ERR;
-    const char *end = NULL;
-    cJSON *o = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    cJSON *o = ad_json_parse_strict(text, len, err);
     int rc;
     if (!o)
-        rc = ad_error_set(err, "%s: not valid JSON (near byte %zu)", path,
-                          end && end >= text ? (size_t)(end - text) : 0);
+        rc = ad_error_prefix(err, "%s: ", path);
     else if (!cJSON_IsObject(o))
         rc = ad_error_set(err, "%s: not a JSON object", path);
     else {

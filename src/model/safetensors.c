@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "util/atomic_file.h"
+#include "util/json.h"
 #include "util/utf8.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -106,7 +107,8 @@ static const char *first_duplicate(const char *const *names, size_t n, int *oom)
 }
 
 /* Parses the "__metadata__" object: string values only, at most
- * AD_SAFETENSORS_MAX_META keys, each once. */
+ * AD_SAFETENSORS_MAX_META keys (each once: the strict parser refused
+ * duplicate keys). */
 static int parse_metadata(ad_safetensors *f, const cJSON *obj, ad_error *err) {
     if (!cJSON_IsObject(obj)) return ad_error_set(err, "\"__metadata__\" is not a JSON object");
     size_t n = 0;
@@ -115,16 +117,6 @@ static int parse_metadata(ad_safetensors *f, const cJSON *obj, ad_error *err) {
     if (n > AD_SAFETENSORS_MAX_META)
         return ad_error_set(err, "\"__metadata__\" has %zu keys, more than the %d allowed", n,
                             AD_SAFETENSORS_MAX_META);
-    const char **keys = malloc((n ? n : 1) * sizeof *keys);
-    if (!keys) return ad_error_set(err, "out of memory reading the metadata");
-    size_t k = 0;
-    for (const cJSON *it = obj->child; it; it = it->next)
-        keys[k++] = it->string;
-    int oom;
-    const char *dup = first_duplicate(keys, n, &oom);
-    free(keys);
-    if (oom) return ad_error_set(err, "out of memory reading the metadata");
-    if (dup) return ad_error_set(err, "metadata key '%s' appears twice", dup);
     f->meta = calloc(2 * n + 1, sizeof *f->meta);
     if (!f->meta) return ad_error_set(err, "out of memory reading the metadata");
     for (const cJSON *it = obj->child; it; it = it->next) {
@@ -243,19 +235,14 @@ static int parse_entries(ad_safetensors *f, const cJSON *root, size_t data_len, 
         n += strcmp(it->string, "__metadata__") != 0;
     f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
     span *sp = calloc(n ? n : 1, sizeof *sp);
-    const char **names = calloc(n ? n : 1, sizeof *names);
     int rc = AD_ERR;
-    if (!f->tensors || !sp || !names) {
+    if (!f->tensors || !sp) {
         ad_error_set(err, "out of memory reading the header");
         goto done;
     }
-    int seen_meta = 0;
+    /* names are unique: the strict parser refused a key given twice */
     for (const cJSON *it = root->child; it; it = it->next) {
         if (!strcmp(it->string, "__metadata__")) {
-            if (seen_meta++) {
-                ad_error_set(err, "\"__metadata__\" appears twice");
-                goto done;
-            }
             if (parse_metadata(f, it, err) != AD_OK) goto done;
             continue;
         }
@@ -265,22 +252,13 @@ static int parse_entries(ad_safetensors *f, const cJSON *root, size_t data_len, 
             ad_error_set(err, "out of memory reading the header");
             goto done;
         }
-        names[f->n] = t->name;
         sp[f->n].index = f->n;
         f->n++;
         if (parse_tensor(t, it, &sp[f->n - 1].begin, &sp[f->n - 1].end, err) != AD_OK) goto done;
     }
-    int oom;
-    const char *dup = first_duplicate(names, f->n, &oom);
-    if (oom || dup) {
-        if (oom) ad_error_set(err, "out of memory reading the header");
-        if (dup) ad_error_set(err, "tensor '%s' appears twice in the header", dup);
-        goto done;
-    }
     rc = place_tensors(f, sp, f->buf + (f->len - data_len), data_len, err);
 done:
     free(sp);
-    free(names);
     return rc;
 }
 
@@ -303,18 +281,8 @@ static int parse_file(ad_safetensors *f, ad_error *err) {
     if (hlen < 2 || hdr[0] != '{')
         return ad_error_set(err, "header does not start with a JSON object '{'");
     if (!ad_utf8_valid(hdr, (size_t)hlen)) return ad_error_set(err, "header is not valid UTF-8");
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
-    if (!root) {
-        size_t at = end && end >= hdr ? (size_t)(end - hdr) : 0;
-        return ad_error_set(err, "header is not valid JSON (near byte %zu of %llu)", at,
-                            (unsigned long long)hlen);
-    }
-    for (const char *p = end; p < hdr + hlen; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            cJSON_Delete(root);
-            return ad_error_set(err, "header has trailing bytes after the JSON object");
-        }
+    cJSON *root = ad_json_parse_strict(hdr, (size_t)hlen, err);
+    if (!root) return ad_error_prefix(err, "header of %llu bytes: ", (unsigned long long)hlen);
     int rc = cJSON_IsObject(root) ? parse_entries(f, root, f->len - 8 - (size_t)hlen, err)
                                   : ad_error_set(err, "header is not a JSON object");
     cJSON_Delete(root);

@@ -13,6 +13,7 @@
 #include "tasks/task_impl.h"
 #include "util/atomic_file.h"
 #include "util/utf8.h"
+#include "util/json.h"
 
 #define FILE_MAX_BYTES ((size_t)1 << 31)
 #define DEFAULT_BUDGET_NO_ANSWERS 256
@@ -131,7 +132,9 @@ static int build_tokens(file_state *s, char_set *set) {
 /* Reads one line's object into p. has_level tells whether it had a level. */
 static int parse_line(const char *path, size_t line_no, const char *line, size_t len,
                       file_problem *p, int *has_level, ad_error *err) {
-    cJSON *j = cJSON_ParseWithLength(line, len);
+    ad_error why = {{0}};
+    cJSON *j = ad_json_parse_strict(line, len, &why);
+    if (!j) return ad_error_set(err, "%s:%zu: %s", path, line_no, why.msg);
     int rc = AD_ERR;
     char what[64];
     snprintf(what, sizeof what, "line %zu: \"level\"", line_no);

@@ -5,7 +5,9 @@
  * other ranks (workers) open the run's config only (no store, no lock) and
  * wait for rank 0's commands. What is parallel today is the optimize stage of
  * sft rounds (base training included): lineage l is trained by rank
- * l % ranks (round-robin by lineage index, whatever is already done), each
+ * l % ranks (round-robin by lineage index, whatever is already done; with
+ * more ranks than lineages, lineage l's G ranks l*G .. share its steps' slices,
+ * run.shards, and the first of them reports), each
  * from the checkpoints in the shared run directory, with the batches rank 0
  * broadcasts (the mixture's sets); a worker sends its trained lineage back
  * (checkpoint files, step figures, result), and rank 0 writes and records it.

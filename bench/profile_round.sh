@@ -11,7 +11,7 @@
 # (answers run to the budget) and keeps different labels; the acquire and
 # evaluate seconds are an upper bound for that reason. Options: --quick (64
 # prompts, 20 steps, 32 eval problems) to check the script; env CONFIG, BASE_STEPS,
-# TOP (kernels shown, 15), OUT (keep the runs there instead of a temporary folder).
+# TOP (kernels shown, 15), PERF=0 (no perf), OUT (keep the runs there instead of a temporary folder).
 # Without perf (or without permission) only the stage split is printed.
 # Not a test: nothing here fails on slow numbers.
 set -u
@@ -31,7 +31,7 @@ rm -rf "$out/base" "$out/round"
 if ! "$ad" run "$config" --out "$out/base" "${common[@]}" --set run.rounds=0 > "$out/base.log" 2>&1; then
   echo "!! base run failed"; tail -5 "$out/base.log"; exit 1; fi
 rec=()
-if command -v perf > /dev/null && perf record -o "$out/probe.data" -- true > /dev/null 2>&1; then
+if [ "${PERF:-1}" = 1 ] && command -v perf > /dev/null && perf record -o "$out/probe.data" -- true > /dev/null 2>&1; then
   rec=(perf record -F 499 -o "$out/perf.data" --)
 else echo "# perf unavailable: stage split only"; fi
 start=$(date +%s.%N)

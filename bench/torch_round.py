@@ -10,7 +10,8 @@ examples/flagship-reverse-add-vote.ini's round for each of L lineages:
             so the step count and shapes stay those of the round);
   evaluate  N problems at each of the eval levels per lineage, greedy.
 Model code, prompts and the checker come from torch_rl_step.py / torch_baseline.py.
-Weights: --ckpt FILE (a model.safetensors, e.g. the base of bench/profile_round.sh)
+Weights: --ckpt RUN (a run whose round-0 checkpoints are lineage i's base, e.g. the
+base of bench/profile_round.sh)
 or random. Prints '#' lines and
     RESULT round pytorch <threads> acquire=S select=S optimize=S evaluate=S total=S
         tokens=N steps=N sequences=N kept=N
@@ -92,7 +93,8 @@ def main():
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     shape = dict(n_layers=3, n_heads=4, d_model=128, d_ff=512)
-    models = [load_model(a.ckpt, 4) if a.ckpt else Llama(shape) for _ in range(a.lineages)]
+    models = [load_model(f"{a.ckpt}/ckpt/l{i:02d}/r0000/model.safetensors", 4) if a.ckpt
+              else Llama(shape) for i in range(a.lineages)]
     lo, hi = (int(x) for x in a.eval_levels.split("-"))
     sec = dict(acquire=0.0, select=0.0, optimize=0.0, evaluate=0.0)
     tokens = steps = sequences = 0
@@ -107,6 +109,7 @@ def main():
         sequences += len(problems)
     t1 = time.perf_counter()
     sec["acquire"] = t1 - t0
+    acquire_tokens = tokens
     kept = [(encode(p[1], p[2]), [3 + d for d in ans[0]] + [EOS])
             for p, *ans in zip(problems, *answers)
             if ans[0] is not None and all(x == ans[0] for x in ans)]
@@ -133,7 +136,7 @@ def main():
     total = time.perf_counter() - t0
     print(f"# eval correct {correct} of {a.lineages * a.eval_n * (hi - lo + 1)}")
     print(f"RESULT round pytorch {a.threads} " + " ".join(f"{k}={v:.3f}" for k, v in sec.items())
-          + f" total={total:.3f} tokens={tokens} steps={steps} sequences={sequences} kept={len(kept)}")
+          + f" total={total:.3f} tokens={tokens} acquire_tokens={acquire_tokens} steps={steps} sequences={sequences} kept={len(kept)}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run_all.sh: the whole benchmark (`make bench`): the engine, the same workloads in
 # PyTorch, the ratios autodidact / PyTorch, one RL step against PyTorch's
-# (bench/run_rl.sh), memory and time of 14M training on long sequences
+# (bench/run_rl.sh), one flagship round against PyTorch's (bench/run_round.sh), memory and time of 14M training on long sequences
 # (bench_long), then the task benchmarks.
 #
 # The engine runs in the environment as it is (OPENBLAS_CORETYPE included);
@@ -93,6 +93,11 @@ if [ -x "$BUILD/bench/bench_rl" ]; then
   case " $* " in *" --quick "*) quick_rl=(--quick) ;; esac
   BUILD=$BUILD bench/run_rl.sh "${quick_rl[@]}" || echo "!! run_rl.sh failed"
 fi
+
+echo "== one flagship round (bench/run_round.sh: autodidact's round and bench/torch_round.py)"
+quick_round=()
+case " $* " in *" --quick "*) quick_round=(--quick) ;; esac
+BUILD=$BUILD bench/run_round.sh "${quick_round[@]}" || echo "!! run_round.sh failed"
 
 if [ -x "$BUILD/bench/bench_long" ]; then
   echo "== long sequences: 14M training at T = 1024, batch 16 ($BUILD/bench/bench_long), attention"

@@ -72,6 +72,15 @@ done
 
 # users' tasks
 printf '%s\n' '{"prompt":"2+2=","answer":"4","level":1}' '{"prompt":"3*3=","answer":"9","level":2}' > "$tmp/t.jsonl"
+# A run stores a file task's absolute path: resuming from another directory reads the same file.
+ad_abs="$(cd "$(dirname "$AD")" && pwd)/autodidact"
+mkdir -p "$tmp/sub" "$tmp/other" && cp "$tmp/t.jsonl" "$tmp/sub/t.jsonl"
+printf '[run]\ntask = file:t.jsonl\nrounds = 0\nthreads = 1\n[model]\nlayers = 1\nheads = 2\ndim = 16\nffn = 32\n[base]\nlevels = 1-2\nsteps = 2\nbatch = 2\n[curriculum]\nfirst_level = 1\n' > "$tmp/sub/r.ini"
+(cd "$tmp/sub" && AD_QUIET=1 "$ad_abs" run r.ini --out ../relrun > /dev/null 2>&1)
+check "a run with a relative file: task is created" test $? -eq 0
+check "its config holds the absolute path" grep -q "^task = file:$tmp/sub/t.jsonl$" "$tmp/relrun/config.ini"
+(cd "$tmp/other" && AD_QUIET=1 "$ad_abs" resume ../relrun > /dev/null 2>&1)
+check "it resumes from another directory" test $? -eq 0
 "$AD" tasks sample "file:$tmp/t.jsonl" --level 2 -n 2 > "$tmp/s"
 check "file task sample" test "$(grep -c '"prompt":"3\*3=","answer":"9"' "$tmp/s")" -eq 2
 printf '%s\n' '{"prompt":"2+2=","answer":"4"}' '{"prompt":"2+2=","answer":"5"}' \

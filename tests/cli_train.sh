@@ -49,6 +49,14 @@ check "the error names the line" grep -q "line 2" <<< "$out"
 out=$("$AD" train --task copy --levels 1-4 --steps abc --out "$tmp/x" 2>&1)
 check "a bad number is an error" test $? -ne 0
 check "the error names the flag" grep -q -- "--steps" <<< "$out"
+# score reads stdin in bounded batches; the output does not depend on their size.
+for i in $(seq 1 120); do echo "{\"prompt\":\"$((i * 37 % 1000))=\",\"completion\":\"$((i % 97))\"}"; done > "$tmp/pairs.jsonl"
+"$AD" score "$tmp/straight" --batch 1 < "$tmp/pairs.jsonl" > "$tmp/score1.out"
+check "score --batch 1 scores every line" test "$(wc -l < "$tmp/score1.out")" -eq 120
+"$AD" score "$tmp/straight" --batch 1000 < "$tmp/pairs.jsonl" > "$tmp/score1000.out"
+check "score --batch 1 and 1000 print the same bits" cmp -s "$tmp/score1.out" "$tmp/score1000.out"
+"$AD" score "$tmp/straight" < "$tmp/pairs.jsonl" | cmp -s - "$tmp/score1.out"
+check "score's default batch prints the same bits" test $? -eq 0
 out=$("$AD" sample "$tmp/nope" --prompt 1 2>&1)
 check "a missing checkpoint is an error" test $? -ne 0
 for c in train sample score run resume status eval export tasks version; do

@@ -473,6 +473,15 @@ static void test_config_mismatch(void) {
     char want[800];
     snprintf(want, sizeof want, "%s/config.json: key \"hidden_size\" is missing", dir);
     expect_refused("file named", dir, want);
+    /* A sparse weights file as large as a much bigger config needs: the header,
+     * read alone, is refused before the model (4.6 GB here) is allocated. */
+    fresh(&f, dir, "config.json", path, sizeof path);
+    edit_config(dir, "hidden_size", "12000");
+    edit_config(dir, "intermediate_size", "16");
+    char weights[700];
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    CHECK(truncate(weights, (off_t)8 << 30) == 0);
+    expect_refused("sparse", dir, "its header declares 1432 values, too few for the");
     free_fixture(&f);
 }
 

@@ -14,11 +14,13 @@
 #include "util/json.h"
 
 static const char *usage_text =
-    "usage: autodidact score CKPT [--threads N] < pairs.jsonl\n\n"
+    "usage: autodidact score CKPT [--threads N] [--batch N] < pairs.jsonl\n\n"
     "Reads JSON lines {\"prompt\": ..., \"completion\": ...} on stdin and writes each line\n"
     "back with \"logprob\" (log p(completion + EOS | BOS + prompt), summed over tokens)\n"
-    "and \"tokens\" (the number of scored tokens, EOS included) added. The whole input is\n"
-    "validated before anything is printed; a malformed line is reported with its number.\n";
+    "and \"tokens\" (the number of scored tokens, EOS included) added. Input is read and\n"
+    "scored N lines at a time (--batch, default 256), so memory stays bounded; the output\n"
+    "does not depend on N. A malformed line stops it, reported with its number (the lines\n"
+    "of earlier batches are already printed).\n";
 
 typedef struct pair_list {
     cJSON **objs;
@@ -26,23 +28,36 @@ typedef struct pair_list {
     size_t n, cap;
 } pair_list;
 
-static void pairs_free(pair_list *p) {
+/* Empties p for the next batch (keeps its arrays). */
+static void pairs_clear(pair_list *p) {
     for (size_t i = 0; i < p->n; i++) {
         cJSON_Delete(p->objs[i]);
         ad_example_free(&p->ex[i]);
     }
+    p->n = 0;
+}
+
+static void pairs_free(pair_list *p) {
+    pairs_clear(p);
     free(p->objs);
     free(p->ex);
 }
 
-/* Reads and encodes every line; on error names the line. */
-static int read_pairs(pair_list *p, const ad_vocab *v, size_t max_len, ad_error *err) {
-    char *line = NULL;
-    size_t lcap = 0, lineno = 0;
-    ssize_t got;
+/* Line reader state kept across batches. */
+typedef struct line_reader {
+    char *line;
+    size_t cap, lineno;
+    int eof;
+} line_reader;
+
+/* Reads and encodes up to `limit` pairs; on error names the line. */
+static int read_pairs(pair_list *p, line_reader *r, size_t limit, const ad_vocab *v, size_t max_len,
+                      ad_error *err) {
+    ssize_t got = 0;
     int rc = AD_OK;
-    while ((got = getline(&line, &lcap, stdin)) != -1) {
-        lineno++;
+    while (p->n < limit && (got = getline(&r->line, &r->cap, stdin)) != -1) {
+        char *line = r->line;
+        size_t lineno = ++r->lineno;
         if (got <= 1 && (got == 0 || line[0] == '\n')) continue;
         ad_error why = {{0}};
         cJSON *o = ad_json_parse_strict(line, (size_t)got, &why);
@@ -80,7 +95,7 @@ static int read_pairs(pair_list *p, const ad_vocab *v, size_t max_len, ad_error 
         }
         p->objs[p->n++] = o;
     }
-    free(line);
+    if (got == -1) r->eof = 1;
     return rc;
 }
 
@@ -121,11 +136,15 @@ done:
 
 int cmd_score(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return printf("%s", usage_text), 0;
-    static const struct option opts[] = {{"threads", required_argument, 0, 'T'}, {0, 0, 0, 0}};
-    size_t threads = 0;
+    static const struct option opts[] = {
+        {"threads", required_argument, 0, 'T'}, {"batch", required_argument, 0, 'B'}, {0, 0, 0, 0}};
+    size_t threads = 0, batch = 256;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'T' || cli_parse_size("score", "--threads", optarg, &threads)) return 2;
+        if (c == 'T' && !cli_parse_size("score", "--threads", optarg, &threads)) continue;
+        if (c == 'B' && !cli_parse_size("score", "--batch", optarg, &batch) && batch) continue;
+        if (c == 'B' && !batch) fprintf(stderr, "autodidact score: --batch must be at least 1\n");
+        return 2;
     }
     if (optind != argc - 1) return fprintf(stderr, "%s", usage_text), 2;
     cli_set_threads(threads);
@@ -138,9 +157,15 @@ int cmd_score(int argc, char **argv) {
         return cli_fail("score", &err);
     }
     pair_list pairs = {0};
-    int rc = read_pairs(&pairs, vocab, m->cfg.max_seq_len, &err);
-    if (rc == AD_OK) rc = score_and_print(m, &pairs, &err);
+    line_reader r = {0};
+    int rc = AD_OK;
+    while (rc == AD_OK && !r.eof) {
+        pairs_clear(&pairs);
+        rc = read_pairs(&pairs, &r, batch, vocab, m->cfg.max_seq_len, &err);
+        if (rc == AD_OK && pairs.n) rc = score_and_print(m, &pairs, &err);
+    }
     if (rc != AD_OK) cli_fail("score", &err);
+    free(r.line);
     pairs_free(&pairs);
     free(vocab);
     ad_model_free(m);

@@ -359,6 +359,24 @@ static int fill_new_run(ad_run *run, ad_error *err) {
     return rc;
 }
 
+/* A file: task's relative path is made absolute (from the working directory at
+ * creation), so that the stored config means the same file from any directory. */
+static int absolute_task_path(ad_run_config *c, ad_error *err) {
+    static const char prefix[] = "file:";
+    if (!c->task || strncmp(c->task, prefix, sizeof prefix - 1)) return AD_OK;
+    const char *rel = c->task + sizeof prefix - 1;
+    if (rel[0] == '/' || !rel[0]) return AD_OK;
+    char *abs = realpath(rel, NULL);
+    if (!abs) return ad_error_set(err, "run.task = '%s': %s: %s", c->task, rel, strerror(errno));
+    char *name = malloc(strlen(abs) + sizeof prefix);
+    if (name) sprintf(name, "%s%s", prefix, abs);
+    free(abs);
+    if (!name) return ad_error_set(err, "out of memory");
+    free(c->task);
+    c->task = name;
+    return AD_OK;
+}
+
 /* Creating a run is all or nothing: it is made whole in DIR.creating-XXXXXX
  * beside DIR, then renamed into place (over an empty DIR, which rename
  * allows; a DIR that is not empty by then makes the rename fail). The lock
@@ -374,6 +392,7 @@ int ad_run_create(ad_run **out, const char *dir, const char *config_path,
     if (!run) return ad_error_set(err, "out of memory");
     run->lock_fd = -1;
     int rc = ad_run_config_load(&run->cfg, config_path, overrides, n_overrides, err);
+    if (rc == AD_OK) rc = absolute_task_path(&run->cfg, err);
     if (rc == AD_OK) rc = run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err);
     if (rc == AD_OK) rc = make_temp_dir(target, tmp, sizeof tmp, err);
     snprintf(run->dir, sizeof run->dir, "%s", tmp);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "model/checkpoint_internal.h"
+#include "model/safetensors.h"
 #include "util/atomic_file.h"
 #include "util/json.h"
 
@@ -377,6 +378,8 @@ static int read_optimizer(const char *src, const ad_model *m, ad_adamw *opt, int
 /* Refuses a config.json that describes a model larger than model.safetensors
  * could hold, before allocating it: a corrupt or hostile config must not make
  * us allocate gigabytes. The config has been validated, so nothing overflows. */
+/* Before the model is allocated: the weights file's header must describe exactly
+ * the parameters config.json does (a sparse or lying file is refused unread). */
 static int check_weights_size(const char *path, const ad_model_config *c, ad_error *err) {
     size_t C = c->d_model, V = c->vocab_size;
     size_t n = V * C * (c->tie_embeddings ? 1 : 2) + C +
@@ -389,6 +392,14 @@ static int check_weights_size(const char *path, const ad_model_config *c, ad_err
                             "%s: holds %lld bytes, too few for the %zu parameters config.json "
                             "describes",
                             path, (long long)st.st_size, n);
+    /* st_size alone trusts a sparse file's holes: the header must declare them too */
+    size_t declared;
+    if (ad_safetensors_header_numel(path, &declared, err) != AD_OK) return AD_ERR;
+    if (declared < n)
+        return ad_error_set(err,
+                            "%s: its header declares %zu values, too few for the %zu "
+                            "parameters config.json describes",
+                            path, declared, n);
     return AD_OK;
 }
 

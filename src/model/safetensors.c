@@ -289,6 +289,42 @@ static int parse_file(ad_safetensors *f, ad_error *err) {
     return rc;
 }
 
+/* Sums the element counts the parsed header's tensors declare (each checked against
+ * its data_offsets); metadata is skipped. */
+static int header_numel(const cJSON *root, size_t *total, ad_error *err) {
+    *total = 0;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (!strcmp(it->string, "__metadata__")) continue;
+        ad_safetensors_tensor t = {.name = it->string};
+        size_t begin, end;
+        if (parse_tensor(&t, it, &begin, &end, err) != AD_OK) return AD_ERR;
+        if (t.numel > SIZE_MAX - *total) return ad_error_set(err, "tensor sizes overflow");
+        *total += t.numel;
+    }
+    return AD_OK;
+}
+
+int ad_safetensors_header_numel(const char *path, size_t *numel, ad_error *err) {
+    char *head = NULL;
+    size_t size;
+    if (ad_read_file_head(path, 8, &head, &size, err) != AD_OK) return AD_ERR;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | (unsigned char)head[i];
+    free(head);
+    if (hlen > AD_SAFETENSORS_MAX_HEADER || hlen > size - 8)
+        return ad_error_set(err, "%s: header length %llu is out of bounds", path,
+                            (unsigned long long)hlen);
+    if (ad_read_file_head(path, 8 + (size_t)hlen, &head, &size, err) != AD_OK) return AD_ERR;
+    cJSON *root = ad_json_parse_strict(head + 8, (size_t)hlen, err);
+    int rc = !root                   ? AD_ERR
+             : !cJSON_IsObject(root) ? ad_error_set(err, "header is not a JSON object")
+                                     : header_numel(root, numel, err);
+    cJSON_Delete(root);
+    free(head);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "%s: ", path);
+}
+
 void ad_safetensors_close(ad_safetensors *f) {
     if (!f) return;
     for (size_t i = 0; i < f->n; i++)

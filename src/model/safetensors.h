@@ -73,6 +73,11 @@ typedef struct ad_safetensors_tensor {
 
 typedef struct ad_safetensors ad_safetensors; /* an opened, validated file */
 
+/* Reads only the header of the file at path: *numel is the total element count its
+ * tensors declare (whether the file really holds them is ad_safetensors_open's
+ * check). Lets a caller check a file against what it expects before allocating. */
+int ad_safetensors_header_numel(const char *path, size_t *numel, ad_error *err);
+
 /* Reads and validates a whole file (at most max_file_bytes; 0 means no limit
  * beyond memory). On error *out is NULL and err names the file and the problem. */
 int ad_safetensors_open(ad_safetensors **out, const char *path, size_t max_file_bytes,

@@ -112,29 +112,27 @@ int ad_mkdir_p(const char *path, ad_error *err) {
     return AD_OK;
 }
 
-int ad_read_file(const char *path, size_t max_len, char **out, size_t *len, ad_error *err) {
-    *out = NULL;
+/* Opens a regular file for reading; refuses FIFOs, devices and directories. */
+static int open_regular(const char *path, FILE **fp, struct stat *st, ad_error *err) {
     /* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever;
      * this way the type check below refuses it at once */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return ad_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
         return ad_error_set(err, "%s: not a regular file", path);
     }
     int flags = fcntl(fd, F_GETFL);
-    FILE *fp = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
-    if (!fp) {
+    *fp = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
+    if (!*fp) {
         close(fd);
         return ad_error_set(err, "%s: cannot open: %s", path, strerror(errno));
     }
-    if ((size_t)st.st_size > max_len) {
-        fclose(fp);
-        return ad_error_set(err, "%s: file is %lld bytes, more than the limit of %zu", path,
-                            (long long)st.st_size, max_len);
-    }
-    size_t n = (size_t)st.st_size;
+    return AD_OK;
+}
+
+/* Reads the first n bytes of fp into a new NUL-terminated buffer; closes fp. */
+static int read_prefix(FILE *fp, const char *path, size_t n, char **out, ad_error *err) {
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(fp);
@@ -148,6 +146,34 @@ int ad_read_file(const char *path, size_t max_len, char **out, size_t *len, ad_e
     }
     buf[n] = '\0';
     *out = buf;
+    return AD_OK;
+}
+
+int ad_read_file(const char *path, size_t max_len, char **out, size_t *len, ad_error *err) {
+    *out = NULL;
+    FILE *fp;
+    struct stat st;
+    if (open_regular(path, &fp, &st, err) != AD_OK) return AD_ERR;
+    if ((size_t)st.st_size > max_len) {
+        fclose(fp);
+        return ad_error_set(err, "%s: file is %lld bytes, more than the limit of %zu", path,
+                            (long long)st.st_size, max_len);
+    }
+    size_t n = (size_t)st.st_size;
+    if (read_prefix(fp, path, n, out, err) != AD_OK) return AD_ERR;
     if (len) *len = n;
     return AD_OK;
+}
+
+int ad_read_file_head(const char *path, size_t n, char **out, size_t *file_size, ad_error *err) {
+    *out = NULL;
+    FILE *fp;
+    struct stat st;
+    if (open_regular(path, &fp, &st, err) != AD_OK) return AD_ERR;
+    *file_size = (size_t)st.st_size;
+    if (*file_size < n) {
+        fclose(fp);
+        return ad_error_set(err, "%s: file is %zu bytes, too short for %zu", path, *file_size, n);
+    }
+    return read_prefix(fp, path, n, out, err);
 }

@@ -45,5 +45,8 @@ int ad_mkdir_p(const char *path, ad_error *err);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated; *len excludes the
  * NUL). Files larger than max_len are refused. On error *out is NULL. */
 int ad_read_file(const char *path, size_t max_len, char **out, size_t *len, ad_error *err);
+/* Reads only the first n bytes of a regular file (a header) and its size; a
+ * file shorter than n is an error. *out is NUL-terminated; free it. */
+int ad_read_file_head(const char *path, size_t n, char **out, size_t *file_size, ad_error *err);
 
 #endif

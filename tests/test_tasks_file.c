@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "loop/complete.h"
 #include "tasks/task.h"
 
 static char dir[256];
@@ -289,6 +290,27 @@ static void test_verify_batch(void) {
     ad_task_free(t);
 }
 
+/* max_len comes from the whole file: one long prompt at level 1 counts even
+ * when sizing for level 2 (sampling 16 problems at the top level missed it). */
+static void test_sequence_bound_whole_file(void) {
+    char text[4096], longp[301];
+    memset(longp, '7', 300);
+    longp[300] = '\0';
+    size_t pos = (size_t)snprintf(
+        text, sizeof text, "{\"prompt\": \"%s=\", \"answer\": \"1\", \"level\": 1}\n", longp);
+    for (int i = 0; i < 20; i++)
+        pos += (size_t)snprintf(text + pos, sizeof text - pos,
+                                "{\"prompt\": \"%d=\", \"answer\": \"1\", \"level\": 2}\n", i);
+    ad_error err;
+    ad_task *t = open_file_task(write_file("long.jsonl", text), NULL, &err);
+    CHECK_MSG(t != NULL, "%s", err.msg);
+    if (!t) return;
+    size_t bound = 0;
+    CHECK(ad_task_sequence_bound(t, ad_level_int(2), 16, 1, &bound, &err) == AD_OK);
+    CHECK_MSG(bound == 301 + 16 + 2, "bound %zu", bound); /* prompt, answer budget, BOS, EOS */
+    ad_task_free(t);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/ad_file_task_test_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -299,6 +321,7 @@ int main(void) {
     RUN(test_exact_verification);
     RUN(test_tokens);
     RUN(test_malformed_files);
+    RUN(test_sequence_bound_whole_file);
     RUN(test_with_verifier);
     RUN(test_verify_batch);
     char cmd[400];

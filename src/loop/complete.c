@@ -14,6 +14,8 @@ int ad_vocab_for_task(ad_vocab *v, const ad_task *t, ad_error *err) {
 
 int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t seed, size_t *out,
                            ad_error *err) {
+    *out = ad_task_max_sequence_len(t);
+    if (*out) return AD_OK;
     ad_problem p = {0};
     size_t worst = 0;
     for (size_t i = 0; i < probe; i++) {

@@ -19,7 +19,8 @@
 int ad_vocab_for_task(ad_vocab *v, const ad_task *t, ad_error *err);
 
 /* Longest sequence (BOS + prompt + bound + EOS, in bytes >= tokens) over `probe`
- * problems drawn at level lv from `seed`. Used to size max_seq_len. */
+ * problems drawn at level lv from `seed`, or over every problem of a task that
+ * has finitely many (a file task). Used to size max_seq_len. */
 int ad_task_sequence_bound(const ad_task *t, ad_level lv, size_t probe, uint64_t seed, size_t *out,
                            ad_error *err);
 

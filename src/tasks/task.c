@@ -198,6 +198,10 @@ int ad_task_verify_batch(const ad_task *t, const char *const *prompts, const cha
     return AD_OK;
 }
 
+size_t ad_task_max_sequence_len(const ad_task *t) {
+    return t->ops->max_sequence_len ? t->ops->max_sequence_len(t) : 0;
+}
+
 int ad_task_max_answer_len(const ad_task *t, const char *prompt, size_t *out, ad_error *err) {
     if (!prompt) return ad_error_set(err, "task %s: max_answer_len needs a prompt", t->name);
     return t->ops->max_answer_len(t, prompt, out, err);

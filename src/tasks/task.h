@@ -130,6 +130,11 @@ int ad_task_verify_batch(const ad_task *t, const char *const *prompts, const cha
  * Fails when the prompt is not a prompt of this task. */
 int ad_task_max_answer_len(const ad_task *t, const char *prompt, size_t *out, ad_error *err);
 
+/* For a task with finitely many problems (a file task): the longest
+ * BOS + prompt + answer budget + EOS over all of them, in bytes; 0 for a task
+ * that generates problems (sample them instead). */
+size_t ad_task_max_sequence_len(const ad_task *t);
+
 /* A level as JSON: a number, or [a, b] for a pair. NULL when out of memory. */
 cJSON *ad_task_level_to_json(ad_level lv);
 

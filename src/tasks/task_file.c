@@ -42,6 +42,7 @@ typedef struct file_state {
     file_problem **by_prompt; /* sorted by (prompt, line) */
     ad_sandbox *sandbox;      /* NULL without a verifier */
     size_t max_answer;
+    size_t max_prompt; /* the longest prompt in the file, in bytes */
     char (*token_text)[UTF8_TOKEN_MAX];
     const char **tokens;
     size_t n_tokens;
@@ -245,6 +246,7 @@ static int scan_texts(ad_task *t, file_state *s, ad_error *err) {
                               "%s:%zu: no \"answer\", and no verifier command to check "
                               "answers with",
                               s->path, p->line);
+        if (strlen(p->prompt) > s->max_prompt) s->max_prompt = strlen(p->prompt);
         int ok = rc == AD_OK ? char_set_add(&set, p->prompt) : 1;
         if (ok == 1 && p->answer) ok = char_set_add(&set, p->answer);
         if (ok == 0) rc = ad_error_set(err, "%s:%zu: text is not valid UTF-8", s->path, p->line);
@@ -334,11 +336,19 @@ static int file_max_len(const ad_task *t, const char *prompt, size_t *out, ad_er
     return AD_OK;
 }
 
+/* The whole file is known: no need to sample it (a long prompt at a low
+ * level would be missed). */
+static size_t file_max_sequence_len(const ad_task *t) {
+    const file_state *s = t->state;
+    return s->max_prompt + s->max_answer + 2;
+}
+
 static const ad_task_ops file_ops = {
     .name = "file",
     .generate = file_generate,
     .verify = file_verify,
     .max_answer_len = file_max_len,
+    .max_sequence_len = file_max_sequence_len,
     .verify_batch = file_verify_batch,
 };
 

@@ -23,6 +23,9 @@ typedef struct ad_task_ops {
     int (*verify)(const ad_task *t, const char *prompt, const char *answer, ad_verdict *v,
                   ad_error *err);
     int (*max_answer_len)(const ad_task *t, const char *prompt, size_t *out, ad_error *err);
+    /* Optional, for tasks with finitely many problems: the longest
+     * BOS + prompt + answer budget + EOS over all of them, in bytes. */
+    size_t (*max_sequence_len)(const ad_task *t);
     /* Optional (NULL: verify one by one): fills verdicts[0..n), which are
      * cleared; on error the message names the pair. */
     int (*verify_batch)(const ad_task *t, const char *const *prompts, const char *const *answers,

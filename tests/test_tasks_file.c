@@ -66,14 +66,23 @@ static void test_levels_and_generation(void) {
     CHECK(seen[0] > 50 && seen[1] > 50); /* uniform among the level's problems */
     CHECK(ad_task_generate(t, ad_level_int(2), &rng, &p, &err) == AD_OK);
     CHECK(!strcmp(p.prompt.s, "12+30=") && !strcmp(p.answer.s, "42"));
-    /* Inside the range but with no problem, and outside it. */
+    /* A gap in the levels is refused when the file is opened (it used to fail
+     * only when a run reached the level); a level outside the range fails. */
     ad_task_free(t);
     t = open_file_task(write_file("gap.jsonl",
                                   "{\"prompt\": \"a\", \"answer\": \"b\", \"level\": 1}\n"
                                   "{\"prompt\": \"c\", \"answer\": \"d\", \"level\": 5}\n"),
                        NULL, &err);
-    CHECK(ad_task_generate(t, ad_level_int(3), &rng, &p, &err) == AD_ERR &&
-          strstr(err.msg, "no problem at level 3"));
+    CHECK(t == NULL && strstr(err.msg, "no problems at level 2"));
+    t = open_file_task(write_file("range.jsonl",
+                                  "{\"prompt\": \"a\", \"answer\": \"b\", \"level\": 1}\n"
+                                  "{\"prompt\": \"c\", \"answer\": \"d\", \"level\": 2}\n"
+                                  "{\"prompt\": \"e\", \"answer\": \"f\", \"level\": 3}\n"
+                                  "{\"prompt\": \"g\", \"answer\": \"h\", \"level\": 4}\n"
+                                  "{\"prompt\": \"i\", \"answer\": \"j\", \"level\": 5}\n"),
+                       NULL, &err);
+    CHECK_MSG(t != NULL, "%s", err.msg);
+    if (!t) return;
     CHECK(ad_task_generate(t, ad_level_int(6), &rng, &p, &err) == AD_ERR);
     CHECK(ad_task_generate(t, ad_level_pair(1, 1), &rng, &p, &err) == AD_ERR);
     /* Same seed, same problems. */
@@ -181,6 +190,12 @@ static void test_malformed_files(void) {
                  "{\"prompt\": \"a\", \"answer\": \"b\", \"level\": 1}\n"
                  "{\"prompt\": \"c\", \"answer\": \"d\", \"level\": [1, 2]}\n",
                  ":2: level kind", NULL);
+    expect_error("level gap",
+                 "{\"prompt\": \"a\", \"answer\": \"b\", \"level\": 1}\n"
+                 "{\"prompt\": \"c\", \"answer\": \"d\", \"level\": 2}\n"
+                 "{\"prompt\": \"e\", \"answer\": \"f\", \"level\": 4}\n",
+                 ": no problems at level 3 (the file has levels 2 and 4): levels must have no gaps",
+                 NULL);
     expect_error("no answer", "{\"prompt\": \"a\"}\n", ":1: no \"answer\"", NULL);
     expect_error("bad UTF-8", "{\"prompt\": \"a\xff\", \"answer\": \"b\"}\n",
                  ":1: text is not valid UTF-8", NULL);

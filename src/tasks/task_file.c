@@ -209,6 +209,21 @@ static int cmp_by_prompt(const void *x, const void *y) {
 }
 
 /* Builds the level groups, the prompt index and the level range of t. */
+/* Integer levels must be contiguous: the curriculum and evaluation step
+ * through every level between the lowest and the highest, so a gap would
+ * only fail later, mid-run (and again at every resume). */
+static int check_no_gaps(const file_state *s, ad_error *err) {
+    for (size_t i = 1; i < s->n_groups; i++) {
+        ad_level prev = s->groups[i - 1].level, lv = s->groups[i].level;
+        if (ad_level_is_pair(prev) || ad_level_is_pair(lv) || lv.a == prev.a + 1) continue;
+        return ad_error_set(err,
+                            "%s: no problems at level %ld (the file has levels %ld and %ld): "
+                            "levels must have no gaps",
+                            s->path, (long)prev.a + 1, (long)prev.a, (long)lv.a);
+    }
+    return AD_OK;
+}
+
 static int index_problems(ad_task *t, file_state *s, ad_error *err) {
     s->by_level = malloc(s->n * sizeof *s->by_level);
     s->by_prompt = malloc(s->n * sizeof *s->by_prompt);
@@ -230,7 +245,7 @@ static int index_problems(ad_task *t, file_state *s, ad_error *err) {
         if (lv.b < t->min.b) t->min.b = lv.b;
         if (lv.b > t->max.b) t->max.b = lv.b;
     }
-    return AD_OK;
+    return check_no_gaps(s, err);
 }
 
 /* Collects the tokens and the answer-length bound; checks answers exist when

@@ -83,7 +83,7 @@ check "packed and padded losses agree ($(loss_of "$tmp/pk.log") vs $(loss_of "$t
   python3 -c "import sys; a, b = float('$(loss_of "$tmp/pk.log")'), float('$(loss_of "$tmp/np.log")'); sys.exit(not abs(a - b) < 1e-3)"
 
 # the OpenMP wait: bounded spinning by default (one re-exec), a user's own setting kept
-check "bounded spinning by default" grep -q 'GOMP_SPINCOUNT=10000 (bounded spinning, set by autodidact)' <(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u AD_NO_REEXEC -u AD_SPIN_BOUNDED "$AD" version --verbose)
+check "bounded spinning by default" grep -q 'GOMP_SPINCOUNT=1000 (bounded spinning, set by autodidact)' <(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u AD_NO_REEXEC -u AD_SPIN_BOUNDED "$AD" version --verbose)
 check "a user's OMP_WAIT_POLICY is kept" grep -q 'OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=(unset)' <(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive "$AD" version --verbose)
 check "AD_NO_REEXEC keeps the runtime's default" grep -q "the runtime's default" <(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT AD_NO_REEXEC=1 "$AD" version --verbose)
 

@@ -5,7 +5,7 @@
  * before they sleep. When another process takes one of the cores, the thread
  * that shares a core with it is preempted for whole scheduler slices, and its
  * peers spin through every barrier of every step waiting for it: a 2-thread
- * run on a 2-core machine with one core busy ran 10x slower than alone
+ * run on a 2-core machine with one core busy ran 4-10x slower than alone
  * (bench/RESULTS.md, "A busy machine"). A short spin keeps the cheap wake-up
  * of spinning for the short waits of an idle machine and sleeps soon on a
  * busy one.
@@ -20,8 +20,11 @@
 
 #include "cli/commands.h"
 
-/* Spins before a waiting thread sleeps (libgomp's default: 300,000). */
-#define SPINCOUNT "10000"
+/* Spins before a waiting thread sleeps (libgomp's default: 300,000).
+ * Measured at the flagship shape, 2 threads (bench/run_busy.sh, RESULTS.md):
+ * 1,000 keeps 47% of its idle speed beside a busy core (the default 24%) and
+ * costs 10% when the machine is idle; 100 or passive keep 59% but cost 21%. */
+#define SPINCOUNT "1000"
 
 void cli_bound_openmp_spinning(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("AD_NO_REEXEC")) return;

@@ -177,23 +177,14 @@ static int sample_values(char *const *prompts, size_t n, const ad_completion *ou
         return AD_OK;
     }
     const char **ps = malloc((m ? m : 1) * sizeof *ps), **cs = malloc((m ? m : 1) * sizeof *cs);
-    size_t *at = malloc((m ? m : 1) * sizeof *at), k = 0;
-    double *got = malloc((m ? m : 1) * sizeof *got);
-    int rc = ps && cs && at && got ? AD_OK : ad_error_set(err, "out of memory");
+    int rc = ps && cs ? AD_OK : ad_error_set(err, "out of memory");
     for (size_t s = 0; rc == AD_OK && s < m; s++) {
-        value[s] = NAN;
-        if (!outs[s].hit_eos) continue;
-        ps[k] = prompts[s % n]; /* sample s is sample s / n of prompt s % n */
-        cs[k] = outs[s].text;
-        at[k++] = s;
+        ps[s] = prompts[s % n]; /* sample s is sample s / n of prompt s % n */
+        cs[s] = outs[s].hit_eos ? outs[s].text : NULL;
     }
-    if (rc == AD_OK && k) rc = ad_judge_score(p->judge, p->judge_vocab, ps, cs, k, got, err);
-    for (size_t j = 0; rc == AD_OK && j < k; j++)
-        value[at[j]] = got[j];
+    if (rc == AD_OK) rc = ad_judge_score(p->judge, p->judge_vocab, ps, cs, m, value, err);
     free(ps);
     free(cs);
-    free(at);
-    free(got);
     return rc;
 }
 

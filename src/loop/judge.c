@@ -69,14 +69,24 @@ static int score_verdicts(ad_model *m, const ad_vocab *judge, const char *const 
 
 int ad_judge_score(ad_model *m, const ad_vocab *judge, const char *const *prompts,
                    const char *const *completions, size_t n, double *p_yes, ad_error *err) {
+    /* the answers to score, packed: NULL completions (unfinished) stay NaN */
+    const char **p = malloc((n ? n : 1) * sizeof *p), **c = malloc((n ? n : 1) * sizeof *c);
+    size_t *at = malloc((n ? n : 1) * sizeof *at), k = 0;
     double *lp = malloc((n ? 2 * n : 1) * sizeof *lp);
-    if (!lp) return ad_error_set(err, "out of memory");
-    int rc = score_verdicts(m, judge, prompts, completions, n, lp, err);
-    /* p(YES) / (p(YES) + p(NO)) = sigmoid(log p(YES) - log p(NO)) */
+    int rc = p && c && at && lp ? AD_OK : ad_error_set(err, "out of memory");
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
-        double d = lp[2 * i] - lp[2 * i + 1];
-        p_yes[i] = d >= 0 ? 1.0 / (1.0 + exp(-d)) : exp(d) / (1.0 + exp(d));
+        p_yes[i] = NAN;
+        if (completions[i]) p[k] = prompts[i], c[k] = completions[i], at[k++] = i;
     }
+    if (rc == AD_OK && k) rc = score_verdicts(m, judge, p, c, k, lp, err);
+    /* p(YES) / (p(YES) + p(NO)) = sigmoid(log p(YES) - log p(NO)) */
+    for (size_t j = 0; rc == AD_OK && j < k; j++) {
+        double d = lp[2 * j] - lp[2 * j + 1];
+        p_yes[at[j]] = d >= 0 ? 1.0 / (1.0 + exp(-d)) : exp(d) / (1.0 + exp(d));
+    }
+    free(p);
+    free(c);
+    free(at);
     free(lp);
     return rc == AD_OK ? AD_OK : ad_error_prefix(err, "judge: ");
 }

@@ -51,7 +51,9 @@ int ad_judge_example(ad_example *ex, const ad_vocab *judge, const char *prompt,
                      const char *completion, int verdict, size_t max_len, ad_error *err);
 
 /* Scores n answers: p_yes[i] = P(yes) of (prompts[i], completions[i]), by
- * teacher-forced scoring of both verdicts. On error p_yes is undefined. */
+ * teacher-forced scoring of both verdicts, in one batch; a NULL completion (an
+ * answer that never reached EOS) is not scored and gets NaN. On error p_yes
+ * is undefined. */
 int ad_judge_score(ad_model *m, const ad_vocab *judge, const char *const *prompts,
                    const char *const *completions, size_t n, double *p_yes, ad_error *err);
 

@@ -187,26 +187,16 @@ static int judge_train(ad_run *run, const run_round *rr, const ad_vocab *jv, con
 /* Scores every candidate that reached EOS (the others stay NaN). */
 static int judge_score_all(ad_model *m, const ad_vocab *jv, run_candidates *cl, double *scores,
                            ad_error *err) {
-    const char **p = calloc(cl->n ? cl->n : 1, sizeof *p),
-               **c = calloc(cl->n ? cl->n : 1, sizeof *c);
-    size_t *at = calloc(cl->n ? cl->n : 1, sizeof *at), k = 0;
-    double *got = calloc(cl->n ? cl->n : 1, sizeof *got);
-    int rc = p && c && at && got ? AD_OK : ad_error_set(err, "out of memory");
-    for (size_t i = 0; i < cl->n; i++)
-        scores[i] = NAN;
+    const char **p = malloc((cl->n ? cl->n : 1) * sizeof *p),
+               **c = malloc((cl->n ? cl->n : 1) * sizeof *c);
+    int rc = p && c ? AD_OK : ad_error_set(err, "out of memory");
     for (size_t i = 0; rc == AD_OK && i < cl->n; i++) {
-        if (!cl->c[i].hit_eos) continue;
-        p[k] = cl->rows[i].prompt;
-        c[k] = cl->c[i].completion;
-        at[k++] = i;
+        p[i] = cl->rows[i].prompt;
+        c[i] = cl->c[i].hit_eos ? cl->c[i].completion : NULL;
     }
-    if (rc == AD_OK) rc = ad_judge_score(m, jv, p, c, k, got, err);
-    for (size_t j = 0; rc == AD_OK && j < k; j++)
-        scores[at[j]] = got[j];
+    if (rc == AD_OK) rc = ad_judge_score(m, jv, p, c, cl->n, scores, err);
     free(p);
     free(c);
-    free(at);
-    free(got);
     return rc;
 }
 

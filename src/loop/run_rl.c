@@ -196,19 +196,18 @@ static int group_decode(rl_ctx *x, size_t i, rl_group *g, ad_error *err) {
  * candidates' scores (the judge reward reads them; the rest stay NaN, which
  * it scores 0): one batched pass of the frozen judge. */
 static int wave_judge(rl_ctx *x, rl_group *g, size_t n, ad_error *err) {
-    size_t G = x->run->cfg.rl_group, total = n * G, k = 0;
+    size_t G = x->run->cfg.rl_group, total = n * G;
     const char **p = malloc((total ? total : 1) * sizeof *p);
     const char **c = malloc((total ? total : 1) * sizeof *c);
     double *got = malloc((total ? total : 1) * sizeof *got);
     int rc = p && c && got ? AD_OK : ad_error_set(err, "out of memory");
-    for (size_t i = 0; rc == AD_OK && i < n; i++)
-        for (size_t j = 0; j < G; j++)
-            if (g[i].c[j].hit_eos) p[k] = g[i].prompt, c[k++] = g[i].texts[j];
-    if (rc == AD_OK && k) rc = ad_judge_score(x->judge, &x->judge_vocab, p, c, k, got, err);
-    k = 0;
-    for (size_t i = 0; rc == AD_OK && i < n; i++)
-        for (size_t j = 0; j < G; j++)
-            if (g[i].c[j].hit_eos) g[i].c[j].score = got[k++];
+    for (size_t i = 0; rc == AD_OK && i < total; i++) {
+        p[i] = g[i / G].prompt;
+        c[i] = g[i / G].c[i % G].hit_eos ? g[i / G].texts[i % G] : NULL;
+    }
+    if (rc == AD_OK) rc = ad_judge_score(x->judge, &x->judge_vocab, p, c, total, got, err);
+    for (size_t i = 0; rc == AD_OK && i < total; i++)
+        g[i / G].c[i % G].score = got[i];
     free(p);
     free(c);
     free(got);

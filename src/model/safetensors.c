@@ -85,27 +85,6 @@ static void format_shape(char *buf, size_t cap, size_t ndim, const size_t *shape
     if (pos < cap) snprintf(buf + pos, cap - pos, "]");
 }
 
-static int name_cmp(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The first string of names[0..n) that appears twice (after sorting a copy:
- * n log n, where a pairwise scan of a crafted header's 80,000 keys took
- * seconds), NULL when none does or memory is short (*oom set). */
-static const char *first_duplicate(const char *const *names, size_t n, int *oom) {
-    *oom = 0;
-    if (n < 2) return NULL;
-    const char **sorted = malloc(n * sizeof *sorted);
-    if (!sorted) return *oom = 1, NULL;
-    memcpy(sorted, names, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, name_cmp);
-    const char *dup = NULL;
-    for (size_t i = 1; i < n && !dup; i++)
-        if (!strcmp(sorted[i - 1], sorted[i])) dup = sorted[i];
-    free(sorted);
-    return dup;
-}
-
 /* Parses the "__metadata__" object: string values only, at most
  * AD_SAFETENSORS_MAX_META keys (each once: the strict parser refused
  * duplicate keys). */
@@ -534,7 +513,7 @@ static int check_names(const ad_safetensors_entry *e, size_t n, const ad_safeten
     for (size_t i = 0; i < n; i++)
         names[i] = e[i].name;
     int rc = AD_OK, oom0;
-    const char *dup0 = first_duplicate(names, n, &oom0);
+    const char *dup0 = ad_json_duplicate_key(names, n, &oom0);
     if (oom0) rc = ad_error_set(err, "out of memory");
     if (dup0) rc = ad_error_set(err, "tensor name '%s' given twice", dup0);
     free(names);
@@ -549,7 +528,7 @@ static int check_names(const ad_safetensors_entry *e, size_t n, const ad_safeten
         keys[i] = meta[i].key;
     }
     int oom = 0;
-    const char *dup = rc == AD_OK ? first_duplicate(keys, n_meta, &oom) : NULL;
+    const char *dup = rc == AD_OK ? ad_json_duplicate_key(keys, n_meta, &oom) : NULL;
     if (rc == AD_OK && oom) rc = ad_error_set(err, "out of memory");
     if (rc == AD_OK && dup) rc = ad_error_set(err, "metadata key '%s' given twice", dup);
     free(keys);

@@ -21,6 +21,20 @@ static int key_cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+const char *ad_json_duplicate_key(const char *const *keys, size_t n, int *oom) {
+    *oom = 0;
+    if (n < 2) return NULL;
+    const char **sorted = malloc(n * sizeof *sorted);
+    if (!sorted) return *oom = 1, NULL;
+    memcpy(sorted, keys, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, key_cmp);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (!strcmp(sorted[i - 1], sorted[i])) dup = sorted[i];
+    free(sorted);
+    return dup;
+}
+
 /* The first key that appears twice in some object of the tree, or NULL
  * (*oom set when memory ran out). */
 static const char *duplicate_key(const cJSON *v, int *oom) {
@@ -36,10 +50,7 @@ static const char *duplicate_key(const cJSON *v, int *oom) {
     size_t k = 0;
     for (const cJSON *c = v->child; c; c = c->next)
         keys[k++] = c->string ? c->string : "";
-    qsort(keys, n, sizeof *keys, key_cmp);
-    const char *dup = NULL;
-    for (size_t i = 1; i < n && !dup; i++)
-        if (!strcmp(keys[i - 1], keys[i])) dup = keys[i];
+    const char *dup = ad_json_duplicate_key(keys, n, oom);
     free(keys);
     return dup;
 }

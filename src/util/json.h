@@ -18,4 +18,9 @@
  * (byte offset, or the key). Returns NULL on error; free with cJSON_Delete. */
 cJSON *ad_json_parse_strict(const char *text, size_t len, ad_error *err);
 
+/* The first string of keys[0..n) that appears twice (sorting a copy: n log
+ * n), or NULL when none does or memory is short (*oom set then). The check
+ * the parser makes on each object, for writers that build one. */
+const char *ad_json_duplicate_key(const char *const *keys, size_t n, int *oom);
+
 #endif

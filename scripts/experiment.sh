@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one experiment config and writes bench/results/NAME.json.
 #   scripts/experiment.sh NAME CONFIG [--set key=value ...] [--from RUN]
-# AD_BIN names the binary to run (default build/autodidact).
+# AD_BIN names the binary to run (default build/autodidact); AD_LAUNCH, a launcher
+# to put before it (e.g. "mpirun -np 2 --oversubscribe" to spread lineages over ranks).
 # The run goes to runs/NAME (resumed when it exists); the results file records
 # the config, the exact command, the machine, the wall time and, per round, the
 # trained levels, accuracy per level, label accuracy and kept fraction (and
@@ -13,12 +14,13 @@ cd "$(dirname "$0")/.."
 name=$1; config=$2; shift 2
 out=runs/$name
 bin=${AD_BIN:-build/autodidact} # AD_BIN: a frozen copy, so that rebuilding mid-run changes nothing
+launch=${AD_LAUNCH:-}
 start=$(date +%s)
 resumed=0
 if [ -f "$out/run.db" ]; then
-  cmd="$bin resume $out"; resumed=1
+  cmd="$launch${launch:+ }$bin resume $out"; resumed=1
 else
-  cmd="$bin run $config --out $out $*"
+  cmd="$launch${launch:+ }$bin run $config --out $out $*"
 fi
 echo "$cmd" >&2
 $cmd
@@ -30,7 +32,7 @@ lineages=$(sed -n 's/^lineages = //p' "$out/config.ini")
 for ((l = 1; l < ${lineages:-1}; l++)); do
   "$bin" status "$out" --lineage "$l" --json > "$out/status-l$l.json"
 done
-/usr/bin/env python3 - "$name" "$config" "build/autodidact run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
+/usr/bin/env python3 - "$name" "$config" "$launch${launch:+ }build/autodidact run $config --out $out $*" "$machine" "$wall" "$out" "$resumed" <<'PY'
 import json, sqlite3, sys
 name, config, command, machine, wall, out, resumed = sys.argv[1:]
 status = json.load(open(f"{out}/status.json"))

@@ -111,6 +111,18 @@ for f in model.safetensors optimizer.safetensors; do
     cmp -s "$tmp/f/ckpt/l00/r0001/$f" "$tmp/g/ckpt/l00/r0001/$f"
 done
 "$AD" status "$tmp/f" > "$tmp/status.f"; check "status of a --from run" grep -q '^    1  accepted ' "$tmp/status.f"
+# --from a run with fewer lineages: lineage 0 copied, lineage 1 trained here,
+# both equal to a 2-lineage run that trains its own
+"$AD" run "$tmp/tiny.ini" --out "$tmp/f2" --from "$tmp/a" --set run.seed=3 --set run.lineages=2 \
+  --set round.steps=12 > /dev/null 2>&1; check "run --from with more lineages exits 0" test $? -eq 0
+check "run --from with more lineages logs what it trains" \
+  grep -q "lineages 0-0 copied from $tmp/a; lineages 1-1 are trained here" "$tmp/f2/log.txt"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/g2" --set run.seed=3 --set run.lineages=2 \
+  --set round.steps=12 > /dev/null 2>&1
+for f in l00/r0000/model.safetensors l01/r0000/model.safetensors l01/r0001/model.safetensors; do
+  check "run --from with more lineages: $f bit-identical to training every base" \
+    cmp -s "$tmp/f2/ckpt/$f" "$tmp/g2/ckpt/$f"
+done
 "$AD" run "$tmp/tiny.ini" --out "$tmp/h" --from "$tmp/a" --set run.seed=3 --set model.dim=16 \
   > /dev/null 2> "$tmp/err"
 check "run --from another base fails" test $? -ne 0

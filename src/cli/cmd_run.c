@@ -18,9 +18,11 @@ static const char *run_usage =
     "one key and may be repeated. Everything is kept in DIR; if the process stops, run\n"
     "`autodidact resume DIR` to continue exactly where it was.\n\n"
     "--from RUN starts from the base model of the run in RUN instead of training one:\n"
-    "the two configs must agree on every key the base depends on (task, seed, lineages,\n"
-    "task.*, model.* but max_len, base.*, optim.*), so the result is the same as training\n"
-    "it; use it to compare round recipes on one base.\n";
+    "the two configs must agree on every key the base depends on (task, seed, task.*,\n"
+    "model.* but max_len, base.*, optim.*), so the result is the same as training it; use\n"
+    "it to compare round recipes on one base. With more lineages than RUN, the lineages\n"
+    "RUN has are copied and the others are trained here (a lineage's base depends only on\n"
+    "the seed and its index).\n";
 
 static const char *resume_usage =
     "usage: autodidact resume DIR\n\n"

@@ -9,7 +9,12 @@
  * model. Any difference in those keys is refused, naming the key. The copy
  * holds the base checkpoints (model, optimizer state, trainer state) and the
  * optimize stage's record (loss, speed, seconds); round 0 is then evaluated
- * and accepted by the new run itself, with its own eval settings. */
+ * and accepted by the new run itself, with its own eval settings.
+ *
+ * The lineage count may differ: lineage l's base depends on the seed and l
+ * alone (run_lineage_seed), so the lineages both runs have are copied and the
+ * new run trains the rest itself. A one-model base thus becomes lineage 0 of
+ * a vote across lineages without training it twice. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +26,7 @@
 
 /* Keys whose values decide the base model (model.max_len only bounds lengths). */
 static int decides_base(const char *name) {
-    static const char *const exact[] = {"run.task", "run.seed", "run.lineages"};
+    static const char *const exact[] = {"run.task", "run.seed"};
     static const char *const prefix[] = {"task.", "model.", "base.", "optim."};
     if (!strcmp(name, "model.max_len")) return 0;
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
@@ -89,13 +94,14 @@ static int copy_checkpoint(ad_run *src, ad_run *run, size_t l, ad_error *err) {
     return rc;
 }
 
-/* Records round 0 as begun with its optimize stage done, figures from SRC. */
-static int copy_record(ad_run *src, ad_run *run, ad_error *err) {
+/* Records round 0 as begun with its optimize stage done for the n_copied
+ * lineages, figures from SRC; the others are trained when the run executes. */
+static int copy_record(ad_run *src, ad_run *run, size_t n_copied, ad_error *err) {
     const ad_level_list *base = &run->cfg.base_levels;
     int rc = ad_store_begin(run->st, err);
     if (rc == AD_OK) rc = ad_store_round_begin(run->st, 0, err);
     if (rc == AD_OK) rc = ad_store_levels_insert(run->st, 0, "train", base->v, NULL, base->n, err);
-    for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++) {
+    for (size_t l = 0; rc == AD_OK && l < n_copied; l++) {
         static const char *const keys[] = {"loss", "tokens_per_s"};
         char path[AD_RUN_PATH_MAX];
         double v = 0, seconds = 0;
@@ -136,10 +142,19 @@ int ad_run_create_from(ad_run **out, const char *dir, const char *config_path,
     if (rc == AD_OK) rc = ad_run_create(&run, dir, config_path, overrides, n_overrides, err);
     /* The checks are done: what can fail now is I/O. The run then simply has
      * no round 0 yet, and `resume` would train its base from scratch. */
-    for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++)
+    size_t n_copied = 0;
+    if (rc == AD_OK)
+        n_copied = src->cfg.lineages < run->cfg.lineages ? src->cfg.lineages : run->cfg.lineages;
+    for (size_t l = 0; rc == AD_OK && l < n_copied; l++)
         rc = copy_checkpoint(src, run, l, err);
-    if (rc == AD_OK) rc = copy_record(src, run, err);
-    if (rc == AD_OK) run_log(run, "round 0: base model copied from %s", from);
+    if (rc == AD_OK) rc = copy_record(src, run, n_copied, err);
+    if (rc == AD_OK && n_copied == run->cfg.lineages)
+        run_log(run, "round 0: base model copied from %s", from);
+    else if (rc == AD_OK)
+        run_log(run,
+                "round 0: base models of lineages 0-%zu copied from %s; lineages %zu-%zu "
+                "are trained here",
+                n_copied - 1, from, n_copied, run->cfg.lineages - 1);
     ad_run_free(src);
     if (rc != AD_OK) {
         ad_run_free(run);

@@ -269,7 +269,7 @@ static int bench_generate(ad_model *m, size_t B, int reps, double *med, double *
 }
 
 int main(int argc, char **argv) {
-    const char *sizes = "0.5M,14M";
+    const char *sizes = "0.5M,14M", *what = "train,generate";
     size_t B = 64;
     int threads = 0, quick = 0;
     for (int i = 1; i < argc; i++) {
@@ -279,11 +279,13 @@ int main(int argc, char **argv) {
             B = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--what") && i + 1 < argc)
+            what = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
         else {
-            fprintf(stderr, "usage: bench_engine [--sizes 0.5M,14M] [--batch 64] [--threads N] "
-                            "[--quick]\n");
+            fprintf(stderr, "usage: bench_engine [--sizes 0.5M,14M] [--what train,generate] "
+                            "[--batch 64] [--threads N] [--quick]\n");
             return 2;
         }
     }
@@ -312,13 +314,17 @@ int main(int argc, char **argv) {
         if (create_model(&m, sz) != AD_OK) return 1;
         double params = (double)m->n_params, med, best;
         int tr = quick ? 1 : sz->train_reps, gr = quick ? 1 : sz->gen_reps; /* <= MAX_REPS */
-        if (bench_train(m, B, tr, &med, &best) == AD_OK)
+        if (!strstr(what, "train"))
+            ;
+        else if (bench_train(m, B, tr, &med, &best) == AD_OK)
             printf("RESULT train %s %.2f params=%zu batch=%zu seq=%d best=%.2f mfu=%.3f\n",
                    sz->name, med, m->n_params, B, SEQ, best, 6 * params * med / peak);
         else
             failed = 1;
         fflush(stdout);
-        if (bench_generate(m, B, gr, &med, &best) == AD_OK)
+        if (!strstr(what, "generate"))
+            ;
+        else if (bench_generate(m, B, gr, &med, &best) == AD_OK)
             printf("RESULT generate %s %.2f params=%zu batch=%zu prompt=%d new=%d best=%.2f "
                    "mfu=%.3f\n",
                    sz->name, med, m->n_params, B, PROMPT, NEW, best,

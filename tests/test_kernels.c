@@ -585,6 +585,37 @@ static void test_sums_and_adamw(void) {
 
 /* ---- paths agree, threads do not matter -------------------------------------------------- */
 
+/* The AVX-512 products of shape (N, I, O) give the same bits on 1, 2 and 3
+ * threads: forward, packed forward and both gradients. The shapes cover the
+ * three ways a product is shared out (whole row units, column panels, small
+ * row units for few rows and columns). */
+static void products_agree_across_threads(size_t N, size_t I, size_t O) {
+    float *in = randv(N * I, 1), *W = randv(O * I, 1), *dout = randv(N * O, 1);
+    float *out[3], *pk[3], *din[3], *dw[3];
+    ad_packed_matrix *pw = NULL;
+    ad_error err = {0};
+    CHECK(ad_matmul_pack(&pw, W, I, O, &err) == AD_OK);
+    int nt = ad_kernels_get_threads();
+    for (int t = 0; t < 3; t++) {
+        out[t] = zeros(N * O), pk[t] = zeros(N * O), din[t] = zeros(N * I), dw[t] = zeros(O * I);
+        ad_kernels_set_threads(t + 1);
+        ad_matmul_forward(out[t], in, W, N, I, O, 0);
+        if (pw) ad_matmul_forward_packed(pk[t], in, pw, N, 0);
+        ad_matmul_backward(din[t], dw[t], dout, in, W, N, I, O);
+    }
+    ad_kernels_set_threads(nt);
+    for (int t = 1; t < 3; t++) {
+        CHECK(memcmp(out[0], out[t], N * O * sizeof(float)) == 0);
+        CHECK(memcmp(out[0], pk[t], N * O * sizeof(float)) == 0);
+        CHECK(memcmp(din[0], din[t], N * I * sizeof(float)) == 0);
+        CHECK(memcmp(dw[0], dw[t], O * I * sizeof(float)) == 0);
+    }
+    for (int t = 0; t < 3; t++)
+        free(out[t]), free(pk[t]), free(din[t]), free(dw[t]);
+    ad_packed_matrix_free(pw);
+    free(in), free(W), free(dout);
+}
+
 static void test_paths_and_threads_agree(void) {
     if (!ad_kernels_use_avx512()) return; /* nothing to compare on this CPU */
     size_t N = 96, I = 64, O = 80;
@@ -609,6 +640,11 @@ static void test_paths_and_threads_agree(void) {
     ad_matmul_forward(b, in, W, N, I, O, 0);
     CHECK(memcmp(dw1, dw2, O * I * sizeof(float)) == 0);
     CHECK(memcmp(a, b, N * O * sizeof(float)) == 0);
+    products_agree_across_threads(64, 384, 384);  /* decoding: column panels */
+    products_agree_across_threads(64, 96, 96);    /* few columns: small row units */
+    products_agree_across_threads(150, 40, 200);  /* between: column panels */
+    products_agree_across_threads(500, 130, 70);  /* many rows: whole row units */
+    products_agree_across_threads(13, 1536, 384); /* one row tile, long k */
     float *x = randv(N * I, 1), *w = randv(I, 1), *r = zeros(N), *y = zeros(N * I);
     float *d1 = zeros(N * I), *d2 = zeros(N * I), *gw1 = zeros(I), *gw2 = zeros(I);
     ad_rmsnorm_forward(y, r, x, w, N, I, 1e-6f);

@@ -272,10 +272,12 @@ AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, size_t 
     }
 }
 
-/* Many rows: units of ROW_UNIT rows. When B must be packed, the threads first
- * pack each column block together (one barrier), then share out the rows. */
-static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t nc) {
-    size_t nslices = (g->K + KC - 1) / KC, nunits = (g->M + ROW_UNIT - 1) / ROW_UNIT;
+/* Many rows: units of ru (<= ROW_UNIT) rows. When B must be packed, the
+ * threads first pack each column block together (one barrier), then share out
+ * the rows. */
+static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t nc,
+                            size_t ru) {
+    size_t nslices = (g->K + KC - 1) / KC, nunits = (g->M + ru - 1) / ru;
     size_t panels = (g->N + NR - 1) / NR;
     if (!Bp && !g->Bpre) nc = g->N;
 #pragma omp parallel num_threads((int)nt)
@@ -290,20 +292,20 @@ static void gemm_split_rows(const gemm_args *g, float *Bp, float *Ap, size_t nt,
             }
 #pragma omp for schedule(dynamic)
             for (size_t u = 0; u < nunits; u++) {
-                size_t m1 = (u + 1) * ROW_UNIT < g->M ? (u + 1) * ROW_UNIT : g->M;
+                size_t m1 = (u + 1) * ru < g->M ? (u + 1) * ru : g->M;
                 if (g->Bpre)
-                    compute_block(g, g->Bpre, panels, jc / NR, myA, u * ROW_UNIT, m1, jc, ncur);
+                    compute_block(g, g->Bpre, panels, jc / NR, myA, u * ru, m1, jc, ncur);
                 else
-                    compute_block(g, Bp, npan, 0, myA, u * ROW_UNIT, m1, jc, ncur);
+                    compute_block(g, Bp, npan, 0, myA, u * ru, m1, jc, ncur);
             }
         }
     }
 }
 
-/* Few rows (decoding, narrow weight gradients): units of COL_UNIT column
- * panels, each packed (when needed) by the thread that computes it. */
-static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt) {
-    size_t panels = (g->N + NR - 1) / NR, nunits = (panels + COL_UNIT - 1) / COL_UNIT;
+/* Few rows (decoding, narrow weight gradients): units of cu (<= COL_UNIT)
+ * column panels, each packed (when needed) by the thread that computes it. */
+static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt, size_t cu) {
+    size_t panels = (g->N + NR - 1) / NR, nunits = (panels + cu - 1) / cu;
     size_t nslices = (g->K + KC - 1) / KC;
 #pragma omp parallel num_threads((int)nt)
     {
@@ -311,14 +313,14 @@ static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt)
         float *myB = Bp ? Bp + tid * g->K * COL_UNIT * NR : NULL, *myA = Ap + tid * ROW_UNIT * KC;
 #pragma omp for schedule(dynamic)
         for (size_t u = 0; u < nunits; u++) {
-            size_t jc = u * COL_UNIT * NR;
-            size_t ncur = g->N - jc < COL_UNIT * NR ? g->N - jc : COL_UNIT * NR;
+            size_t jc = u * cu * NR;
+            size_t ncur = g->N - jc < cu * NR ? g->N - jc : cu * NR;
             size_t npan = (ncur + NR - 1) / NR;
             if (myB) pack_b_block(myB, g, jc, npan, 0, nslices * npan);
             for (size_t m0 = 0; m0 < g->M; m0 += ROW_UNIT) {
                 size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
                 if (g->Bpre)
-                    compute_block(g, g->Bpre, panels, u * COL_UNIT, myA, m0, m1, jc, ncur);
+                    compute_block(g, g->Bpre, panels, u * cu, myA, m0, m1, jc, ncur);
                 else
                     compute_block(g, myB, npan, 0, myA, m0, m1, jc, ncur);
             }
@@ -346,10 +348,22 @@ static int l1_aliases(size_t stride) {
  * scratch memory could not be allocated (C is then unchanged). */
 static int gemm_run(const gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
-    size_t row_panels = (g->M + MR - 1) / MR, col_panels = (g->N + NR - 1) / NR;
-    int by_rows = row_panels >= 2 * nt || col_panels < 2 * nt;
-    size_t units =
-        by_rows ? (g->M + ROW_UNIT - 1) / ROW_UNIT : (col_panels + COL_UNIT - 1) / COL_UNIT;
+    size_t col_panels = (g->N + NR - 1) / NR, row_units = (g->M + ROW_UNIT - 1) / ROW_UNIT;
+    /* Enough whole row units for every thread: by rows, as training's products.
+     * Otherwise by column panels when there are enough of them (decoding: each
+     * thread then streams its own part of the weights), else by smaller row
+     * units (at least MR rows), so that no thread idles for lack of work. */
+    int by_rows = row_units >= 2 * nt || col_panels < 2 * nt;
+    size_t ru = ROW_UNIT, cu = COL_UNIT;
+    if (by_rows && row_units < 2 * nt) {
+        size_t want = (g->M + 2 * nt - 1) / (2 * nt);
+        ru = (want + MR - 1) / MR * MR;
+    }
+    if (!by_rows && col_panels < 2 * nt * COL_UNIT) {
+        cu = col_panels / (2 * nt);
+        if (cu < 1) cu = 1;
+    }
+    size_t units = by_rows ? (g->M + ru - 1) / ru : (col_panels + cu - 1) / cu;
     if (nt > units) nt = units;
     if (g->Bpre) pack = 0;
     /* Columns per block: all of them if K x nc fits in BPACK_MAX. */
@@ -365,9 +379,9 @@ static int gemm_run(const gemm_args *g, int pack) {
         return -1;
     }
     if (by_rows)
-        gemm_split_rows(g, Bp, Ap, nt, nc);
+        gemm_split_rows(g, Bp, Ap, nt, nc, ru);
     else
-        gemm_split_cols(g, Bp, Ap, nt);
+        gemm_split_cols(g, Bp, Ap, nt, cu);
     ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
     ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
     return 0;

@@ -133,6 +133,7 @@ static int bench_shape(const shape *s, int reps) {
 int main(int argc, char **argv) {
     int reps = 21, threads = 0;
     const char *only = NULL;
+    shape custom = {"custom", 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
@@ -140,8 +141,13 @@ int main(int argc, char **argv) {
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc &&
+                 sscanf(argv[++i], "%zu,%zu,%zu", &custom.N, &custom.I, &custom.O) == 3 &&
+                 custom.N && custom.I && custom.O)
+            ;
         else {
-            fprintf(stderr, "usage: bench_gemm [--reps 21] [--threads N] [--only SUBSTRING]\n"
+            fprintf(stderr, "usage: bench_gemm [--reps 21] [--threads N] [--only SUBSTRING] "
+                            "[--shape N,I,O]\n"
                             "The engine's matrix products at the loop's shapes against "
                             "OpenBLAS, GFLOP/s.\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -152,6 +158,7 @@ int main(int argc, char **argv) {
     printf("# bench_gemm: kernels %s, %d threads, OpenBLAS %s\n", ad_kernels_isa(),
            ad_kernels_get_threads(), openblas_get_corename());
     int rc = 0;
+    if (custom.N) return bench_shape(&custom, reps);
     for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
         if (!only || strstr(SHAPES[i].name, only)) rc |= bench_shape(&SHAPES[i], reps);
     return rc;

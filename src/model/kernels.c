@@ -163,7 +163,7 @@ void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w
         ad_rmsnorm_forward_avx512(out, rstd, in, w, N, C, eps);
         return;
     }
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (N * C > AD_SERIAL_MAX)
     for (size_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         float *y = out + n * C;
@@ -255,7 +255,7 @@ static size_t ew_chunks(size_t n) {
 void ad_swiglu_forward(float *h, const float *gate, const float *up, size_t N, size_t F) {
     size_t n = N * F;
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (n > AD_SERIAL_MAX)
     for (size_t c = 0; c < ew_chunks(n); c++) {
         size_t lo = c * EW_CHUNK, hi = n - lo < EW_CHUNK ? n : lo + EW_CHUNK;
         if (avx) {
@@ -275,7 +275,7 @@ void ad_swiglu_backward(float *dgate, float *dup, const float *dh, const float *
                         const float *up, size_t N, size_t F) {
     size_t n = N * F;
     int avx = ad_kernels_use_avx512();
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (n > AD_SERIAL_MAX)
     for (size_t c = 0; c < ew_chunks(n); c++) {
         size_t lo = c * EW_CHUNK, hi = n - lo < EW_CHUNK ? n : lo + EW_CHUNK;
         if (avx) {
@@ -480,7 +480,7 @@ double ad_sum_squares(const float *x, size_t n) {
 }
 
 void ad_scale(float *x, size_t n, float s) {
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (n > AD_SERIAL_MAX)
     for (size_t c = 0; c < ew_chunks(n); c++) {
         size_t lo = c * EW_CHUNK, hi = n - lo < EW_CHUNK ? n : lo + EW_CHUNK;
         for (size_t i = lo; i < hi; i++)

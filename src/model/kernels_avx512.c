@@ -41,7 +41,7 @@ scale_row16(float *y, const float *x, const float *w, __m512 r, __mmask16 m, con
 
 AD_AVX512 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w,
                                          size_t N, size_t C, float eps) {
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (N * C > AD_SERIAL_MAX)
     for (size_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         float *y = out + n * C;

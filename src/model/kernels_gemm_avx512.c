@@ -33,9 +33,10 @@
 #define MR 12
 #define NR 32
 #define KC 384
-#define ROW_UNIT (8 * MR)           /* rows per dynamically scheduled unit */
-#define COL_UNIT 4                  /* column panels per unit when rows are few */
-#define BPACK_MAX ((size_t)4 << 20) /* most floats of packed B at once (16 MB) */
+#define ROW_UNIT (8 * MR)             /* rows per dynamically scheduled unit */
+#define COL_UNIT 4                    /* column panels per unit when rows are few */
+#define BPACK_MAX ((size_t)4 << 20)   /* most floats of packed B at once (16 MB) */
+#define SERIAL_MACS ((size_t)1 << 18) /* products this small run on the calling thread */
 
 /* Writes (or adds) the first mr rows and nr columns of a register tile to C. */
 AD_AVX512 static inline __attribute__((always_inline)) void
@@ -348,6 +349,7 @@ static int l1_aliases(size_t stride) {
  * scratch memory could not be allocated (C is then unchanged). */
 static int gemm_run(const gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+    if (g->M * g->N * g->K <= SERIAL_MACS) nt = 1;
     size_t col_panels = (g->N + NR - 1) / NR, row_units = (g->M + ROW_UNIT - 1) / ROW_UNIT;
     /* Enough whole row units for every thread: by rows, as training's products.
      * Otherwise by column panels when there are enough of them (decoding: each

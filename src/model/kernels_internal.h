@@ -39,6 +39,12 @@ void ad_scratch_put(int slot, float *p);
  * fixed, so reductions do not depend on the thread count. */
 #define AD_ROW_BLOCK 64
 
+/* Row-wise and element-wise kernels on at most this many floats run on the
+ * calling thread: waking the team costs more than such work (decoding a small
+ * model calls them on 64 rows of 96 floats, a few microseconds of work). Which
+ * thread computes an element never changes its bits. */
+#define AD_SERIAL_MAX ((size_t)16384)
+
 /* C[M,N] (+)= A[M,K] B[K,N] with A(i,k) = A[i*ars + k*acs], B(k,j) = B[k*brs +
  * j*bcs], C row-major with leading dimension ldc; accumulate = 0 overwrites.
  * AVX-512 only (call when ad_kernels_use_avx512()). Each element of C is summed

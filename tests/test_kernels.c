@@ -171,6 +171,7 @@ static void matmul_body(void) {
     matmul_case(17, 8, 3100);                       /* wide: many column panels */
     if (!test_quick()) matmul_case(16, 2048, 2100); /* packed B over 16 MB: two column blocks */
     matmul_case(300, 20, 384);                      /* the LM-head shapes: small K */
+    matmul_case(1100, 40, 70);                      /* weight gradient over k parts: 512, 512, 76 */
 }
 
 static void test_matmul(void) {
@@ -645,6 +646,7 @@ static void test_paths_and_threads_agree(void) {
     products_agree_across_threads(150, 40, 200);  /* between: column panels */
     products_agree_across_threads(500, 130, 70);  /* many rows: whole row units */
     products_agree_across_threads(13, 1536, 384); /* one row tile, long k */
+    products_agree_across_threads(2100, 128, 96); /* weight gradient in k parts */
     float *x = randv(N * I, 1), *w = randv(I, 1), *r = zeros(N), *y = zeros(N * I);
     float *d1 = zeros(N * I), *d2 = zeros(N * I), *gw1 = zeros(I), *gw2 = zeros(I);
     ad_rmsnorm_forward(y, r, x, w, N, I, 1e-6f);

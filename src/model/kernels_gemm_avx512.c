@@ -19,10 +19,12 @@
  * Only B = W^T (forward) is packed, into [kc][NR] panels by 16x16 transposes,
  * once per product and shared by the threads, or once for many products
  * (ad_gemm_avx512_pack_b: decoding reuses each weight at every step, and
- * repacking it per step cost about half as much as the product itself). Rows (or, for very few
- * rows, column panels) are handed out dynamically in units; every element of C is summed over k in
- * one fixed order by one thread, whatever the thread count. Not here: the choice between this and
- * OpenBLAS (kernels.c). */
+ * repacking it per step cost about half as much as the product itself). Work is handed out
+ * dynamically in units: whole row blocks when there are enough for every thread, else column
+ * panels (decoding's 64 rows) or smaller row blocks; a small model's weight gradient (long k,
+ * small C) is cut along k into fixed parts whose partial products are added in order
+ * (gemm_ksplit). Every element of C is summed over k in one fixed order, whatever the thread
+ * count. Not here: the choice between this and OpenBLAS (kernels.c). */
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
@@ -33,10 +35,12 @@
 #define MR 12
 #define NR 32
 #define KC 384
-#define ROW_UNIT (8 * MR)             /* rows per dynamically scheduled unit */
-#define COL_UNIT 4                    /* column panels per unit when rows are few */
-#define BPACK_MAX ((size_t)4 << 20)   /* most floats of packed B at once (16 MB) */
-#define SERIAL_MACS ((size_t)1 << 18) /* products this small run on the calling thread */
+#define ROW_UNIT (8 * MR)               /* rows per dynamically scheduled unit */
+#define COL_UNIT 4                      /* column panels per unit when rows are few */
+#define BPACK_MAX ((size_t)4 << 20)     /* most floats of packed B at once (16 MB) */
+#define SERIAL_MACS ((size_t)1 << 18)   /* products this small run on the calling thread */
+#define KSPLIT 512                      /* k per part of a split weight gradient */
+#define KSPLIT_MAX_MN ((size_t)1 << 17) /* the most elements of C a k-split computes */
 
 /* Writes (or adds) the first mr rows and nr columns of a register tile to C. */
 AD_AVX512 static inline __attribute__((always_inline)) void
@@ -329,6 +333,67 @@ static void gemm_split_cols(const gemm_args *g, float *Bp, float *Ap, size_t nt,
     }
 }
 
+/* A weight gradient of a small model (A read transposed, ars == 1: C is
+ * dW[O, I] = dout^T x, with k running over the batch's thousands of tokens):
+ * few rows and columns, so split by rows each unit streamed all of B (x, MBs)
+ * again, and split by columns all of A. Here k is cut into fixed parts of
+ * KSPLIT values; each part is one unit (all of C's rows and columns, its A and
+ * B slices read once, B packed by the unit's thread), written to its own
+ * partial C; the partials are then added in part order. The cut does not
+ * depend on the thread count, so neither do the bits. */
+static int use_ksplit(const gemm_args *g) {
+    return g->ars == 1 && !g->Bpre && g->K >= 2 * KSPLIT && g->M * g->N <= KSPLIT_MAX_MN;
+}
+
+static int gemm_ksplit(const gemm_args *g, int pack, size_t nt) {
+    size_t parts = (g->K + KSPLIT - 1) / KSPLIT, MN = g->M * g->N;
+    size_t npan = (g->N + NR - 1) / NR;
+    if (nt > parts) nt = parts;
+    float *P = ad_scratch_get(AD_SCRATCH_GEMM_PARTS, parts * MN);
+    float *Bp = pack ? ad_scratch_get(AD_SCRATCH_GEMM_B, nt * KSPLIT * npan * NR) : NULL;
+    float *Ap = ad_scratch_get(AD_SCRATCH_GEMM_A, nt * ROW_UNIT * KC);
+    if (!P || !Ap || (pack && !Bp)) {
+        ad_scratch_put(AD_SCRATCH_GEMM_PARTS, P);
+        ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
+        ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
+        return -1;
+    }
+#pragma omp parallel num_threads((int)nt)
+    {
+        size_t tid = (size_t)omp_get_thread_num();
+        float *myB = Bp ? Bp + tid * KSPLIT * npan * NR : NULL, *myA = Ap + tid * ROW_UNIT * KC;
+#pragma omp for schedule(dynamic)
+        for (size_t q = 0; q < parts; q++) {
+            size_t k0 = q * KSPLIT;
+            gemm_args s = *g;
+            s.K = g->K - k0 < KSPLIT ? g->K - k0 : KSPLIT;
+            s.A = g->A + k0 * g->acs;
+            s.B = g->B + k0 * g->brs;
+            s.C = P + q * MN;
+            s.ldc = g->N;
+            s.accumulate = 0;
+            if (myB) pack_b_block(myB, &s, 0, npan, 0, (s.K + KC - 1) / KC * npan);
+            for (size_t m0 = 0; m0 < g->M; m0 += ROW_UNIT)
+                compute_block(&s, myB, npan, 0, myA, m0,
+                              g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT, 0, g->N);
+        }
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < g->M; i++) {
+            float *c = g->C + i * g->ldc;
+            for (size_t j = 0; j < g->N; j++) {
+                float v = g->accumulate ? c[j] + P[i * g->N + j] : P[i * g->N + j];
+                for (size_t q = 1; q < parts; q++)
+                    v += P[q * MN + i * g->N + j];
+                c[j] = v;
+            }
+        }
+    }
+    ad_scratch_put(AD_SCRATCH_GEMM_PARTS, P);
+    ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
+    ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
+    return 0;
+}
+
 /* 1 when rows `stride` floats apart map onto fewer than half of the L1's 64
  * sets (lines of 64 bytes): reading a B panel in place would then thrash L1,
  * so it is packed instead (e.g. strides of 384 or 1536 floats, not 96 or 288). */
@@ -350,6 +415,7 @@ static int l1_aliases(size_t stride) {
 static int gemm_run(const gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (g->M * g->N * g->K <= SERIAL_MACS) nt = 1;
+    if (use_ksplit(g)) return gemm_ksplit(g, pack, nt);
     size_t col_panels = (g->N + NR - 1) / NR, row_units = (g->M + ROW_UNIT - 1) / ROW_UNIT;
     /* Enough whole row units for every thread: by rows, as training's products.
      * Otherwise by column panels when there are enough of them (decoding: each

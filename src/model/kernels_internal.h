@@ -26,6 +26,7 @@ int ad_kernels_force_avx512(int on);
 enum {
     AD_SCRATCH_GEMM_A,
     AD_SCRATCH_GEMM_B,
+    AD_SCRATCH_GEMM_PARTS,
     AD_SCRATCH_ATTENTION,
     AD_SCRATCH_ROWSUM,
     AD_SCRATCH_SLOTS

@@ -119,6 +119,12 @@ if "--from" in command:
     res["base_from"] = command.split("--from", 1)[1].split()[0]
     res["note"] = ("base model copied from base_from (the same bits); wall_seconds excludes "
                    "it, base.wall_seconds is what it took there")
+    log = open(f"{out}/log.txt").read()
+    if "are trained here" in log:  # a base with fewer lineages: the rest trained in this run
+        res["note"] = ("base models of the lineages base_from has copied from it (the same "
+                       "bits), the others trained in this run: " +
+                       log.split("round 0: base models of ", 1)[1].split("\n", 1)[0] +
+                       "; wall_seconds includes their training")
 trained = top(base.get("trained_levels", []))
 if trained is not None:
     res["base"]["margin"] = margin(base.get("accuracy", {}), trained)

@@ -38,7 +38,7 @@
 #define ROW_UNIT (8 * MR)               /* rows per dynamically scheduled unit */
 #define COL_UNIT 4                      /* column panels per unit when rows are few */
 #define BPACK_MAX ((size_t)4 << 20)     /* most floats of packed B at once (16 MB) */
-#define SERIAL_MACS ((size_t)1 << 18)   /* products this small run on the calling thread */
+#define SERIAL_MACS ((size_t)1 << 20)   /* products this small run on the calling thread */
 #define KSPLIT 512                      /* k per part of a split weight gradient */
 #define KSPLIT_MAX_MN ((size_t)1 << 17) /* the most elements of C a k-split computes */
 

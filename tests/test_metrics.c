@@ -282,6 +282,20 @@ static void test_balance_summarize(void) {
     CHECK(m.distinct_correct.n == 0 && isnan(m.distinct_correct.value));
 }
 
+/* The divergence test needs both the ratio and an absolute rise. */
+static void test_loss_diverged(void) {
+    CHECK(ad_loss_diverged(0.5, 1.0, 1.5));            /* doubled, +0.5 */
+    CHECK(ad_loss_diverged(2.7, 40.4, 1.5));           /* a base at lr 1 */
+    CHECK(ad_loss_diverged(0.5, NAN, 1.5));            /* not finite */
+    CHECK(ad_loss_diverged(0.5, INFINITY, 1.5));       /* not finite */
+    CHECK(!ad_loss_diverged(0.5, 0.7, 1.5));           /* +40%: below the ratio */
+    CHECK(!ad_loss_diverged(5.136e-6, 1.252e-5, 1.5)); /* 2.4x at the loss floor */
+    CHECK(!ad_loss_diverged(0.02, 0.06, 1.5));         /* 3x, but only 0.04 nats */
+    CHECK(ad_loss_diverged(0.02, 0.08, 1.5));          /* 4x and 0.06 nats */
+    CHECK(!ad_loss_diverged(0.5, 100.0, 0));           /* the rule off */
+    CHECK(!ad_loss_diverged(0.0, 1.0, 1.5));           /* no positive start */
+}
+
 int main(void) {
     RUN(test_pass_at_k_brute_force);
     RUN(test_pass_at_k_exact_binomials);
@@ -292,5 +306,6 @@ int main(void) {
     RUN(test_best_of_choose);
     RUN(test_bstar_balance);
     RUN(test_balance_summarize);
+    RUN(test_loss_diverged);
     return test_summary();
 }

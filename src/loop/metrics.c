@@ -253,3 +253,8 @@ int ad_balance_summarize(const ad_candidate *c, size_t n, size_t target, ad_bala
     out->distinct_correct = acc_metric(&found);
     return AD_OK;
 }
+
+int ad_loss_diverged(double start, double end, double ratio) {
+    if (!(ratio > 0) || !(start > 0)) return 0;
+    return !isfinite(end) || (end > ratio * start && end - start >= AD_LOSS_RISE_MIN);
+}

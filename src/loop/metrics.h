@@ -18,6 +18,15 @@
 #include "loop/filters.h"
 #include "util/error.h"
 
+/* The accept rule's divergence test (accept.max_loss_ratio): a round's
+ * training loss that ends (the mean of its last quarter of recorded steps)
+ * above `ratio` times its first step's and at least AD_LOSS_RISE_MIN nats per
+ * token higher, or not finite, diverged; ratio <= 0 or a start <= 0 never
+ * does. The absolute rise keeps a model at the loss floor from counting as
+ * diverged: a round of replayed data took one from 5.1e-6 to 1.3e-5 (2.4x). */
+#define AD_LOSS_RISE_MIN 0.05
+int ad_loss_diverged(double start, double end, double ratio);
+
 /* Unbiased pass@k (Chen et al. 2021) from n samples of which c are correct:
  * 1 - C(n-c, k) / C(n, k), computed as 1 - prod_{i=n-c+1..n} (1 - k/i) so no
  * binomial is ever formed. Requires 1 <= k <= n and c <= n. */

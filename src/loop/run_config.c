@@ -257,7 +257,9 @@ static const ad_config_key keys[] = {
     KR("accept.max_drop", AD_CONFIG_DOUBLE, max_drop, "0.05",
        "largest allowed accuracy drop on a mastered level", 0, 1),
     KR("accept.max_loss_ratio", AD_CONFIG_DOUBLE, max_loss_ratio, "1.5",
-       "roll back a round whose training loss ends above this times its start (0: off)", 0, 1e6),
+       "roll back a round whose training loss ends above this times its start, and 0.05 higher (0: "
+       "off)",
+       0, 1e6),
 };
 
 static const ad_config_schema schema = {keys, sizeof keys / sizeof keys[0]};

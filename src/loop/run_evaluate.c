@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "loop/evaluate.h"
+#include "loop/metrics.h"
 #include "loop/reward.h"
 #include "loop/run_internal.h"
 #include "util/progress.h"
@@ -239,7 +240,8 @@ static int reward_trend(ad_run *run, size_t round, size_t l, double *first, doub
 
 /* accept.max_loss_ratio: a lineage whose training loss over the round's last
  * quarter of recorded steps is above its first step's (before any update) by
- * more than the ratio, or is not finite, diverged. *diverged = 1 then, with
+ * more than the ratio and by AD_LOSS_RISE_MIN, or is not finite, diverged
+ * (ad_loss_diverged). *diverged = 1 then, with
  * the reason. Rounds without optimize steps (rl) are not judged here. */
 static int loss_diverged(ad_run *run, size_t round, char *reason, size_t cap, int *diverged,
                          ad_error *err) {
@@ -255,8 +257,8 @@ static int loss_diverged(ad_run *run, size_t round, char *reason, size_t cap, in
         double start = n ? ((const double *)v.data)[0] : NAN;
         double end = n > 1 ? mean_of(v.data, n - q, q) : NAN;
         ad_vec_free(&v);
-        if (n < 2 || !(start > 0)) continue; /* nothing to compare (or a loss that can be <= 0) */
-        if (!isfinite(end) || end > ratio * start) {
+        if (n < 2) continue; /* nothing to compare */
+        if (ad_loss_diverged(start, end, ratio)) {
             snprintf(reason, cap,
                      "training diverged: lineage %zu's loss went from %.4g to %.4g over the round "
                      "(more than accept.max_loss_ratio = %g times)",

@@ -4,7 +4,8 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); bad setups are refused with clear messages.
+# one lineage = 4 ranks on two); a stalled rank makes the others' wait time out
+# with a message; bad setups are refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
 if ! command -v mpirun > /dev/null; then
@@ -147,6 +148,22 @@ check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
 rc=$?
 check "an error on rank 1 stops the job (no hang)" test $rc -ne 0 -a $rc -ne 124
 check "  with rank 1's message" grep -q 'rank 1 of 2.*nonexistent.*stopping every rank' "$tmp/erre"
+
+# a stalled rank: the others' wait times out (run.dist_timeout, here
+# AD_DIST_TIMEOUT=3) and the job stops with a message naming the rank, the
+# operation and the stage, instead of hanging
+start=$(date +%s)
+AD_DIST_TIMEOUT=3 "${MPI[@]}" -np 2 bash -c \
+  '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_STALL_AT=optimize:1:10; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/stall" "${one[@]}" > /dev/null 2> "$tmp/errs"
+rc=$?
+check "a stalled rank stops the job (non-zero exit, no hang)" test $rc -ne 0 -a $rc -ne 124
+check "  within a minute" test $(( $(date +%s) - start )) -lt 60
+check "  rank 0 names the operation and the stage" \
+  grep -q 'rank 0 of 2.*timed out: MPI_Allgather.*during optimize r1 l0, step 10' "$tmp/errs"
+check "  and the timeout's key" grep -q 'timeout 3 s: run.dist_timeout' "$tmp/errs"
+"$AD" resume "$tmp/stall" > /dev/null 2>&1
+check "  resumed alone: checkpoints = the uninterrupted run's" same_ckpts "$tmp/sh1" "$tmp/stall"
 
 # bad setups
 "${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" > /dev/null 2> "$tmp/err3"

@@ -194,7 +194,7 @@ static int install_ckpt(ad_run *run, const char *tmp, const char *path, ad_error
 static int receive_lineage(ad_run *run, const run_round *rr, size_t l, int from, ad_error *err) {
     ad_dist_buf b = {0};
     void *p = NULL;
-    if (ad_dist_recv_bytes(&p, &b.n, from, TAG_LINEAGE, err) != AD_OK) return AD_ERR;
+    if (ad_dist_recv_bytes_await(&p, &b.n, from, TAG_LINEAGE, err) != AD_OK) return AD_ERR;
     b.p = p;
     b.cap = b.n;
     size_t start = ad_dist_buf_get_u64(&b), round = rr->round;
@@ -249,7 +249,7 @@ int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_er
     dist_cmd cmd = {CMD_OPTIMIZE, rr->round, rr->parent, rr->cursor_before};
     void *payload = b.p;
     size_t n = b.n;
-    if (rc == AD_OK && n_todo) rc = ad_dist_bcast(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK && n_todo) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
     if (rc == AD_OK && n_todo) rc = ad_dist_bcast_bytes(&payload, &n, 0, err);
     const uint64_t *todo = (const uint64_t *)b.p;
     for (size_t l = 0; rc == AD_OK && l < L; l++)
@@ -277,7 +277,7 @@ static int send_lineage(ad_run *run, const run_round *rr, size_t l, ad_trainer *
     ad_dist_buf b = {0};
     int rc = run_save_trainer(run, ckpt, tr, rr->round, l, err);
     if (rc == AD_OK) rc = put_lineage(&b, start, seconds, res, steps, ckpt, err);
-    if (rc == AD_OK) rc = ad_dist_send_bytes(b.p, b.n, 0, TAG_LINEAGE, err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes_await(b.p, b.n, 0, TAG_LINEAGE, err);
     remove_ckpt_files(ckpt);
     rmdir(tmp);
     ad_dist_buf_free(&b);
@@ -320,12 +320,19 @@ static int serve_optimize(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_e
     return AD_OK;
 }
 
+static const char *cmd_name(uint64_t kind) {
+    return kind == CMD_OPTIMIZE ? "optimize" : "?";
+}
+
 /* A worker's loop: rank 0's commands until it says stop. */
 int run_dist_serve(ad_run *run, ad_error *err) {
     for (;;) {
         dist_cmd cmd;
-        if (ad_dist_bcast(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
+        ad_dist_set_stage("waiting for rank 0's next command");
+        if (ad_dist_bcast_await(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
         if (cmd.kind == CMD_STOP) return AD_OK;
+        ad_dist_set_stage("round %llu %s (for rank 0)", (unsigned long long)cmd.round,
+                          cmd_name(cmd.kind));
         ad_dist_buf b = {0};
         void *p = NULL;
         if (ad_dist_bcast_bytes(&p, &b.n, 0, err) != AD_OK) return AD_ERR;
@@ -342,7 +349,7 @@ int run_dist_serve(ad_run *run, ad_error *err) {
 int run_dist_release(ad_error *err) {
     if (ad_dist_size() == 1) return AD_OK;
     dist_cmd cmd = {CMD_STOP, 0, 0, 0};
-    return ad_dist_bcast(&cmd, sizeof cmd, 0, err);
+    return ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
 }
 
 /* ---- joining: every rank sees the run ------------------------------------------ */

@@ -88,6 +88,7 @@ check "the 2-rank run exits 0" test $rc -eq 0
 [ $rc -eq 0 ] || tail -5 "$tmp/err2"
 check "the log says how lineages are spread" grep -q 'spread over 2 ranks' "$tmp/two/log.txt"
 check "rank 1 trained lineage 1" grep -q 'optimize r1 l1: trained by rank 1' "$tmp/two/log.txt"
+check "evaluation spread over the ranks" grep -q 'evaluate r1: .* spread over 2 ranks' "$tmp/two/log.txt"
 check "2 ranks: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/two"
 check "2 ranks: round table and figures identical" same_store "$tmp/one" "$tmp/two"
 check "2 ranks: round 1's dataset identical" \
@@ -97,6 +98,17 @@ check "no token or received checkpoint left behind" \
 check "workers wrote no partial checkpoint" test ! -e "$tmp/two/ckpt/l01/partial"
 "$AD" status "$tmp/one" | grep -v '^run ' > "$tmp/st1"; "$AD" status "$tmp/two" | grep -v '^run ' > "$tmp/st2"
 check "status agrees" cmp -s "$tmp/st1" "$tmp/st2"
+
+# evaluation's problems cut unevenly (7 per level: ranges of different sizes),
+# with a base that gets some of them right
+uneven=(--set eval.n=7 --set base.steps=400 --set model.pos=rope --set base.lr=0.005)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/u1" "${uneven[@]}" > /dev/null 2>&1
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/u2" "${uneven[@]}" > /dev/null 2>&1
+check "uneven ranges: exits 0" test $? -eq 0
+check "  some accuracies strictly between 0 and 1 (real work compared)" \
+  test "$(sqlite3 "$tmp/u1/run.db" 'select count(*) from evaluations where value > 0 and value < 1')" -gt 0
+check "  round table and evaluation figures = 1 process" same_store "$tmp/u1" "$tmp/u2"
+check "  checkpoints = 1 process" same_ckpts "$tmp/u1" "$tmp/u2"
 
 # a 2-lineage vote run: the cross-lineage vote sees both lineages' answers
 vote=(--set select.vote_lineages=true --set select.vote_min_agree=2 --set base.steps=60)

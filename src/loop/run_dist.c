@@ -15,10 +15,14 @@
  * one-process run. Workers write no partial checkpoints: a killed job resumes
  * their lineages from the round's start (rank 0's from its partials).
  *
- * Not here: acquire, select, evaluate and accept run on rank 0 alone, so
- * cross-lineage votes see every lineage's answers in lineage order as they
- * always did; dpo and nft rounds optimize on rank 0 (they read and write the
- * store per lineage). */
+ * The evaluate stage is spread too: rank 0 names the lineages and levels
+ * (run_dist_evaluate), and every rank decodes a range of each lineage's
+ * problems (evaluate_spread.c), rank 0 gathering them in problem order.
+ *
+ * Not here: acquire, select and accept run on rank 0 alone, so cross-lineage
+ * votes see every lineage's answers in lineage order as they always did; dpo
+ * and nft rounds optimize on rank 0 (they read and write the store per
+ * lineage). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +38,7 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-enum { CMD_STOP = 0, CMD_OPTIMIZE = 1 };
+enum { CMD_STOP = 0, CMD_OPTIMIZE = 1, CMD_EVALUATE = 2 };
 #define TAG_LINEAGE 17
 
 /* What rank 0 broadcasts before each command's payload. */
@@ -320,8 +324,46 @@ static int serve_optimize(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_e
     return AD_OK;
 }
 
+/* ---- the evaluate stage: every rank decodes a range of each lineage's problems */
+
+int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_level *lv, size_t n,
+                      ad_error *err) {
+    if (ad_dist_size() == 1) return AD_OK;
+    ad_dist_buf b = {0};
+    ad_dist_buf_put(&b, todo, run->cfg.lineages * sizeof *todo);
+    ad_dist_buf_put_u64(&b, n);
+    ad_dist_buf_put(&b, lv, n * sizeof *lv);
+    dist_cmd cmd = {CMD_EVALUATE, round, 0, 0};
+    void *payload = b.p;
+    size_t len = b.n;
+    int rc = ad_dist_buf_check(&b, "evaluate", err);
+    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    if (rc == AD_OK)
+        run_log(run, "evaluate r%zu: %zu problems per lineage spread over %d ranks", round,
+                n * run->cfg.eval_n, ad_dist_size());
+    ad_dist_buf_free(&b);
+    return rc;
+}
+
+static int serve_evaluate(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
+    size_t L = run->cfg.lineages;
+    const uint64_t *todo = ad_dist_buf_take(b, L * sizeof *todo);
+    size_t n = ad_dist_buf_get_u64(b);
+    const ad_level *lv = n <= 4096 ? ad_dist_buf_take(b, n * sizeof *lv) : NULL;
+    if (!todo || !lv) return ad_error_set(err, "evaluate: message cut short");
+    ad_level_accuracy *acc = calloc(n ? n : 1, sizeof *acc); /* filled on rank 0 only */
+    int rc = acc ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t l = 0; rc == AD_OK && l < L; l++)
+        if (todo[l] && run_evaluate_figures(run, cmd->round, l, lv, n, acc, err) != AD_OK)
+            rc = ad_error_prefix(err, "evaluate, lineage %zu: ", l);
+    free(acc);
+    return rc;
+}
+
 static const char *cmd_name(uint64_t kind) {
-    return kind == CMD_OPTIMIZE ? "optimize" : "?";
+    static const char *const names[] = {"stop", "optimize", "evaluate"};
+    return kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 
 /* A worker's loop: rank 0's commands until it says stop. */
@@ -338,9 +380,10 @@ int run_dist_serve(ad_run *run, ad_error *err) {
         if (ad_dist_bcast_bytes(&p, &b.n, 0, err) != AD_OK) return AD_ERR;
         b.p = p;
         b.cap = b.n;
-        int rc = cmd.kind == CMD_OPTIMIZE ? serve_optimize(run, &cmd, &b, err)
-                                          : ad_error_set(err, "unknown command %llu from rank 0",
-                                                         (unsigned long long)cmd.kind);
+        int rc = cmd.kind == CMD_OPTIMIZE   ? serve_optimize(run, &cmd, &b, err)
+                 : cmd.kind == CMD_EVALUATE ? serve_evaluate(run, &cmd, &b, err)
+                                            : ad_error_set(err, "unknown command %llu from rank 0",
+                                                           (unsigned long long)cmd.kind);
         ad_dist_buf_free(&b);
         if (rc != AD_OK) return AD_ERR;
     }

@@ -9,6 +9,7 @@
 
 #include "loop/complete.h"
 #include "loop/curriculum.h"
+#include "loop/evaluate.h"
 #include "loop/filters.h"
 #include "loop/objective.h"
 #include "loop/train_driver.h"
@@ -292,6 +293,19 @@ int run_open_worker(ad_run **out, const char *dir, ad_error *err);
 /* The optimize stage on rank 0 under mpirun: lineage l is trained by rank
  * l % size; rank 0 writes every checkpoint and record. */
 int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_error *err);
+
+/* The evaluate stage under mpirun, rank 0's side: tells the workers to
+ * evaluate the lineages l with todo[l] != 0 (todo[lineages]) at the n levels
+ * lv, after which every rank calls run_evaluate_figures for each of them in
+ * lineage order. Alone it does nothing. */
+int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_level *lv, size_t n,
+                      ad_error *err);
+
+/* Lineage l's held-out figures after `round` at the n levels lv
+ * (run_evaluate.c): its checkpoint loaded and its problems spread over the
+ * ranks (ad_evaluate_levels_spread); acc[n] is filled on rank 0 only. */
+int run_evaluate_figures(ad_run *run, size_t round, size_t l, const ad_level *lv, size_t n,
+                         ad_level_accuracy *acc, ad_error *err);
 
 /* Refuses n ranks that the config's work cannot use (before a run is made or
  * opened): more than one rank per lineage unless n = lineages x G with G

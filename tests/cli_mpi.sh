@@ -70,7 +70,7 @@ dump_store() {
     "select round, stage, lineage, key, value from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
     "select round, stage, lineage, step, key, value from step_metrics order by 1,2,3,4,5" \
     "select round, lineage, level_a, level_b, metric, value, n from evaluations order by 1,2,3,4,5" \
-    "select round, lineage, prompt_index, sample_index, completion, filters_ran, filters_passed from samples order by 1,2,3,4" \
+    "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept from samples order by 1,2,3,4" \
     "select round, lineage, stage, path, parent_round from checkpoints order by 1,2"
 }
 same_store() {
@@ -89,6 +89,7 @@ check "the 2-rank run exits 0" test $rc -eq 0
 check "the log says how lineages are spread" grep -q 'spread over 2 ranks' "$tmp/two/log.txt"
 check "rank 1 trained lineage 1" grep -q 'optimize r1 l1: trained by rank 1' "$tmp/two/log.txt"
 check "evaluation spread over the ranks" grep -q 'evaluate r1: .* spread over 2 ranks' "$tmp/two/log.txt"
+check "generation spread over the ranks" grep -q 'acquire r1: .* spread over 2 ranks' "$tmp/two/log.txt"
 check "2 ranks: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/two"
 check "2 ranks: round table and figures identical" same_store "$tmp/one" "$tmp/two"
 check "2 ranks: round 1's dataset identical" \
@@ -99,15 +100,18 @@ check "workers wrote no partial checkpoint" test ! -e "$tmp/two/ckpt/l01/partial
 "$AD" status "$tmp/one" | grep -v '^run ' > "$tmp/st1"; "$AD" status "$tmp/two" | grep -v '^run ' > "$tmp/st2"
 check "status agrees" cmp -s "$tmp/st1" "$tmp/st2"
 
-# evaluation's problems cut unevenly (7 per level: ranges of different sizes),
-# with a base that gets some of them right
-uneven=(--set eval.n=7 --set base.steps=400 --set model.pos=rope --set base.lr=0.005)
+# evaluation's problems and acquire's (lineage, prompt) units cut unevenly
+# (one lineage on 2 ranks, 7 problems per level, 7 prompts: ranges of
+# different sizes inside one lineage), 3 candidates a prompt (sampled
+# streams), with a base that gets some of them right
+uneven=(--set eval.n=7 --set round.prompts=7 --set acquire.samples=3 --set base.steps=400
+  --set model.pos=rope --set base.lr=0.005 --set run.lineages=1 --set run.shards=2)
 "$AD" run "$tmp/tiny.ini" --out "$tmp/u1" "${uneven[@]}" > /dev/null 2>&1
 "${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/u2" "${uneven[@]}" > /dev/null 2>&1
 check "uneven ranges: exits 0" test $? -eq 0
 check "  some accuracies strictly between 0 and 1 (real work compared)" \
   test "$(sqlite3 "$tmp/u1/run.db" 'select count(*) from evaluations where value > 0 and value < 1')" -gt 0
-check "  round table and evaluation figures = 1 process" same_store "$tmp/u1" "$tmp/u2"
+check "  round table, candidates and evaluation figures = 1 process" same_store "$tmp/u1" "$tmp/u2"
 check "  checkpoints = 1 process" same_ckpts "$tmp/u1" "$tmp/u2"
 
 # a 2-lineage vote run: the cross-lineage vote sees both lineages' answers

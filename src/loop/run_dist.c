@@ -17,12 +17,15 @@
  *
  * The evaluate stage is spread too: rank 0 names the lineages and levels
  * (run_dist_evaluate), and every rank decodes a range of each lineage's
- * problems (evaluate_spread.c), rank 0 gathering them in problem order.
+ * problems (evaluate_spread.c), rank 0 gathering them in problem order. So is
+ * acquire's decoding (run_dist_acquire): rank 0 chooses the levels and poses
+ * the prompts, every rank decodes a range of the (lineage, prompt) units, and
+ * rank 0 receives them in unit order.
  *
- * Not here: acquire, select and accept run on rank 0 alone, so cross-lineage
- * votes see every lineage's answers in lineage order as they always did; dpo
- * and nft rounds optimize on rank 0 (they read and write the store per
- * lineage). */
+ * Not here: the curriculum's probes, select and accept run on rank 0 alone, so
+ * cross-lineage votes see every lineage's answers in lineage order as they
+ * always did; dpo and nft rounds optimize on rank 0 (they read and write the
+ * store per lineage). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +41,9 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-enum { CMD_STOP = 0, CMD_OPTIMIZE = 1, CMD_EVALUATE = 2 };
+enum { CMD_STOP = 0, CMD_OPTIMIZE = 1, CMD_EVALUATE = 2, CMD_ACQUIRE = 3 };
 #define TAG_LINEAGE 17
+#define TAG_CANDIDATES 18
 
 /* What rank 0 broadcasts before each command's payload. */
 typedef struct dist_cmd {
@@ -361,8 +365,126 @@ static int serve_evaluate(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_e
     return rc;
 }
 
+/* ---- the acquire stage: every rank decodes a range of (lineage, prompt) units */
+
+/* Unit range [*from, *to) of rank r among N (units u = l * n + i). */
+static void unit_range(size_t units, size_t r, size_t N, size_t *from, size_t *to) {
+    *from = r * units / N;
+    *to = (r + 1) * units / N;
+}
+
+static void put_completions(ad_dist_buf *b, const ad_completion *c, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        size_t len = c[i].text ? strlen(c[i].text) : 0;
+        ad_dist_buf_put_u64(b, c[i].n_tokens);
+        ad_dist_buf_put(b, &c[i].logprob_sum, sizeof c[i].logprob_sum);
+        ad_dist_buf_put(b, &c[i].certainty_sum, sizeof c[i].certainty_sum);
+        ad_dist_buf_put_u64(b, (uint64_t)c[i].hit_eos);
+        ad_dist_buf_put_u64(b, len);
+        ad_dist_buf_put(b, c[i].text, len);
+    }
+}
+
+/* count completions from b into out (zeroed; texts malloc'd). On error the
+ * texts made so far stay in out for the caller to free. */
+static int get_completions(ad_dist_buf *b, ad_completion *out, size_t count, ad_error *err) {
+    for (size_t i = 0; i < count; i++) {
+        ad_completion *c = &out[i];
+        c->n_tokens = ad_dist_buf_get_u64(b);
+        ad_dist_buf_get(b, &c->logprob_sum, sizeof c->logprob_sum);
+        ad_dist_buf_get(b, &c->certainty_sum, sizeof c->certainty_sum);
+        c->hit_eos = ad_dist_buf_get_u64(b) != 0;
+        size_t len = ad_dist_buf_get_u64(b);
+        const char *t = len <= b->n ? ad_dist_buf_take(b, len) : NULL;
+        if (!t) return ad_error_set(err, "candidates: message cut short at %zu", i);
+        if (!(c->text = malloc(len + 1))) return ad_error_set(err, "out of memory");
+        memcpy(c->text, t, len);
+        c->text[len] = '\0';
+    }
+    return ad_dist_buf_check(b, "candidates", err);
+}
+
+int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
+                     ad_error *err) {
+    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), U = L * n;
+    ad_dist_buf b = {0};
+    ad_dist_buf_put(&b, &temperature, sizeof temperature);
+    ad_dist_buf_put_u64(&b, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(prompts[i]);
+        ad_dist_buf_put_u64(&b, len);
+        ad_dist_buf_put(&b, prompts[i], len);
+    }
+    dist_cmd cmd = {CMD_ACQUIRE, round, parent, 0};
+    void *payload = b.p;
+    size_t len = b.n, from, to;
+    int rc = ad_dist_buf_check(&b, "acquire", err);
+    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    ad_dist_buf_free(&b);
+    unit_range(U, 0, N, &from, &to);
+    if (rc == AD_OK)
+        rc = run_decode_units(run, round, models, temperature, prompts, n, from, to, out, err);
+    for (size_t r = 1; rc == AD_OK && r < N; r++) {
+        void *p = NULL;
+        unit_range(U, r, N, &from, &to);
+        rc = ad_dist_recv_bytes_await(&p, &b.n, (int)r, TAG_CANDIDATES, err);
+        b.p = p;
+        b.cap = b.n;
+        if (rc == AD_OK) rc = get_completions(&b, out + from * k, (to - from) * k, err);
+        if (rc != AD_OK) ad_error_prefix(err, "candidates from rank %zu: ", r);
+        ad_dist_buf_free(&b);
+    }
+    if (rc == AD_OK)
+        run_log(run, "acquire r%zu: %zu lineage x prompt units spread over %zu ranks", round, U, N);
+    return rc;
+}
+
+/* A worker's part: decodes its units with the parent's models (only the
+ * lineages its range touches) and sends them to rank 0. */
+static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
+    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), from, to;
+    float temperature = 0;
+    ad_dist_buf_get(b, &temperature, sizeof temperature);
+    size_t n = ad_dist_buf_get_u64(b);
+    if (b->failed || n > b->n) return ad_error_set(err, "acquire: message cut short");
+    char **prompts = calloc(n ? n : 1, sizeof *prompts);
+    ad_model **models = calloc(L, sizeof *models);
+    int rc = prompts && models ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        size_t len = ad_dist_buf_get_u64(b);
+        const char *t = len <= b->n ? ad_dist_buf_take(b, len) : NULL;
+        if (!t || !(prompts[i] = strndup(t, len)))
+            rc = ad_error_set(err, "acquire: prompt %zu cut short", i);
+    }
+    unit_range(L * n, (size_t)ad_dist_rank(), N, &from, &to);
+    for (size_t l = n ? from / n : 0; rc == AD_OK && from < to && l <= (to - 1) / n; l++)
+        rc = run_load_model(run, l, cmd->parent, &models[l], err);
+    ad_completion *out = calloc((to - from) * k + 1, sizeof *out);
+    if (rc == AD_OK && !out) rc = ad_error_set(err, "out of memory");
+    if (rc == AD_OK)
+        rc = run_decode_units(run, cmd->round, models, temperature, (const char *const *)prompts, n,
+                              from, to, out, err);
+    ad_dist_buf m = {0};
+    if (rc == AD_OK) put_completions(&m, out, (to - from) * k);
+    if (rc == AD_OK) rc = ad_dist_buf_check(&m, "candidates", err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes_await(m.p, m.n, 0, TAG_CANDIDATES, err);
+    ad_dist_buf_free(&m);
+    for (size_t i = 0; out && i < (to - from) * k; i++)
+        ad_completion_free(&out[i]);
+    for (size_t i = 0; prompts && i < n; i++)
+        free(prompts[i]);
+    for (size_t l = 0; models && l < L; l++)
+        ad_model_free(models[l]);
+    free(out);
+    free(prompts);
+    free(models);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "acquire: ");
+}
+
 static const char *cmd_name(uint64_t kind) {
-    static const char *const names[] = {"stop", "optimize", "evaluate"};
+    static const char *const names[] = {"stop", "optimize", "evaluate", "acquire"};
     return kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 
@@ -382,6 +504,7 @@ int run_dist_serve(ad_run *run, ad_error *err) {
         b.cap = b.n;
         int rc = cmd.kind == CMD_OPTIMIZE   ? serve_optimize(run, &cmd, &b, err)
                  : cmd.kind == CMD_EVALUATE ? serve_evaluate(run, &cmd, &b, err)
+                 : cmd.kind == CMD_ACQUIRE  ? serve_acquire(run, &cmd, &b, err)
                                             : ad_error_set(err, "unknown command %llu from rank 0",
                                                            (unsigned long long)cmd.kind);
         ad_dist_buf_free(&b);

@@ -301,6 +301,26 @@ int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_er
 int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_level *lv, size_t n,
                       ad_error *err);
 
+/* The acquire stage's decoding, by units: unit u is prompt u % n decoded by
+ * lineage u / n (lineage-major), k = acquire.samples candidates each. Decodes
+ * units [from, to) into out[(to - from) * k] (unit u's candidate j at
+ * out[(u - from) * k + j]) with models[l] for every lineage l the range
+ * touches (the others may be NULL). A unit's candidates depend on nothing but
+ * its lineage's model, its prompt and the prompt's index (sampler streams),
+ * so any split of the units gives the same candidates (run_acquire.c). */
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
+                     const char *const *prompts, size_t n, size_t from, size_t to,
+                     ad_completion *out, ad_error *err);
+
+/* The same spread over the ranks, rank 0's side (run_dist.c): the L * n units
+ * are cut into one contiguous range per rank; the workers load the parent
+ * round's models they need, decode their range and send it back; out[L * n * k]
+ * then holds every unit's candidates in unit order, as run_decode_units over
+ * [0, L * n) would. */
+int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
+                     ad_error *err);
+
 /* Lineage l's held-out figures after `round` at the n levels lv
  * (run_evaluate.c): its checkpoint loaded and its problems spread over the
  * ranks (ad_evaluate_levels_spread); acc[n] is filled on rank 0 only. */

@@ -4,8 +4,10 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); a stalled rank makes the others' wait time out
-# with a message; bad setups are refused with clear messages.
+# one lineage = 4 ranks on two); evaluation and generation are spread by
+# ranges; `train --shards` and `eval` under mpirun equal one process; a
+# stalled rank makes the others' wait time out with a message; bad setups are
+# refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
 if ! command -v mpirun > /dev/null; then
@@ -157,6 +159,51 @@ check "4 ranks for 2 lineages x 2 shards: exits 0" test $? -eq 0
 check "  lineage 1 trained by ranks 2-3" grep -q 'optimize r1 l1: trained by rank 2' "$tmp/sh4b/log.txt"
 check "  checkpoints = 1 process" same_ckpts "$tmp/sh4a" "$tmp/sh4b"
 check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
+
+# train under mpirun: the ranks split --shards; the checkpoint and the final
+# table equal one process's with the same --shards; rank 0 alone writes
+tr=(train --task copy --levels 1-3 --steps 150 --batch 16 --layers 1 --heads 2 --dim 32
+  --ffn 64 --pos rope --lr 0.005 --eval-n 7 --save-every 50 --threads 1 --shards 2)
+same_train() {
+  local f
+  for f in config.json model.safetensors optimizer.safetensors trainer_state.json; do
+    cmp -s "$1/$f" "$2/$f" || { echo "    differs: $f"; return 1; }
+  done
+}
+"$AD" "${tr[@]}" --out "$tmp/t1" > "$tmp/t1.out" 2> /dev/null
+check "train, 1 process, 2 shards: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" "${tr[@]}" --out "$tmp/t2" > "$tmp/t2.out" 2> "$tmp/t2.err"
+check "train, 2 ranks share 2 shards: exits 0" test $? -eq 0
+check "  says how it is spread" grep -q '2 shard(s) over 2 rank(s)' "$tmp/t2.err"
+check "  checkpoint bit-identical to 1 process" same_train "$tmp/t1" "$tmp/t2"
+check "  final table (evaluation spread over the ranks) identical" cmp -s "$tmp/t1.out" "$tmp/t2.out"
+check "  some accuracy strictly between 0 and 100% (real work compared)" \
+  grep -qE '^ +[0-9]+ +([1-9][0-9]?)\.[0-9]%$' "$tmp/t1.out"
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=train:0:75; exec "$@"' \
+  _ "$AD" "${tr[@]}" --out "$tmp/tk" > /dev/null 2>&1
+check "  killing rank 1 mid-training stops the job" test $? -ne 0
+"${MPI[@]}" -np 2 "$AD" "${tr[@]}" --out "$tmp/tk" > "$tmp/tk.out" 2> /dev/null
+check "  resumed under mpirun: exits 0" test $? -eq 0
+check "  killed + resumed: checkpoint bit-identical" same_train "$tmp/t1" "$tmp/tk"
+"${MPI[@]}" -np 3 "$AD" "${tr[@]}" --out "$tmp/t3" > /dev/null 2> "$tmp/t3.err"
+check "train, 3 ranks for 2 shards: refused" test $? -ne 0
+check "  saying the ranks must divide --shards" grep -q 'must divide --shards' "$tmp/t3.err"
+
+# eval under mpirun: each level's problems split over the ranks (uneven for
+# 3 ranks and 7 problems); the same lines as one process but for the speed
+ev=(eval "$tmp/t1" --task copy --levels 1-5 -n 7 --threads 1)
+nospeed() { sed 's/,"tokens_per_s":[^}]*//' "$1"; }
+"$AD" "${ev[@]}" > "$tmp/e1.out" 2> /dev/null
+check "eval, 1 process: exits 0" test $? -eq 0
+"${MPI[@]}" -np 3 "$AD" "${ev[@]}" > "$tmp/e3.out" 2> /dev/null
+check "eval, 3 ranks: exits 0" test $? -eq 0
+check "  one line per level, printed once" test "$(wc -l < "$tmp/e3.out")" -eq 5
+check "  figures (accuracy, mean log-prob) identical to 1 process" \
+  test "$(nospeed "$tmp/e1.out")" = "$(nospeed "$tmp/e3.out")"
+check "  some accuracy strictly between 0 and 1" grep -q '"accuracy":0\.' "$tmp/e1.out"
+"${MPI[@]}" -np 2 "$AD" "${ev[@]}" --best-of 2 > /dev/null 2> "$tmp/eb.err"
+check "eval --best-of under mpirun: refused" test $? -ne 0
+check "  saying to start it without mpirun" grep -q 'best-of runs in one process' "$tmp/eb.err"
 
 # an error on one rank stops every rank, with that rank's message
 "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export TMPDIR=/nonexistent; exec "$@"' \

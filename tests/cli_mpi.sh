@@ -5,7 +5,8 @@
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
 # one lineage = 4 ranks on two); evaluation and generation are spread by
-# ranges; `train --shards` and `eval` under mpirun equal one process; a
+# ranges; rl rounds spread lineages; `train --shards` and `eval` under mpirun
+# equal one process; a
 # stalled rank makes the others' wait time out with a message; bad setups are
 # refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
@@ -53,7 +54,7 @@ EOF
 
 # What must be equal between two runs: every checkpoint's files (the trainer
 # state without the run's identity, which names the run's creation) and the
-# store's figures (all but timings and throughput).
+# store's figures (all but timings and throughput), to the last bit (%.17g).
 same_ckpts() {
   local a=$1 b=$2 f
   for f in $(cd "$a" && find ckpt -path '*/r0*' -type f | sort); do
@@ -69,9 +70,9 @@ same_ckpts() {
 dump_store() {
   sqlite3 "$1/run.db" \
     "select round, status, reason, cursor from rounds order by round" \
-    "select round, stage, lineage, key, value from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
-    "select round, stage, lineage, step, key, value from step_metrics order by 1,2,3,4,5" \
-    "select round, lineage, level_a, level_b, metric, value, n from evaluations order by 1,2,3,4,5" \
+    "select round, stage, lineage, key, printf('%.17g', value) from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
+    "select round, stage, lineage, step, key, printf('%.17g', value) from step_metrics order by 1,2,3,4,5" \
+    "select round, lineage, level_a, level_b, metric, printf('%.17g', value), n from evaluations order by 1,2,3,4,5" \
     "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept from samples order by 1,2,3,4" \
     "select round, lineage, stage, path, parent_round from checkpoints order by 1,2"
 }
@@ -159,6 +160,28 @@ check "4 ranks for 2 lineages x 2 shards: exits 0" test $? -eq 0
 check "  lineage 1 trained by ranks 2-3" grep -q 'optimize r1 l1: trained by rank 2' "$tmp/sh4b/log.txt"
 check "  checkpoints = 1 process" same_ckpts "$tmp/sh4a" "$tmp/sh4b"
 check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
+
+# rl rounds: lineage l's rl steps run on rank l % N, as sft's optimize; rank 0
+# records the worker's per-step figures and checkpoint (the lineages reward
+# reads the other lineage's round-start model on every rank)
+rl=(--set round.kind=rl --set rl.steps=10 --set rl.prompts=4 --set rl.group=4
+  --set rl.rewards=verifier:1,lineages:0.5 --set base.steps=400 --set model.pos=rope
+  --set base.lr=0.005 --set run.save_every=4)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/r1" "${rl[@]}" > /dev/null 2>&1
+check "rl, 1 process: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/r2" "${rl[@]}" > /dev/null 2>&1
+check "rl, 2 ranks: exits 0" test $? -eq 0
+check "  rank 1 trained lineage 1's rl steps" grep -q 'rl r1 l1: trained by rank 1' "$tmp/r2/log.txt"
+check "  the steps carry gradient (real work compared)" test "$(sqlite3 "$tmp/r1/run.db" \
+  "select count(*) from step_metrics where stage = 'rl' and key = 'grad_norm' and value > 0")" -gt 0
+check "  checkpoints bit-identical" same_ckpts "$tmp/r1" "$tmp/r2"
+check "  round table and every step's figures identical" same_store "$tmp/r1" "$tmp/r2"
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=rl:1:6; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/rk" "${rl[@]}" > /dev/null 2>&1
+check "  killing rank 1 mid-rl stops the job" test $? -ne 0
+"${MPI[@]}" -np 2 "$AD" resume "$tmp/rk" > /dev/null 2>&1
+check "  resumed under mpirun: checkpoints bit-identical" same_ckpts "$tmp/r1" "$tmp/rk"
+check "  resumed under mpirun: store identical" same_store "$tmp/r1" "$tmp/rk"
 
 # train under mpirun: the ranks split --shards; the checkpoint and the final
 # table equal one process's with the same --shards; rank 0 alone writes

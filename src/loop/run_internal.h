@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "dist/dist_buf.h"
 #include "loop/complete.h"
 #include "loop/curriculum.h"
 #include "loop/evaluate.h"
@@ -235,6 +236,44 @@ int run_save_trainer(ad_run *run, const char *path, ad_trainer *tr, size_t round
 int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_levels(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_rl(ad_run *run, run_round *rr, ad_error *err);
+
+/* ---- the rl stage's pieces that run_dist.c shares (run_rl.c) --------------- */
+
+/* What a worker rank's rl lineage leaves instead of records: its per-step
+ * figures (run_rl_figures_put's messages), its trained checkpoint in save_to
+ * (a local directory), the step it started from and its seconds. */
+typedef struct run_rl_worker {
+    ad_dist_buf figures;
+    const char *save_to;
+    size_t start;
+    double seconds;
+} run_rl_worker;
+
+/* Runs rl for every lineage l with todo[l] != 0 (todo[lineages]) whose rank
+ * (run_dist_lineage_rank) is only_rank (any when only_rank < 0), at the
+ * round's n levels lv. wk NULL (rank 0, or alone): partial checkpoints,
+ * figures, checkpoint and done marker recorded as always. wk set (a worker):
+ * nothing written to the run; the outputs go to wk (one lineage per call). */
+int run_rl_lineages(ad_run *run, run_round *rr, const ad_level *lv, size_t n, const uint64_t *todo,
+                    int only_rank, run_rl_worker *wk, ad_error *err);
+
+/* Records lineage l's rl result (its checkpoint at path, the done marker). */
+int run_rl_record(ad_run *run, const run_round *rr, size_t l, const char *path, double seconds,
+                  ad_error *err);
+
+/* A step's figures (keys[n], v[n]) appended to a worker's message (run_dist.c). */
+int run_rl_figures_put(ad_dist_buf *b, size_t step, const char *const *keys, const double *v,
+                       size_t n, ad_error *err);
+
+/* The rl stage under mpirun, rank 0's side (run_dist.c): lineage l trains on
+ * its rank; rank 0 trains its own, then writes the others' checkpoints and
+ * figures as it would its own. */
+int run_dist_rl(ad_run *run, run_round *rr, const uint64_t *todo, const ad_level *lv, size_t n,
+                ad_error *err);
+
+/* The rank that trains lineage l (and reports it): l % ranks, or the first of
+ * its group when ranks share lineages (run_dist.c). Alone: 0. */
+int run_dist_lineage_rank(const ad_run *run, size_t l);
 int run_stage_judge(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_select(ad_run *run, run_round *rr, ad_error *err);
 
@@ -329,7 +368,7 @@ int run_evaluate_figures(ad_run *run, size_t round, size_t l, const ad_level *lv
 
 /* Refuses n ranks that the config's work cannot use (before a run is made or
  * opened): more than one rank per lineage unless n = lineages x G with G
- * dividing run.shards. */
+ * dividing run.shards (run_dist_join.c). */
 int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err);
 
 /* A worker rank's part of ad_run_execute: rank 0's commands until it is done;

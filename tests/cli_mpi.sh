@@ -253,6 +253,15 @@ check "  and the timeout's key" grep -q 'timeout 3 s: run.dist_timeout' "$tmp/er
 "$AD" resume "$tmp/stall" > /dev/null 2>&1
 check "  resumed alone: checkpoints = the uninterrupted run's" same_ckpts "$tmp/sh1" "$tmp/stall"
 
+# a rank busy with its own work is no stall: rank 0 trains lineage 0 for 5 s
+# longer while rank 1 hands over lineage 1 (a message too large to leave
+# before rank 0 asks for it); with a 2 s timeout the run still ends, equal
+AD_DIST_TIMEOUT=2 "${MPI[@]}" -np 2 bash -c \
+  '[ "$OMPI_COMM_WORLD_RANK" = 0 ] && export AD_STALL_AT=optimize:1:10 AD_STALL_SECONDS=5; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/busy" > /dev/null 2> "$tmp/errb"
+check "a busy rank 0 (5 s, timeout 2 s): the run ends (exit 0)" test $? -eq 0
+check "  checkpoints = the 1-process run's" same_ckpts "$tmp/one" "$tmp/busy"
+
 # bad setups
 "${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" > /dev/null 2> "$tmp/err3"
 check "3 ranks for 2 lineages x 1 shard: refused" test $? -ne 0

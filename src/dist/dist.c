@@ -199,12 +199,15 @@ int ad_dist_recv(void *buf, size_t n, int peer, int tag, ad_error *err) {
     return dist_recv(buf, n, peer, tag, 1, err);
 }
 
-/* The length goes first: untimed when the peer may still be computing
- * (`await`); the bytes follow at once, so their wait is timed. */
+/* The length goes first, then the bytes. With `await` the peer may still be
+ * computing: the sender's waits are untimed (the 8-byte length leaves at once,
+ * but a large message waits until the receiver asks for it), and so is the
+ * receiver's wait for the length; the bytes follow it at once, so the
+ * receiver's wait for them is timed. */
 static int send_bytes(const void *buf, size_t n, int peer, int tag, int await, ad_error *err) {
     uint64_t len = n;
     if (dist_send(&len, sizeof len, peer, tag, !await, err) != AD_OK) return AD_ERR;
-    return dist_send(buf, n, peer, tag, 1, err);
+    return dist_send(buf, n, peer, tag, !await, err);
 }
 
 static int recv_bytes(void **buf, size_t *n, int peer, int tag, int await, ad_error *err) {

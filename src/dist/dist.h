@@ -79,8 +79,9 @@ int ad_dist_recv(void *buf, size_t n, int peer, int tag, ad_error *err);
 int ad_dist_send_bytes(const void *buf, size_t n, int peer, int tag, ad_error *err);
 int ad_dist_recv_bytes(void **buf, size_t *n, int peer, int tag, ad_error *err);
 
-/* The same, with the length's wait not bounded by the timeout (the peer may
- * still be computing what it sends, or receives; the bytes' wait is). */
+/* The same, not bounded by the timeout where the peer may still be computing:
+ * the sender's waits, and the receiver's wait for the length (its wait for
+ * the bytes that follow is bounded). */
 int ad_dist_send_bytes_await(const void *buf, size_t n, int peer, int tag, ad_error *err);
 int ad_dist_recv_bytes_await(void **buf, size_t *n, int peer, int tag, ad_error *err);
 

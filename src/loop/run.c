@@ -76,9 +76,14 @@ static int hook_at(const char *spec, const char *stage, size_t round, size_t ste
 
 void ad_run_maybe_kill(const char *stage, size_t round, size_t step) {
     if (hook_at(getenv("AD_KILL_AT"), stage, round, step)) raise(SIGKILL);
-    if (hook_at(getenv("AD_STALL_AT"), stage, round, step))
-        for (;;) /* until something outside stops it (a timeout's MPI_Abort) */
-            sleep(60);
+    if (!hook_at(getenv("AD_STALL_AT"), stage, round, step)) return;
+    const char *secs = getenv("AD_STALL_SECONDS");
+    if (secs && *secs) {
+        sleep((unsigned)strtoul(secs, NULL, 10));
+        return;
+    }
+    for (;;) /* until something outside stops it (a timeout's MPI_Abort) */
+        sleep(60);
 }
 
 /* The highest level the curriculum can reach within the run, for sizing max_len. */

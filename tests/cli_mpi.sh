@@ -4,7 +4,11 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); bad setups are refused with clear messages.
+# one lineage = 4 ranks on two); evaluation and generation are spread by
+# ranges; rl rounds spread lineages; `train --shards` and `eval` under mpirun
+# equal one process; a
+# stalled rank makes the others' wait time out with a message; bad setups are
+# refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
 if ! command -v mpirun > /dev/null; then
@@ -50,7 +54,7 @@ EOF
 
 # What must be equal between two runs: every checkpoint's files (the trainer
 # state without the run's identity, which names the run's creation) and the
-# store's figures (all but timings and throughput).
+# store's figures (all but timings and throughput), to the last bit (%.17g).
 same_ckpts() {
   local a=$1 b=$2 f
   for f in $(cd "$a" && find ckpt -path '*/r0*' -type f | sort); do
@@ -66,10 +70,10 @@ same_ckpts() {
 dump_store() {
   sqlite3 "$1/run.db" \
     "select round, status, reason, cursor from rounds order by round" \
-    "select round, stage, lineage, key, value from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
-    "select round, stage, lineage, step, key, value from step_metrics order by 1,2,3,4,5" \
-    "select round, lineage, level_a, level_b, metric, value, n from evaluations order by 1,2,3,4,5" \
-    "select round, lineage, prompt_index, sample_index, completion, filters_ran, filters_passed from samples order by 1,2,3,4" \
+    "select round, stage, lineage, key, printf('%.17g', value) from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
+    "select round, stage, lineage, step, key, printf('%.17g', value) from step_metrics order by 1,2,3,4,5" \
+    "select round, lineage, level_a, level_b, metric, printf('%.17g', value), n from evaluations order by 1,2,3,4,5" \
+    "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept from samples order by 1,2,3,4" \
     "select round, lineage, stage, path, parent_round from checkpoints order by 1,2"
 }
 same_store() {
@@ -87,6 +91,8 @@ check "the 2-rank run exits 0" test $rc -eq 0
 [ $rc -eq 0 ] || tail -5 "$tmp/err2"
 check "the log says how lineages are spread" grep -q 'spread over 2 ranks' "$tmp/two/log.txt"
 check "rank 1 trained lineage 1" grep -q 'optimize r1 l1: trained by rank 1' "$tmp/two/log.txt"
+check "evaluation spread over the ranks" grep -q 'evaluate r1: .* spread over 2 ranks' "$tmp/two/log.txt"
+check "generation spread over the ranks" grep -q 'acquire r1: .* spread over 2 ranks' "$tmp/two/log.txt"
 check "2 ranks: checkpoints bit-identical" same_ckpts "$tmp/one" "$tmp/two"
 check "2 ranks: round table and figures identical" same_store "$tmp/one" "$tmp/two"
 check "2 ranks: round 1's dataset identical" \
@@ -94,8 +100,24 @@ check "2 ranks: round 1's dataset identical" \
 check "no token or received checkpoint left behind" \
   test -z "$(find "$tmp/two" -name 'dist-check' -o -name 'received-*')"
 check "workers wrote no partial checkpoint" test ! -e "$tmp/two/ckpt/l01/partial"
-"$AD" status "$tmp/one" | grep -v '^run ' > "$tmp/st1"; "$AD" status "$tmp/two" | grep -v '^run ' > "$tmp/st2"
+# (the seconds column is a timing: left out)
+nosecs() { "$AD" status "$1" | grep -v '^run ' | awk '$1 ~ /^[0-9]+$/ { $6 = "" } { print }'; }
+nosecs "$tmp/one" > "$tmp/st1"; nosecs "$tmp/two" > "$tmp/st2"
 check "status agrees" cmp -s "$tmp/st1" "$tmp/st2"
+
+# evaluation's problems and acquire's (lineage, prompt) units cut unevenly
+# (one lineage on 2 ranks, 7 problems per level, 7 prompts: ranges of
+# different sizes inside one lineage), 3 candidates a prompt (sampled
+# streams), with a base that gets some of them right
+uneven=(--set eval.n=7 --set round.prompts=7 --set acquire.samples=3 --set base.steps=400
+  --set model.pos=rope --set base.lr=0.005 --set run.lineages=1 --set run.shards=2)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/u1" "${uneven[@]}" > /dev/null 2>&1
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/u2" "${uneven[@]}" > /dev/null 2>&1
+check "uneven ranges: exits 0" test $? -eq 0
+check "  some accuracies strictly between 0 and 1 (real work compared)" \
+  test "$(sqlite3 "$tmp/u1/run.db" 'select count(*) from evaluations where value > 0 and value < 1')" -gt 0
+check "  round table, candidates and evaluation figures = 1 process" same_store "$tmp/u1" "$tmp/u2"
+check "  checkpoints = 1 process" same_ckpts "$tmp/u1" "$tmp/u2"
 
 # a 2-lineage vote run: the cross-lineage vote sees both lineages' answers
 vote=(--set select.vote_lineages=true --set select.vote_min_agree=2 --set base.steps=60)
@@ -141,12 +163,104 @@ check "  lineage 1 trained by ranks 2-3" grep -q 'optimize r1 l1: trained by ran
 check "  checkpoints = 1 process" same_ckpts "$tmp/sh4a" "$tmp/sh4b"
 check "  store = 1 process" same_store "$tmp/sh4a" "$tmp/sh4b"
 
+# rl rounds: lineage l's rl steps run on rank l % N, as sft's optimize; rank 0
+# records the worker's per-step figures and checkpoint (the lineages reward
+# reads the other lineage's round-start model on every rank)
+rl=(--set round.kind=rl --set rl.steps=10 --set rl.prompts=4 --set rl.group=4
+  --set rl.rewards=verifier:1,lineages:0.5 --set base.steps=400 --set model.pos=rope
+  --set base.lr=0.005 --set run.save_every=4)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/r1" "${rl[@]}" > /dev/null 2>&1
+check "rl, 1 process: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/r2" "${rl[@]}" > /dev/null 2>&1
+check "rl, 2 ranks: exits 0" test $? -eq 0
+check "  rank 1 trained lineage 1's rl steps" grep -q 'rl r1 l1: trained by rank 1' "$tmp/r2/log.txt"
+check "  the steps carry gradient (real work compared)" test "$(sqlite3 "$tmp/r1/run.db" \
+  "select count(*) from step_metrics where stage = 'rl' and key = 'grad_norm' and value > 0")" -gt 0
+check "  checkpoints bit-identical" same_ckpts "$tmp/r1" "$tmp/r2"
+check "  round table and every step's figures identical" same_store "$tmp/r1" "$tmp/r2"
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=rl:1:6; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/rk" "${rl[@]}" > /dev/null 2>&1
+check "  killing rank 1 mid-rl stops the job" test $? -ne 0
+"${MPI[@]}" -np 2 "$AD" resume "$tmp/rk" > /dev/null 2>&1
+check "  resumed under mpirun: checkpoints bit-identical" same_ckpts "$tmp/r1" "$tmp/rk"
+check "  resumed under mpirun: store identical" same_store "$tmp/r1" "$tmp/rk"
+
+# train under mpirun: the ranks split --shards; the checkpoint and the final
+# table equal one process's with the same --shards; rank 0 alone writes
+tr=(train --task copy --levels 1-3 --steps 150 --batch 16 --layers 1 --heads 2 --dim 32
+  --ffn 64 --pos rope --lr 0.005 --eval-n 7 --save-every 50 --threads 1 --shards 2)
+same_train() {
+  local f
+  for f in config.json model.safetensors optimizer.safetensors trainer_state.json; do
+    cmp -s "$1/$f" "$2/$f" || { echo "    differs: $f"; return 1; }
+  done
+}
+"$AD" "${tr[@]}" --out "$tmp/t1" > "$tmp/t1.out" 2> /dev/null
+check "train, 1 process, 2 shards: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" "${tr[@]}" --out "$tmp/t2" > "$tmp/t2.out" 2> "$tmp/t2.err"
+check "train, 2 ranks share 2 shards: exits 0" test $? -eq 0
+check "  says how it is spread" grep -q '2 shard(s) over 2 rank(s)' "$tmp/t2.err"
+check "  checkpoint bit-identical to 1 process" same_train "$tmp/t1" "$tmp/t2"
+check "  final table (evaluation spread over the ranks) identical" cmp -s "$tmp/t1.out" "$tmp/t2.out"
+check "  some accuracy strictly between 0 and 100% (real work compared)" \
+  grep -qE '^ +[0-9]+ +([1-9][0-9]?)\.[0-9]%$' "$tmp/t1.out"
+"${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=train:0:75; exec "$@"' \
+  _ "$AD" "${tr[@]}" --out "$tmp/tk" > /dev/null 2>&1
+check "  killing rank 1 mid-training stops the job" test $? -ne 0
+"${MPI[@]}" -np 2 "$AD" "${tr[@]}" --out "$tmp/tk" > "$tmp/tk.out" 2> /dev/null
+check "  resumed under mpirun: exits 0" test $? -eq 0
+check "  killed + resumed: checkpoint bit-identical" same_train "$tmp/t1" "$tmp/tk"
+"${MPI[@]}" -np 3 "$AD" "${tr[@]}" --out "$tmp/t3" > /dev/null 2> "$tmp/t3.err"
+check "train, 3 ranks for 2 shards: refused" test $? -ne 0
+check "  saying the ranks must divide --shards" grep -q 'must divide --shards' "$tmp/t3.err"
+
+# eval under mpirun: each level's problems split over the ranks (uneven for
+# 3 ranks and 7 problems); the same lines as one process but for the speed
+ev=(eval "$tmp/t1" --task copy --levels 1-5 -n 7 --threads 1)
+nospeed() { sed 's/,"tokens_per_s":[^}]*//' "$1"; }
+"$AD" "${ev[@]}" > "$tmp/e1.out" 2> /dev/null
+check "eval, 1 process: exits 0" test $? -eq 0
+"${MPI[@]}" -np 3 "$AD" "${ev[@]}" > "$tmp/e3.out" 2> /dev/null
+check "eval, 3 ranks: exits 0" test $? -eq 0
+check "  one line per level, printed once" test "$(wc -l < "$tmp/e3.out")" -eq 5
+check "  figures (accuracy, mean log-prob) identical to 1 process" \
+  test "$(nospeed "$tmp/e1.out")" = "$(nospeed "$tmp/e3.out")"
+check "  some accuracy strictly between 0 and 1" grep -q '"accuracy":0\.' "$tmp/e1.out"
+"${MPI[@]}" -np 2 "$AD" "${ev[@]}" --best-of 2 > /dev/null 2> "$tmp/eb.err"
+check "eval --best-of under mpirun: refused" test $? -ne 0
+check "  saying to start it without mpirun" grep -q 'best-of runs in one process' "$tmp/eb.err"
+
 # an error on one rank stops every rank, with that rank's message
 "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export TMPDIR=/nonexistent; exec "$@"' \
   _ "$AD" run "$tmp/tiny.ini" --out "$tmp/e" > /dev/null 2> "$tmp/erre"
 rc=$?
 check "an error on rank 1 stops the job (no hang)" test $rc -ne 0 -a $rc -ne 124
 check "  with rank 1's message" grep -q 'rank 1 of 2.*nonexistent.*stopping every rank' "$tmp/erre"
+
+# a stalled rank: the others' wait times out (run.dist_timeout, here
+# AD_DIST_TIMEOUT=3) and the job stops with a message naming the rank, the
+# operation and the stage, instead of hanging
+start=$(date +%s)
+AD_DIST_TIMEOUT=3 "${MPI[@]}" -np 2 bash -c \
+  '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_STALL_AT=optimize:1:10; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/stall" "${one[@]}" > /dev/null 2> "$tmp/errs"
+rc=$?
+check "a stalled rank stops the job (non-zero exit, no hang)" test $rc -ne 0 -a $rc -ne 124
+check "  within a minute" test $(( $(date +%s) - start )) -lt 60
+check "  rank 0 names the operation and the stage" \
+  grep -q 'rank 0 of 2.*timed out: MPI_Allgather.*during optimize r1 l0, step 10' "$tmp/errs"
+check "  and the timeout's key" grep -q 'timeout 3 s: run.dist_timeout' "$tmp/errs"
+"$AD" resume "$tmp/stall" > /dev/null 2>&1
+check "  resumed alone: checkpoints = the uninterrupted run's" same_ckpts "$tmp/sh1" "$tmp/stall"
+
+# a rank busy with its own work is no stall: rank 0 trains lineage 0 for 5 s
+# longer while rank 1 hands over lineage 1 (a message too large to leave
+# before rank 0 asks for it); with a 2 s timeout the run still ends, equal
+AD_DIST_TIMEOUT=2 "${MPI[@]}" -np 2 bash -c \
+  '[ "$OMPI_COMM_WORLD_RANK" = 0 ] && export AD_STALL_AT=optimize:1:10 AD_STALL_SECONDS=5; exec "$@"' \
+  _ "$AD" run "$tmp/tiny.ini" --out "$tmp/busy" > /dev/null 2> "$tmp/errb"
+check "a busy rank 0 (5 s, timeout 2 s): the run ends (exit 0)" test $? -eq 0
+check "  checkpoints = the 1-process run's" same_ckpts "$tmp/one" "$tmp/busy"
 
 # bad setups
 "${MPI[@]}" -np 3 "$AD" run "$tmp/tiny.ini" --out "$tmp/three" > /dev/null 2> "$tmp/err3"

@@ -326,6 +326,35 @@ static void check_round_figures(ad_store *st, const char *dir, uint32_t round, s
     free(text);
 }
 
+/* Sharded evaluation's premise (evaluate_spread.c): the problem list cut
+ * anywhere (inside a level too) gives every problem the outcome the whole list
+ * gives, and the figures summed from the pieces are ad_evaluate_levels' bits. */
+static void check_evaluation_split(ad_model *m, const ad_vocab *v, const ad_task *t, size_t per) {
+    ad_level lv[2] = {ad_level_int(6), ad_level_int(7)};
+    size_t P = 2 * per, cuts[] = {0, 3, per, per + 1, P};
+    ad_eval_outcome *whole = calloc(P, sizeof *whole), *cut = calloc(P, sizeof *cut);
+    ad_level_accuracy a[2], b[2];
+    ad_error err = {{0}};
+    int rc = ad_evaluate_range(m, v, t, lv, 2, per, 1, 0, P, whole, &err);
+    for (size_t k = 0; rc == AD_OK && k + 1 < sizeof cuts / sizeof *cuts; k++)
+        rc = ad_evaluate_range(m, v, t, lv, 2, per, 1, cuts[k], cuts[k + 1], cut + cuts[k], &err);
+    if (rc == AD_OK) rc = ad_evaluate_levels(m, v, t, lv, 2, per, 1, a, &err);
+    CHECK_MSG(rc == AD_OK, "%s", err.msg);
+    size_t differ = 0;
+    for (size_t i = 0; rc == AD_OK && i < P; i++)
+        differ += whole[i].right != cut[i].right || whole[i].n_tokens != cut[i].n_tokens ||
+                  memcmp(&whole[i].logprob_sum, &cut[i].logprob_sum, sizeof(double)) != 0;
+    CHECK_MSG(differ == 0, "%zu of %zu outcomes differ when the list is cut", differ, P);
+    ad_evaluate_summarize(lv, 2, per, cut, b);
+    for (size_t i = 0; rc == AD_OK && i < 2; i++) {
+        CHECK(a[i].correct == b[i].correct && a[i].n == b[i].n);
+        CHECK(memcmp(&a[i].accuracy, &b[i].accuracy, sizeof(double)) == 0);
+        CHECK(memcmp(&a[i].mean_logprob, &b[i].mean_logprob, sizeof(double)) == 0);
+    }
+    free(whole);
+    free(cut);
+}
+
 static void test_integration_copy_rises(void) {
     int quick = test_quick();
     char dir[600];
@@ -400,6 +429,7 @@ static void test_integration_copy_rises(void) {
         rc = ad_evaluate_levels(m, &vocab, task, &seven, 1, quick ? 16 : 128, 1, &acc, &err);
     CHECK_MSG(rc == AD_OK, "%s", err.msg);
     if (rc == AD_OK) CHECK_CLOSE(acc.accuracy, after, 0, 0);
+    if (rc == AD_OK) check_evaluation_split(m, &vocab, task, quick ? 8 : 32);
     ad_task_free(task);
     ad_model_free(m);
     free(cells);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "loop/run_config.h"
 #include "model/kernels.h"
 #include "util/config.h"
@@ -78,6 +79,14 @@ int cli_wants_help(int argc, char **argv) {
 
 int cli_fail(const char *cmd, const ad_error *err) {
     fprintf(stderr, "autodidact %s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+int cli_fail_ranks(const char *cmd, const ad_error *err) {
+    if (ad_dist_size() == 1) return cli_fail(cmd, err);
+    char msg[1100];
+    snprintf(msg, sizeof msg, "%s: %s; stopping every rank", cmd, err->msg);
+    ad_dist_abort(msg, 1);
     return 1;
 }
 

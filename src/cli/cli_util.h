@@ -25,6 +25,11 @@ int cli_wants_help(int argc, char **argv);
 /* Prints "autodidact CMD: message" to stderr; returns 1 (the exit status). */
 int cli_fail(const char *cmd, const ad_error *err);
 
+/* Under mpirun (more than one rank): prints "autodidact (rank R of N): CMD:
+ * MSG; stopping every rank" and stops the job (the other ranks may be waiting
+ * on this one); alone: cli_fail. Returns 1 when it returns. */
+int cli_fail_ranks(const char *cmd, const ad_error *err);
+
 /* Sets OpenMP/OpenBLAS threads from --threads (0 = leave the defaults). */
 void cli_set_threads(size_t n);
 

@@ -10,6 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "loop/evaluate.h"
 #include "loop/judge.h"
 #include "model/checkpoint.h"
@@ -33,7 +34,10 @@ static const char *usage_text =
     "Each line then\n"
     "adds \"best_of\" (K), \"by\", \"temperature\", \"best_of_correct\",\n"
     "\"best_of_accuracy\" (the chosen answer's accuracy) and \"pass_at_k\" (the share\n"
-    "of problems with a right answer among the K samples).\n";
+    "of problems with a right answer among the K samples).\n\n"
+    "Under mpirun (greedy only) each level's problems are split over the ranks by\n"
+    "ranges and gathered in problem order: rank 0 prints the same figures as one\n"
+    "process (tokens_per_s is per process).\n";
 
 /* The flags of a best-of evaluation; k == 0 when --best-of was not given. */
 typedef struct best_of_flags {
@@ -134,13 +138,20 @@ int cmd_eval(int argc, char **argv) {
             break;
         case 'p':
             bf.temperature_given = 1;
-            bad |= cli_parse_float("eval", "--temperature", optarg, "rl.temperature", &bf.p.temperature);
+            bad |= cli_parse_float("eval", "--temperature", optarg, "rl.temperature",
+                                   &bf.p.temperature);
             break;
         default:
             bad = 1;
         }
     }
     if (bad || check_best_of(&bf, best_of_given)) return 2;
+    if (best_of_given && ad_dist_size() > 1) {
+        if (ad_dist_rank() == 0)
+            fprintf(stderr, "autodidact eval: --best-of runs in one process (start it without "
+                            "mpirun); greedy evaluation is spread over ranks\n");
+        return 2;
+    }
     if (optind != argc - 1 || !task_name || !levels_text || n == 0)
         return fprintf(stderr, "%s", usage_text), 2;
     cli_set_threads(threads);
@@ -168,8 +179,8 @@ int cmd_eval(int argc, char **argv) {
             if (rc == AD_OK) print_level(levels.v[i], &b.greedy, &b);
         } else {
             ad_level_accuracy acc;
-            rc = ad_evaluate_levels(m, vocab, task, &levels.v[i], 1, n, seed, &acc, &err);
-            if (rc == AD_OK) print_level(levels.v[i], &acc, NULL);
+            rc = ad_evaluate_levels_spread(m, vocab, task, &levels.v[i], 1, n, seed, &acc, &err);
+            if (rc == AD_OK && ad_dist_rank() == 0) print_level(levels.v[i], &acc, NULL);
         }
     }
     free(vocab);
@@ -178,5 +189,5 @@ int cmd_eval(int argc, char **argv) {
     ad_model_free(m);
     ad_level_list_free(&levels);
     ad_task_free(task);
-    return rc == AD_OK ? 0 : cli_fail("eval", &err);
+    return rc == AD_OK ? 0 : cli_fail_ranks("eval", &err);
 }

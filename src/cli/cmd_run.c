@@ -41,12 +41,7 @@ static int execute(const char *name, ad_run *run, int rc, ad_error *err) {
     }
     rc = ad_run_execute(run, err);
     ad_run_free(run);
-    if (rc != AD_OK && ad_dist_size() > 1) {
-        char msg[1100];
-        snprintf(msg, sizeof msg, "%s: %s; stopping every rank", name, err->msg);
-        ad_dist_abort(msg, 1);
-    }
-    return rc == AD_OK ? 0 : cli_fail(name, err);
+    return rc == AD_OK ? 0 : cli_fail_ranks(name, err);
 }
 
 int cmd_run(int argc, char **argv) {

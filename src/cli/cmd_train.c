@@ -9,6 +9,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "loop/complete.h"
 #include "loop/evaluate.h"
 #include "loop/run.h"
@@ -40,6 +41,10 @@ static const char *usage_text =
     "  --max-len N          longest sequence in tokens (default: enough for 2x the top level)\n"
     "  --batch N            sequences per micro-batch (default 64)\n"
     "  --accum N            micro-batches per step (default 1)\n"
+    "  --shards S           cut each step's batch into S slices whose gradients are summed\n"
+    "                       in slice order (default 1); the bits depend on S, not on\n"
+    "                       the ranks: under mpirun with N ranks (N dividing S) each\n"
+    "                       rank computes S/N slices, and rank 0 alone writes DIR\n"
     "  --no-pack            one sequence per padded row (default: several short sequences\n"
     "                       share a row, each attending only to itself; same loss to rounding)\n"
     "  --lr X               peak learning rate (default 1e-3)\n"
@@ -56,7 +61,7 @@ static const char *usage_text =
 typedef struct train_args {
     const char *task, *levels, *out, *pos;
     size_t steps, layers, heads, dim, ffn, max_len, batch, accum, warmup, decay, save_every;
-    size_t eval_n, threads;
+    size_t eval_n, threads, shards;
     float lr, weight_decay, rope_theta;
     int tie, independent, warmup_set, decay_set, no_pack;
     uint64_t seed;
@@ -87,6 +92,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                          {"seed", 1, 0, 'x'},
                                          {"threads", 1, 0, 'T'},
                                          {"no-pack", 0, 0, 'P'},
+                                         {"shards", 1, 0, 'g'},
                                          {0, 0, 0, 0}};
     ad_model_config mc = ad_model_default_config(); /* the model defaults live there */
     *a = (train_args){.pos = mc.pos == AD_POS_ROPE ? "rope" : "none",
@@ -97,6 +103,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
                       .rope_theta = mc.rope_theta,
                       .batch = 64,
                       .accum = 1,
+                      .shards = 1,
                       .save_every = 500,
                       .eval_n = 128,
                       .lr = 1e-3f,
@@ -166,7 +173,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
             a->decay_set = 1;
             break;
         case 'W':
-            bad |= cli_parse_float(C, "--weight-decay", optarg, "optim.weight_decay", &a->weight_decay);
+            bad |= cli_parse_float(C, "--weight-decay", optarg, "optim.weight_decay",
+                                   &a->weight_decay);
             break;
         case 'S':
             bad |= cli_parse_size(C, "--save-every", optarg, &a->save_every);
@@ -180,6 +188,9 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case 'T':
             bad |= cli_parse_size(C, "--threads", optarg, &a->threads);
             break;
+        case 'g':
+            bad |= cli_parse_size(C, "--shards", optarg, &a->shards);
+            break;
         default:
             bad = 1;
         }
@@ -192,6 +203,21 @@ static int parse_args(int argc, char **argv, train_args *a) {
     }
     if (strcmp(a->pos, "none") && strcmp(a->pos, "rope")) {
         fprintf(stderr, "autodidact train: --pos: bad value '%s' (none or rope)\n", a->pos);
+        return -1;
+    }
+    if (a->shards == 0 || a->shards > a->batch * a->accum) {
+        fprintf(stderr, "autodidact train: --shards: %zu is not in 1..%zu (--batch x --accum)\n",
+                a->shards, a->batch * a->accum);
+        return -1;
+    }
+    size_t ranks = (size_t)ad_dist_size();
+    if (a->shards % ranks) {
+        if (ad_dist_rank() == 0)
+            fprintf(stderr,
+                    "autodidact train: %zu ranks cannot share --shards %zu: under mpirun the "
+                    "ranks split each step's slices, so their number must divide --shards "
+                    "(e.g. --shards %zu)\n",
+                    ranks, a->shards, ranks);
         return -1;
     }
     if (a->save_every == 0) {
@@ -233,6 +259,8 @@ static cJSON *train_settings(const train_args *a) {
     cJSON_AddNumberToObject(d, "batch", (double)a->batch);
     cJSON_AddNumberToObject(d, "accum", (double)a->accum);
     cJSON_AddBoolToObject(d, "independent_lengths", a->independent);
+    if (a->shards > 1) /* (absent for 1: checkpoints from before --shards resume) */
+        cJSON_AddNumberToObject(d, "shards", (double)a->shards);
     return d;
 }
 
@@ -268,6 +296,7 @@ static int check_resume_matches(const char *json, const train_args *a, ad_error 
 }
 
 typedef struct session {
+    ad_dist_group *group; /* every rank, under mpirun (NULL alone) */
     ad_task *task;
     ad_level_list levels;
     ad_vocab *vocab;
@@ -277,6 +306,7 @@ typedef struct session {
 } session;
 
 static void session_free(session *s) {
+    ad_dist_group_free(s->group);
     if (s->tr_ready) ad_trainer_free(&s->tr);
     ad_model_free(s->m);
     free(s->vocab);
@@ -378,7 +408,9 @@ typedef struct save_ctx {
     const train_args *a;
 } save_ctx;
 
+/* Rank 0 is the only writer (the others hold the same bits). */
 static int save(session *s, const train_args *a, ad_error *err) {
+    if (ad_dist_rank() != 0) return AD_OK;
     char *json = state_json(&s->tr, a);
     if (!json) return ad_error_set(err, "out of memory");
     int rc = ad_checkpoint_save(a->out, s->m, s->vocab, &s->tr.opt, json, err);
@@ -403,6 +435,8 @@ static int train_loop(session *s, const train_args *a, ad_error *err) {
     ts.save = save_partial;
     ts.save_ctx = &sc;
     ts.kill_stage = "train";
+    ts.params.shards = a->shards;
+    ts.params.shard_group = s->group;
     ad_batch_source bs = {train_fill, train_release, &src};
     ad_train_result res;
     int rc = ad_train_session_run(&ts, &s->tr, &bs, &res, err);
@@ -426,14 +460,28 @@ static int final_table(session *s, const train_args *a, ad_error *err) {
     for (int k = 1; !ad_level_is_pair(top) && k <= 4 && top.a + k <= hi.a; k++)
         lv[n++] = ad_level_int(top.a + k);
     ad_level_accuracy acc[40];
-    if (ad_evaluate_levels(s->m, s->vocab, s->task, lv, n, a->eval_n, a->seed, acc, err))
+    if (ad_evaluate_levels_spread(s->m, s->vocab, s->task, lv, n, a->eval_n, a->seed, acc, err))
         return AD_ERR;
+    if (ad_dist_rank() != 0) return AD_OK;
     printf("level  accuracy  (greedy, %zu held-out problems per level)\n", a->eval_n);
     for (size_t i = 0; i < n; i++) {
         char buf[AD_LEVEL_TEXT_MAX];
         printf("%5s  %7.1f%%\n", ad_level_format(lv[i], buf, sizeof buf), 100 * acc[i].accuracy);
     }
     return AD_OK;
+}
+
+/* Under mpirun every rank must start from the same step of the same DIR (on a
+ * shared file system): rank 0's step is compared with each rank's. */
+static int same_start(const session *s, const train_args *a, ad_error *err) {
+    uint64_t step = s->tr.sched_step;
+    if (ad_dist_bcast(&step, sizeof step, 0, err) != AD_OK) return AD_ERR;
+    if (step == s->tr.sched_step) return AD_OK;
+    return ad_error_set(err,
+                        "%s: rank 0 resumes at step %llu, this rank at step %zu: every rank "
+                        "must see the same DIR (a shared file system; check with `mpirun -np "
+                        "N ls -l %s`)",
+                        a->out, (unsigned long long)step, s->tr.sched_step, a->out);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -450,20 +498,22 @@ int cmd_train(int argc, char **argv) {
                2;
     char *slash = strrchr(parent, '/');
     int rc = AD_OK;
-    if (slash && slash != parent) {
+    if (slash && slash != parent && ad_dist_rank() == 0) {
         *slash = '\0';
         rc = ad_mkdir_p(parent, &err);
     }
+    if (rc == AD_OK) rc = ad_dist_group_split(0, &s.group, &err);
     if (rc == AD_OK) rc = session_open(&s, &a, &err);
-    if (rc == AD_OK) {
+    if (rc == AD_OK) rc = same_start(&s, &a, &err);
+    if (rc == AD_OK && ad_dist_rank() == 0)
         fprintf(stderr,
                 "autodidact train: %s levels %s, %zu parameters (%zu layers, d %zu), "
-                "%zu threads (%s), step %zu of %zu\n",
+                "%zu threads (%s), step %zu of %zu, %zu shard(s) over %d rank(s)\n",
                 a.task, a.levels, s.m->n_params, s.m->cfg.n_layers, s.m->cfg.d_model,
-                (size_t)ad_kernels_get_threads(), ad_kernels_isa(), s.tr.sched_step, a.steps);
-        rc = train_loop(&s, &a, &err);
-    }
+                (size_t)ad_kernels_get_threads(), ad_kernels_isa(), s.tr.sched_step, a.steps,
+                a.shards, ad_dist_size());
+    if (rc == AD_OK) rc = train_loop(&s, &a, &err);
     if (rc == AD_OK) rc = final_table(&s, &a, &err);
     session_free(&s);
-    return rc == AD_OK ? 0 : cli_fail("train", &err);
+    return rc == AD_OK ? 0 : cli_fail_ranks("train", &err);
 }

@@ -34,10 +34,12 @@ static void usage(FILE *out) {
     fprintf(out, "\nRun 'autodidact COMMAND --help' for a command's options.\n");
 }
 
-/* Under mpirun (more than one rank) only run and resume are spread over the
- * ranks; every other command would do the same work once per rank. */
+/* Under mpirun (more than one rank) only run, resume, eval and train are
+ * spread over the ranks; every other command would do the same work once per
+ * rank. */
 static int distributed(const char *name) {
-    return !strcmp(name, "run") || !strcmp(name, "resume");
+    return !strcmp(name, "run") || !strcmp(name, "resume") || !strcmp(name, "eval") ||
+           !strcmp(name, "train");
 }
 
 static int dispatch(int argc, char **argv) {
@@ -54,8 +56,9 @@ static int dispatch(int argc, char **argv) {
         if (ad_dist_size() > 1 && !distributed(argv[1])) {
             if (ad_dist_rank() == 0)
                 fprintf(stderr,
-                        "autodidact %s: runs in one process; under mpirun only run and "
-                        "resume are spread over ranks (start it without mpirun)\n",
+                        "autodidact %s: runs in one process; under mpirun only run, "
+                        "resume, eval and train are spread over ranks (start it without "
+                        "mpirun)\n",
                         argv[1]);
             return 2;
         }

@@ -9,7 +9,13 @@
  *
  * Errors: a failing MPI call aborts the whole job (MPI_ERRORS_ARE_FATAL, the
  * default); ad_dist_abort is how a rank that cannot go on stops the others
- * with a message instead of leaving them waiting. Sizes are bytes (size_t);
+ * with a message instead of leaving them waiting. A wait that lasts longer
+ * than the timeout (ad_dist_set_timeout) stops the job too: the rank prints
+ * what it waited for, for how long, and the stage it was in (ad_dist_set_stage),
+ * then calls MPI_Abort. Every call below is bounded by it except the "await"
+ * ones, whose peer is computing first (a worker waiting for rank 0's next
+ * command, rank 0 waiting for a lineage a worker trains): those wait as long
+ * as the work takes. Sizes are bytes (size_t);
  * transfers over 1 GiB go in pieces. All ranks are assumed to run the same
  * binary on the same architecture (structs travel as bytes). */
 #ifndef AD_DIST_DIST_H
@@ -38,11 +44,27 @@ int ad_dist_size(void);
  * the job with `code` (MPI_Abort); alone, it returns and the caller exits. */
 void ad_dist_abort(const char *msg, int code);
 
+/* Seconds any one wait may last before the job is stopped (0: no limit; the
+ * default is AD_DIST_TIMEOUT_DEFAULT). The environment variable
+ * AD_DIST_TIMEOUT (seconds), when set to a number >= 0, wins over `seconds`.
+ * Returns the timeout in force. This function can't fail. */
+#define AD_DIST_TIMEOUT_DEFAULT 600.0
+double ad_dist_set_timeout(double seconds);
+
+/* Names what this rank is doing, printf-style (e.g. "round 1 optimize,
+ * lineage 0, step 10"), for the timeout's message. This function can't fail
+ * (a long name is cut). */
+void ad_dist_set_stage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Waits for every rank. */
 int ad_dist_barrier(ad_error *err);
 
 /* Broadcasts n bytes of buf from root to every rank. */
 int ad_dist_bcast(void *buf, size_t n, int root, ad_error *err);
+
+/* The same, not bounded by the timeout: for a worker waiting while the root
+ * computes (rank 0's next command). */
+int ad_dist_bcast_await(void *buf, size_t n, int root, ad_error *err);
 
 /* Broadcasts a malloc'd byte string of any length from root: on root *buf and
  * *n are the input; elsewhere *buf receives a malloc'd copy (free it) and *n
@@ -56,6 +78,12 @@ int ad_dist_recv(void *buf, size_t n, int peer, int tag, ad_error *err);
 /* A length-prefixed byte string to / from a peer; recv mallocs *buf. */
 int ad_dist_send_bytes(const void *buf, size_t n, int peer, int tag, ad_error *err);
 int ad_dist_recv_bytes(void **buf, size_t *n, int peer, int tag, ad_error *err);
+
+/* The same, not bounded by the timeout where the peer may still be computing:
+ * the sender's waits, and the receiver's wait for the length (its wait for
+ * the bytes that follow is bounded). */
+int ad_dist_send_bytes_await(const void *buf, size_t n, int peer, int tag, ad_error *err);
+int ad_dist_recv_bytes_await(void **buf, size_t *n, int peer, int tag, ad_error *err);
 
 /* Gathers n bytes from every rank into all[size * n] at root, in rank order
  * (all is only read at root). */

@@ -24,15 +24,15 @@ static void prompts_free(char **prompts, size_t n) {
     free(prompts);
 }
 
-/* The n held-out prompts of level lv (malloc'd, freed with prompts_free). On
- * error nothing is allocated. */
-static int level_prompts(const ad_task *t, ad_level lv, uint64_t seed, size_t n, char ***out,
-                         ad_error *err) {
+/* Held-out prompts first .. first + n - 1 of level lv (malloc'd, freed with
+ * prompts_free). On error nothing is allocated. */
+static int level_prompts(const ad_task *t, ad_level lv, uint64_t seed, size_t first, size_t n,
+                         char ***out, ad_error *err) {
     char **prompts = calloc(n ? n : 1, sizeof *prompts);
     ad_problem p = {0};
     int rc = prompts ? AD_OK : ad_error_set(err, "out of memory evaluating %zu problems", n);
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
-        rc = ad_eval_problem(t, lv, seed, i, &p, err);
+        rc = ad_eval_problem(t, lv, seed, first + i, &p, err);
         if (rc == AD_OK && !(prompts[i] = strdup(p.prompt.s)))
             rc = ad_error_set(err, "out of memory");
     }
@@ -73,57 +73,102 @@ static int completions_right(const ad_task *t, char *const *prompts, size_t n_pr
     return rc;
 }
 
-/* Greedy decoding of the n prompts of level lv; fills acc. */
-static int greedy_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv,
-                        char *const *prompts, size_t n, ad_level_accuracy *acc, ad_error *err) {
+/* Greedy answers to the n prompts: out[i] for prompts[i] (right, log-prob,
+ * tokens, and an equal share of the decoding's wall time). */
+static int greedy_outcomes(ad_model *m, const ad_vocab *v, const ad_task *t, char *const *prompts,
+                           size_t n, ad_eval_outcome *out, ad_error *err) {
     ad_completion *outs = calloc(n ? n : 1, sizeof *outs);
-    if (!outs) return ad_error_set(err, "out of memory evaluating %zu problems", n);
+    int *right = malloc((n ? n : 1) * sizeof *right);
+    if (!outs || !right) {
+        free(outs);
+        free(right);
+        return ad_error_set(err, "out of memory evaluating %zu problems", n);
+    }
     ad_sample_params sp = ad_sample_default_params();
     double t0 = ad_now();
     int rc = ad_complete_prompts(m, v, t, (const char *const *)prompts, n, 1, &sp, 0, outs, err);
-    double dt = ad_now() - t0, lp = 0, toks = 0;
-    size_t correct = 0;
-    int *right = malloc((n ? n : 1) * sizeof *right);
-    if (rc == AD_OK && !right) rc = ad_error_set(err, "out of memory evaluating %zu problems", n);
+    double share = n ? (ad_now() - t0) / (double)n : 0;
     if (rc == AD_OK) rc = completions_right(t, prompts, n, outs, n, right, err);
-    for (size_t i = 0; rc == AD_OK && i < n; i++) {
-        correct += (size_t)right[i];
-        lp += outs[i].logprob_sum;
-        toks += (double)outs[i].n_tokens;
-    }
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        out[i] = (ad_eval_outcome){.logprob_sum = outs[i].logprob_sum,
+                                   .seconds = share,
+                                   .n_tokens = outs[i].n_tokens,
+                                   .right = right[i]};
     free(right);
-    if (rc == AD_OK)
-        *acc = (ad_level_accuracy){lv,
-                                   n,
-                                   correct,
-                                   n ? (double)correct / (double)n : 0,
-                                   n ? lp / (double)n : 0,
-                                   dt > 0 ? toks / dt : 0};
     completions_free(outs, n);
     return rc;
 }
 
-/* Evaluates one level; fills acc. */
-static int evaluate_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv, size_t n,
-                          uint64_t seed, ad_level_accuracy *acc, ad_error *err) {
-    char **prompts = NULL;
-    if (level_prompts(t, lv, seed, n, &prompts, err) != AD_OK) return AD_ERR;
-    int rc = greedy_level(m, v, t, lv, prompts, n, acc, err);
-    prompts_free(prompts, n);
+/* Level lv's figures from its n outcomes, summed in problem order. This
+ * function can't fail. */
+static ad_level_accuracy level_summary(ad_level lv, const ad_eval_outcome *o, size_t n) {
+    size_t correct = 0;
+    double lp = 0, toks = 0, dt = 0;
+    for (size_t i = 0; i < n; i++) {
+        correct += o[i].right != 0;
+        lp += o[i].logprob_sum;
+        toks += (double)o[i].n_tokens;
+        dt += o[i].seconds;
+    }
+    return (ad_level_accuracy){lv,
+                               n,
+                               correct,
+                               n ? (double)correct / (double)n : 0,
+                               n ? lp / (double)n : 0,
+                               dt > 0 ? toks / dt : 0};
+}
+
+/* Greedy decoding of the n prompts of level lv; fills acc. */
+static int greedy_level(ad_model *m, const ad_vocab *v, const ad_task *t, ad_level lv,
+                        char *const *prompts, size_t n, ad_level_accuracy *acc, ad_error *err) {
+    ad_eval_outcome *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return ad_error_set(err, "out of memory evaluating %zu problems", n);
+    int rc = greedy_outcomes(m, v, t, prompts, n, o, err);
+    if (rc == AD_OK) *acc = level_summary(lv, o, n);
+    free(o);
     return rc;
 }
 
-int ad_evaluate_levels(ad_model *m, const ad_vocab *v, const ad_task *t, const ad_level *levels,
-                       size_t n_levels, size_t n_per_level, uint64_t seed, ad_level_accuracy *out,
-                       ad_error *err) {
-    for (size_t i = 0; i < n_levels; i++) {
-        if (evaluate_level(m, v, t, levels[i], n_per_level, seed, &out[i], err) != AD_OK) {
+int ad_evaluate_range(ad_model *m, const ad_vocab *v, const ad_task *t, const ad_level *levels,
+                      size_t n_levels, size_t n_per_level, uint64_t seed, size_t from, size_t to,
+                      ad_eval_outcome *out, ad_error *err) {
+    if (from > to || to > n_levels * n_per_level)
+        return ad_error_set(err, "evaluate: problems [%zu, %zu) of %zu", from, to,
+                            n_levels * n_per_level);
+    for (size_t i = 0; n_per_level && i < n_levels; i++) {
+        size_t a = i * n_per_level, b = a + n_per_level;
+        a = a > from ? a : from;
+        b = b < to ? b : to;
+        if (a >= b) continue;
+        char **prompts = NULL;
+        int rc = level_prompts(t, levels[i], seed, a - i * n_per_level, b - a, &prompts, err);
+        if (rc == AD_OK) rc = greedy_outcomes(m, v, t, prompts, b - a, out + (a - from), err);
+        prompts_free(prompts, b - a);
+        if (rc != AD_OK) {
             char buf[AD_LEVEL_TEXT_MAX];
             return ad_error_prefix(
                 err, "evaluating level %s: ", ad_level_format(levels[i], buf, sizeof buf));
         }
     }
     return AD_OK;
+}
+
+void ad_evaluate_summarize(const ad_level *levels, size_t n_levels, size_t n_per_level,
+                           const ad_eval_outcome *outcomes, ad_level_accuracy *out) {
+    for (size_t i = 0; i < n_levels; i++)
+        out[i] = level_summary(levels[i], outcomes + i * n_per_level, n_per_level);
+}
+
+int ad_evaluate_levels(ad_model *m, const ad_vocab *v, const ad_task *t, const ad_level *levels,
+                       size_t n_levels, size_t n_per_level, uint64_t seed, ad_level_accuracy *out,
+                       ad_error *err) {
+    size_t n = n_levels * n_per_level;
+    ad_eval_outcome *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return ad_error_set(err, "out of memory evaluating %zu problems", n);
+    int rc = ad_evaluate_range(m, v, t, levels, n_levels, n_per_level, seed, 0, n, o, err);
+    if (rc == AD_OK) ad_evaluate_summarize(levels, n_levels, n_per_level, o, out);
+    free(o);
+    return rc;
 }
 
 /* ---- best-of-k ------------------------------------------------------------- */
@@ -214,7 +259,7 @@ int ad_evaluate_best_of(ad_model *m, const ad_vocab *v, const ad_task *t, ad_lev
     if (n > SIZE_MAX / p->k / sizeof(ad_completion))
         return ad_error_set(err, "best-of: %zu problems x %zu samples is too many", n, p->k);
     char **prompts = NULL;
-    if (level_prompts(t, lv, seed, n, &prompts, err) != AD_OK) return AD_ERR;
+    if (level_prompts(t, lv, seed, 0, n, &prompts, err) != AD_OK) return AD_ERR;
     memset(out, 0, sizeof *out);
     out->params = *p;
     ad_completion *outs = calloc(n ? n * p->k : 1, sizeof *outs);

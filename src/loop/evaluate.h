@@ -38,6 +38,42 @@ int ad_evaluate_levels(ad_model *m, const ad_vocab *v, const ad_task *t, const a
                        size_t n_levels, size_t n_per_level, uint64_t seed, ad_level_accuracy *out,
                        ad_error *err);
 
+/* One held-out problem's greedy answer, as the figures above need it. Plain
+ * bytes: ranks gather them (ad_evaluate_levels_spread). */
+typedef struct ad_eval_outcome {
+    double logprob_sum; /* the answer's sequence log-prob */
+    double seconds;     /* its share of the decoding's wall time */
+    uint64_t n_tokens;  /* tokens decoded */
+    int32_t right;      /* EOS reached and the verifier accepts */
+    int32_t pad;
+} ad_eval_outcome;
+
+/* The problems of ad_evaluate_levels numbered in one list, level i's problem j
+ * being i * n_per_level + j: decodes and verifies problems [from, to) into
+ * out[to - from]. A problem's outcome depends on nothing but its level, its
+ * index and the model (decoding rows are independent), so any split of the
+ * list gives the same outcomes. */
+int ad_evaluate_range(ad_model *m, const ad_vocab *v, const ad_task *t, const ad_level *levels,
+                      size_t n_levels, size_t n_per_level, uint64_t seed, size_t from, size_t to,
+                      ad_eval_outcome *out, ad_error *err);
+
+/* The per-level figures of every problem's outcome (outcomes[n_levels *
+ * n_per_level], in list order), summed in problem order: the same bits
+ * however the outcomes were split. tokens_per_s is per process (tokens over
+ * the summed decoding seconds). This function can't fail. */
+void ad_evaluate_summarize(const ad_level *levels, size_t n_levels, size_t n_per_level,
+                           const ad_eval_outcome *outcomes, ad_level_accuracy *out);
+
+/* ad_evaluate_levels spread over the ranks of an MPI job (dist.h): every rank
+ * calls it with the same arguments and its own copy of the same model; rank r
+ * of N decodes problems [r*P/N, (r+1)*P/N) of the P = n_levels * n_per_level,
+ * and rank 0 gathers the outcomes in problem order and fills out (the other
+ * ranks' out is left alone). Rank 0's figures are bit for bit those of
+ * ad_evaluate_levels in one process; alone it is ad_evaluate_levels. */
+int ad_evaluate_levels_spread(ad_model *m, const ad_vocab *v, const ad_task *t,
+                              const ad_level *levels, size_t n_levels, size_t n_per_level,
+                              uint64_t seed, ad_level_accuracy *out, ad_error *err);
+
 typedef struct ad_best_of_params {
     size_t k;           /* samples per problem, 1..AD_BEST_OF_MAX */
     ad_best_of_rule by; /* how the answer is chosen among them */

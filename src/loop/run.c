@@ -64,15 +64,26 @@ uint64_t run_lineage_seed(const ad_run *run, size_t lineage) {
     return ad_seed(run->cfg.seed, lineage, 0, AD_SEED_INIT, 0, 0);
 }
 
-void ad_run_maybe_kill(const char *stage, size_t round, size_t step) {
-    const char *spec = getenv("AD_KILL_AT");
-    if (!spec || !*spec) return;
+/* 1 when the hook spec "STAGE:ROUND[:STEP]" names this point. */
+static int hook_at(const char *spec, const char *stage, size_t round, size_t step) {
+    if (!spec || !*spec) return 0;
     char want[64];
     snprintf(want, sizeof want, "%s:%zu", stage, round);
     size_t n = strlen(want);
-    if (strncmp(spec, want, n) != 0) return;
-    if (spec[n] == '\0' || (spec[n] == ':' && (size_t)strtoull(spec + n + 1, NULL, 10) == step))
-        raise(SIGKILL);
+    if (strncmp(spec, want, n) != 0) return 0;
+    return spec[n] == '\0' || (spec[n] == ':' && (size_t)strtoull(spec + n + 1, NULL, 10) == step);
+}
+
+void ad_run_maybe_kill(const char *stage, size_t round, size_t step) {
+    if (hook_at(getenv("AD_KILL_AT"), stage, round, step)) raise(SIGKILL);
+    if (!hook_at(getenv("AD_STALL_AT"), stage, round, step)) return;
+    const char *secs = getenv("AD_STALL_SECONDS");
+    if (secs && *secs) {
+        sleep((unsigned)strtoul(secs, NULL, 10));
+        return;
+    }
+    for (;;) /* until something outside stops it (a timeout's MPI_Abort) */
+        sleep(60);
 }
 
 /* The highest level the curriculum can reach within the run, for sizing max_len. */
@@ -105,6 +116,7 @@ static int run_init_common(ad_run *run, ad_error *err) {
     to.sandbox.workers = c->verifier_workers;
     to.sandbox.pass_env = c->verifier_env;
     if (ad_task_open(c->task, &to, &run->task, err) != AD_OK) return AD_ERR;
+    ad_dist_set_timeout(c->dist_timeout);
     /* Independent operand lengths are for the base data (the paper's); the
      * rounds pose and evaluate problems whose operands have the level's length,
      * which is what the curriculum and the length filter assume. */

@@ -92,7 +92,9 @@ void ad_run_free(ad_run *run);
 
 /* Test hook: when the environment variable AD_KILL_AT is "STAGE:ROUND[:STEP]"
  * (e.g. "optimize:1:30"), the process kills itself with SIGKILL at that point, so
- * tests can check resume from any point. */
+ * tests can check resume from any point. AD_STALL_AT (same form) makes it sleep
+ * there instead, for good or for AD_STALL_SECONDS, so tests can check which
+ * waits of the other ranks time out (run.dist_timeout) and which do not. */
 void ad_run_maybe_kill(const char *stage, size_t round, size_t step);
 
 #endif

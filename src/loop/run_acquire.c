@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "loop/complete.h"
 #include "loop/run_internal.h"
 #include "loop/vote.h"
@@ -214,31 +215,46 @@ static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, 
     return rc;
 }
 
-/* Decodes every prompt with every lineage, in chunks with a progress line, and
- * fills the store rows (strings owned by comps). */
-static int decode_all(ad_run *run, size_t round, lineage_models *lm, float temperature,
-                      char **prompts, const ad_level *lv, size_t n, ad_completion *comps,
-                      ad_store_sample *rows, double *tokens, ad_error *err) {
-    size_t k = run->cfg.samples, L = lm->n;
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
+                     const char *const *prompts, size_t n, size_t from, size_t to,
+                     ad_completion *out, ad_error *err) {
+    size_t k = run->cfg.samples;
+    double tokens = 0;
     char label[64];
     snprintf(label, sizeof label, "acquire r%zu", round);
     ad_progress prog;
-    ad_progress_begin(&prog, label, n * L, "tok");
-    for (size_t l = 0; l < L; l++) {
-        for (size_t from = 0; from < n; from += DECODE_CHUNK) {
-            size_t cnt = n - from < DECODE_CHUNK ? n - from : DECODE_CHUNK;
-            ad_completion *c = comps + (l * n + from) * k;
-            if (run_decode_candidates(run, lm->m[l], l, round, AD_SEED_SAMPLE, temperature,
-                                      (const char *const *)prompts + from, from, cnt, k, c,
-                                      err) != AD_OK)
-                return AD_ERR;
-            for (size_t i = 0; i < cnt * k; i++)
-                *tokens += (double)c[i].n_tokens;
-            ad_progress_update(&prog, l * n + from + cnt, *tokens, NULL);
-            ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, l * n + from + cnt);
-        }
+    ad_progress_begin(&prog, label, to - from, "tok");
+    for (size_t u = from; u < to;) {
+        size_t l = u / n, i = u % n;
+        size_t cnt = n - i < DECODE_CHUNK ? n - i : DECODE_CHUNK;
+        cnt = cnt < to - u ? cnt : to - u;
+        ad_completion *c = out + (u - from) * k;
+        if (run_decode_candidates(run, models[l], l, round, AD_SEED_SAMPLE, temperature,
+                                  prompts + i, i, cnt, k, c, err) != AD_OK)
+            return AD_ERR;
+        for (size_t j = 0; j < cnt * k; j++)
+            tokens += (double)c[j].n_tokens;
+        u += cnt;
+        ad_progress_update(&prog, u - from, tokens, NULL);
+        ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, u);
     }
-    ad_progress_end(&prog, *tokens, NULL);
+    ad_progress_end(&prog, tokens, NULL);
+    return AD_OK;
+}
+
+/* Decodes every prompt with every lineage (alone, or spread over the ranks:
+ * run_dist_acquire) and fills the store rows (strings owned by comps). */
+static int decode_all(ad_run *run, size_t round, size_t parent, lineage_models *lm,
+                      float temperature, char **prompts, const ad_level *lv, size_t n,
+                      ad_completion *comps, ad_store_sample *rows, double *tokens, ad_error *err) {
+    size_t k = run->cfg.samples, L = lm->n;
+    const char *const *ps = (const char *const *)prompts;
+    int rc = ad_dist_size() > 1
+                 ? run_dist_acquire(run, round, parent, lm->m, temperature, ps, n, comps, err)
+                 : run_decode_units(run, round, lm->m, temperature, ps, n, 0, L * n, comps, err);
+    if (rc != AD_OK) return AD_ERR;
+    for (size_t u = 0; u < L * n * k; u++)
+        *tokens += (double)comps[u].n_tokens;
     for (size_t l = 0; l < L; l++)
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < k; j++) {
@@ -355,7 +371,8 @@ int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
                 "acquire r%zu: levels [%s], %zu prompts x %zu lineage(s) x %zu sample(s), "
                 "temperature %.2f",
                 round, text, n, lm.n, k, (double)temperature);
-        rc = decode_all(run, round, &lm, temperature, prompts, lv, n, comps, rows, &tokens, err);
+        rc = decode_all(run, round, rr->parent, &lm, temperature, prompts, lv, n, comps, rows,
+                        &tokens, err);
     }
     if (rc == AD_OK)
         rc = record(run, round, &levels, cursor, rows, total, &pick, temperature, tokens,

@@ -47,6 +47,10 @@ static const ad_config_key keys[] = {
     KR("run.shards", AD_CONFIG_SIZE, shards, "1",
        "slices of each sft step, gradients summed in slice order (bits depend on it, not on ranks)",
        1, 1024),
+    KR("run.dist_timeout", AD_CONFIG_DOUBLE, dist_timeout, "600",
+       "mpirun: seconds one wait for other ranks may last before the job stops (0: none; "
+       "AD_DIST_TIMEOUT wins)",
+       0, 1e9),
     KR("run.save_every", AD_CONFIG_SIZE, save_every, "100",
        "optimizer steps between partial checkpoints (resume points)", 1, 1e9),
     KR("run.record_every", AD_CONFIG_SIZE, record_every, "10",

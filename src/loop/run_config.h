@@ -21,6 +21,7 @@ typedef struct ad_run_config {
     size_t rounds;
     size_t threads;
     size_t shards;       /* slices of each sft step (objective_shards.c) */
+    double dist_timeout; /* seconds an MPI wait may last (0: no limit; dist.h) */
     size_t save_every;   /* optimizer steps between partial checkpoints */
     size_t record_every; /* optimizer steps between recorded per-step figures */
     int pack;            /* training rows hold several sequences (ad_train_config.pack) */

@@ -13,9 +13,18 @@
  * (checkpoint files, step figures, result), and rank 0 writes and records it.
  * Training is the same code on the same inputs, so the bits are those of a
  * one-process run. Workers write no partial checkpoints: a killed job resumes
- * their lineages from the round's start (rank 0's from its partials).
+ * their lineages from the round's start (rank 0's from its partials). rl
+ * rounds are spread the same way (run_dist_rl: the worker sends its checkpoint
+ * and every step's figures).
  *
- * Not here: acquire, select, evaluate and accept run on rank 0 alone, so
+ * The evaluate stage is spread too: rank 0 names the lineages and levels
+ * (run_dist_evaluate), and every rank decodes a range of each lineage's
+ * problems (evaluate_spread.c), rank 0 gathering them in problem order. So is
+ * acquire's decoding (run_dist_acquire): rank 0 chooses the levels and poses
+ * the prompts, every rank decodes a range of the (lineage, prompt) units, and
+ * rank 0 receives them in unit order.
+ *
+ * Not here: the curriculum's probes, select and accept run on rank 0 alone, so
  * cross-lineage votes see every lineage's answers in lineage order as they
  * always did; dpo and nft rounds optimize on rank 0 (they read and write the
  * store per lineage). */
@@ -23,8 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dist/dist.h"
@@ -34,8 +41,9 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-enum { CMD_STOP = 0, CMD_OPTIMIZE = 1 };
+enum { CMD_STOP = 0, CMD_OPTIMIZE = 1, CMD_EVALUATE = 2, CMD_ACQUIRE = 3, CMD_RL = 4 };
 #define TAG_LINEAGE 17
+#define TAG_CANDIDATES 18
 
 /* What rank 0 broadcasts before each command's payload. */
 typedef struct dist_cmd {
@@ -58,13 +66,13 @@ static void path_in(char *buf, size_t cap, const char *dir, const char *name) {
  * with more, the G = N / L ranks l*G .. l*G + G - 1, which split each step's
  * run.shards slices (objective_shards.c), and of which the first (the
  * leader) sends the result to rank 0. */
-static int lineage_leader(const ad_run *run, size_t l) {
+int run_dist_lineage_rank(const ad_run *run, size_t l) {
     size_t n = (size_t)ad_dist_size();
     return (int)(run->lineage_ranks > 1 ? l * run->lineage_ranks : l % n);
 }
 
 static int lineage_member(const ad_run *run, size_t l, int rank) {
-    if (run->lineage_ranks <= 1) return lineage_leader(run, l) == rank;
+    if (run->lineage_ranks <= 1) return run_dist_lineage_rank(run, l) == rank;
     return (size_t)rank / run->lineage_ranks == l;
 }
 
@@ -124,14 +132,9 @@ static int get_sets(ad_dist_buf *b, ad_run *run, ad_error *err) {
 
 /* ---- a trained lineage, as bytes (worker -> rank 0) --------------------------- */
 
-/* The message: start step, seconds, result, step figures, checkpoint files. */
-static int put_lineage(ad_dist_buf *b, size_t start, double seconds, const ad_train_result *res,
-                       const ad_vec *steps, const char *ckpt, ad_error *err) {
-    ad_dist_buf_put_u64(b, start);
-    ad_dist_buf_put(b, &seconds, sizeof seconds);
-    ad_dist_buf_put(b, res, sizeof *res);
-    ad_dist_buf_put_u64(b, steps->n);
-    ad_dist_buf_put(b, steps->data, steps->n * sizeof(run_step_figures));
+/* The files of the checkpoint directory ckpt, each length-prefixed
+ * (FILE_ABSENT for a file it lacks). */
+static int put_ckpt_files(ad_dist_buf *b, const char *ckpt, ad_error *err) {
     for (size_t i = 0; i < N_CKPT_FILES; i++) {
         char path[AD_RUN_PATH_MAX], *data = NULL;
         size_t len = 0;
@@ -145,6 +148,18 @@ static int put_lineage(ad_dist_buf *b, size_t start, double seconds, const ad_tr
         ad_dist_buf_put(b, data, len);
         free(data);
     }
+    return AD_OK;
+}
+
+/* The message: start step, seconds, result, step figures, checkpoint files. */
+static int put_lineage(ad_dist_buf *b, size_t start, double seconds, const ad_train_result *res,
+                       const ad_vec *steps, const char *ckpt, ad_error *err) {
+    ad_dist_buf_put_u64(b, start);
+    ad_dist_buf_put(b, &seconds, sizeof seconds);
+    ad_dist_buf_put(b, res, sizeof *res);
+    ad_dist_buf_put_u64(b, steps->n);
+    ad_dist_buf_put(b, steps->data, steps->n * sizeof(run_step_figures));
+    if (put_ckpt_files(b, ckpt, err) != AD_OK) return AD_ERR;
     return ad_dist_buf_check(b, "lineage", err);
 }
 
@@ -189,12 +204,27 @@ static int install_ckpt(ad_run *run, const char *tmp, const char *path, ad_error
     return rc;
 }
 
+/* Rank 0: the message's checkpoint files, written as lineage l's checkpoint
+ * at path (through a temporary directory beside it). */
+static int receive_ckpt(ad_run *run, ad_dist_buf *b, size_t l, const char *path, ad_error *err) {
+    char dir[AD_RUN_PATH_MAX], tmp[AD_RUN_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
+    path_in(tmp, sizeof tmp, dir, "received-XXXXXX");
+    int rc = ad_mkdir_p(dir, err);
+    int made = rc == AD_OK && mkdtemp(tmp) != NULL;
+    if (rc == AD_OK && !made) rc = ad_error_set(err, "%s: %s", tmp, strerror(errno));
+    if (rc == AD_OK) rc = get_ckpt_files(b, tmp, err);
+    if (rc == AD_OK) rc = install_ckpt(run, tmp, path, err);
+    if (made) remove_ckpt_files(tmp);
+    return rc;
+}
+
 /* Rank 0: receives lineage l from rank `from`, writes its checkpoint and its
  * records as run_optimize_lineage would have. */
 static int receive_lineage(ad_run *run, const run_round *rr, size_t l, int from, ad_error *err) {
     ad_dist_buf b = {0};
     void *p = NULL;
-    if (ad_dist_recv_bytes(&p, &b.n, from, TAG_LINEAGE, err) != AD_OK) return AD_ERR;
+    if (ad_dist_recv_bytes_await(&p, &b.n, from, TAG_LINEAGE, err) != AD_OK) return AD_ERR;
     b.p = p;
     b.cap = b.n;
     size_t start = ad_dist_buf_get_u64(&b), round = rr->round;
@@ -207,16 +237,9 @@ static int receive_lineage(ad_run *run, const run_round *rr, size_t l, int from,
         n_steps < ((size_t)1 << 40) ? ad_dist_buf_take(&b, n_steps * sizeof *steps) : NULL;
     int rc = steps || !n_steps ? ad_dist_buf_check(&b, "lineage", err)
                                : ad_error_set(err, "lineage: step figures cut short");
-    char dir[AD_RUN_PATH_MAX], tmp[AD_RUN_PATH_MAX], path[AD_RUN_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
-    path_in(tmp, sizeof tmp, dir, "received-XXXXXX");
+    char path[AD_RUN_PATH_MAX];
     run_ckpt_path(run, l, round, path, sizeof path);
-    if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
-    int made = rc == AD_OK && mkdtemp(tmp) != NULL;
-    if (rc == AD_OK && !made) rc = ad_error_set(err, "%s: %s", tmp, strerror(errno));
-    if (rc == AD_OK) rc = get_ckpt_files(&b, tmp, err);
-    if (rc == AD_OK) rc = install_ckpt(run, tmp, path, err);
-    if (made) remove_ckpt_files(tmp);
+    if (rc == AD_OK) rc = receive_ckpt(run, &b, l, path, err);
     ad_run_maybe_kill("optimize-saved", round, 0);
     if (rc == AD_OK)
         rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_OPTIMIZE, (int64_t)l,
@@ -249,35 +272,43 @@ int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_er
     dist_cmd cmd = {CMD_OPTIMIZE, rr->round, rr->parent, rr->cursor_before};
     void *payload = b.p;
     size_t n = b.n;
-    if (rc == AD_OK && n_todo) rc = ad_dist_bcast(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK && n_todo) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
     if (rc == AD_OK && n_todo) rc = ad_dist_bcast_bytes(&payload, &n, 0, err);
     const uint64_t *todo = (const uint64_t *)b.p;
     for (size_t l = 0; rc == AD_OK && l < L; l++)
-        if (todo[l] && lineage_leader(run, l) == 0 && run_optimize_lineage(run, rr, l, obj, err))
+        if (todo[l] && run_dist_lineage_rank(run, l) == 0 &&
+            run_optimize_lineage(run, rr, l, obj, err))
             rc = ad_error_prefix(err, "optimize, lineage %zu: ", l);
     for (size_t l = 0; rc == AD_OK && l < L; l++)
-        if (todo[l] && lineage_leader(run, l) != 0)
-            rc = receive_lineage(run, rr, l, lineage_leader(run, l), err);
+        if (todo[l] && run_dist_lineage_rank(run, l) != 0)
+            rc = receive_lineage(run, rr, l, run_dist_lineage_rank(run, l), err);
     ad_dist_buf_free(&b);
     return rc;
 }
 
 /* ---- a worker's side ---------------------------------------------------------- */
 
+/* A temporary directory of this machine ($TMPDIR, else /tmp) into tmp, and
+ * the checkpoint path inside it into ckpt (both AD_RUN_PATH_MAX). */
+static int make_local_tmp(char *tmp, char *ckpt, ad_error *err) {
+    const char *td = getenv("TMPDIR");
+    path_in(tmp, AD_RUN_PATH_MAX, td && *td ? td : "/tmp", "autodidact-rank-XXXXXX");
+    path_in(ckpt, AD_RUN_PATH_MAX, tmp, "ckpt");
+    if (!mkdtemp(tmp)) return ad_error_set(err, "%s: %s", tmp, strerror(errno));
+    return AD_OK;
+}
+
 /* Sends trained lineage l to rank 0: its checkpoint passes through a
- * temporary directory of this machine ($TMPDIR, else /tmp). */
+ * temporary directory of this machine (make_local_tmp). */
 static int send_lineage(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr, size_t start,
                         double seconds, const ad_train_result *res, const ad_vec *steps,
                         ad_error *err) {
-    const char *td = getenv("TMPDIR");
     char tmp[AD_RUN_PATH_MAX], ckpt[AD_RUN_PATH_MAX];
-    path_in(tmp, sizeof tmp, td && *td ? td : "/tmp", "autodidact-rank-XXXXXX");
-    path_in(ckpt, sizeof ckpt, tmp, "ckpt");
-    if (!mkdtemp(tmp)) return ad_error_set(err, "%s: %s", tmp, strerror(errno));
+    if (make_local_tmp(tmp, ckpt, err) != AD_OK) return AD_ERR;
     ad_dist_buf b = {0};
     int rc = run_save_trainer(run, ckpt, tr, rr->round, l, err);
     if (rc == AD_OK) rc = put_lineage(&b, start, seconds, res, steps, ckpt, err);
-    if (rc == AD_OK) rc = ad_dist_send_bytes(b.p, b.n, 0, TAG_LINEAGE, err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes_await(b.p, b.n, 0, TAG_LINEAGE, err);
     remove_ckpt_files(ckpt);
     rmdir(tmp);
     ad_dist_buf_free(&b);
@@ -296,7 +327,7 @@ static int work_lineage(ad_run *run, run_round *rr, size_t l, const ad_objective
     size_t start = 0;
     double t0 = ad_now();
     int rc = run_optimize_train(run, rr, l, obj, &steps, &m, &tr, &res, &start, err);
-    if (rc == AD_OK && lineage_leader(run, l) == ad_dist_rank())
+    if (rc == AD_OK && run_dist_lineage_rank(run, l) == ad_dist_rank())
         rc = send_lineage(run, rr, l, &tr, start, ad_now() - t0, &res, &steps, err);
     ad_vec_free(&steps);
     ad_trainer_free(&tr);
@@ -320,20 +351,326 @@ static int serve_optimize(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_e
     return AD_OK;
 }
 
+/* ---- the evaluate stage: every rank decodes a range of each lineage's problems */
+
+int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_level *lv, size_t n,
+                      ad_error *err) {
+    if (ad_dist_size() == 1) return AD_OK;
+    ad_dist_buf b = {0};
+    ad_dist_buf_put(&b, todo, run->cfg.lineages * sizeof *todo);
+    ad_dist_buf_put_u64(&b, n);
+    ad_dist_buf_put(&b, lv, n * sizeof *lv);
+    dist_cmd cmd = {CMD_EVALUATE, round, 0, 0};
+    void *payload = b.p;
+    size_t len = b.n;
+    int rc = ad_dist_buf_check(&b, "evaluate", err);
+    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    if (rc == AD_OK)
+        run_log(run, "evaluate r%zu: %zu problems per lineage spread over %d ranks", round,
+                n * run->cfg.eval_n, ad_dist_size());
+    ad_dist_buf_free(&b);
+    return rc;
+}
+
+static int serve_evaluate(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
+    size_t L = run->cfg.lineages;
+    const uint64_t *todo = ad_dist_buf_take(b, L * sizeof *todo);
+    size_t n = ad_dist_buf_get_u64(b);
+    const ad_level *lv = n <= 4096 ? ad_dist_buf_take(b, n * sizeof *lv) : NULL;
+    if (!todo || !lv) return ad_error_set(err, "evaluate: message cut short");
+    ad_level_accuracy *acc = calloc(n ? n : 1, sizeof *acc); /* filled on rank 0 only */
+    int rc = acc ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t l = 0; rc == AD_OK && l < L; l++)
+        if (todo[l] && run_evaluate_figures(run, cmd->round, l, lv, n, acc, err) != AD_OK)
+            rc = ad_error_prefix(err, "evaluate, lineage %zu: ", l);
+    free(acc);
+    return rc;
+}
+
+/* ---- the acquire stage: every rank decodes a range of (lineage, prompt) units */
+
+/* Unit range [*from, *to) of rank r among N (units u = l * n + i). */
+static void unit_range(size_t units, size_t r, size_t N, size_t *from, size_t *to) {
+    *from = r * units / N;
+    *to = (r + 1) * units / N;
+}
+
+static void put_completions(ad_dist_buf *b, const ad_completion *c, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        size_t len = c[i].text ? strlen(c[i].text) : 0;
+        ad_dist_buf_put_u64(b, c[i].n_tokens);
+        ad_dist_buf_put(b, &c[i].logprob_sum, sizeof c[i].logprob_sum);
+        ad_dist_buf_put(b, &c[i].certainty_sum, sizeof c[i].certainty_sum);
+        ad_dist_buf_put_u64(b, (uint64_t)c[i].hit_eos);
+        ad_dist_buf_put_u64(b, len);
+        ad_dist_buf_put(b, c[i].text, len);
+    }
+}
+
+/* count completions from b into out (zeroed; texts malloc'd). On error the
+ * texts made so far stay in out for the caller to free. */
+static int get_completions(ad_dist_buf *b, ad_completion *out, size_t count, ad_error *err) {
+    for (size_t i = 0; i < count; i++) {
+        ad_completion *c = &out[i];
+        c->n_tokens = ad_dist_buf_get_u64(b);
+        ad_dist_buf_get(b, &c->logprob_sum, sizeof c->logprob_sum);
+        ad_dist_buf_get(b, &c->certainty_sum, sizeof c->certainty_sum);
+        c->hit_eos = ad_dist_buf_get_u64(b) != 0;
+        size_t len = ad_dist_buf_get_u64(b);
+        const char *t = len <= b->n ? ad_dist_buf_take(b, len) : NULL;
+        if (!t) return ad_error_set(err, "candidates: message cut short at %zu", i);
+        if (!(c->text = malloc(len + 1))) return ad_error_set(err, "out of memory");
+        memcpy(c->text, t, len);
+        c->text[len] = '\0';
+    }
+    return ad_dist_buf_check(b, "candidates", err);
+}
+
+int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
+                     ad_error *err) {
+    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), U = L * n;
+    ad_dist_buf b = {0};
+    ad_dist_buf_put(&b, &temperature, sizeof temperature);
+    ad_dist_buf_put_u64(&b, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(prompts[i]);
+        ad_dist_buf_put_u64(&b, len);
+        ad_dist_buf_put(&b, prompts[i], len);
+    }
+    dist_cmd cmd = {CMD_ACQUIRE, round, parent, 0};
+    void *payload = b.p;
+    size_t len = b.n, from, to;
+    int rc = ad_dist_buf_check(&b, "acquire", err);
+    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    ad_dist_buf_free(&b);
+    unit_range(U, 0, N, &from, &to);
+    if (rc == AD_OK)
+        rc = run_decode_units(run, round, models, temperature, prompts, n, from, to, out, err);
+    for (size_t r = 1; rc == AD_OK && r < N; r++) {
+        void *p = NULL;
+        unit_range(U, r, N, &from, &to);
+        rc = ad_dist_recv_bytes_await(&p, &b.n, (int)r, TAG_CANDIDATES, err);
+        b.p = p;
+        b.cap = b.n;
+        if (rc == AD_OK) rc = get_completions(&b, out + from * k, (to - from) * k, err);
+        if (rc != AD_OK) ad_error_prefix(err, "candidates from rank %zu: ", r);
+        ad_dist_buf_free(&b);
+    }
+    if (rc == AD_OK)
+        run_log(run, "acquire r%zu: %zu lineage x prompt units spread over %zu ranks", round, U, N);
+    return rc;
+}
+
+/* A worker's part: decodes its units with the parent's models (only the
+ * lineages its range touches) and sends them to rank 0. */
+static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
+    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), from, to;
+    float temperature = 0;
+    ad_dist_buf_get(b, &temperature, sizeof temperature);
+    size_t n = ad_dist_buf_get_u64(b);
+    if (b->failed || n > b->n) return ad_error_set(err, "acquire: message cut short");
+    char **prompts = calloc(n ? n : 1, sizeof *prompts);
+    ad_model **models = calloc(L, sizeof *models);
+    int rc = prompts && models ? AD_OK : ad_error_set(err, "out of memory");
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        size_t len = ad_dist_buf_get_u64(b);
+        const char *t = len <= b->n ? ad_dist_buf_take(b, len) : NULL;
+        if (!t || !(prompts[i] = strndup(t, len)))
+            rc = ad_error_set(err, "acquire: prompt %zu cut short", i);
+    }
+    unit_range(L * n, (size_t)ad_dist_rank(), N, &from, &to);
+    for (size_t l = n ? from / n : 0; rc == AD_OK && from < to && l <= (to - 1) / n; l++)
+        rc = run_load_model(run, l, cmd->parent, &models[l], err);
+    ad_completion *out = calloc((to - from) * k + 1, sizeof *out);
+    if (rc == AD_OK && !out) rc = ad_error_set(err, "out of memory");
+    if (rc == AD_OK)
+        rc = run_decode_units(run, cmd->round, models, temperature, (const char *const *)prompts, n,
+                              from, to, out, err);
+    ad_dist_buf m = {0};
+    if (rc == AD_OK) put_completions(&m, out, (to - from) * k);
+    if (rc == AD_OK) rc = ad_dist_buf_check(&m, "candidates", err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes_await(m.p, m.n, 0, TAG_CANDIDATES, err);
+    ad_dist_buf_free(&m);
+    for (size_t i = 0; out && i < (to - from) * k; i++)
+        ad_completion_free(&out[i]);
+    for (size_t i = 0; prompts && i < n; i++)
+        free(prompts[i]);
+    for (size_t l = 0; models && l < L; l++)
+        ad_model_free(models[l]);
+    free(out);
+    free(prompts);
+    free(models);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "acquire: ");
+}
+
+/* ---- the rl stage: lineage l trains on its rank, as in optimize -------------- */
+
+int run_rl_figures_put(ad_dist_buf *b, size_t step, const char *const *keys, const double *v,
+                       size_t n, ad_error *err) {
+    ad_dist_buf_put_u64(b, step);
+    ad_dist_buf_put_u64(b, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(keys[i]);
+        ad_dist_buf_put_u64(b, len);
+        ad_dist_buf_put(b, keys[i], len);
+        ad_dist_buf_put(b, &v[i], sizeof v[i]);
+    }
+    return ad_dist_buf_check(b, "rl figures", err);
+}
+
+/* Rank 0: the figures of f (run_rl_figures_put's messages), step by step,
+ * into the store's per-step series of lineage l. */
+static int store_rl_figures(ad_run *run, size_t round, size_t l, ad_dist_buf *f, ad_error *err) {
+    enum { KEYS_MAX = 64 };
+    char names[KEYS_MAX][64];
+    const char *keys[KEYS_MAX];
+    double v[KEYS_MAX];
+    while (f->off < f->n) {
+        size_t step = ad_dist_buf_get_u64(f), n = ad_dist_buf_get_u64(f);
+        if (f->failed || n > KEYS_MAX) return ad_error_set(err, "rl figures: bad message");
+        for (size_t i = 0; i < n; i++) {
+            size_t len = ad_dist_buf_get_u64(f);
+            const char *k = len < sizeof names[i] ? ad_dist_buf_take(f, len) : NULL;
+            if (!k) return ad_error_set(err, "rl figures: bad key at step %zu", step);
+            memcpy(names[i], k, len);
+            names[i][len] = '\0';
+            keys[i] = names[i];
+            ad_dist_buf_get(f, &v[i], sizeof v[i]);
+        }
+        if (ad_dist_buf_check(f, "rl figures", err) != AD_OK) return AD_ERR;
+        if (ad_store_step_metrics_insert(run->st, (uint32_t)round, AD_STAGE_RL, (int64_t)l, step,
+                                         keys, v, n, err) != AD_OK)
+            return AD_ERR;
+    }
+    return AD_OK;
+}
+
+/* Rank 0: receives rl lineage l from rank `from` and records it as
+ * run_rl_lineages would have (figures from its start step on, checkpoint,
+ * done marker). */
+static int receive_rl(ad_run *run, const run_round *rr, size_t l, int from, ad_error *err) {
+    ad_dist_buf b = {0}, f = {0};
+    void *p = NULL;
+    if (ad_dist_recv_bytes_await(&p, &b.n, from, TAG_LINEAGE, err) != AD_OK) return AD_ERR;
+    b.p = p;
+    b.cap = b.n;
+    size_t start = ad_dist_buf_get_u64(&b), n_fig = ad_dist_buf_get_u64(&b), round = rr->round;
+    double seconds = 0;
+    ad_dist_buf_get(&b, &seconds, sizeof seconds);
+    f.p = n_fig <= b.n ? (unsigned char *)ad_dist_buf_take(&b, n_fig) : NULL;
+    f.n = f.cap = n_fig;
+    int rc = f.p || !n_fig ? ad_dist_buf_check(&b, "rl lineage", err)
+                           : ad_error_set(err, "rl lineage: figures cut short");
+    char path[AD_RUN_PATH_MAX];
+    run_ckpt_path(run, l, round, path, sizeof path);
+    if (rc == AD_OK) rc = receive_ckpt(run, &b, l, path, err);
+    if (rc == AD_OK)
+        rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_RL, (int64_t)l,
+                                            start, err);
+    if (rc == AD_OK) rc = store_rl_figures(run, round, l, &f, err);
+    if (rc == AD_OK) rc = run_rl_record(run, rr, l, path, seconds, err);
+    if (rc == AD_OK) run_log(run, "rl r%zu l%zu: trained by rank %d", round, l, from);
+    free(p);
+    return rc == AD_OK ? AD_OK : ad_error_prefix(err, "rl lineage %zu from rank %d: ", l, from);
+}
+
+int run_dist_rl(ad_run *run, run_round *rr, const uint64_t *todo, const ad_level *lv, size_t n,
+                ad_error *err) {
+    size_t L = run->cfg.lineages;
+    ad_dist_buf b = {0};
+    ad_dist_buf_put(&b, todo, L * sizeof *todo);
+    ad_dist_buf_put_u64(&b, n);
+    ad_dist_buf_put(&b, lv, n * sizeof *lv);
+    dist_cmd cmd = {CMD_RL, rr->round, rr->parent, rr->cursor_before};
+    void *payload = b.p;
+    size_t len = b.n;
+    int rc = ad_dist_buf_check(&b, "rl", err);
+    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
+    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    ad_dist_buf_free(&b);
+    if (rc == AD_OK) rc = run_rl_lineages(run, rr, lv, n, todo, 0, NULL, err);
+    for (size_t l = 0; rc == AD_OK && l < L; l++)
+        if (todo[l] && run_dist_lineage_rank(run, l) != 0)
+            rc = receive_rl(run, rr, l, run_dist_lineage_rank(run, l), err);
+    return rc;
+}
+
+/* A worker: trains rl lineage l into a local temporary checkpoint and sends
+ * it, with its figures, to rank 0. */
+static int work_rl(ad_run *run, run_round *rr, size_t l, const ad_level *lv, size_t n,
+                   ad_error *err) {
+    size_t L = run->cfg.lineages;
+    char tmp[AD_RUN_PATH_MAX], ckpt[AD_RUN_PATH_MAX];
+    uint64_t *one = calloc(L, sizeof *one);
+    if (!one) return ad_error_set(err, "out of memory");
+    one[l] = 1;
+    if (make_local_tmp(tmp, ckpt, err) != AD_OK) {
+        free(one);
+        return AD_ERR;
+    }
+    run_rl_worker wk = {.save_to = ckpt};
+    ad_dist_buf b = {0};
+    int rc = run_rl_lineages(run, rr, lv, n, one, -1, &wk, err);
+    if (rc == AD_OK) {
+        ad_dist_buf_put_u64(&b, wk.start);
+        ad_dist_buf_put_u64(&b, wk.figures.n);
+        ad_dist_buf_put(&b, &wk.seconds, sizeof wk.seconds);
+        ad_dist_buf_put(&b, wk.figures.p, wk.figures.n);
+        rc = put_ckpt_files(&b, ckpt, err);
+    }
+    if (rc == AD_OK) rc = ad_dist_buf_check(&b, "rl lineage", err);
+    if (rc == AD_OK) rc = ad_dist_send_bytes_await(b.p, b.n, 0, TAG_LINEAGE, err);
+    remove_ckpt_files(ckpt);
+    rmdir(tmp);
+    ad_dist_buf_free(&b);
+    ad_dist_buf_free(&wk.figures);
+    free(one);
+    return rc;
+}
+
+static int serve_rl(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
+    run_round rr = {
+        .round = cmd->round, .parent = cmd->parent, .cursor_before = cmd->cursor_before};
+    size_t L = run->cfg.lineages;
+    const uint64_t *todo = ad_dist_buf_take(b, L * sizeof *todo);
+    size_t n = ad_dist_buf_get_u64(b);
+    const ad_level *lv = n <= 4096 ? ad_dist_buf_take(b, n * sizeof *lv) : NULL;
+    if (!todo || !lv) return ad_error_set(err, "rl: message cut short");
+    int me = ad_dist_rank();
+    for (size_t l = 0; l < L; l++)
+        if (todo[l] && run_dist_lineage_rank(run, l) == me && work_rl(run, &rr, l, lv, n, err))
+            return ad_error_prefix(err, "rl, lineage %zu: ", l);
+    return AD_OK;
+}
+
+static const char *cmd_name(uint64_t kind) {
+    static const char *const names[] = {"stop", "optimize", "evaluate", "acquire", "rl"};
+    return kind < sizeof names / sizeof *names ? names[kind] : "?";
+}
+
 /* A worker's loop: rank 0's commands until it says stop. */
 int run_dist_serve(ad_run *run, ad_error *err) {
     for (;;) {
         dist_cmd cmd;
-        if (ad_dist_bcast(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
+        ad_dist_set_stage("waiting for rank 0's next command");
+        if (ad_dist_bcast_await(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
         if (cmd.kind == CMD_STOP) return AD_OK;
+        ad_dist_set_stage("round %llu %s (for rank 0)", (unsigned long long)cmd.round,
+                          cmd_name(cmd.kind));
         ad_dist_buf b = {0};
         void *p = NULL;
         if (ad_dist_bcast_bytes(&p, &b.n, 0, err) != AD_OK) return AD_ERR;
         b.p = p;
         b.cap = b.n;
-        int rc = cmd.kind == CMD_OPTIMIZE ? serve_optimize(run, &cmd, &b, err)
-                                          : ad_error_set(err, "unknown command %llu from rank 0",
-                                                         (unsigned long long)cmd.kind);
+        int rc = cmd.kind == CMD_OPTIMIZE   ? serve_optimize(run, &cmd, &b, err)
+                 : cmd.kind == CMD_EVALUATE ? serve_evaluate(run, &cmd, &b, err)
+                 : cmd.kind == CMD_ACQUIRE  ? serve_acquire(run, &cmd, &b, err)
+                 : cmd.kind == CMD_RL       ? serve_rl(run, &cmd, &b, err)
+                                            : ad_error_set(err, "unknown command %llu from rank 0",
+                                                           (unsigned long long)cmd.kind);
         ad_dist_buf_free(&b);
         if (rc != AD_OK) return AD_ERR;
     }
@@ -342,133 +679,5 @@ int run_dist_serve(ad_run *run, ad_error *err) {
 int run_dist_release(ad_error *err) {
     if (ad_dist_size() == 1) return AD_OK;
     dist_cmd cmd = {CMD_STOP, 0, 0, 0};
-    return ad_dist_bcast(&cmd, sizeof cmd, 0, err);
-}
-
-/* ---- joining: every rank sees the run ------------------------------------------ */
-
-/* What rank 0 tells the others once it has created or opened the run. */
-typedef struct dist_hello {
-    int32_t ok;
-    char dir[AD_RUN_DIR_MAX];
-    char token[64]; /* the content of DIR/dist-check */
-    uint64_t identity, config_hash;
-} dist_hello;
-
-/* Each rank's answer: whether it sees the run, and why not. */
-typedef struct dist_answer {
-    int32_t ok;
-    char host[64];
-    char msg[512];
-} dist_answer;
-
-/* Refuses more ranks than the work can use: up to one rank per lineage, or a
- * whole number G of ranks per lineage that divides run.shards (each step's
- * slices split evenly over the G ranks). */
-int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err) {
-    size_t L = c->lineages, S = c->shards;
-    if (n <= L) return AD_OK;
-    if (n % L == 0 && S % (n / L) == 0) return AD_OK;
-    return ad_error_set(err,
-                        "%zu ranks cannot share %zu lineage(s) x %zu shard(s) (run.lineages x "
-                        "run.shards): start at most %zu (whole lineages per rank), or %zu x G "
-                        "with G dividing %zu (G ranks per lineage split its shards), so at "
-                        "most %zu ranks can be used",
-                        n, L, S, L, L, S, L * S);
-}
-
-/* Rank 0: refuses ranks the work cannot use, then writes the token file. */
-static int hello_make(ad_run *run, dist_hello *h, ad_error *err) {
-    if (run_dist_ranks_check(&run->cfg, (size_t)ad_dist_size(), err) != AD_OK) return AD_ERR;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(h->token, sizeof h->token, "%016llx-%ld-%ld\n", (unsigned long long)run->identity,
-             (long)getpid(), (long)ts.tv_nsec);
-    snprintf(h->dir, sizeof h->dir, "%s", run->dir);
-    h->identity = run->identity;
-    h->config_hash = run->config_hash;
-    char path[AD_RUN_PATH_MAX];
-    snprintf(path, sizeof path, "%s/dist-check", run->dir);
-    return ad_atomic_write(path, h->token, strlen(h->token), err);
-}
-
-/* A worker: checks the token rank 0 wrote, then opens the run as a worker. */
-static int hello_check(const dist_hello *h, ad_run **run, ad_error *err) {
-    char path[AD_RUN_PATH_MAX], *text = NULL;
-    size_t len = 0;
-    snprintf(path, sizeof path, "%s/dist-check", h->dir);
-    int rc = ad_read_file(path, 4096, &text, &len, err);
-    if (rc == AD_OK && (len != strlen(h->token) || memcmp(text, h->token, len) != 0))
-        rc = ad_error_set(err, "%s holds another job's token", path);
-    free(text);
-    if (rc != AD_OK)
-        return ad_error_prefix(err,
-                               "the run directory is not visible here as rank 0 wrote it (every "
-                               "rank must see it at the same path, on a shared file system; "
-                               "check with `mpirun -np N ls -l %s`): ",
-                               h->dir);
-    if (run_open_worker(run, h->dir, err) != AD_OK) return AD_ERR;
-    if ((*run)->config_hash != h->config_hash)
-        return ad_error_set(err, "%s/config.ini differs from rank 0's", h->dir);
-    (*run)->identity = h->identity;
-    return AD_OK;
-}
-
-/* Rank 0: every rank's answer; the first failure becomes the error. */
-static int answers_check(const dist_answer *a, size_t n, ad_error *err) {
-    for (size_t r = 0; r < n; r++)
-        if (!a[r].ok) return ad_error_set(err, "rank %zu (host %s): %s", r, a[r].host, a[r].msg);
-    return AD_OK;
-}
-
-/* Every rank: ranks per lineage, and the group of ranks sharing a lineage
- * (collective; only with more ranks than lineages). */
-static int join_groups(ad_run *run, ad_error *err) {
-    size_t n = (size_t)ad_dist_size(), L = run->cfg.lineages;
-    run->lineage_ranks = n > L ? n / L : 1;
-    if (run->lineage_ranks == 1) return AD_OK;
-    int color = (int)((size_t)ad_dist_rank() / run->lineage_ranks);
-    return ad_dist_group_split(color, &run->group, err);
-}
-
-int ad_run_join(ad_run **run, int status, ad_error *err) {
-    if (ad_dist_size() == 1) return status;
-    int rank = ad_dist_rank();
-    size_t n = (size_t)ad_dist_size();
-    dist_hello h = {0};
-    if (rank == 0) h.ok = status == AD_OK && hello_make(*run, &h, err) == AD_OK;
-    if (ad_dist_bcast(&h, sizeof h, 0, err) != AD_OK) return AD_ERR;
-    if (!h.ok) return rank == 0 ? AD_ERR : ad_error_set(err, "rank 0 could not start the run");
-    dist_answer mine = {.ok = 1}, *all = rank == 0 ? calloc(n, sizeof *all) : NULL;
-    gethostname(mine.host, sizeof mine.host - 1);
-    ad_error why = {{0}};
-    if (rank != 0 && hello_check(&h, run, &why) != AD_OK) {
-        mine.ok = 0;
-        snprintf(mine.msg, sizeof mine.msg, "%.500s", why.msg);
-    }
-    int32_t ok = 1;
-    int rc = ad_dist_gather(&mine, all, sizeof mine, 0, err);
-    if (rank == 0) ok = rc == AD_OK && all && answers_check(all, n, err) == AD_OK;
-    free(all);
-    if (ad_dist_bcast(&ok, sizeof ok, 0, err) != AD_OK) return AD_ERR;
-    if (rank == 0) {
-        char path[AD_RUN_PATH_MAX];
-        snprintf(path, sizeof path, "%s/dist-check", h.dir);
-        unlink(path);
-        if (ok && n <= (*run)->cfg.lineages)
-            run_log(*run, "spread over %zu ranks: lineage l trains on rank l %% %zu", n, n);
-        else if (ok)
-            run_log(*run,
-                    "spread over %zu ranks: lineage l on ranks l*%zu .. l*%zu+%zu, which "
-                    "split each step's %zu shards",
-                    n, n / (*run)->cfg.lineages, n / (*run)->cfg.lineages,
-                    n / (*run)->cfg.lineages - 1, (*run)->cfg.shards);
-    }
-    if (ok) return join_groups(*run, err);
-    if (rank != 0) {
-        ad_run_free(*run);
-        *run = NULL;
-        return ad_error_set(err, "%s", mine.ok ? "another rank cannot see the run" : why.msg);
-    }
-    return AD_ERR;
+    return ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
 }

@@ -39,17 +39,22 @@ static size_t eval_window(ad_run *run, size_t cursor, ad_level *out, size_t cap)
     return n;
 }
 
+int run_evaluate_figures(ad_run *run, size_t round, size_t l, const ad_level *lv, size_t n,
+                         ad_level_accuracy *acc, ad_error *err) {
+    ad_model *m = NULL;
+    if (run_load_model(run, l, round, &m, err) != AD_OK) return AD_ERR;
+    int rc = ad_evaluate_levels_spread(m, &run->vocab, run->task, lv, n, run->cfg.eval_n,
+                                       run->cfg.seed, acc, err);
+    ad_model_free(m);
+    return rc;
+}
+
 static int evaluate_lineage(ad_run *run, size_t round, size_t l, const ad_level *lv, size_t n,
                             ad_error *err) {
-    ad_model *m = NULL;
     ad_level_accuracy acc[WINDOW_MAX];
     ad_store_eval rows[WINDOW_MAX];
     double t0 = ad_now();
-    if (run_load_model(run, l, round, &m, err) != AD_OK) return AD_ERR;
-    int rc = ad_evaluate_levels(m, &run->vocab, run->task, lv, n, run->cfg.eval_n, run->cfg.seed,
-                                acc, err);
-    ad_model_free(m);
-    if (rc != AD_OK) return AD_ERR;
+    if (run_evaluate_figures(run, round, l, lv, n, acc, err) != AD_OK) return AD_ERR;
     char line[1024] = "";
     for (size_t i = 0; i < n; i++) {
         rows[i] = (ad_store_eval){(uint32_t)round,  (int64_t)l,      lv[i],
@@ -61,7 +66,7 @@ static int evaluate_lineage(ad_run *run, size_t round, size_t l, const ad_level 
     }
     run_log(run, "evaluate r%zu l%zu:%s", round, l, line);
     uint32_t r = (uint32_t)round;
-    rc = ad_store_begin(run->st, err);
+    int rc = ad_store_begin(run->st, err);
     if (rc == AD_OK) rc = ad_store_evals_insert(run->st, AD_STAGE_EVALUATE, rows, n, err);
     if (rc == AD_OK)
         rc = ad_store_stage_done(run->st, r, AD_STAGE_EVALUATE, (int64_t)l, ad_now() - t0, err);
@@ -71,24 +76,34 @@ static int evaluate_lineage(ad_run *run, size_t round, size_t l, const ad_level 
 }
 
 /* Reads: each lineage's checkpoint of the round and the round's curriculum
- * cursor. Writes: the accuracy rows of every level of the window. */
+ * cursor. Writes: the accuracy rows of every level of the window. Under
+ * mpirun every rank decodes a range of each lineage's problems
+ * (run_dist_evaluate tells the workers which lineages and levels). */
 int run_stage_evaluate(ad_run *run, run_round *rr, ad_error *err) {
     ad_level lv[WINDOW_MAX];
-    size_t round = rr->round;
+    size_t round = rr->round, L = run->cfg.lineages, n_todo = 0;
     if (round > 0 && !rr->have_cursor)
         return ad_error_set(err, "evaluate: round %zu recorded no curriculum cursor", round);
     size_t n = eval_window(run, round > 0 ? rr->cursor : 0, lv, WINDOW_MAX);
-    for (size_t l = 0; l < run->cfg.lineages; l++) {
+    uint64_t *todo = calloc(L, sizeof *todo);
+    if (!todo) return ad_error_set(err, "out of memory");
+    int rc = AD_OK;
+    for (size_t l = 0; rc == AD_OK && l < L; l++) {
         int done = 0;
-        if (ad_store_stage_is_done(run->st, (uint32_t)round, AD_STAGE_EVALUATE, (int64_t)l, &done,
-                                   err))
-            return AD_ERR;
-        if (done) continue;
+        rc = ad_store_stage_is_done(run->st, (uint32_t)round, AD_STAGE_EVALUATE, (int64_t)l, &done,
+                                    err);
+        todo[l] = !done;
+        n_todo += !done;
+    }
+    if (rc == AD_OK && n_todo) rc = run_dist_evaluate(run, round, todo, lv, n, err);
+    for (size_t l = 0; rc == AD_OK && l < L; l++) {
+        if (!todo[l]) continue;
         ad_run_maybe_kill(AD_STAGE_EVALUATE, round, l);
         if (evaluate_lineage(run, round, l, lv, n, err) != AD_OK)
-            return ad_error_prefix(err, "evaluate, lineage %zu: ", l);
+            rc = ad_error_prefix(err, "evaluate, lineage %zu: ", l);
     }
-    return AD_OK;
+    free(todo);
+    return rc;
 }
 
 /* Accuracy of lineage 0 at (round, level); NaN when not evaluated. */

@@ -7,8 +7,10 @@
 
 #include <stdio.h>
 
+#include "dist/dist_buf.h"
 #include "loop/complete.h"
 #include "loop/curriculum.h"
+#include "loop/evaluate.h"
 #include "loop/filters.h"
 #include "loop/objective.h"
 #include "loop/train_driver.h"
@@ -234,6 +236,44 @@ int run_save_trainer(ad_run *run, const char *path, ad_trainer *tr, size_t round
 int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_levels(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_rl(ad_run *run, run_round *rr, ad_error *err);
+
+/* ---- the rl stage's pieces that run_dist.c shares (run_rl.c) --------------- */
+
+/* What a worker rank's rl lineage leaves instead of records: its per-step
+ * figures (run_rl_figures_put's messages), its trained checkpoint in save_to
+ * (a local directory), the step it started from and its seconds. */
+typedef struct run_rl_worker {
+    ad_dist_buf figures;
+    const char *save_to;
+    size_t start;
+    double seconds;
+} run_rl_worker;
+
+/* Runs rl for every lineage l with todo[l] != 0 (todo[lineages]) whose rank
+ * (run_dist_lineage_rank) is only_rank (any when only_rank < 0), at the
+ * round's n levels lv. wk NULL (rank 0, or alone): partial checkpoints,
+ * figures, checkpoint and done marker recorded as always. wk set (a worker):
+ * nothing written to the run; the outputs go to wk (one lineage per call). */
+int run_rl_lineages(ad_run *run, run_round *rr, const ad_level *lv, size_t n, const uint64_t *todo,
+                    int only_rank, run_rl_worker *wk, ad_error *err);
+
+/* Records lineage l's rl result (its checkpoint at path, the done marker). */
+int run_rl_record(ad_run *run, const run_round *rr, size_t l, const char *path, double seconds,
+                  ad_error *err);
+
+/* A step's figures (keys[n], v[n]) appended to a worker's message (run_dist.c). */
+int run_rl_figures_put(ad_dist_buf *b, size_t step, const char *const *keys, const double *v,
+                       size_t n, ad_error *err);
+
+/* The rl stage under mpirun, rank 0's side (run_dist.c): lineage l trains on
+ * its rank; rank 0 trains its own, then writes the others' checkpoints and
+ * figures as it would its own. */
+int run_dist_rl(ad_run *run, run_round *rr, const uint64_t *todo, const ad_level *lv, size_t n,
+                ad_error *err);
+
+/* The rank that trains lineage l (and reports it): l % ranks, or the first of
+ * its group when ranks share lineages (run_dist.c). Alone: 0. */
+int run_dist_lineage_rank(const ad_run *run, size_t l);
 int run_stage_judge(ad_run *run, run_round *rr, ad_error *err);
 int run_stage_select(ad_run *run, run_round *rr, ad_error *err);
 
@@ -293,9 +333,42 @@ int run_open_worker(ad_run **out, const char *dir, ad_error *err);
  * l % size; rank 0 writes every checkpoint and record. */
 int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_error *err);
 
+/* The evaluate stage under mpirun, rank 0's side: tells the workers to
+ * evaluate the lineages l with todo[l] != 0 (todo[lineages]) at the n levels
+ * lv, after which every rank calls run_evaluate_figures for each of them in
+ * lineage order. Alone it does nothing. */
+int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_level *lv, size_t n,
+                      ad_error *err);
+
+/* The acquire stage's decoding, by units: unit u is prompt u % n decoded by
+ * lineage u / n (lineage-major), k = acquire.samples candidates each. Decodes
+ * units [from, to) into out[(to - from) * k] (unit u's candidate j at
+ * out[(u - from) * k + j]) with models[l] for every lineage l the range
+ * touches (the others may be NULL). A unit's candidates depend on nothing but
+ * its lineage's model, its prompt and the prompt's index (sampler streams),
+ * so any split of the units gives the same candidates (run_acquire.c). */
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
+                     const char *const *prompts, size_t n, size_t from, size_t to,
+                     ad_completion *out, ad_error *err);
+
+/* The same spread over the ranks, rank 0's side (run_dist.c): the L * n units
+ * are cut into one contiguous range per rank; the workers load the parent
+ * round's models they need, decode their range and send it back; out[L * n * k]
+ * then holds every unit's candidates in unit order, as run_decode_units over
+ * [0, L * n) would. */
+int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
+                     ad_error *err);
+
+/* Lineage l's held-out figures after `round` at the n levels lv
+ * (run_evaluate.c): its checkpoint loaded and its problems spread over the
+ * ranks (ad_evaluate_levels_spread); acc[n] is filled on rank 0 only. */
+int run_evaluate_figures(ad_run *run, size_t round, size_t l, const ad_level *lv, size_t n,
+                         ad_level_accuracy *acc, ad_error *err);
+
 /* Refuses n ranks that the config's work cannot use (before a run is made or
  * opened): more than one rank per lineage unless n = lineages x G with G
- * dividing run.shards. */
+ * dividing run.shards (run_dist_join.c). */
 int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err);
 
 /* A worker rank's part of ad_run_execute: rank 0's commands until it is done;

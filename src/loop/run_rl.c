@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "loop/advantage.h"
 #include "loop/judge.h"
 #include "loop/objective.h"
@@ -70,7 +71,8 @@ typedef struct rl_ctx {
      * names judge: the same model for every lineage and round. */
     ad_model *judge;
     ad_vocab judge_vocab;
-    size_t skipped; /* steps of this lineage skipped for a non-finite loss or norm */
+    size_t skipped;    /* steps of this lineage skipped for a non-finite loss or norm */
+    run_rl_worker *wk; /* a worker rank's outputs (NULL: rank 0, or alone) */
 } rl_ctx;
 
 static void group_free(rl_group *g, size_t G, size_t n_others) {
@@ -463,6 +465,7 @@ static int record_step(rl_ctx *x, size_t step, const ad_vec *groups, const rl_fi
     PUT("resampled", (double)f->resampled);
 #undef PUT
     if (term_figures(x, groups, keys, v, &n, buf, err) != AD_OK) return AD_ERR;
+    if (x->wk) return run_rl_figures_put(&x->wk->figures, step, keys, v, n, err);
     return ad_store_step_metrics_insert(x->run->st, (uint32_t)x->rr->round, AD_STAGE_RL,
                                         (int64_t)x->lineage, step, keys, v, n, err);
 }
@@ -598,16 +601,16 @@ static int rl_steps(rl_ctx *x, ad_error *err) {
         char extra[96];
         snprintf(extra, sizeof extra, "reward %.3f  accuracy %.3f", reward, acc);
         if (rc == AD_OK) ad_progress_update(&prog, s + 1, (double)(s + 1), extra);
-        if (rc == AD_OK && (s + 1) % run->cfg.save_every == 0 && s + 1 < total)
+        /* a worker writes no partial: its lineage restarts the stage after a kill */
+        if (rc == AD_OK && !x->wk && (s + 1) % run->cfg.save_every == 0 && s + 1 < total)
             rc = run_save_trainer(run, partial, x->tr, round, l, err);
     }
     if (rc == AD_OK) ad_progress_end(&prog, (double)total, NULL);
     return rc;
 }
 
-/* The lineage's record: checkpoint row, its last step's figures, done. */
-static int record_lineage(ad_run *run, const run_round *rr, size_t l, const char *path,
-                          double seconds, ad_error *err) {
+int run_rl_record(ad_run *run, const run_round *rr, size_t l, const char *path, double seconds,
+                  ad_error *err) {
     uint32_t r = (uint32_t)rr->round;
     int rc = ad_store_begin(run->st, err);
     if (rc == AD_OK)
@@ -632,18 +635,20 @@ static int rl_lineage(rl_ctx *x, ad_error *err) {
     x->tr = tr;
     x->skipped = 0;
     int rc = run_prepare_trainer(run, x->rr, l, &tc, &m, tr, &resumed, err);
-    if (rc == AD_OK)
+    size_t start = resumed ? tr->sched_step / run->cfg.rl_inner_epochs : 0;
+    if (rc == AD_OK && x->wk) x->wk->start = start;
+    if (rc == AD_OK && !x->wk)
         rc = ad_store_step_metrics_truncate(run->st, (uint32_t)round, AD_STAGE_RL, (int64_t)l,
-                                            resumed ? tr->sched_step / run->cfg.rl_inner_epochs : 0,
-                                            err);
+                                            start, err);
     if (rc == AD_OK && run->cfg.rl_beta > 0) rc = load_reference(x, &tc, &ref, err);
     if (rc == AD_OK) rc = load_others(x, err);
     if (rc == AD_OK) rc = rl_steps(x, err);
     run_ckpt_path(run, l, round, path, sizeof path);
     snprintf(dir, sizeof dir, "%s/ckpt/l%02zu", run->dir, l);
-    if (rc == AD_OK) rc = ad_mkdir_p(dir, err);
-    if (rc == AD_OK) rc = run_save_trainer(run, path, tr, round, l, err);
-    if (rc == AD_OK) rc = record_lineage(run, x->rr, l, path, ad_now() - t0, err);
+    if (rc == AD_OK && !x->wk) rc = ad_mkdir_p(dir, err);
+    if (rc == AD_OK) rc = run_save_trainer(run, x->wk ? x->wk->save_to : path, tr, round, l, err);
+    if (rc == AD_OK && x->wk) x->wk->seconds = ad_now() - t0;
+    if (rc == AD_OK && !x->wk) rc = run_rl_record(run, x->rr, l, path, ad_now() - t0, err);
     if (x->have_ref) ad_trainer_free(&x->ref);
     x->have_ref = 0;
     free_others(x);
@@ -654,27 +659,51 @@ static int rl_lineage(rl_ctx *x, ad_error *err) {
     return rc;
 }
 
-/* Reads: the round's levels, the parent's checkpoints. Writes: each lineage's
- * checkpoint, the per-step series of its rl steps. */
-int run_stage_rl(ad_run *run, run_round *rr, ad_error *err) {
-    rl_ctx x = {.run = run, .rr = rr};
-    ad_level *lv = NULL;
-    size_t n = 0;
-    int rc = ad_reward_spec_parse(run->cfg.rl_rewards, &x.spec, err);
-    if (rc == AD_OK) rc = ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err);
-    if (rc == AD_OK && n == 0) rc = ad_error_set(err, "round %zu has no levels", rr->round);
-    x.levels = (ad_level_list){.v = lv, .n = n};
-    if (rc == AD_OK && ad_reward_spec_names(&x.spec, "judge"))
-        rc = run_judge_reward_load(run, &x.judge, &x.judge_vocab, err);
+/* The stage's shared pieces: the reward spec, the round's levels (lv[n]) and,
+ * when the spec names judge, the frozen judge. */
+static int ctx_open(rl_ctx *x, ad_run *run, run_round *rr, const ad_level *lv, size_t n,
+                    ad_error *err) {
+    *x = (rl_ctx){.run = run, .rr = rr, .levels = {.v = (ad_level *)lv, .n = n}};
+    if (ad_reward_spec_parse(run->cfg.rl_rewards, &x->spec, err) != AD_OK) return AD_ERR;
+    if (n == 0) return ad_error_set(err, "round %zu has no levels", rr->round);
+    if (ad_reward_spec_names(&x->spec, "judge"))
+        return run_judge_reward_load(run, &x->judge, &x->judge_vocab, err);
+    return AD_OK;
+}
+
+int run_rl_lineages(ad_run *run, run_round *rr, const ad_level *lv, size_t n, const uint64_t *todo,
+                    int only_rank, run_rl_worker *wk, ad_error *err) {
+    rl_ctx x;
+    int rc = ctx_open(&x, run, rr, lv, n, err);
+    x.wk = wk;
     for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++) {
-        int done = 0;
-        rc = ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_RL, (int64_t)l, &done,
-                                    err);
-        if (rc != AD_OK || done) continue;
+        if (!todo[l] || (only_rank >= 0 && run_dist_lineage_rank(run, l) != only_rank)) continue;
         x.lineage = l;
         if (rl_lineage(&x, err) != AD_OK) rc = ad_error_prefix(err, "rl, lineage %zu: ", l);
     }
-    free(lv);
     ad_model_free(x.judge);
+    return rc;
+}
+
+/* Reads: the round's levels, the parent's checkpoints. Writes: each lineage's
+ * checkpoint, the per-step series of its rl steps. Under mpirun lineage l
+ * trains on its rank (run_dist_rl), as sft's optimize stage. */
+int run_stage_rl(ad_run *run, run_round *rr, ad_error *err) {
+    ad_level *lv = NULL;
+    size_t n = 0, L = run->cfg.lineages;
+    uint64_t *todo = calloc(L, sizeof *todo);
+    int rc = todo ? AD_OK : ad_error_set(err, "out of memory");
+    if (rc == AD_OK) rc = ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err);
+    for (size_t l = 0; rc == AD_OK && l < L; l++) {
+        int done = 0;
+        rc = ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_RL, (int64_t)l, &done,
+                                    err);
+        todo[l] = !done;
+    }
+    if (rc == AD_OK)
+        rc = ad_dist_size() > 1 ? run_dist_rl(run, rr, todo, lv, n, err)
+                                : run_rl_lineages(run, rr, lv, n, todo, -1, NULL, err);
+    free(lv);
+    free(todo);
     return rc;
 }

@@ -120,8 +120,10 @@ static int round_begin(ad_run *run, run_round *rr, int *finished, ad_error *err)
 
 static int run_stages(ad_run *run, run_round *rr, ad_error *err) {
     const run_kind *kind = round_kind(run, rr->round);
-    for (size_t i = 0; i < kind->n_stages; i++)
+    for (size_t i = 0; i < kind->n_stages; i++) {
+        ad_dist_set_stage("round %zu %s", rr->round, kind->stages[i].name);
         if (kind->stages[i].run(run, rr, err) != AD_OK) return AD_ERR;
+    }
     return AD_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "loop/run.h"
 #include "util/progress.h"
 
@@ -38,6 +39,7 @@ int ad_train_session_run(const ad_train_session *s, ad_trainer *tr, const ad_bat
     int rc = AD_OK;
     for (size_t step = first; step < total && rc == AD_OK; step++) {
         if (s->kill_stage) ad_run_maybe_kill(s->kill_stage, s->kill_round, step);
+        ad_dist_set_stage("%s, step %zu", s->label ? s->label : "training", step);
         ad_objective_batch b;
         rc = src->fill(src->ctx, step, &b, err);
         if (rc == AD_OK) rc = ad_objective_step(s->objective, tr, &s->params, &b, &out->last, err);

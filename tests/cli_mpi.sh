@@ -4,10 +4,10 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); evaluation and generation are spread by
-# ranges; rl rounds spread lineages; `train --shards` and `eval` under mpirun
-# equal one process; a
-# stalled rank makes the others' wait time out with a message; bad setups are
+# one lineage = 4 ranks on two); evaluation, generation and the checker's
+# verdicts (a built-in task, and a file task's external verifier) are spread
+# by ranges; rl rounds spread lineages; `train --shards` and `eval` under
+# mpirun equal one process; a stalled rank makes the others' wait time out with a message; bad setups are
 # refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
@@ -73,7 +73,7 @@ dump_store() {
     "select round, stage, lineage, key, printf('%.17g', value) from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
     "select round, stage, lineage, step, key, printf('%.17g', value) from step_metrics order by 1,2,3,4,5" \
     "select round, lineage, level_a, level_b, metric, printf('%.17g', value), n from evaluations order by 1,2,3,4,5" \
-    "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept from samples order by 1,2,3,4" \
+    "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept, correct from samples order by 1,2,3,4" \
     "select round, lineage, stage, path, parent_round from checkpoints order by 1,2"
 }
 same_store() {
@@ -110,7 +110,8 @@ check "status agrees" cmp -s "$tmp/st1" "$tmp/st2"
 # different sizes inside one lineage), 3 candidates a prompt (sampled
 # streams), with a base that gets some of them right
 uneven=(--set eval.n=7 --set round.prompts=7 --set acquire.samples=3 --set base.steps=400
-  --set model.pos=rope --set base.lr=0.005 --set run.lineages=1 --set run.shards=2)
+  --set model.pos=rope --set base.lr=0.005 --set run.lineages=1 --set run.shards=2
+  --set curriculum.first_level=3)
 "$AD" run "$tmp/tiny.ini" --out "$tmp/u1" "${uneven[@]}" > /dev/null 2>&1
 "${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/u2" "${uneven[@]}" > /dev/null 2>&1
 check "uneven ranges: exits 0" test $? -eq 0
@@ -118,6 +119,56 @@ check "  some accuracies strictly between 0 and 1 (real work compared)" \
   test "$(sqlite3 "$tmp/u1/run.db" 'select count(*) from evaluations where value > 0 and value < 1')" -gt 0
 check "  round table, candidates and evaluation figures = 1 process" same_store "$tmp/u1" "$tmp/u2"
 check "  checkpoints = 1 process" same_ckpts "$tmp/u1" "$tmp/u2"
+check "  the checker's verdicts spread unevenly (10 + 11 answers)" \
+  grep -q 'verify r1: 21 answers spread over 2 ranks' "$tmp/u2/log.txt"
+check "  some candidates right, some wrong (real verdicts compared)" test "$(sqlite3 "$tmp/u1/run.db" \
+  "select count(distinct correct) from samples where stage = 'select'")" -eq 2
+
+# a file task whose answers an external verifier process checks (the slow
+# case), select.verifier keeping only what it accepts: the verdicts are spread
+# over the ranks by candidate ranges and gathered in candidate order; the
+# selection, dataset and figures equal one process's; so does
+# acquire.auto_temperature's probe, whose verdicts are spread too
+python3 - "$tmp/f.jsonl" <<'PY'
+import random, sys
+rng = random.Random(7)
+with open(sys.argv[1], "w") as f:
+    for level in (1, 2, 3):
+        for _ in range(40):
+            s = "".join(rng.choice("0123456789") for _ in range(level))
+            f.write('{"prompt":"%s=","answer":"%s","level":%d}\n' % (s, s, level))
+PY
+cat > "$tmp/fcheck.py" <<'PY'
+import sys, json
+for line in sys.stdin:
+    r = json.loads(line)
+    ok = r["answer"] == r["prompt"].rstrip("=")
+    print(json.dumps({"correct": ok, "score": 1.0 if ok else 0.0, "reason": "checked"}), flush=True)
+PY
+ftask=(--set "run.task=file:$tmp/f.jsonl" --set "task.verifier=/usr/bin/python3 $tmp/fcheck.py"
+  --set select.verifier=true --set round.prompts=7 --set acquire.samples=3 --set base.steps=150
+  --set model.pos=rope --set base.lr=0.005 --set eval.n=7 --set curriculum.first_level=3)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/f1" "${ftask[@]}" > /dev/null 2>&1
+check "file task + external verifier, 1 process: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/f2" "${ftask[@]}" > /dev/null 2> "$tmp/errf"
+check "  2 ranks: exits 0" test $? -eq 0
+check "  the verifier's work spread over the ranks" \
+  grep -q 'verify r1: 42 answers spread over 2 ranks' "$tmp/f2/log.txt"
+check "  some answers accepted, some refused (real verdicts compared)" test "$(sqlite3 "$tmp/f1/run.db" \
+  "select count(distinct correct) from samples where stage = 'select'")" -eq 2
+check "  verdicts, kept labels and figures = 1 process" same_store "$tmp/f1" "$tmp/f2"
+check "  the selection's dataset = 1 process" \
+  cmp -s "$tmp/f1/data/round-0001.jsonl" "$tmp/f2/data/round-0001.jsonl"
+check "  checkpoints = 1 process" same_ckpts "$tmp/f1" "$tmp/f2"
+auto=(--set acquire.auto_temperature=true --set acquire.temperature_grid=0.6,1.2
+  --set acquire.temperature_probe=5)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/a1" "${ftask[@]}" "${auto[@]}" > /dev/null 2>&1
+check "auto temperature on the file task, 1 process: exits 0" test $? -eq 0
+"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/a2" "${ftask[@]}" "${auto[@]}" > /dev/null 2>&1
+check "  2 ranks: exits 0" test $? -eq 0
+check "  the probe's verdicts spread over the ranks" \
+  test "$(grep -c 'verify r1: .* spread over 2 ranks' "$tmp/a2/log.txt")" -ge 3
+check "  temperature choice, candidates and figures = 1 process" same_store "$tmp/a1" "$tmp/a2"
 
 # a 2-lineage vote run: the cross-lineage vote sees both lineages' answers
 vote=(--set select.vote_lineages=true --set select.vote_min_agree=2 --set base.steps=60)

@@ -186,6 +186,19 @@ int run_verify_candidates(ad_run *run, ad_candidate *c, size_t n,
                           const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
                           ad_error *err);
 
+/* ok[i] = 1 when the task's checker finds answers[i] right for prompts[i]
+ * (i < n), in batches, which an external verifier checks in parallel. */
+int run_verify_answers(ad_run *run, const char *const *prompts, const char *const *answers,
+                       size_t n, unsigned char *ok, ad_error *err);
+
+/* run_verify_candidates spread over the ranks under mpirun, rank 0's side
+ * (run_dist_verify.c): rank r of N checks candidates [r n / N, (r + 1) n / N)
+ * and rank 0 puts the verdicts in candidate order, as one process would.
+ * Alone it is run_verify_candidates. `round` names the work in messages. */
+int run_dist_verify_candidates(ad_run *run, size_t round, ad_candidate *c, size_t n,
+                               const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
+                               ad_error *err);
+
 /* The select stage's filter settings from select.* (the judge filter included). */
 ad_filter_params run_filter_params(const ad_run_config *c);
 
@@ -370,6 +383,26 @@ int run_evaluate_figures(ad_run *run, size_t round, size_t l, const ad_level *lv
  * opened): more than one rank per lineage unless n = lineages x G with G
  * dividing run.shards (run_dist_join.c). */
 int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err);
+
+/* Rank 0's commands to the workers (run_dist_serve dispatches them). */
+enum {
+    RUN_CMD_STOP = 0,
+    RUN_CMD_OPTIMIZE = 1,
+    RUN_CMD_EVALUATE = 2,
+    RUN_CMD_ACQUIRE = 3,
+    RUN_CMD_RL = 4,
+    RUN_CMD_VERIFY = 5
+};
+
+/* Rank 0: broadcasts command `kind` (with the round it belongs to, its
+ * parent and cursor) and then the payload; every worker's run_dist_serve
+ * receives both. `what` names the payload in errors. */
+int run_dist_command(uint64_t kind, size_t round, size_t parent, size_t cursor_before,
+                     const ad_dist_buf *payload, const char *what, ad_error *err);
+
+/* A worker's part of RUN_CMD_VERIFY: checks its range of the payload's
+ * answers and sends the verdicts to rank 0 (run_dist_verify.c). */
+int run_dist_serve_verify(ad_run *run, ad_dist_buf *b, ad_error *err);
 
 /* A worker rank's part of ad_run_execute: rank 0's commands until it is done;
  * rank 0 ends them with run_dist_release (a no-op alone). */

@@ -103,10 +103,11 @@ static const char *probe_prompt(const void *ctx, size_t q) {
     return p->prompts[p->c[q].prompt];
 }
 
-/* The candidates' verdicts: the checker's, or the majority proxy. */
-static int mark_correct(ad_run *run, probe *p, int proxy, ad_error *err) {
+/* The candidates' verdicts: the checker's (spread over the ranks under
+ * mpirun), or the majority proxy. */
+static int mark_correct(ad_run *run, size_t round, probe *p, int proxy, ad_error *err) {
     if (proxy) return mark_majority(p, err);
-    return run_verify_candidates(run, p->c, p->L * p->n * p->k, probe_prompt, p, err);
+    return run_dist_verify_candidates(run, round, p->c, p->L * p->n * p->k, probe_prompt, p, err);
 }
 
 /* Decodes the probe at temperature t with every lineage and scores it. */
@@ -136,7 +137,7 @@ static int probe_score(ad_run *run, size_t round, ad_model *const *models, probe
     ad_balance_metrics bm;
     ad_sample_metrics sm;
     size_t total = p->L * p->n * p->k;
-    if (rc == AD_OK) rc = mark_correct(run, p, proxy, err);
+    if (rc == AD_OK) rc = mark_correct(run, round, p, proxy, err);
     if (rc == AD_OK) rc = ad_filter_run(p->c, total, &fp, err);
     if (rc == AD_OK) rc = ad_balance_summarize(p->c, total, run->cfg.bstar_target, &bm, err);
     if (rc == AD_OK) rc = ad_metrics_summarize(p->c, total, 0, &sm, err);

@@ -128,7 +128,8 @@ check "  some candidates right, some wrong (real verdicts compared)" test "$(sql
 # case), select.verifier keeping only what it accepts: the verdicts are spread
 # over the ranks by candidate ranges and gathered in candidate order; the
 # selection, dataset and figures equal one process's; so does
-# acquire.auto_temperature's probe, whose verdicts are spread too
+# acquire.auto_temperature's probe, whose decoding (by (lineage, prompt)
+# units, as acquire's) and verdicts are spread too
 python3 - "$tmp/f.jsonl" <<'PY'
 import random, sys
 rng = random.Random(7)
@@ -166,7 +167,9 @@ auto=(--set acquire.auto_temperature=true --set acquire.temperature_grid=0.6,1.2
 check "auto temperature on the file task, 1 process: exits 0" test $? -eq 0
 "${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/a2" "${ftask[@]}" "${auto[@]}" > /dev/null 2>&1
 check "  2 ranks: exits 0" test $? -eq 0
-check "  the probe's verdicts spread over the ranks" \
+check "  the probe's decoding spread over the ranks, at both temperatures" \
+  test "$(grep -c 'temperature probe r1: 10 lineage x prompt units spread over 2 ranks' "$tmp/a2/log.txt")" -eq 2
+check "  the probe's verdicts too" \
   test "$(grep -c 'verify r1: .* spread over 2 ranks' "$tmp/a2/log.txt")" -ge 3
 check "  temperature choice, candidates and figures = 1 process" same_store "$tmp/a1" "$tmp/a2"
 

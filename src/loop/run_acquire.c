@@ -215,13 +215,13 @@ static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, 
     return rc;
 }
 
-int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
-                     const char *const *prompts, size_t n, size_t from, size_t to,
-                     ad_completion *out, ad_error *err) {
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, ad_seed_stage stage,
+                     float temperature, const char *const *prompts, size_t n, size_t from,
+                     size_t to, ad_completion *out, ad_error *err) {
     size_t k = run->cfg.samples;
     double tokens = 0;
     char label[64];
-    snprintf(label, sizeof label, "acquire r%zu", round);
+    snprintf(label, sizeof label, "%s r%zu", run_decode_units_name(stage), round);
     ad_progress prog;
     ad_progress_begin(&prog, label, to - from, "tok");
     for (size_t u = from; u < to;) {
@@ -229,14 +229,14 @@ int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float t
         size_t cnt = n - i < DECODE_CHUNK ? n - i : DECODE_CHUNK;
         cnt = cnt < to - u ? cnt : to - u;
         ad_completion *c = out + (u - from) * k;
-        if (run_decode_candidates(run, models[l], l, round, AD_SEED_SAMPLE, temperature,
-                                  prompts + i, i, cnt, k, c, err) != AD_OK)
+        if (run_decode_candidates(run, models[l], l, round, stage, temperature, prompts + i, i, cnt,
+                                  k, c, err) != AD_OK)
             return AD_ERR;
         for (size_t j = 0; j < cnt * k; j++)
             tokens += (double)c[j].n_tokens;
         u += cnt;
         ad_progress_update(&prog, u - from, tokens, NULL);
-        ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, u);
+        if (stage == AD_SEED_SAMPLE) ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, u);
     }
     ad_progress_end(&prog, tokens, NULL);
     return AD_OK;
@@ -249,10 +249,9 @@ static int decode_all(ad_run *run, size_t round, size_t parent, lineage_models *
                       ad_completion *comps, ad_store_sample *rows, double *tokens, ad_error *err) {
     size_t k = run->cfg.samples, L = lm->n;
     const char *const *ps = (const char *const *)prompts;
-    int rc = ad_dist_size() > 1
-                 ? run_dist_acquire(run, round, parent, lm->m, temperature, ps, n, comps, err)
-                 : run_decode_units(run, round, lm->m, temperature, ps, n, 0, L * n, comps, err);
-    if (rc != AD_OK) return AD_ERR;
+    if (run_dist_acquire(run, round, parent, lm->m, AD_SEED_SAMPLE, temperature, ps, n, comps,
+                         err) != AD_OK)
+        return AD_ERR;
     for (size_t u = 0; u < L * n * k; u++)
         *tokens += (double)comps[u].n_tokens;
     for (size_t l = 0; l < L; l++)
@@ -350,7 +349,7 @@ int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
     if (rc == AD_OK)
         rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
     if (rc == AD_OK && run->cfg.auto_temperature) {
-        rc = run_pick_temperature(run, round, lm.m, lm.n, &levels, &pick, err);
+        rc = run_pick_temperature(run, round, rr->parent, lm.m, lm.n, &levels, &pick, err);
         if (rc == AD_OK) temperature = pick.t[pick.best];
     }
     if (rc == AD_OK) rc = pose_prompts(run, round, &levels, &prompts, &lv, &n, err);

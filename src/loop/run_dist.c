@@ -24,8 +24,9 @@
  * the prompts, every rank decodes a range of the (lineage, prompt) units, and
  * rank 0 receives them in unit order.
  *
- * The checker's verdicts in select are spread by candidate ranges
- * (run_dist_verify.c, one more command of this loop).
+ * acquire.auto_temperature's probe is decoded the same way (its own seed
+ * stage). The checker's verdicts in select and in that probe are spread by
+ * candidate ranges (run_dist_verify.c, one more command of this loop).
  *
  * Not here: the curriculum's probes, select's filters and accept run on rank 0
  * alone, so cross-lineage votes see every lineage's answers in lineage order
@@ -432,11 +433,18 @@ static int get_completions(ad_dist_buf *b, ad_completion *out, size_t count, ad_
     return ad_dist_buf_check(b, "candidates", err);
 }
 
+const char *run_decode_units_name(ad_seed_stage stage) {
+    return stage == AD_SEED_TEMPERATURE ? "temperature probe" : "acquire";
+}
+
 int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
-                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
-                     ad_error *err) {
+                     ad_seed_stage stage, float temperature, const char *const *prompts, size_t n,
+                     ad_completion *out, ad_error *err) {
     size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), U = L * n;
+    if (N == 1)
+        return run_decode_units(run, round, models, stage, temperature, prompts, n, 0, U, out, err);
     ad_dist_buf b = {0};
+    ad_dist_buf_put_u64(&b, (uint64_t)stage);
     ad_dist_buf_put(&b, &temperature, sizeof temperature);
     ad_dist_buf_put_u64(&b, n);
     for (size_t i = 0; i < n; i++) {
@@ -449,7 +457,8 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
     ad_dist_buf_free(&b);
     unit_range(U, 0, N, &from, &to);
     if (rc == AD_OK)
-        rc = run_decode_units(run, round, models, temperature, prompts, n, from, to, out, err);
+        rc = run_decode_units(run, round, models, stage, temperature, prompts, n, from, to, out,
+                              err);
     for (size_t r = 1; rc == AD_OK && r < N; r++) {
         void *p = NULL;
         unit_range(U, r, N, &from, &to);
@@ -461,7 +470,8 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
         ad_dist_buf_free(&b);
     }
     if (rc == AD_OK)
-        run_log(run, "acquire r%zu: %zu lineage x prompt units spread over %zu ranks", round, U, N);
+        run_log(run, "%s r%zu: %zu lineage x prompt units spread over %zu ranks",
+                run_decode_units_name(stage), round, U, N);
     return rc;
 }
 
@@ -470,7 +480,10 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
 static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
     size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), from, to;
     float temperature = 0;
+    uint64_t stage = ad_dist_buf_get_u64(b);
     ad_dist_buf_get(b, &temperature, sizeof temperature);
+    if (stage != AD_SEED_SAMPLE && stage != AD_SEED_TEMPERATURE)
+        return ad_error_set(err, "acquire: bad seed stage %llu", (unsigned long long)stage);
     size_t n = ad_dist_buf_get_u64(b);
     if (b->failed || n > b->n) return ad_error_set(err, "acquire: message cut short");
     char **prompts = calloc(n ? n : 1, sizeof *prompts);
@@ -488,8 +501,8 @@ static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_er
     ad_completion *out = calloc((to - from) * k + 1, sizeof *out);
     if (rc == AD_OK && !out) rc = ad_error_set(err, "out of memory");
     if (rc == AD_OK)
-        rc = run_decode_units(run, cmd->round, models, temperature, (const char *const *)prompts, n,
-                              from, to, out, err);
+        rc = run_decode_units(run, cmd->round, models, (ad_seed_stage)stage, temperature,
+                              (const char *const *)prompts, n, from, to, out, err);
     ad_dist_buf m = {0};
     if (rc == AD_OK) put_completions(&m, out, (to - from) * k);
     if (rc == AD_OK) rc = ad_dist_buf_check(&m, "candidates", err);

@@ -213,9 +213,11 @@ typedef struct run_temperature_pick {
 } run_temperature_pick;
 
 /* Tries every temperature of acquire.temperature_grid on the round's probe
- * (run_temperature.c). models[L] are the lineages' parent models. */
-int run_pick_temperature(ad_run *run, size_t round, ad_model *const *models, size_t L,
-                         const ad_level_list *levels, run_temperature_pick *out, ad_error *err);
+ * (run_temperature.c). models[L] are the lineages' models of round `parent`;
+ * under mpirun the probe's decoding and verdicts are spread over the ranks. */
+int run_pick_temperature(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                         size_t L, const ad_level_list *levels, run_temperature_pick *out,
+                         ad_error *err);
 
 /* Label-free self-consistency at a level: the mean share of the modal answer
  * over the m models' greedy answers (m >= 2), or over k samples of one model,
@@ -354,24 +356,30 @@ int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_
                       ad_error *err);
 
 /* The acquire stage's decoding, by units: unit u is prompt u % n decoded by
- * lineage u / n (lineage-major), k = acquire.samples candidates each. Decodes
+ * lineage u / n (lineage-major), k = acquire.samples candidates each, with
+ * the sampler streams of `stage` (AD_SEED_SAMPLE: the round's candidates;
+ * AD_SEED_TEMPERATURE: auto-temperature's probe). Decodes
  * units [from, to) into out[(to - from) * k] (unit u's candidate j at
  * out[(u - from) * k + j]) with models[l] for every lineage l the range
  * touches (the others may be NULL). A unit's candidates depend on nothing but
  * its lineage's model, its prompt and the prompt's index (sampler streams),
  * so any split of the units gives the same candidates (run_acquire.c). */
-int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
-                     const char *const *prompts, size_t n, size_t from, size_t to,
-                     ad_completion *out, ad_error *err);
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, ad_seed_stage stage,
+                     float temperature, const char *const *prompts, size_t n, size_t from,
+                     size_t to, ad_completion *out, ad_error *err);
+
+/* What run_decode_units decodes for `stage`, for the log ("acquire",
+ * "temperature probe"). This function can't fail. */
+const char *run_decode_units_name(ad_seed_stage stage);
 
 /* The same spread over the ranks, rank 0's side (run_dist.c): the L * n units
  * are cut into one contiguous range per rank; the workers load the parent
  * round's models they need, decode their range and send it back; out[L * n * k]
  * then holds every unit's candidates in unit order, as run_decode_units over
- * [0, L * n) would. */
+ * [0, L * n) would (and alone is). */
 int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
-                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
-                     ad_error *err);
+                     ad_seed_stage stage, float temperature, const char *const *prompts, size_t n,
+                     ad_completion *out, ad_error *err);
 
 /* Lineage l's held-out figures after `round` at the n levels lv
  * (run_evaluate.c): its checkpoint loaded and its problems spread over the

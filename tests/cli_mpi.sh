@@ -4,9 +4,9 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); evaluation, generation and the checker's
-# verdicts (a built-in task, and a file task's external verifier) are spread
-# by ranges; rl rounds spread lineages; `train --shards` and `eval` under
+# one lineage = 4 ranks on two); evaluation, generation (acquire's, the
+# curriculum's and auto-temperature's probes) and the checker's verdicts (a
+# built-in task, and a file task's external verifier) are spread by ranges; rl rounds spread lineages; `train --shards` and `eval` under
 # mpirun equal one process; a stalled rank makes the others' wait time out with a message; bad setups are
 # refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
@@ -82,6 +82,17 @@ same_store() {
   [ -s "$tmp/store1" ] && cmp -s "$tmp/store1" "$tmp/store2"
 }
 
+# tiny.ini with settings $4...: alone into $2 and on 2 ranks into $3 (what: $1)
+alone_and_2_ranks() {
+  local what=$1 a=$2 b=$3
+  shift 3
+  rm -rf "$a" "$b"
+  "$AD" run "$tmp/tiny.ini" --out "$a" "$@" > /dev/null 2>&1
+  check "$what, 1 process: exits 0" test $? -eq 0
+  "${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$b" "$@" > /dev/null 2>&1
+  check "  2 ranks: exits 0" test $? -eq 0
+}
+
 # 1 process vs 2 ranks
 "$AD" run "$tmp/tiny.ini" --out "$tmp/one" > /dev/null 2> "$tmp/err1"
 check "the 1-process run exits 0" test $? -eq 0
@@ -149,10 +160,7 @@ PY
 ftask=(--set "run.task=file:$tmp/f.jsonl" --set "task.verifier=/usr/bin/python3 $tmp/fcheck.py"
   --set select.verifier=true --set round.prompts=7 --set acquire.samples=3 --set base.steps=150
   --set model.pos=rope --set base.lr=0.005 --set eval.n=7 --set curriculum.first_level=3)
-"$AD" run "$tmp/tiny.ini" --out "$tmp/f1" "${ftask[@]}" > /dev/null 2>&1
-check "file task + external verifier, 1 process: exits 0" test $? -eq 0
-"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/f2" "${ftask[@]}" > /dev/null 2> "$tmp/errf"
-check "  2 ranks: exits 0" test $? -eq 0
+alone_and_2_ranks "file task + external verifier" "$tmp/f1" "$tmp/f2" "${ftask[@]}"
 check "  the verifier's work spread over the ranks" \
   grep -q 'verify r1: 42 answers spread over 2 ranks' "$tmp/f2/log.txt"
 check "  some answers accepted, some refused (real verdicts compared)" test "$(sqlite3 "$tmp/f1/run.db" \
@@ -163,10 +171,7 @@ check "  the selection's dataset = 1 process" \
 check "  checkpoints = 1 process" same_ckpts "$tmp/f1" "$tmp/f2"
 auto=(--set acquire.auto_temperature=true --set acquire.temperature_grid=0.6,1.2
   --set acquire.temperature_probe=5)
-"$AD" run "$tmp/tiny.ini" --out "$tmp/a1" "${ftask[@]}" "${auto[@]}" > /dev/null 2>&1
-check "auto temperature on the file task, 1 process: exits 0" test $? -eq 0
-"${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/a2" "${ftask[@]}" "${auto[@]}" > /dev/null 2>&1
-check "  2 ranks: exits 0" test $? -eq 0
+alone_and_2_ranks "auto temperature on the file task" "$tmp/a1" "$tmp/a2" "${ftask[@]}" "${auto[@]}"
 check "  the probe's decoding spread over the ranks, at both temperatures" \
   test "$(grep -c 'temperature probe r1: 10 lineage x prompt units spread over 2 ranks' "$tmp/a2/log.txt")" -eq 2
 check "  the probe's verdicts too" \
@@ -181,6 +186,24 @@ check "the 1-process vote run exits 0" test $? -eq 0
 check "the 2-rank vote run exits 0" test $? -eq 0
 check "vote run: checkpoints bit-identical" same_ckpts "$tmp/v1" "$tmp/v2"
 check "vote run: round table, samples and decisions identical" same_store "$tmp/v1" "$tmp/v2"
+
+# the adaptive curriculum's self-consistency probes, decoded by (lineage,
+# prompt) units over the ranks as acquire's candidates: 2 lineages' greedy
+# answers, and 1 lineage's sampled ones (acquire.samples=3); 2 rounds, so the
+# second round's probe reads round 1's models
+adapt=(--set curriculum.pace=adaptive --set curriculum.probe=7 --set run.rounds=2
+  --set base.steps=200 --set model.pos=rope --set base.lr=0.005)
+for shape in "2 lineages|" "1 lineage x 3 samples|--set run.lineages=1 --set run.shards=2 --set acquire.samples=3"; do
+  name=${shape%%|*}; read -ra extra <<< "${shape#*|}"
+  alone_and_2_ranks "adaptive curriculum, $name" "$tmp/c1" "$tmp/c2" "${adapt[@]}" "${extra[@]}"
+  check "  the probes spread over the ranks in both rounds" \
+    test "$(grep -c 'curriculum probe r[12]: .* spread over 2 ranks' "$tmp/c2/log.txt")" -ge 2
+  check "  self-consistency figures = 1 process" \
+    test "$(grep 'self-consistency' "$tmp/c1/log.txt")" = "$(grep 'self-consistency' "$tmp/c2/log.txt")"
+  check "  some self-consistency strictly between 0 and 1" \
+    grep -q 'self-consistency at level .* = 0\.[0-9]*[1-9]' "$tmp/c1/log.txt"
+  check "  levels, candidates and figures = 1 process" same_store "$tmp/c1" "$tmp/c2"
+done
 
 # kill rank 1 mid-round (round 1, step 10 of lineage 1), then resume under mpirun
 "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=optimize:1:10; exec "$@"' \

@@ -24,11 +24,11 @@
  * the prompts, every rank decodes a range of the (lineage, prompt) units, and
  * rank 0 receives them in unit order.
  *
- * acquire.auto_temperature's probe is decoded the same way (its own seed
- * stage). The checker's verdicts in select and in that probe are spread by
+ * acquire.auto_temperature's probe and the curriculum's self-consistency
+ * probe are decoded the same way (each with its own seed stage). The checker's verdicts in select and in that probe are spread by
  * candidate ranges (run_dist_verify.c, one more command of this loop).
  *
- * Not here: the curriculum's probes, select's filters and accept run on rank 0
+ * Not here: evaluate's drift probes, select's filters and accept run on rank 0
  * alone, so cross-lineage votes see every lineage's answers in lineage order
  * as they always did; dpo and nft rounds optimize on rank 0 (they read and
  * write the store per lineage). */
@@ -434,17 +434,21 @@ static int get_completions(ad_dist_buf *b, ad_completion *out, size_t count, ad_
 }
 
 const char *run_decode_units_name(ad_seed_stage stage) {
-    return stage == AD_SEED_TEMPERATURE ? "temperature probe" : "acquire";
+    return stage == AD_SEED_TEMPERATURE ? "temperature probe"
+           : stage == AD_SEED_PROBE     ? "curriculum probe"
+                                        : "acquire";
 }
 
 int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
-                     ad_seed_stage stage, float temperature, const char *const *prompts, size_t n,
-                     ad_completion *out, ad_error *err) {
-    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), U = L * n;
+                     ad_seed_stage stage, float temperature, size_t k, const char *const *prompts,
+                     size_t n, ad_completion *out, ad_error *err) {
+    size_t L = run->cfg.lineages, N = (size_t)ad_dist_size(), U = L * n;
     if (N == 1)
-        return run_decode_units(run, round, models, stage, temperature, prompts, n, 0, U, out, err);
+        return run_decode_units(run, round, models, stage, temperature, k, prompts, n, 0, U, out,
+                                err);
     ad_dist_buf b = {0};
     ad_dist_buf_put_u64(&b, (uint64_t)stage);
+    ad_dist_buf_put_u64(&b, k);
     ad_dist_buf_put(&b, &temperature, sizeof temperature);
     ad_dist_buf_put_u64(&b, n);
     for (size_t i = 0; i < n; i++) {
@@ -457,7 +461,7 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
     ad_dist_buf_free(&b);
     unit_range(U, 0, N, &from, &to);
     if (rc == AD_OK)
-        rc = run_decode_units(run, round, models, stage, temperature, prompts, n, from, to, out,
+        rc = run_decode_units(run, round, models, stage, temperature, k, prompts, n, from, to, out,
                               err);
     for (size_t r = 1; rc == AD_OK && r < N; r++) {
         void *p = NULL;
@@ -478,12 +482,13 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
 /* A worker's part: decodes its units with the parent's models (only the
  * lineages its range touches) and sends them to rank 0. */
 static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
-    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), from, to;
+    size_t L = run->cfg.lineages, N = (size_t)ad_dist_size(), from, to;
     float temperature = 0;
-    uint64_t stage = ad_dist_buf_get_u64(b);
+    uint64_t stage = ad_dist_buf_get_u64(b), k = ad_dist_buf_get_u64(b);
     ad_dist_buf_get(b, &temperature, sizeof temperature);
-    if (stage != AD_SEED_SAMPLE && stage != AD_SEED_TEMPERATURE)
+    if (stage != AD_SEED_SAMPLE && stage != AD_SEED_TEMPERATURE && stage != AD_SEED_PROBE)
         return ad_error_set(err, "acquire: bad seed stage %llu", (unsigned long long)stage);
+    if (k < 1 || k > 4096) return ad_error_set(err, "acquire: bad sample count");
     size_t n = ad_dist_buf_get_u64(b);
     if (b->failed || n > b->n) return ad_error_set(err, "acquire: message cut short");
     char **prompts = calloc(n ? n : 1, sizeof *prompts);
@@ -501,7 +506,7 @@ static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_er
     ad_completion *out = calloc((to - from) * k + 1, sizeof *out);
     if (rc == AD_OK && !out) rc = ad_error_set(err, "out of memory");
     if (rc == AD_OK)
-        rc = run_decode_units(run, cmd->round, models, (ad_seed_stage)stage, temperature,
+        rc = run_decode_units(run, cmd->round, models, (ad_seed_stage)stage, temperature, k,
                               (const char *const *)prompts, n, from, to, out, err);
     ad_dist_buf m = {0};
     if (rc == AD_OK) put_completions(&m, out, (to - from) * k);

@@ -221,9 +221,11 @@ int run_pick_temperature(ad_run *run, size_t round, size_t parent, ad_model *con
 
 /* Label-free self-consistency at a level: the mean share of the modal answer
  * over the m models' greedy answers (m >= 2), or over k samples of one model,
- * on curriculum.probe fresh prompts drawn for `round`. */
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
-                         double *score, ad_error *err);
+ * on curriculum.probe fresh prompts drawn for `round`. With parent >= 0 (the
+ * models are round `parent`'s, one per lineage) the decoding is spread over
+ * the ranks by (lineage, prompt) units (run_dist_acquire); -1: on this rank. */
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long parent,
+                         ad_level lv, double *score, ad_error *err);
 
 /* The round's training settings (round 0: base.*, later rounds: round.*). */
 ad_train_config run_train_config(const ad_run *run, size_t round);
@@ -356,16 +358,17 @@ int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_
                       ad_error *err);
 
 /* The acquire stage's decoding, by units: unit u is prompt u % n decoded by
- * lineage u / n (lineage-major), k = acquire.samples candidates each, with
+ * lineage u / n (lineage-major), k candidates each (sample 0 greedy), with
  * the sampler streams of `stage` (AD_SEED_SAMPLE: the round's candidates;
- * AD_SEED_TEMPERATURE: auto-temperature's probe). Decodes
+ * AD_SEED_TEMPERATURE: auto-temperature's probe; AD_SEED_PROBE: the
+ * curriculum's self-consistency probe). Decodes
  * units [from, to) into out[(to - from) * k] (unit u's candidate j at
  * out[(u - from) * k + j]) with models[l] for every lineage l the range
  * touches (the others may be NULL). A unit's candidates depend on nothing but
  * its lineage's model, its prompt and the prompt's index (sampler streams),
  * so any split of the units gives the same candidates (run_acquire.c). */
 int run_decode_units(ad_run *run, size_t round, ad_model *const *models, ad_seed_stage stage,
-                     float temperature, const char *const *prompts, size_t n, size_t from,
+                     float temperature, size_t k, const char *const *prompts, size_t n, size_t from,
                      size_t to, ad_completion *out, ad_error *err);
 
 /* What run_decode_units decodes for `stage`, for the log ("acquire",
@@ -378,8 +381,8 @@ const char *run_decode_units_name(ad_seed_stage stage);
  * then holds every unit's candidates in unit order, as run_decode_units over
  * [0, L * n) would (and alone is). */
 int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
-                     ad_seed_stage stage, float temperature, const char *const *prompts, size_t n,
-                     ad_completion *out, ad_error *err);
+                     ad_seed_stage stage, float temperature, size_t k, const char *const *prompts,
+                     size_t n, ad_completion *out, ad_error *err);
 
 /* Lineage l's held-out figures after `round` at the n levels lv
  * (run_evaluate.c): its checkpoint loaded and its problems spread over the

@@ -113,7 +113,7 @@ static int mark_correct(ad_run *run, size_t round, probe *p, int proxy, ad_error
 /* Decodes the probe at temperature t with every lineage and scores it. */
 static int probe_score(ad_run *run, size_t round, size_t parent, ad_model *const *models, probe *p,
                        float t, int proxy, run_temperature_pick *out, size_t g, ad_error *err) {
-    int rc = run_dist_acquire(run, round, parent, models, AD_SEED_TEMPERATURE, t,
+    int rc = run_dist_acquire(run, round, parent, models, AD_SEED_TEMPERATURE, t, p->k,
                               (const char *const *)p->prompts, p->n, p->comps, err);
     for (size_t q = 0; rc == AD_OK && q < p->L * p->n * p->k; q++) {
         const ad_completion *cp = &p->comps[q];

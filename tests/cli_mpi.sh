@@ -4,11 +4,12 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); evaluation, generation (acquire's, the
-# curriculum's and auto-temperature's probes) and the checker's verdicts (a
-# built-in task, and a file task's external verifier) are spread by ranges; rl rounds spread lineages; `train --shards` and `eval` under
-# mpirun equal one process; a stalled rank makes the others' wait time out with a message; bad setups are
-# refused with clear messages.
+# one lineage = 4 ranks on two); evaluation, generation (acquire's, and the
+# probes of the curriculum, the label-free accept rule and auto-temperature)
+# and the checker's verdicts (a built-in task, and a file task's external
+# verifier) are spread by ranges; rl rounds spread lineages; `train --shards`
+# and `eval` under mpirun equal one process; a stalled rank makes the others'
+# wait time out with a message; bad setups are refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
 if ! command -v mpirun > /dev/null; then
@@ -197,13 +198,26 @@ for shape in "2 lineages|" "1 lineage x 3 samples|--set run.lineages=1 --set run
   name=${shape%%|*}; read -ra extra <<< "${shape#*|}"
   alone_and_2_ranks "adaptive curriculum, $name" "$tmp/c1" "$tmp/c2" "${adapt[@]}" "${extra[@]}"
   check "  the probes spread over the ranks in both rounds" \
-    test "$(grep -c 'curriculum probe r[12]: .* spread over 2 ranks' "$tmp/c2/log.txt")" -ge 2
+    test "$(grep -c 'self-consistency probe r[12]: .* spread over 2 ranks' "$tmp/c2/log.txt")" -ge 2
   check "  self-consistency figures = 1 process" \
-    test "$(grep 'self-consistency' "$tmp/c1/log.txt")" = "$(grep 'self-consistency' "$tmp/c2/log.txt")"
+    test "$(grep 'self-consistency at' "$tmp/c1/log.txt")" = "$(grep 'self-consistency at' "$tmp/c2/log.txt")"
   check "  some self-consistency strictly between 0 and 1" \
     grep -q 'self-consistency at level .* = 0\.[0-9]*[1-9]' "$tmp/c1/log.txt"
   check "  levels, candidates and figures = 1 process" same_store "$tmp/c1" "$tmp/c2"
 done
+
+# the label-free accept rule's self-consistency probes (the parent's models
+# and the round's) are spread too: a wrecking round rolled back, equal
+accept=(--set base.steps=200 --set model.pos=rope --set base.lr=0.005 --set curriculum.probe=7
+  --set accept.rollback=true --set accept.label_free=true --set accept.mastered=0.2
+  --set round.lr=0.5 --set accept.max_loss_ratio=0)
+alone_and_2_ranks "label-free accept" "$tmp/x1" "$tmp/x2" "${accept[@]}"
+check "  the round is rolled back for lost self-consistency" \
+  grep -q 'round 1 rolled back: self-consistency at level' "$tmp/x2/log.txt"
+check "  both probes of the rule spread over the ranks" \
+  test "$(grep -c 'self-consistency probe r1: .* spread over 2 ranks' "$tmp/x2/log.txt")" -ge 2
+check "  checkpoints = 1 process" same_ckpts "$tmp/x1" "$tmp/x2"
+check "  round table, reasons and figures = 1 process" same_store "$tmp/x1" "$tmp/x2"
 
 # kill rank 1 mid-round (round 1, step 10 of lineage 1), then resume under mpirun
 "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=optimize:1:10; exec "$@"' \

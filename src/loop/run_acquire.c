@@ -135,7 +135,7 @@ int run_agreement(ad_run *run, ad_model *before, ad_model *after, size_t l, size
     return rc;
 }
 
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long parent,
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long from,
                          ad_level lv, double *score, ad_error *err) {
     size_t n = run->cfg.adaptive_probe;
     size_t k = m >= 2 ? 1 : (run->cfg.samples >= 2 ? run->cfg.samples : 5);
@@ -151,8 +151,8 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
     const char *const *ps = (const char *const *)prompts;
     float t = run->cfg.temperature;
     if (rc == AD_OK)
-        rc = parent >= 0 && m == run->cfg.lineages
-                 ? run_dist_acquire(run, round, (size_t)parent, models, AD_SEED_PROBE, t, k, ps, n,
+        rc = from >= 0 && m == run->cfg.lineages
+                 ? run_dist_acquire(run, round, (size_t)from, models, AD_SEED_PROBE, t, k, ps, n,
                                     units, err)
                  : run_decode_units(run, round, models, AD_SEED_PROBE, t, k, ps, n, 0, m * n, units,
                                     err);

@@ -24,11 +24,12 @@
  * the prompts, every rank decodes a range of the (lineage, prompt) units, and
  * rank 0 receives them in unit order.
  *
- * acquire.auto_temperature's probe and the curriculum's self-consistency
- * probe are decoded the same way (each with its own seed stage). The checker's verdicts in select and in that probe are spread by
+ * acquire.auto_temperature's probe and the self-consistency probes (the
+ * curriculum's, the label-free accept rule's) are decoded the same way (each
+ * with its own seed stage). The checker's verdicts in select and in that probe are spread by
  * candidate ranges (run_dist_verify.c, one more command of this loop).
  *
- * Not here: evaluate's drift probes, select's filters and accept run on rank 0
+ * Not here: the drift rule's agreement probe, select's filters and accept run on rank 0
  * alone, so cross-lineage votes see every lineage's answers in lineage order
  * as they always did; dpo and nft rounds optimize on rank 0 (they read and
  * write the store per lineage). */
@@ -435,7 +436,7 @@ static int get_completions(ad_dist_buf *b, ad_completion *out, size_t count, ad_
 
 const char *run_decode_units_name(ad_seed_stage stage) {
     return stage == AD_SEED_TEMPERATURE ? "temperature probe"
-           : stage == AD_SEED_PROBE     ? "curriculum probe"
+           : stage == AD_SEED_PROBE     ? "self-consistency probe"
                                         : "acquire";
 }
 

@@ -221,10 +221,11 @@ int run_pick_temperature(ad_run *run, size_t round, size_t parent, ad_model *con
 
 /* Label-free self-consistency at a level: the mean share of the modal answer
  * over the m models' greedy answers (m >= 2), or over k samples of one model,
- * on curriculum.probe fresh prompts drawn for `round`. With parent >= 0 (the
- * models are round `parent`'s, one per lineage) the decoding is spread over
- * the ranks by (lineage, prompt) units (run_dist_acquire); -1: on this rank. */
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long parent,
+ * on curriculum.probe fresh prompts drawn for `round`. With from >= 0 (the
+ * models are round `from`'s checkpoints, one per lineage, which the workers
+ * load) the decoding is spread over the ranks by (lineage, prompt) units
+ * (run_dist_acquire); -1: on this rank. */
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long from,
                          ad_level lv, double *score, ad_error *err);
 
 /* The round's training settings (round 0: base.*, later rounds: round.*). */

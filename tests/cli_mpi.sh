@@ -4,11 +4,12 @@
 # the round table and every stored figure), so does a 2-lineage vote run, a
 # run whose worker rank is killed mid-round and then resumed under mpirun,
 # and runs whose steps are cut into run.shards slices (1 process = 2 ranks on
-# one lineage = 4 ranks on two); evaluation and generation are spread by
-# ranges; rl rounds spread lineages; `train --shards` and `eval` under mpirun
-# equal one process; a
-# stalled rank makes the others' wait time out with a message; bad setups are
-# refused with clear messages.
+# one lineage = 4 ranks on two); evaluation, generation (acquire's, and the
+# probes of the curriculum, the label-free accept rule and auto-temperature)
+# and the checker's verdicts (a built-in task, and a file task's external
+# verifier) are spread by ranges; rl rounds spread lineages; `train --shards`
+# and `eval` under mpirun equal one process; a stalled rank makes the others'
+# wait time out with a message; bad setups are refused with clear messages.
 . "$(dirname "$0")/lib_cli.sh"
 
 if ! command -v mpirun > /dev/null; then
@@ -73,13 +74,24 @@ dump_store() {
     "select round, stage, lineage, key, printf('%.17g', value) from stage_metrics where key not like '%per_s%' order by 1,2,3,4" \
     "select round, stage, lineage, step, key, printf('%.17g', value) from step_metrics order by 1,2,3,4,5" \
     "select round, lineage, level_a, level_b, metric, printf('%.17g', value), n from evaluations order by 1,2,3,4,5" \
-    "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept from samples order by 1,2,3,4" \
+    "select round, lineage, prompt_index, sample_index, completion, n_tokens, printf('%.17g', logprob), hit_eos, filters_ran, filters_passed, kept, correct from samples order by 1,2,3,4" \
     "select round, lineage, stage, path, parent_round from checkpoints order by 1,2"
 }
 same_store() {
   dump_store "$1" | sed "s#$1#DIR#g" > "$tmp/store1"
   dump_store "$2" | sed "s#$2#DIR#g" > "$tmp/store2"
   [ -s "$tmp/store1" ] && cmp -s "$tmp/store1" "$tmp/store2"
+}
+
+# tiny.ini with settings $4...: alone into $2 and on 2 ranks into $3 (what: $1)
+alone_and_2_ranks() {
+  local what=$1 a=$2 b=$3
+  shift 3
+  rm -rf "$a" "$b"
+  "$AD" run "$tmp/tiny.ini" --out "$a" "$@" > /dev/null 2>&1
+  check "$what, 1 process: exits 0" test $? -eq 0
+  "${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$b" "$@" > /dev/null 2>&1
+  check "  2 ranks: exits 0" test $? -eq 0
 }
 
 # 1 process vs 2 ranks
@@ -110,7 +122,8 @@ check "status agrees" cmp -s "$tmp/st1" "$tmp/st2"
 # different sizes inside one lineage), 3 candidates a prompt (sampled
 # streams), with a base that gets some of them right
 uneven=(--set eval.n=7 --set round.prompts=7 --set acquire.samples=3 --set base.steps=400
-  --set model.pos=rope --set base.lr=0.005 --set run.lineages=1 --set run.shards=2)
+  --set model.pos=rope --set base.lr=0.005 --set run.lineages=1 --set run.shards=2
+  --set curriculum.first_level=3)
 "$AD" run "$tmp/tiny.ini" --out "$tmp/u1" "${uneven[@]}" > /dev/null 2>&1
 "${MPI[@]}" -np 2 "$AD" run "$tmp/tiny.ini" --out "$tmp/u2" "${uneven[@]}" > /dev/null 2>&1
 check "uneven ranges: exits 0" test $? -eq 0
@@ -118,6 +131,53 @@ check "  some accuracies strictly between 0 and 1 (real work compared)" \
   test "$(sqlite3 "$tmp/u1/run.db" 'select count(*) from evaluations where value > 0 and value < 1')" -gt 0
 check "  round table, candidates and evaluation figures = 1 process" same_store "$tmp/u1" "$tmp/u2"
 check "  checkpoints = 1 process" same_ckpts "$tmp/u1" "$tmp/u2"
+check "  the checker's verdicts spread unevenly (10 + 11 answers)" \
+  grep -q 'verify r1: 21 answers spread over 2 ranks' "$tmp/u2/log.txt"
+check "  some candidates right, some wrong (real verdicts compared)" test "$(sqlite3 "$tmp/u1/run.db" \
+  "select count(distinct correct) from samples where stage = 'select'")" -eq 2
+
+# a file task whose answers an external verifier process checks (the slow
+# case), select.verifier keeping only what it accepts: the verdicts are spread
+# over the ranks by candidate ranges and gathered in candidate order; the
+# selection, dataset and figures equal one process's; so does
+# acquire.auto_temperature's probe, whose decoding (by (lineage, prompt)
+# units, as acquire's) and verdicts are spread too
+python3 - "$tmp/f.jsonl" <<'PY'
+import random, sys
+rng = random.Random(7)
+with open(sys.argv[1], "w") as f:
+    for level in (1, 2, 3):
+        for _ in range(40):
+            s = "".join(rng.choice("0123456789") for _ in range(level))
+            f.write('{"prompt":"%s=","answer":"%s","level":%d}\n' % (s, s, level))
+PY
+cat > "$tmp/fcheck.py" <<'PY'
+import sys, json
+for line in sys.stdin:
+    r = json.loads(line)
+    ok = r["answer"] == r["prompt"].rstrip("=")
+    print(json.dumps({"correct": ok, "score": 1.0 if ok else 0.0, "reason": "checked"}), flush=True)
+PY
+ftask=(--set "run.task=file:$tmp/f.jsonl" --set "task.verifier=/usr/bin/python3 $tmp/fcheck.py"
+  --set select.verifier=true --set round.prompts=7 --set acquire.samples=3 --set base.steps=150
+  --set model.pos=rope --set base.lr=0.005 --set eval.n=7 --set curriculum.first_level=3)
+alone_and_2_ranks "file task + external verifier" "$tmp/f1" "$tmp/f2" "${ftask[@]}"
+check "  the verifier's work spread over the ranks" \
+  grep -q 'verify r1: 42 answers spread over 2 ranks' "$tmp/f2/log.txt"
+check "  some answers accepted, some refused (real verdicts compared)" test "$(sqlite3 "$tmp/f1/run.db" \
+  "select count(distinct correct) from samples where stage = 'select'")" -eq 2
+check "  verdicts, kept labels and figures = 1 process" same_store "$tmp/f1" "$tmp/f2"
+check "  the selection's dataset = 1 process" \
+  cmp -s "$tmp/f1/data/round-0001.jsonl" "$tmp/f2/data/round-0001.jsonl"
+check "  checkpoints = 1 process" same_ckpts "$tmp/f1" "$tmp/f2"
+auto=(--set acquire.auto_temperature=true --set acquire.temperature_grid=0.6,1.2
+  --set acquire.temperature_probe=5)
+alone_and_2_ranks "auto temperature on the file task" "$tmp/a1" "$tmp/a2" "${ftask[@]}" "${auto[@]}"
+check "  the probe's decoding spread over the ranks, at both temperatures" \
+  test "$(grep -c 'temperature probe r1: 10 lineage x prompt units spread over 2 ranks' "$tmp/a2/log.txt")" -eq 2
+check "  the probe's verdicts too" \
+  test "$(grep -c 'verify r1: .* spread over 2 ranks' "$tmp/a2/log.txt")" -ge 3
+check "  temperature choice, candidates and figures = 1 process" same_store "$tmp/a1" "$tmp/a2"
 
 # a 2-lineage vote run: the cross-lineage vote sees both lineages' answers
 vote=(--set select.vote_lineages=true --set select.vote_min_agree=2 --set base.steps=60)
@@ -127,6 +187,37 @@ check "the 1-process vote run exits 0" test $? -eq 0
 check "the 2-rank vote run exits 0" test $? -eq 0
 check "vote run: checkpoints bit-identical" same_ckpts "$tmp/v1" "$tmp/v2"
 check "vote run: round table, samples and decisions identical" same_store "$tmp/v1" "$tmp/v2"
+
+# the adaptive curriculum's self-consistency probes, decoded by (lineage,
+# prompt) units over the ranks as acquire's candidates: 2 lineages' greedy
+# answers, and 1 lineage's sampled ones (acquire.samples=3); 2 rounds, so the
+# second round's probe reads round 1's models
+adapt=(--set curriculum.pace=adaptive --set curriculum.probe=7 --set run.rounds=2
+  --set base.steps=200 --set model.pos=rope --set base.lr=0.005)
+for shape in "2 lineages|" "1 lineage x 3 samples|--set run.lineages=1 --set run.shards=2 --set acquire.samples=3"; do
+  name=${shape%%|*}; read -ra extra <<< "${shape#*|}"
+  alone_and_2_ranks "adaptive curriculum, $name" "$tmp/c1" "$tmp/c2" "${adapt[@]}" "${extra[@]}"
+  check "  the probes spread over the ranks in both rounds" \
+    test "$(grep -c 'self-consistency probe r[12]: .* spread over 2 ranks' "$tmp/c2/log.txt")" -ge 2
+  check "  self-consistency figures = 1 process" \
+    test "$(grep 'self-consistency at' "$tmp/c1/log.txt")" = "$(grep 'self-consistency at' "$tmp/c2/log.txt")"
+  check "  some self-consistency strictly between 0 and 1" \
+    grep -q 'self-consistency at level .* = 0\.[0-9]*[1-9]' "$tmp/c1/log.txt"
+  check "  levels, candidates and figures = 1 process" same_store "$tmp/c1" "$tmp/c2"
+done
+
+# the label-free accept rule's self-consistency probes (the parent's models
+# and the round's) are spread too: a wrecking round rolled back, equal
+accept=(--set base.steps=200 --set model.pos=rope --set base.lr=0.005 --set curriculum.probe=7
+  --set accept.rollback=true --set accept.label_free=true --set accept.mastered=0.2
+  --set round.lr=0.5 --set accept.max_loss_ratio=0)
+alone_and_2_ranks "label-free accept" "$tmp/x1" "$tmp/x2" "${accept[@]}"
+check "  the round is rolled back for lost self-consistency" \
+  grep -q 'round 1 rolled back: self-consistency at level' "$tmp/x2/log.txt"
+check "  both probes of the rule spread over the ranks" \
+  test "$(grep -c 'self-consistency probe r1: .* spread over 2 ranks' "$tmp/x2/log.txt")" -ge 2
+check "  checkpoints = 1 process" same_ckpts "$tmp/x1" "$tmp/x2"
+check "  round table, reasons and figures = 1 process" same_store "$tmp/x1" "$tmp/x2"
 
 # kill rank 1 mid-round (round 1, step 10 of lineage 1), then resume under mpirun
 "${MPI[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && export AD_KILL_AT=optimize:1:10; exec "$@"' \

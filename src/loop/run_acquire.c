@@ -85,7 +85,7 @@ int run_decode_candidates(ad_run *run, ad_model *m, size_t l, size_t round, ad_s
 typedef struct probe_ctx {
     ad_run *run;
     lineage_models *lm;
-    size_t round;
+    size_t round, parent;
 } probe_ctx;
 
 /* The probe's curriculum.probe prompts at level lv for `round`: prompt i from
@@ -135,8 +135,8 @@ int run_agreement(ad_run *run, ad_model *before, ad_model *after, size_t l, size
     return rc;
 }
 
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
-                         double *score, ad_error *err) {
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long from,
+                         ad_level lv, double *score, ad_error *err) {
     size_t n = run->cfg.adaptive_probe;
     size_t k = m >= 2 ? 1 : (run->cfg.samples >= 2 ? run->cfg.samples : 5);
     size_t voters = m >= 2 ? m : k;
@@ -145,21 +145,20 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
     const char **answers = calloc(voters, sizeof *answers);
     int rc = prompts && outs && answers ? AD_OK : ad_error_set(err, "out of memory");
     if (rc == AD_OK) rc = probe_prompts(run, round, lv, prompts, n, err);
-    ad_completion *col = m >= 2 ? calloc(n, sizeof *col) : NULL;
-    for (size_t l = 0; rc == AD_OK && l < (m >= 2 ? m : 1); l++) {
-        if (m >= 2) {
-            ad_sample_params g = sample_params(run, l, round, AD_SEED_PROBE, 1, 0);
-            rc = col ? ad_complete_prompts(models[l], &run->vocab, run->task,
-                                           (const char *const *)prompts, n, 1, &g, 0, col, err)
-                     : ad_error_set(err, "out of memory");
-            for (size_t i = 0; rc == AD_OK && i < n; i++)
-                outs[i * voters + l] = col[i];
-        } else {
-            rc =
-                run_decode_candidates(run, models[0], 0, round, AD_SEED_PROBE, run->cfg.temperature,
-                                      (const char *const *)prompts, 0, n, k, outs, err);
-        }
-    }
+    /* (lineage, prompt) units: m models x 1 greedy answer, or 1 model x k */
+    ad_completion *units = calloc(n * voters + 1, sizeof *units);
+    if (rc == AD_OK && !units) rc = ad_error_set(err, "out of memory");
+    const char *const *ps = (const char *const *)prompts;
+    float t = run->cfg.temperature;
+    if (rc == AD_OK)
+        rc = from >= 0 && m == run->cfg.lineages
+                 ? run_dist_acquire(run, round, (size_t)from, models, AD_SEED_PROBE, t, k, ps, n,
+                                    units, err)
+                 : run_decode_units(run, round, models, AD_SEED_PROBE, t, k, ps, n, 0, m * n, units,
+                                    err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        for (size_t j = 0; j < voters; j++)
+            outs[i * voters + j] = m >= 2 ? units[j * n + i] : units[i * k + j];
     double total = 0;
     for (size_t i = 0; rc == AD_OK && i < n; i++) {
         ad_vote v;
@@ -173,7 +172,7 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
         ad_completion_free(&outs[i]);
     for (size_t i = 0; prompts && i < n; i++)
         free(prompts[i]);
-    free(col);
+    free(units);
     free(outs);
     free(prompts);
     free(answers);
@@ -187,7 +186,8 @@ int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t 
 /* The curriculum's measure: self-consistency of the lineages' current models. */
 static int measure_consistency(void *vctx, ad_level lv, double *score, ad_error *err) {
     probe_ctx *ctx = vctx;
-    return run_self_consistency(ctx->run, ctx->lm->m, ctx->lm->n, ctx->round, lv, score, err);
+    return run_self_consistency(ctx->run, ctx->lm->m, ctx->lm->n, ctx->round, (long)ctx->parent, lv,
+                                score, err);
 }
 
 /* The round's prompts: round_prompts per level, prompt i of a level from
@@ -215,13 +215,12 @@ static int pose_prompts(ad_run *run, size_t round, const ad_level_list *levels, 
     return rc;
 }
 
-int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
-                     const char *const *prompts, size_t n, size_t from, size_t to,
-                     ad_completion *out, ad_error *err) {
-    size_t k = run->cfg.samples;
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, ad_seed_stage stage,
+                     float temperature, size_t k, const char *const *prompts, size_t n, size_t from,
+                     size_t to, ad_completion *out, ad_error *err) {
     double tokens = 0;
     char label[64];
-    snprintf(label, sizeof label, "acquire r%zu", round);
+    snprintf(label, sizeof label, "%s r%zu", run_decode_units_name(stage), round);
     ad_progress prog;
     ad_progress_begin(&prog, label, to - from, "tok");
     for (size_t u = from; u < to;) {
@@ -229,14 +228,14 @@ int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float t
         size_t cnt = n - i < DECODE_CHUNK ? n - i : DECODE_CHUNK;
         cnt = cnt < to - u ? cnt : to - u;
         ad_completion *c = out + (u - from) * k;
-        if (run_decode_candidates(run, models[l], l, round, AD_SEED_SAMPLE, temperature,
-                                  prompts + i, i, cnt, k, c, err) != AD_OK)
+        if (run_decode_candidates(run, models[l], l, round, stage, temperature, prompts + i, i, cnt,
+                                  k, c, err) != AD_OK)
             return AD_ERR;
         for (size_t j = 0; j < cnt * k; j++)
             tokens += (double)c[j].n_tokens;
         u += cnt;
         ad_progress_update(&prog, u - from, tokens, NULL);
-        ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, u);
+        if (stage == AD_SEED_SAMPLE) ad_run_maybe_kill(AD_STAGE_ACQUIRE, round, u);
     }
     ad_progress_end(&prog, tokens, NULL);
     return AD_OK;
@@ -249,10 +248,9 @@ static int decode_all(ad_run *run, size_t round, size_t parent, lineage_models *
                       ad_completion *comps, ad_store_sample *rows, double *tokens, ad_error *err) {
     size_t k = run->cfg.samples, L = lm->n;
     const char *const *ps = (const char *const *)prompts;
-    int rc = ad_dist_size() > 1
-                 ? run_dist_acquire(run, round, parent, lm->m, temperature, ps, n, comps, err)
-                 : run_decode_units(run, round, lm->m, temperature, ps, n, 0, L * n, comps, err);
-    if (rc != AD_OK) return AD_ERR;
+    if (run_dist_acquire(run, round, parent, lm->m, AD_SEED_SAMPLE, temperature, k, ps, n, comps,
+                         err) != AD_OK)
+        return AD_ERR;
     for (size_t u = 0; u < L * n * k; u++)
         *tokens += (double)comps[u].n_tokens;
     for (size_t l = 0; l < L; l++)
@@ -346,11 +344,11 @@ int run_stage_acquire(ad_run *run, run_round *rr, ad_error *err) {
     run_temperature_pick pick = {0};
     float temperature = run->cfg.temperature;
     int rc = models_load(run, rr->parent, &lm, err);
-    probe_ctx pc = {run, &lm, round};
+    probe_ctx pc = {run, &lm, round, rr->parent};
     if (rc == AD_OK)
         rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
     if (rc == AD_OK && run->cfg.auto_temperature) {
-        rc = run_pick_temperature(run, round, lm.m, lm.n, &levels, &pick, err);
+        rc = run_pick_temperature(run, round, rr->parent, lm.m, lm.n, &levels, &pick, err);
         if (rc == AD_OK) temperature = pick.t[pick.best];
     }
     if (rc == AD_OK) rc = pose_prompts(run, round, &levels, &prompts, &lv, &n, err);
@@ -408,7 +406,7 @@ int run_stage_levels(ad_run *run, run_round *rr, ad_error *err) {
     lineage_models lm = {0};
     ad_level_list levels = {0};
     int rc = models_load(run, rr->parent, &lm, err);
-    probe_ctx pc = {run, &lm, rr->round};
+    probe_ctx pc = {run, &lm, rr->round, rr->parent};
     if (rc == AD_OK)
         rc = ad_curriculum_next(&run->cur, &cursor, measure_consistency, &pc, &levels, err);
     if (rc == AD_OK) rc = ad_store_begin(run->st, err);

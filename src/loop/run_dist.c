@@ -24,10 +24,15 @@
  * the prompts, every rank decodes a range of the (lineage, prompt) units, and
  * rank 0 receives them in unit order.
  *
- * Not here: the curriculum's probes, select and accept run on rank 0 alone, so
- * cross-lineage votes see every lineage's answers in lineage order as they
- * always did; dpo and nft rounds optimize on rank 0 (they read and write the
- * store per lineage). */
+ * acquire.auto_temperature's probe and the self-consistency probes (the
+ * curriculum's, the label-free accept rule's) are decoded the same way (each
+ * with its own seed stage). The checker's verdicts in select and in that probe are spread by
+ * candidate ranges (run_dist_verify.c, one more command of this loop).
+ *
+ * Not here: the drift rule's agreement probe, select's filters and accept run on rank 0
+ * alone, so cross-lineage votes see every lineage's answers in lineage order
+ * as they always did; dpo and nft rounds optimize on rank 0 (they read and
+ * write the store per lineage). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +46,6 @@
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
-enum { CMD_STOP = 0, CMD_OPTIMIZE = 1, CMD_EVALUATE = 2, CMD_ACQUIRE = 3, CMD_RL = 4 };
 #define TAG_LINEAGE 17
 #define TAG_CANDIDATES 18
 
@@ -49,6 +53,16 @@ enum { CMD_STOP = 0, CMD_OPTIMIZE = 1, CMD_EVALUATE = 2, CMD_ACQUIRE = 3, CMD_RL
 typedef struct dist_cmd {
     uint64_t kind, round, parent, cursor_before;
 } dist_cmd;
+
+int run_dist_command(uint64_t kind, size_t round, size_t parent, size_t cursor_before,
+                     const ad_dist_buf *payload, const char *what, ad_error *err) {
+    dist_cmd cmd = {kind, round, parent, cursor_before};
+    void *p = payload->p;
+    size_t n = payload->n;
+    if (ad_dist_buf_check(payload, what, err) != AD_OK) return AD_ERR;
+    if (ad_dist_bcast_await(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
+    return ad_dist_bcast_bytes(&p, &n, 0, err);
+}
 
 /* The files of a checkpoint directory, in the order they travel. */
 static const char *const ckpt_files[] = {"config.json", "model.safetensors",
@@ -269,11 +283,9 @@ int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_er
     int rc = n_todo ? run_optimize_sets(run, rr, err) : AD_OK;
     if (rc == AD_OK) put_sets(&b, run);
     if (rc == AD_OK) rc = ad_dist_buf_check(&b, "optimize", err);
-    dist_cmd cmd = {CMD_OPTIMIZE, rr->round, rr->parent, rr->cursor_before};
-    void *payload = b.p;
-    size_t n = b.n;
-    if (rc == AD_OK && n_todo) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
-    if (rc == AD_OK && n_todo) rc = ad_dist_bcast_bytes(&payload, &n, 0, err);
+    if (rc == AD_OK && n_todo)
+        rc = run_dist_command(RUN_CMD_OPTIMIZE, rr->round, rr->parent, rr->cursor_before, &b,
+                              "optimize", err);
     const uint64_t *todo = (const uint64_t *)b.p;
     for (size_t l = 0; rc == AD_OK && l < L; l++)
         if (todo[l] && run_dist_lineage_rank(run, l) == 0 &&
@@ -360,12 +372,7 @@ int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_
     ad_dist_buf_put(&b, todo, run->cfg.lineages * sizeof *todo);
     ad_dist_buf_put_u64(&b, n);
     ad_dist_buf_put(&b, lv, n * sizeof *lv);
-    dist_cmd cmd = {CMD_EVALUATE, round, 0, 0};
-    void *payload = b.p;
-    size_t len = b.n;
-    int rc = ad_dist_buf_check(&b, "evaluate", err);
-    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
-    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    int rc = run_dist_command(RUN_CMD_EVALUATE, round, 0, 0, &b, "evaluate", err);
     if (rc == AD_OK)
         run_log(run, "evaluate r%zu: %zu problems per lineage spread over %d ranks", round,
                 n * run->cfg.eval_n, ad_dist_size());
@@ -427,11 +434,22 @@ static int get_completions(ad_dist_buf *b, ad_completion *out, size_t count, ad_
     return ad_dist_buf_check(b, "candidates", err);
 }
 
+const char *run_decode_units_name(ad_seed_stage stage) {
+    return stage == AD_SEED_TEMPERATURE ? "temperature probe"
+           : stage == AD_SEED_PROBE     ? "self-consistency probe"
+                                        : "acquire";
+}
+
 int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
-                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
-                     ad_error *err) {
-    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), U = L * n;
+                     ad_seed_stage stage, float temperature, size_t k, const char *const *prompts,
+                     size_t n, ad_completion *out, ad_error *err) {
+    size_t L = run->cfg.lineages, N = (size_t)ad_dist_size(), U = L * n;
+    if (N == 1)
+        return run_decode_units(run, round, models, stage, temperature, k, prompts, n, 0, U, out,
+                                err);
     ad_dist_buf b = {0};
+    ad_dist_buf_put_u64(&b, (uint64_t)stage);
+    ad_dist_buf_put_u64(&b, k);
     ad_dist_buf_put(&b, &temperature, sizeof temperature);
     ad_dist_buf_put_u64(&b, n);
     for (size_t i = 0; i < n; i++) {
@@ -439,16 +457,13 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
         ad_dist_buf_put_u64(&b, len);
         ad_dist_buf_put(&b, prompts[i], len);
     }
-    dist_cmd cmd = {CMD_ACQUIRE, round, parent, 0};
-    void *payload = b.p;
-    size_t len = b.n, from, to;
-    int rc = ad_dist_buf_check(&b, "acquire", err);
-    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
-    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    size_t from, to;
+    int rc = run_dist_command(RUN_CMD_ACQUIRE, round, parent, 0, &b, "acquire", err);
     ad_dist_buf_free(&b);
     unit_range(U, 0, N, &from, &to);
     if (rc == AD_OK)
-        rc = run_decode_units(run, round, models, temperature, prompts, n, from, to, out, err);
+        rc = run_decode_units(run, round, models, stage, temperature, k, prompts, n, from, to, out,
+                              err);
     for (size_t r = 1; rc == AD_OK && r < N; r++) {
         void *p = NULL;
         unit_range(U, r, N, &from, &to);
@@ -460,16 +475,21 @@ int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *
         ad_dist_buf_free(&b);
     }
     if (rc == AD_OK)
-        run_log(run, "acquire r%zu: %zu lineage x prompt units spread over %zu ranks", round, U, N);
+        run_log(run, "%s r%zu: %zu lineage x prompt units spread over %zu ranks",
+                run_decode_units_name(stage), round, U, N);
     return rc;
 }
 
 /* A worker's part: decodes its units with the parent's models (only the
  * lineages its range touches) and sends them to rank 0. */
 static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *err) {
-    size_t L = run->cfg.lineages, k = run->cfg.samples, N = (size_t)ad_dist_size(), from, to;
+    size_t L = run->cfg.lineages, N = (size_t)ad_dist_size(), from, to;
     float temperature = 0;
+    uint64_t stage = ad_dist_buf_get_u64(b), k = ad_dist_buf_get_u64(b);
     ad_dist_buf_get(b, &temperature, sizeof temperature);
+    if (stage != AD_SEED_SAMPLE && stage != AD_SEED_TEMPERATURE && stage != AD_SEED_PROBE)
+        return ad_error_set(err, "acquire: bad seed stage %llu", (unsigned long long)stage);
+    if (k < 1 || k > 4096) return ad_error_set(err, "acquire: bad sample count");
     size_t n = ad_dist_buf_get_u64(b);
     if (b->failed || n > b->n) return ad_error_set(err, "acquire: message cut short");
     char **prompts = calloc(n ? n : 1, sizeof *prompts);
@@ -487,8 +507,8 @@ static int serve_acquire(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_er
     ad_completion *out = calloc((to - from) * k + 1, sizeof *out);
     if (rc == AD_OK && !out) rc = ad_error_set(err, "out of memory");
     if (rc == AD_OK)
-        rc = run_decode_units(run, cmd->round, models, temperature, (const char *const *)prompts, n,
-                              from, to, out, err);
+        rc = run_decode_units(run, cmd->round, models, (ad_seed_stage)stage, temperature, k,
+                              (const char *const *)prompts, n, from, to, out, err);
     ad_dist_buf m = {0};
     if (rc == AD_OK) put_completions(&m, out, (to - from) * k);
     if (rc == AD_OK) rc = ad_dist_buf_check(&m, "candidates", err);
@@ -584,12 +604,7 @@ int run_dist_rl(ad_run *run, run_round *rr, const uint64_t *todo, const ad_level
     ad_dist_buf_put(&b, todo, L * sizeof *todo);
     ad_dist_buf_put_u64(&b, n);
     ad_dist_buf_put(&b, lv, n * sizeof *lv);
-    dist_cmd cmd = {CMD_RL, rr->round, rr->parent, rr->cursor_before};
-    void *payload = b.p;
-    size_t len = b.n;
-    int rc = ad_dist_buf_check(&b, "rl", err);
-    if (rc == AD_OK) rc = ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
-    if (rc == AD_OK) rc = ad_dist_bcast_bytes(&payload, &len, 0, err);
+    int rc = run_dist_command(RUN_CMD_RL, rr->round, rr->parent, rr->cursor_before, &b, "rl", err);
     ad_dist_buf_free(&b);
     if (rc == AD_OK) rc = run_rl_lineages(run, rr, lv, n, todo, 0, NULL, err);
     for (size_t l = 0; rc == AD_OK && l < L; l++)
@@ -647,7 +662,7 @@ static int serve_rl(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *
 }
 
 static const char *cmd_name(uint64_t kind) {
-    static const char *const names[] = {"stop", "optimize", "evaluate", "acquire", "rl"};
+    static const char *const names[] = {"stop", "optimize", "evaluate", "acquire", "rl", "verify"};
     return kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 
@@ -657,7 +672,7 @@ int run_dist_serve(ad_run *run, ad_error *err) {
         dist_cmd cmd;
         ad_dist_set_stage("waiting for rank 0's next command");
         if (ad_dist_bcast_await(&cmd, sizeof cmd, 0, err) != AD_OK) return AD_ERR;
-        if (cmd.kind == CMD_STOP) return AD_OK;
+        if (cmd.kind == RUN_CMD_STOP) return AD_OK;
         ad_dist_set_stage("round %llu %s (for rank 0)", (unsigned long long)cmd.round,
                           cmd_name(cmd.kind));
         ad_dist_buf b = {0};
@@ -665,12 +680,14 @@ int run_dist_serve(ad_run *run, ad_error *err) {
         if (ad_dist_bcast_bytes(&p, &b.n, 0, err) != AD_OK) return AD_ERR;
         b.p = p;
         b.cap = b.n;
-        int rc = cmd.kind == CMD_OPTIMIZE   ? serve_optimize(run, &cmd, &b, err)
-                 : cmd.kind == CMD_EVALUATE ? serve_evaluate(run, &cmd, &b, err)
-                 : cmd.kind == CMD_ACQUIRE  ? serve_acquire(run, &cmd, &b, err)
-                 : cmd.kind == CMD_RL       ? serve_rl(run, &cmd, &b, err)
-                                            : ad_error_set(err, "unknown command %llu from rank 0",
-                                                           (unsigned long long)cmd.kind);
+        int rc = cmd.kind == RUN_CMD_OPTIMIZE   ? serve_optimize(run, &cmd, &b, err)
+                 : cmd.kind == RUN_CMD_EVALUATE ? serve_evaluate(run, &cmd, &b, err)
+                 : cmd.kind == RUN_CMD_ACQUIRE  ? serve_acquire(run, &cmd, &b, err)
+                 : cmd.kind == RUN_CMD_RL       ? serve_rl(run, &cmd, &b, err)
+                 : cmd.kind == RUN_CMD_VERIFY
+                     ? run_dist_serve_verify(run, &b, err)
+                     : ad_error_set(err, "unknown command %llu from rank 0",
+                                    (unsigned long long)cmd.kind);
         ad_dist_buf_free(&b);
         if (rc != AD_OK) return AD_ERR;
     }
@@ -678,6 +695,6 @@ int run_dist_serve(ad_run *run, ad_error *err) {
 
 int run_dist_release(ad_error *err) {
     if (ad_dist_size() == 1) return AD_OK;
-    dist_cmd cmd = {CMD_STOP, 0, 0, 0};
-    return ad_dist_bcast_await(&cmd, sizeof cmd, 0, err);
+    dist_cmd cmd = {RUN_CMD_STOP, 0, 0, 0};
+    return ad_dist_bcast_await(&cmd, sizeof cmd, 0, err); /* no payload follows */
 }

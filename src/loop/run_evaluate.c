@@ -185,8 +185,9 @@ static int lost_consistency(ad_run *run, const run_round *rr, char *reason, size
     n = rc == AD_OK ? mastered_window(run, rr->cursor_before, lv, WINDOW_MAX) : 0;
     for (size_t i = 0; rc == AD_OK && i < n && !*lost; i++) {
         double b = 0, a = 0;
-        rc = run_self_consistency(run, before, L, round, lv[i], &b, err);
-        if (rc == AD_OK) rc = run_self_consistency(run, after, L, round, lv[i], &a, err);
+        rc = run_self_consistency(run, before, L, round, (long)rr->parent, lv[i], &b, err);
+        if (rc == AD_OK)
+            rc = run_self_consistency(run, after, L, round, (long)round, lv[i], &a, err);
         if (rc == AD_OK && b >= run->cfg.mastered && b - a > run->cfg.max_drop) {
             char t[AD_LEVEL_TEXT_MAX];
             snprintf(reason, cap, "self-consistency at level %s fell from %.3f to %.3f",
@@ -301,7 +302,7 @@ static int drifted(ad_run *run, const run_round *rr, char *why, size_t cap, int 
     n = rc == AD_OK ? mastered_window(run, rr->cursor_before, lv, WINDOW_MAX) : 0;
     for (size_t i = 0; rc == AD_OK && i < n && !*drift; i++) {
         double sc = 0;
-        rc = run_self_consistency(run, before, L, rr->round, lv[i], &sc, err);
+        rc = run_self_consistency(run, before, L, rr->round, (long)rr->parent, lv[i], &sc, err);
         for (size_t l = 0; rc == AD_OK && sc >= run->cfg.mastered && l < L && !*drift; l++) {
             double agree = 0;
             rc = run_agreement(run, before[l], after[l], l, rr->round, lv[i], &agree, err);

@@ -186,6 +186,19 @@ int run_verify_candidates(ad_run *run, ad_candidate *c, size_t n,
                           const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
                           ad_error *err);
 
+/* ok[i] = 1 when the task's checker finds answers[i] right for prompts[i]
+ * (i < n), in batches, which an external verifier checks in parallel. */
+int run_verify_answers(ad_run *run, const char *const *prompts, const char *const *answers,
+                       size_t n, unsigned char *ok, ad_error *err);
+
+/* run_verify_candidates spread over the ranks under mpirun, rank 0's side
+ * (run_dist_verify.c): rank r of N checks candidates [r n / N, (r + 1) n / N)
+ * and rank 0 puts the verdicts in candidate order, as one process would.
+ * Alone it is run_verify_candidates. `round` names the work in messages. */
+int run_dist_verify_candidates(ad_run *run, size_t round, ad_candidate *c, size_t n,
+                               const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
+                               ad_error *err);
+
 /* The select stage's filter settings from select.* (the judge filter included). */
 ad_filter_params run_filter_params(const ad_run_config *c);
 
@@ -200,15 +213,20 @@ typedef struct run_temperature_pick {
 } run_temperature_pick;
 
 /* Tries every temperature of acquire.temperature_grid on the round's probe
- * (run_temperature.c). models[L] are the lineages' parent models. */
-int run_pick_temperature(ad_run *run, size_t round, ad_model *const *models, size_t L,
-                         const ad_level_list *levels, run_temperature_pick *out, ad_error *err);
+ * (run_temperature.c). models[L] are the lineages' models of round `parent`;
+ * under mpirun the probe's decoding and verdicts are spread over the ranks. */
+int run_pick_temperature(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                         size_t L, const ad_level_list *levels, run_temperature_pick *out,
+                         ad_error *err);
 
 /* Label-free self-consistency at a level: the mean share of the modal answer
  * over the m models' greedy answers (m >= 2), or over k samples of one model,
- * on curriculum.probe fresh prompts drawn for `round`. */
-int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, ad_level lv,
-                         double *score, ad_error *err);
+ * on curriculum.probe fresh prompts drawn for `round`. With from >= 0 (the
+ * models are round `from`'s checkpoints, one per lineage, which the workers
+ * load) the decoding is spread over the ranks by (lineage, prompt) units
+ * (run_dist_acquire); -1: on this rank. */
+int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long from,
+                         ad_level lv, double *score, ad_error *err);
 
 /* The round's training settings (round 0: base.*, later rounds: round.*). */
 ad_train_config run_train_config(const ad_run *run, size_t round);
@@ -341,24 +359,31 @@ int run_dist_evaluate(ad_run *run, size_t round, const uint64_t *todo, const ad_
                       ad_error *err);
 
 /* The acquire stage's decoding, by units: unit u is prompt u % n decoded by
- * lineage u / n (lineage-major), k = acquire.samples candidates each. Decodes
+ * lineage u / n (lineage-major), k candidates each (sample 0 greedy), with
+ * the sampler streams of `stage` (AD_SEED_SAMPLE: the round's candidates;
+ * AD_SEED_TEMPERATURE: auto-temperature's probe; AD_SEED_PROBE: the
+ * curriculum's self-consistency probe). Decodes
  * units [from, to) into out[(to - from) * k] (unit u's candidate j at
  * out[(u - from) * k + j]) with models[l] for every lineage l the range
  * touches (the others may be NULL). A unit's candidates depend on nothing but
  * its lineage's model, its prompt and the prompt's index (sampler streams),
  * so any split of the units gives the same candidates (run_acquire.c). */
-int run_decode_units(ad_run *run, size_t round, ad_model *const *models, float temperature,
-                     const char *const *prompts, size_t n, size_t from, size_t to,
-                     ad_completion *out, ad_error *err);
+int run_decode_units(ad_run *run, size_t round, ad_model *const *models, ad_seed_stage stage,
+                     float temperature, size_t k, const char *const *prompts, size_t n, size_t from,
+                     size_t to, ad_completion *out, ad_error *err);
+
+/* What run_decode_units decodes for `stage`, for the log ("acquire",
+ * "temperature probe"). This function can't fail. */
+const char *run_decode_units_name(ad_seed_stage stage);
 
 /* The same spread over the ranks, rank 0's side (run_dist.c): the L * n units
  * are cut into one contiguous range per rank; the workers load the parent
  * round's models they need, decode their range and send it back; out[L * n * k]
  * then holds every unit's candidates in unit order, as run_decode_units over
- * [0, L * n) would. */
+ * [0, L * n) would (and alone is). */
 int run_dist_acquire(ad_run *run, size_t round, size_t parent, ad_model *const *models,
-                     float temperature, const char *const *prompts, size_t n, ad_completion *out,
-                     ad_error *err);
+                     ad_seed_stage stage, float temperature, size_t k, const char *const *prompts,
+                     size_t n, ad_completion *out, ad_error *err);
 
 /* Lineage l's held-out figures after `round` at the n levels lv
  * (run_evaluate.c): its checkpoint loaded and its problems spread over the
@@ -370,6 +395,26 @@ int run_evaluate_figures(ad_run *run, size_t round, size_t l, const ad_level *lv
  * opened): more than one rank per lineage unless n = lineages x G with G
  * dividing run.shards (run_dist_join.c). */
 int run_dist_ranks_check(const ad_run_config *c, size_t n, ad_error *err);
+
+/* Rank 0's commands to the workers (run_dist_serve dispatches them). */
+enum {
+    RUN_CMD_STOP = 0,
+    RUN_CMD_OPTIMIZE = 1,
+    RUN_CMD_EVALUATE = 2,
+    RUN_CMD_ACQUIRE = 3,
+    RUN_CMD_RL = 4,
+    RUN_CMD_VERIFY = 5
+};
+
+/* Rank 0: broadcasts command `kind` (with the round it belongs to, its
+ * parent and cursor) and then the payload; every worker's run_dist_serve
+ * receives both. `what` names the payload in errors. */
+int run_dist_command(uint64_t kind, size_t round, size_t parent, size_t cursor_before,
+                     const ad_dist_buf *payload, const char *what, ad_error *err);
+
+/* A worker's part of RUN_CMD_VERIFY: checks its range of the payload's
+ * answers and sends the verdicts to rank 0 (run_dist_verify.c). */
+int run_dist_serve_verify(ad_run *run, ad_dist_buf *b, ad_error *err);
 
 /* A worker rank's part of ad_run_execute: rank 0's commands until it is done;
  * rank 0 ends them with run_dist_release (a no-op alone). */

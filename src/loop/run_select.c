@@ -19,25 +19,38 @@
 
 #define VERIFY_CHUNK 1024 /* verdicts held at once (~200 KiB) */
 
-int run_verify_candidates(ad_run *run, ad_candidate *c, size_t n,
-                          const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
-                          ad_error *err) {
-    const char *ps[VERIFY_CHUNK], *as[VERIFY_CHUNK];
+int run_verify_answers(ad_run *run, const char *const *prompts, const char *const *answers,
+                       size_t n, unsigned char *ok, ad_error *err) {
     ad_verdict *v = malloc(VERIFY_CHUNK * sizeof *v);
     if (!v) return ad_error_set(err, "out of memory verifying candidates");
     int rc = AD_OK;
     for (size_t at = 0; rc == AD_OK && at < n; at += VERIFY_CHUNK) {
         size_t m = n - at < VERIFY_CHUNK ? n - at : VERIFY_CHUNK;
-        for (size_t i = 0; i < m; i++) {
-            ps[i] = prompt_of(ctx, at + i);
-            as[i] = c[at + i].completion;
-        }
-        rc = ad_task_verify_batch(run->task, ps, as, m, v, err);
+        rc = ad_task_verify_batch(run->task, prompts + at, answers + at, m, v, err);
         if (rc != AD_OK) ad_error_prefix(err, "verifying candidates %zu..%zu: ", at, at + m - 1);
         for (size_t i = 0; rc == AD_OK && i < m; i++)
-            c[at + i].correct = c[at + i].hit_eos && v[i].correct;
+            ok[at + i] = v[i].correct != 0;
     }
     free(v);
+    return rc;
+}
+
+int run_verify_candidates(ad_run *run, ad_candidate *c, size_t n,
+                          const char *(*prompt_of)(const void *ctx, size_t i), const void *ctx,
+                          ad_error *err) {
+    const char **ps = calloc(n + 1, sizeof *ps), **as = calloc(n + 1, sizeof *as);
+    unsigned char *ok = malloc(n + 1);
+    int rc = ps && as && ok ? AD_OK : ad_error_set(err, "out of memory verifying candidates");
+    for (size_t i = 0; rc == AD_OK && i < n; i++) {
+        ps[i] = prompt_of(ctx, i);
+        as[i] = c[i].completion;
+    }
+    if (rc == AD_OK) rc = run_verify_answers(run, ps, as, n, ok, err);
+    for (size_t i = 0; rc == AD_OK && i < n; i++)
+        c[i].correct = c[i].hit_eos && ok[i];
+    free(ps);
+    free(as);
+    free(ok);
     return rc;
 }
 
@@ -45,9 +58,10 @@ static const char *row_prompt(const void *ctx, size_t i) {
     return ((const run_candidates *)ctx)->rows[i].prompt;
 }
 
-/* Verdicts for every candidate of the round. */
-static int check_all(ad_run *run, run_candidates *cl, ad_error *err) {
-    return run_verify_candidates(run, cl->c, cl->n, row_prompt, cl, err);
+/* Verdicts for every candidate of the round, spread over the ranks under
+ * mpirun (run_dist_verify.c). */
+static int check_all(ad_run *run, size_t round, run_candidates *cl, ad_error *err) {
+    return run_dist_verify_candidates(run, round, cl->c, cl->n, row_prompt, cl, err);
 }
 
 ad_filter_params run_filter_params(const ad_run_config *c) {
@@ -236,12 +250,12 @@ static int insert_pairs(ad_run *run, size_t round, const run_selection *sel, ad_
 }
 
 /* Filters, then pairs: fills the decisions in cl and the pairs (malloc'd). */
-static int decide(ad_run *run, run_candidates *cl, ad_pair **pairs, size_t *n_pairs,
+static int decide(ad_run *run, size_t round, run_candidates *cl, ad_pair **pairs, size_t *n_pairs,
                   ad_error *err) {
     ad_filter_params fp = run_filter_params(&run->cfg);
     *pairs = NULL;
     *n_pairs = 0;
-    if (check_all(run, cl, err) != AD_OK) return AD_ERR;
+    if (check_all(run, round, cl, err) != AD_OK) return AD_ERR;
     if (ad_filter_run(cl->c, cl->n, &fp, err) != AD_OK) return AD_ERR;
     for (size_t i = 0; i < cl->n; i++) {
         cl->rows[i].filters_ran = cl->c[i].ran;
@@ -269,7 +283,7 @@ int run_stage_select(ad_run *run, run_round *rr, ad_error *err) {
     size_t n_pairs = 0;
     int rc = run_round_candidates(run, rr, err);
     run_candidates *cl = rr->cands;
-    if (rc == AD_OK) rc = decide(run, cl, &pairs, &n_pairs, err);
+    if (rc == AD_OK) rc = decide(run, round, cl, &pairs, &n_pairs, err);
     if (rc == AD_OK) rc = build_selection(round, cl, pairs, n_pairs, run->cfg.pairs, &rr->sel, err);
     if (rc == AD_OK) rc = write_dataset(run, round, cl, err);
     ad_run_maybe_kill(AD_STAGE_SELECT, round, 0);

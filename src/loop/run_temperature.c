@@ -103,20 +103,18 @@ static const char *probe_prompt(const void *ctx, size_t q) {
     return p->prompts[p->c[q].prompt];
 }
 
-/* The candidates' verdicts: the checker's, or the majority proxy. */
-static int mark_correct(ad_run *run, probe *p, int proxy, ad_error *err) {
+/* The candidates' verdicts: the checker's (spread over the ranks under
+ * mpirun), or the majority proxy. */
+static int mark_correct(ad_run *run, size_t round, probe *p, int proxy, ad_error *err) {
     if (proxy) return mark_majority(p, err);
-    return run_verify_candidates(run, p->c, p->L * p->n * p->k, probe_prompt, p, err);
+    return run_dist_verify_candidates(run, round, p->c, p->L * p->n * p->k, probe_prompt, p, err);
 }
 
 /* Decodes the probe at temperature t with every lineage and scores it. */
-static int probe_score(ad_run *run, size_t round, ad_model *const *models, probe *p, float t,
-                       int proxy, run_temperature_pick *out, size_t g, ad_error *err) {
-    int rc = AD_OK;
-    for (size_t l = 0; rc == AD_OK && l < p->L; l++)
-        rc = run_decode_candidates(run, models[l], l, round, AD_SEED_TEMPERATURE, t,
-                                   (const char *const *)p->prompts, 0, p->n, p->k,
-                                   p->comps + l * p->n * p->k, err);
+static int probe_score(ad_run *run, size_t round, size_t parent, ad_model *const *models, probe *p,
+                       float t, int proxy, run_temperature_pick *out, size_t g, ad_error *err) {
+    int rc = run_dist_acquire(run, round, parent, models, AD_SEED_TEMPERATURE, t, p->k,
+                              (const char *const *)p->prompts, p->n, p->comps, err);
     for (size_t q = 0; rc == AD_OK && q < p->L * p->n * p->k; q++) {
         const ad_completion *cp = &p->comps[q];
         size_t l = q / (p->n * p->k), i = q / p->k % p->n;
@@ -136,7 +134,7 @@ static int probe_score(ad_run *run, size_t round, ad_model *const *models, probe
     ad_balance_metrics bm;
     ad_sample_metrics sm;
     size_t total = p->L * p->n * p->k;
-    if (rc == AD_OK) rc = mark_correct(run, p, proxy, err);
+    if (rc == AD_OK) rc = mark_correct(run, round, p, proxy, err);
     if (rc == AD_OK) rc = ad_filter_run(p->c, total, &fp, err);
     if (rc == AD_OK) rc = ad_balance_summarize(p->c, total, run->cfg.bstar_target, &bm, err);
     if (rc == AD_OK) rc = ad_metrics_summarize(p->c, total, 0, &sm, err);
@@ -151,8 +149,9 @@ static int probe_score(ad_run *run, size_t round, ad_model *const *models, probe
     return rc;
 }
 
-int run_pick_temperature(ad_run *run, size_t round, ad_model *const *models, size_t L,
-                         const ad_level_list *levels, run_temperature_pick *out, ad_error *err) {
+int run_pick_temperature(ad_run *run, size_t round, size_t parent, ad_model *const *models,
+                         size_t L, const ad_level_list *levels, run_temperature_pick *out,
+                         ad_error *err) {
     float grid[AD_TEMPERATURE_GRID_MAX];
     size_t n_grid = 0;
     memset(out, 0, sizeof *out);
@@ -162,7 +161,7 @@ int run_pick_temperature(ad_run *run, size_t round, ad_model *const *models, siz
     out->proxy = !run->cfg.f_verifier;
     int rc = probe_pose(run, round, levels, &p, err);
     for (size_t g = 0; rc == AD_OK && g < n_grid; g++) {
-        rc = probe_score(run, round, models, &p, grid[g], out->proxy, out, g, err);
+        rc = probe_score(run, round, parent, models, &p, grid[g], out->proxy, out, g, err);
         if (rc == AD_OK && out->balance[g] > out->balance[out->best]) out->best = g;
         if (rc == AD_OK)
             run_log(run,

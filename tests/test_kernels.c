@@ -641,12 +641,14 @@ static void test_paths_and_threads_agree(void) {
     ad_matmul_forward(b, in, W, N, I, O, 0);
     CHECK(memcmp(dw1, dw2, O * I * sizeof(float)) == 0);
     CHECK(memcmp(a, b, N * O * sizeof(float)) == 0);
-    products_agree_across_threads(64, 384, 384);  /* decoding: column panels */
-    products_agree_across_threads(200, 128, 64);  /* few columns: small row units */
-    products_agree_across_threads(150, 40, 200);  /* between: column panels */
-    products_agree_across_threads(500, 130, 70);  /* many rows: whole row units */
-    products_agree_across_threads(13, 1536, 384); /* one row tile, long k */
-    products_agree_across_threads(2100, 128, 96); /* weight gradient in k parts */
+    products_agree_across_threads(64, 384, 384);   /* decoding: column panels */
+    products_agree_across_threads(200, 128, 64);   /* few columns: small row units */
+    products_agree_across_threads(150, 40, 200);   /* between: column panels */
+    products_agree_across_threads(500, 130, 70);   /* many rows: whole row units */
+    products_agree_across_threads(13, 1536, 384);  /* one row tile, long k */
+    products_agree_across_threads(2100, 128, 96);  /* weight gradient in k parts */
+    products_agree_across_threads(1216, 128, 512); /* row units of 48 on 2 threads */
+    products_agree_across_threads(4352, 512, 128); /* 9 k parts: column slices too */
     float *x = randv(N * I, 1), *w = randv(I, 1), *r = zeros(N), *y = zeros(N * I);
     float *d1 = zeros(N * I), *d2 = zeros(N * I), *gw1 = zeros(I), *gw2 = zeros(I);
     ad_rmsnorm_forward(y, r, x, w, N, I, 1e-6f);

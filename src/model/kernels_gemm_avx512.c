@@ -348,7 +348,12 @@ static int use_ksplit(const gemm_args *g) {
 static int gemm_ksplit(const gemm_args *g, int pack, size_t nt) {
     size_t parts = (g->K + KSPLIT - 1) / KSPLIT, MN = g->M * g->N;
     size_t npan = (g->N + NR - 1) / NR;
-    if (nt > parts) nt = parts;
+    /* Parts that do not share out evenly (9 parts on 2 threads: 5 against 4)
+     * are cut into nt column slices too; a column slice sums the same terms in
+     * the same order, so the bits stay as they are. */
+    size_t cs = parts % nt != 0 && npan >= nt ? nt : 1, spp = (npan + cs - 1) / cs;
+    cs = (npan + spp - 1) / spp; /* 4 panels in 3 slices: 2 + 2 */
+    if (nt > parts * cs) nt = parts * cs;
     float *P = ad_scratch_get(AD_SCRATCH_GEMM_PARTS, parts * MN);
     float *Bp = pack ? ad_scratch_get(AD_SCRATCH_GEMM_B, nt * KSPLIT * npan * NR) : NULL;
     float *Ap = ad_scratch_get(AD_SCRATCH_GEMM_A, nt * ROW_UNIT * KC);
@@ -363,8 +368,10 @@ static int gemm_ksplit(const gemm_args *g, int pack, size_t nt) {
         size_t tid = (size_t)omp_get_thread_num();
         float *myB = Bp ? Bp + tid * KSPLIT * npan * NR : NULL, *myA = Ap + tid * ROW_UNIT * KC;
 #pragma omp for schedule(dynamic)
-        for (size_t q = 0; q < parts; q++) {
-            size_t k0 = q * KSPLIT;
+        for (size_t u = 0; u < parts * cs; u++) {
+            size_t q = u / cs, p0 = u % cs * spp, k0 = q * KSPLIT;
+            size_t np = npan - p0 < spp ? npan - p0 : spp, jc = p0 * NR;
+            size_t ncur = g->N - jc < np * NR ? g->N - jc : np * NR;
             gemm_args s = *g;
             s.K = g->K - k0 < KSPLIT ? g->K - k0 : KSPLIT;
             s.A = g->A + k0 * g->acs;
@@ -372,10 +379,10 @@ static int gemm_ksplit(const gemm_args *g, int pack, size_t nt) {
             s.C = P + q * MN;
             s.ldc = g->N;
             s.accumulate = 0;
-            if (myB) pack_b_block(myB, &s, 0, npan, 0, (s.K + KC - 1) / KC * npan);
+            if (myB) pack_b_block(myB, &s, jc, np, 0, (s.K + KC - 1) / KC * np);
             for (size_t m0 = 0; m0 < g->M; m0 += ROW_UNIT)
-                compute_block(&s, myB, npan, 0, myA, m0,
-                              g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT, 0, g->N);
+                compute_block(&s, myB, np, 0, myA, m0, g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT,
+                              jc, ncur);
         }
 #pragma omp for schedule(static)
         for (size_t i = 0; i < g->M; i++) {
@@ -412,6 +419,29 @@ static int l1_aliases(size_t stride) {
 /* Runs the product g (M, N, K > 0) on up to nt threads, packing B into
  * scratch first when `pack` and g->Bpre is NULL. Returns 0, or -1 when
  * scratch memory could not be allocated (C is then unchanged). */
+/* Rows per unit when a product is shared out by rows: of ROW_UNIT down to
+ * ROW_UNIT / 2 (multiples of MR, so the tiles and the bits stay the same), the
+ * one whose units, handed to the least loaded thread in turn, leave the
+ * busiest thread the fewest rows (ties: the larger unit). 1216 rows on 2
+ * threads: units of 96 leave one thread 640 rows against 576; units of 48
+ * 624 against 592. */
+static size_t balanced_row_unit(size_t M, size_t nt) {
+    size_t best = ROW_UNIT, best_max = 0;
+    for (size_t ru = ROW_UNIT; ru >= ROW_UNIT / 2; ru -= MR) {
+        size_t load[64] = {0}, n = nt < 64 ? nt : 64, busiest = 0;
+        for (size_t m0 = 0; m0 < M; m0 += ru) {
+            size_t t = 0;
+            for (size_t i = 1; i < n; i++)
+                if (load[i] < load[t]) t = i;
+            load[t] += M - m0 < ru ? M - m0 : ru;
+        }
+        for (size_t i = 0; i < n; i++)
+            busiest = load[i] > busiest ? load[i] : busiest;
+        if (ru == ROW_UNIT || busiest * 100 < best_max * 99) best = ru, best_max = busiest;
+    }
+    return best;
+}
+
 static int gemm_run(const gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (g->M * g->N * g->K <= SERIAL_MACS) nt = 1;
@@ -422,7 +452,7 @@ static int gemm_run(const gemm_args *g, int pack) {
      * thread then streams its own part of the weights), else by smaller row
      * units (at least MR rows), so that no thread idles for lack of work. */
     int by_rows = row_units >= 2 * nt || col_panels < 2 * nt;
-    size_t ru = ROW_UNIT, cu = COL_UNIT;
+    size_t ru = by_rows && nt > 1 ? balanced_row_unit(g->M, nt) : ROW_UNIT, cu = COL_UNIT;
     if (by_rows && row_units < 2 * nt) {
         size_t want = (g->M + 2 * nt - 1) / (2 * nt);
         ru = (want + MR - 1) / MR * MR;

@@ -131,6 +131,31 @@ check "run --from refused leaves nothing" test ! -e "$tmp/h"
 "$AD" run "$tmp/tiny.ini" --out "$tmp/h" --from "$tmp/nothing" > /dev/null 2> "$tmp/err"
 check "run --from a missing run fails" test $? -ne 0
 
+# round.labels = split: two lineages voting (every answer kept with one vote of
+# two) train on disjoint halves of the kept labels, so their round weights
+# differ from those of shared labels; a split run repeats to the bit
+vote=(--set run.lineages=2 --set select.vote_lineages=true --set select.vote_min_agree=1
+  --set round.steps=12)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sh" "${vote[@]}" > /dev/null 2>&1
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sp" "${vote[@]}" --set round.labels=split > /dev/null 2>&1
+check "round.labels = split exits 0" test $? -eq 0
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sp2" "${vote[@]}" --set round.labels=split > /dev/null 2>&1
+for l in l00 l01; do
+  check "round.labels = split: $l's round weights differ from shared labels'" \
+    bash -c "! cmp -s '$tmp/sh/ckpt/$l/r0001/model.safetensors' '$tmp/sp/ckpt/$l/r0001/model.safetensors'"
+  check "round.labels = split: $l repeats bit-identical" \
+    cmp -s "$tmp/sp/ckpt/$l/r0001/model.safetensors" "$tmp/sp2/ckpt/$l/r0001/model.safetensors"
+done
+check "round.labels = split: the same base" \
+  cmp -s "$tmp/sh/ckpt/l01/r0000/model.safetensors" "$tmp/sp/ckpt/l01/r0000/model.safetensors"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sp1" --set round.labels=split > /dev/null 2> "$tmp/err"
+check "round.labels = split with one lineage fails" test $? -ne 0
+check "round.labels = split with one lineage says why" \
+  grep -q "round.labels = split needs run.lineages >= 2" "$tmp/err"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/sp3" --set run.lineages=2 --set round.labels=split \
+  --set optimize.objective=nft > /dev/null 2> "$tmp/err"
+check "round.labels = split with nft fails" grep -q "optimize.objective = nft trains on samples" "$tmp/err"
+
 # errors
 "$AD" run "$tmp/tiny.ini" --out "$tmp/a" > /dev/null 2> "$tmp/err"
 check "run into a used directory fails" test $? -ne 0

@@ -179,8 +179,31 @@ static void test_indexable(void) {
     ad_mixture_free(&c);
 }
 
+/* Split label sets: the lineages' shares cover every label once. */
+static void test_split_shares_partition(void) {
+    for (size_t n = 0; n < 12; n++)
+        for (size_t L = 1; L <= 4; L++) {
+            int seen[12] = {0};
+            size_t total = 0;
+            for (size_t l = 0; l < L; l++) {
+                size_t c = ad_mixture_split_count(n, l, L);
+                total += c;
+                for (size_t e = 0; e < c; e++) {
+                    size_t i = ad_mixture_split_index(e, l, L);
+                    CHECK(i < n && i % L == l);
+                    if (i < n) seen[i]++;
+                }
+            }
+            CHECK(total == n);
+            for (size_t i = 0; i < n; i++)
+                CHECK(seen[i] == 1);
+        }
+    CHECK(ad_mixture_split_count(7, 0, 3) == 3 && ad_mixture_split_count(7, 2, 3) == 2);
+}
+
 int main(void) {
     RUN(test_paper_weights);
+    RUN(test_split_shares_partition);
     RUN(test_round0_and_round1);
     RUN(test_small_set_repeats_uniformly);
     RUN(test_empty_sets);

@@ -230,7 +230,7 @@ static const char *nondefault_ini =
     "[base]\nlevels = 1-5x1-5\nsteps = 17\nbatch = 3\nlr = 0.1\nwarmup = 0.25\ndecay = 0.75\n"
     "[round]\nsteps = 9\nbatch = 5\nprompts = 11\nlr = 3e-05\nwarmup = 0\ndecay = 1\n"
     "kind = rl\n"
-    "p_new = 0.3\n"
+    "p_new = 0.3\nlabels = split\n"
     "[optim]\nmax_skipped_steps = 3\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-06\nweight_decay = "
     "0.1\ngrad_clip = 0\n"
     "floor_ratio = 0.1\n"

@@ -57,4 +57,16 @@ typedef struct ad_mixture_pick {
  * step, i) and the sets. This function can't fail. */
 ad_mixture_pick ad_mixture_draw(const ad_mixture *m, uint64_t step, uint64_t i);
 
+/* Split label sets (round.labels = split): lineage l of L reads labels l, l + L,
+ * l + 2L, ... of a set of n, so that lineages voting together train on
+ * disjoint labels. ad_mixture_split_count is lineage l's share of n (the
+ * n_examples to give ad_mixture_init), ad_mixture_split_index the set index of
+ * its e-th label. L = 1 is the whole set. */
+static inline size_t ad_mixture_split_count(size_t n, size_t l, size_t L) {
+    return n > l ? (n - l + L - 1) / L : 0;
+}
+static inline size_t ad_mixture_split_index(size_t e, size_t l, size_t L) {
+    return e * L + l;
+}
+
 #endif

@@ -23,6 +23,7 @@ static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
 static const char *const group_choices[] = {"all", "level", "prompt", NULL};
 static const char *const judge_label_choices[] = {"filters", "verifier", NULL};
 static const char *const kind_choices[] = {"offline", "rl", NULL};
+static const char *const labels_choices[] = {"shared", "split", NULL};
 /* In ad_adv_estimator, ad_loss_agg order. */
 static const char *const advantage_choices[] = {"grpo", "dr_grpo", "rloo", "reinforce", NULL};
 static const char *const agg_choices[] = {"token_mean", "seq_mean_token_mean",
@@ -193,6 +194,10 @@ static const ad_config_key keys[] = {
     KR("judge.lr", AD_CONFIG_FLOAT, judge_lr, "0.001", "judge peak learning rate", 0, 1),
     KR("judge.threshold", AD_CONFIG_DOUBLE, judge_threshold, "0.5",
        "the judge says yes when P(yes) >= this (filter, precision and recall)", 0, 1),
+    {"round.labels", AD_CONFIG_ENUM, offsetof(ad_run_config, labels_split), "shared",
+     "offline rounds: shared (each lineage trains on every label or pair) or split (l on l, l+L, "
+     "..)",
+     labels_choices, 0, 0, 0},
     {"round.kind", AD_CONFIG_ENUM, offsetof(ad_run_config, round_kind), "offline",
      "offline (acquire, select, optimize on what was kept) or rl (on-policy rollouts and updates, "
      "rl.*)",
@@ -449,6 +454,15 @@ static int validate(const ad_run_config *c, const char **key, ad_error *err) {
     *key = "select.vote_lineages";
     if (c->f_vote_lineages && c->lineages < 2)
         return ad_error_set(err, "select.vote_lineages needs run.lineages >= 2");
+    *key = "round.labels";
+    if (c->labels_split && c->lineages < 2)
+        return ad_error_set(err, "round.labels = split needs run.lineages >= 2");
+    const ad_objective *split_obj = c->labels_split ? ad_objective_find(c->objective) : NULL;
+    if (split_obj && split_obj->batch == AD_BATCH_SAMPLES)
+        return ad_error_set(err,
+                            "round.labels = split splits labels or pairs; "
+                            "optimize.objective = %s trains on samples",
+                            c->objective);
     *key = "select.vote_samples";
     if (c->f_vote_samples && c->samples < 2)
         return ad_error_set(err, "select.vote_samples needs acquire.samples >= 2");

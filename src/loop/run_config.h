@@ -44,6 +44,7 @@ typedef struct ad_run_config {
     size_t round_steps, round_batch, round_prompts;
     float round_lr, round_warmup, round_decay;
     double p_new;
+    int labels_split; /* round.labels: 0 shared, 1 split across lineages */
     /* [optim] */
     float beta1, beta2, eps, weight_decay, grad_clip, floor_ratio;
     size_t max_skipped; /* non-finite steps a training session may skip */

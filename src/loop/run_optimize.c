@@ -97,6 +97,7 @@ typedef struct sft_source {
     ad_run *run;
     const ad_mixture *mix;
     size_t lineage, n;
+    size_t stride; /* round.labels = split: run.lineages; shared: 1 (mixture.h) */
     ad_example *ex;
     int *owned; /* base examples are generated (owned); round examples borrowed */
     ad_problem scratch;
@@ -111,7 +112,8 @@ static int sft_fill(void *vctx, size_t step, ad_objective_batch *out, ad_error *
         const run_set *s = &run->sets[pick.set];
         src->owned[i] = s->examples == NULL;
         if (!src->owned[i]) {
-            src->ex[i] = s->examples[pick.example];
+            size_t e = ad_mixture_split_index(pick.example, src->lineage, src->stride);
+            src->ex[i] = s->examples[e];
             continue;
         }
         ad_rng rng;
@@ -144,16 +146,19 @@ typedef struct pair_source {
     size_t lineage, round, n; /* n pairs per step */
     const ad_pair_example *all;
     size_t n_all;
+    size_t stride, share; /* round.labels = split: run.lineages and this lineage's share */
     ad_pair_example *batch;
 } pair_source;
 
-/* Pair j of step `step`: uniform over the round's pairs, with replacement. */
+/* Pair j of step `step`: uniform over the round's pairs (this lineage's share
+ * of them under round.labels = split), with replacement. */
 static int pair_fill(void *vctx, size_t step, ad_objective_batch *out, ad_error *err) {
     pair_source *src = vctx;
     for (size_t j = 0; j < src->n; j++) {
         ad_rng rng;
         ad_rng_seed(&rng, ad_seed(src->seed, src->lineage, src->round, AD_SEED_PAIRS, step, j));
-        src->batch[j] = src->all[ad_rng_below(&rng, src->n_all)];
+        size_t e = ad_rng_below(&rng, src->share);
+        src->batch[j] = src->all[ad_mixture_split_index(e, src->lineage, src->stride)];
     }
     *out = (ad_objective_batch){.kind = AD_BATCH_PAIRS, .pairs = src->batch, .n = src->n};
     (void)err;
@@ -523,14 +528,17 @@ static ad_train_session session_for(ad_run *run, size_t round, const ad_objectiv
 static int train_sft(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
                      const ad_train_session *s, ad_train_result *res, ad_error *err) {
     ad_mixture mix = {0};
-    size_t n = tr->cfg.batch_size;
-    sft_source src = {.run = run, .mix = &mix, .lineage = l, .n = n};
+    size_t n = tr->cfg.batch_size, stride = run->cfg.labels_split ? run->cfg.lineages : 1;
+    sft_source src = {.run = run, .mix = &mix, .lineage = l, .n = n, .stride = stride};
     src.ex = calloc(n, sizeof *src.ex);
     src.owned = calloc(n, sizeof *src.owned);
     ad_mixture_set *ms = calloc(run->n_sets, sizeof *ms);
     int rc = src.ex && src.owned && ms ? AD_OK : ad_error_set(err, "out of memory");
     for (size_t i = 0; rc == AD_OK && i < run->n_sets; i++)
-        ms[i] = (ad_mixture_set){run->sets[i].n_examples, run->sets[i].n_levels};
+        ms[i] = (ad_mixture_set){run->sets[i].examples
+                                     ? ad_mixture_split_count(run->sets[i].n_examples, l, stride)
+                                     : run->sets[i].n_examples,
+                                 run->sets[i].n_levels};
     uint64_t seed = ad_seed(run->cfg.seed, l, rr->round, AD_SEED_TRAIN, 0, 0);
     if (rc == AD_OK)
         rc = ad_mixture_init(&mix, ms, run->n_sets, rr->round ? run->cfg.p_new : 1.0, seed, err);
@@ -550,8 +558,9 @@ static int train_sft(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
 static int train_pairs(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
                        const ad_train_session *s, ad_train_result *res, ad_error *err) {
     const run_selection *sel = rr->sel;
-    size_t n_all = sel->pairs.n;
-    if (n_all == 0) {
+    size_t n_all = sel->pairs.n, stride = run->cfg.labels_split ? run->cfg.lineages : 1;
+    size_t share = ad_mixture_split_count(n_all, l, stride);
+    if (share == 0) {
         run_log(run, "optimize r%zu l%zu: no pairs; the weights stay the parent's", rr->round, l);
         memset(res, 0, sizeof *res);
         res->last.margin = res->last.pref_accuracy = NAN;
@@ -559,8 +568,13 @@ static int train_pairs(ad_run *run, const run_round *rr, size_t l, ad_trainer *t
     }
     ad_pair_example *px = NULL;
     size_t per = run->cfg.round_batch / 2 ? run->cfg.round_batch / 2 : 1;
-    pair_source src = {
-        .seed = run->cfg.seed, .lineage = l, .round = rr->round, .n = per, .n_all = n_all};
+    pair_source src = {.seed = run->cfg.seed,
+                       .lineage = l,
+                       .round = rr->round,
+                       .n = per,
+                       .n_all = n_all,
+                       .stride = stride,
+                       .share = share};
     int rc = encode_pairs(run, sel, &px, err);
     if (rc == AD_OK) rc = reference_logps(run, rr->round, l, tr->model, px, n_all, err);
     src.all = px;

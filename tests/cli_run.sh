@@ -156,6 +156,23 @@ check "round.labels = split with one lineage says why" \
   --set optimize.objective=nft > /dev/null 2> "$tmp/err"
 check "round.labels = split with nft fails" grep -q "optimize.objective = nft trains on samples" "$tmp/err"
 
+# curriculum.hold_max: a level no round can pass (self-consistency 1 on a
+# 30-step model) is held; after two held rounds in a row the run stops
+hold=(--set run.rounds=6 --set curriculum.pace=adaptive --set curriculum.hold=true
+  --set curriculum.threshold=1 --set curriculum.probe=16)
+"$AD" run "$tmp/tiny.ini" --out "$tmp/hm" "${hold[@]}" --set curriculum.hold_max=2 > /dev/null 2>&1
+check "hold_max: the run exits 0" test $? -eq 0
+check "hold_max: the log says why it stopped" \
+  grep -q "held 2 rounds in a row at one level (curriculum.hold_max = 2): the run stops after round 3" \
+  "$tmp/hm/log.txt"
+check "hold_max: rounds 1-3 ran" test -e "$tmp/hm/ckpt/l00/r0003/model.safetensors"
+check "hold_max: round 4 did not" test ! -e "$tmp/hm/ckpt/l00/r0004"
+"$AD" resume "$tmp/hm" > /dev/null 2>&1
+check "hold_max: resume stops there too" test ! -e "$tmp/hm/ckpt/l00/r0004"
+"$AD" run "$tmp/tiny.ini" --out "$tmp/hm2" --set curriculum.hold_max=2 > /dev/null 2> "$tmp/err"
+check "hold_max without the adaptive hold fails" \
+  grep -q "curriculum.hold_max needs curriculum.pace = adaptive and curriculum.hold = true" "$tmp/err"
+
 # errors
 "$AD" run "$tmp/tiny.ini" --out "$tmp/a" > /dev/null 2> "$tmp/err"
 check "run into a used directory fails" test $? -ne 0

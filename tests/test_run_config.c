@@ -235,7 +235,7 @@ static const char *nondefault_ini =
     "0.1\ngrad_clip = 0\n"
     "floor_ratio = 0.1\n"
     "[curriculum]\npace = adaptive\nlevels_per_round = 0\nfirst_level = 3\nlast_level = 9\n"
-    "schedule = pairs(6-7)\nthreshold = 0.75\nhold = yes\nprobe = 8\n"
+    "schedule = pairs(6-7)\nthreshold = 0.75\nhold = yes\nhold_max = 4\nprobe = 8\n"
     "[acquire]\nsamples = 4\ntemperature = 0.5\ntop_k = 3\ntop_p = 0.9\n"
     "auto_temperature = on\ntemperature_grid = 0.5, 1.5\ntemperature_probe = 9\n"
     "[select]\ncomplete = false\nlength = on\nlength_shortfall = 3\nvote_samples = on\n"

@@ -122,6 +122,9 @@ static const ad_config_key keys[] = {
        "adaptive: self-consistency needed to add a level", 0, 1),
     K("curriculum.hold", AD_CONFIG_BOOL, adaptive_hold, "false",
       "adaptive: repeat the last level while the next scores below threshold"),
+    KR("curriculum.hold_max", AD_CONFIG_SIZE, hold_max, "0",
+       "adaptive hold: stop the run after this many rounds in a row held at one level (0: never)",
+       0, 1e6),
     KR("curriculum.probe", AD_CONFIG_SIZE, adaptive_probe, "64",
        "adaptive: prompts used to measure self-consistency", 1, 1e6),
     KR("acquire.samples", AD_CONFIG_SIZE, samples, "1",
@@ -454,6 +457,10 @@ static int validate(const ad_run_config *c, const char **key, ad_error *err) {
     *key = "select.vote_lineages";
     if (c->f_vote_lineages && c->lineages < 2)
         return ad_error_set(err, "select.vote_lineages needs run.lineages >= 2");
+    *key = "curriculum.hold_max";
+    if (c->hold_max && !(c->adaptive && c->adaptive_hold))
+        return ad_error_set(err, "curriculum.hold_max needs curriculum.pace = adaptive and "
+                                 "curriculum.hold = true");
     *key = "round.labels";
     if (c->labels_split && c->lineages < 2)
         return ad_error_set(err, "round.labels = split needs run.lineages >= 2");

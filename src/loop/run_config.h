@@ -51,6 +51,7 @@ typedef struct ad_run_config {
     /* [curriculum] */
     int adaptive;
     int adaptive_hold; /* curriculum.hold */
+    size_t hold_max;   /* curriculum.hold_max: held rounds in a row before the run stops */
     size_t levels_per_round;
     int64_t first_level, last_level; /* AD_CONFIG_INT fields are int64_t */
     ad_level_schedule schedule;

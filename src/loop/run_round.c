@@ -127,6 +127,37 @@ static int run_stages(ad_run *run, run_round *rr, ad_error *err) {
     return AD_OK;
 }
 
+/* Rounds in a row held at the parent's cursor: the accepted rounds before r
+ * that ended there, less the one that got there. A held round leaves the
+ * cursor where its parent had it, so they all record the same cursor. */
+static int rounds_held(ad_run *run, const run_round *rr, size_t *held, ad_error *err) {
+    size_t same = 0;
+    *held = 0;
+    for (size_t q = rr->parent; q > 0; q--) {
+        ad_store_round row;
+        int found = 0;
+        if (ad_store_round_get(run->st, (uint32_t)q, &row, &found, err) != AD_OK) return AD_ERR;
+        if (!found || row.status != AD_ROUND_ACCEPTED) continue; /* rolled back: not a step */
+        if (row.cursor < 0 || (size_t)row.cursor != rr->cursor_before) break;
+        same++;
+    }
+    *held = same ? same - 1 : 0;
+    return AD_OK;
+}
+
+/* 1 when curriculum.hold_max says round r should not start. */
+static int hold_limit_reached(ad_run *run, const run_round *rr, ad_error *err) {
+    size_t held = 0, max = run->cfg.hold_max;
+    if (max == 0 || !run->cfg.adaptive || !run->cfg.adaptive_hold || rr->round == 0) return 0;
+    if (rounds_held(run, rr, &held, err) != AD_OK) return -1;
+    if (held < max) return 0;
+    run_log(run,
+            "held %zu rounds in a row at one level (curriculum.hold_max = %zu): the run stops "
+            "after round %zu",
+            held, max, rr->round - 1);
+    return 1;
+}
+
 int ad_run_execute(ad_run *run, ad_error *err) {
     if (ad_dist_rank() != 0) return run_dist_serve(run, err);
     run_log(run, "run %s: task %s, %zu lineage(s), %zu rounds, max_len %zu, %d threads (%s)",
@@ -139,6 +170,9 @@ int ad_run_execute(ad_run *run, ad_error *err) {
             run_log(run, "curriculum exhausted after round %zu", r - 1);
             break;
         }
+        int stop = rc == AD_OK ? hold_limit_reached(run, &rr, err) : 0;
+        if (stop < 0) rc = AD_ERR;
+        if (stop > 0) break;
         if (rc == AD_OK) rc = round_begin(run, &rr, &finished, err);
         if (rc == AD_OK && !finished) rc = run_stages(run, &rr, err);
         round_free(&rr);

@@ -524,11 +524,16 @@ static ad_train_session session_for(ad_run *run, size_t round, const ad_objectiv
     return s;
 }
 
+/* The lineages that share out a round's labels or pairs (round.labels). */
+static size_t label_stride(const ad_run *run) {
+    return run->cfg.labels_split ? run->cfg.lineages : 1;
+}
+
 /* Trains lineage l with the SFT mixture. */
 static int train_sft(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
                      const ad_train_session *s, ad_train_result *res, ad_error *err) {
     ad_mixture mix = {0};
-    size_t n = tr->cfg.batch_size, stride = run->cfg.labels_split ? run->cfg.lineages : 1;
+    size_t n = tr->cfg.batch_size, stride = label_stride(run);
     sft_source src = {.run = run, .mix = &mix, .lineage = l, .n = n, .stride = stride};
     src.ex = calloc(n, sizeof *src.ex);
     src.owned = calloc(n, sizeof *src.owned);
@@ -558,7 +563,7 @@ static int train_sft(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
 static int train_pairs(ad_run *run, const run_round *rr, size_t l, ad_trainer *tr,
                        const ad_train_session *s, ad_train_result *res, ad_error *err) {
     const run_selection *sel = rr->sel;
-    size_t n_all = sel->pairs.n, stride = run->cfg.labels_split ? run->cfg.lineages : 1;
+    size_t n_all = sel->pairs.n, stride = label_stride(run);
     size_t share = ad_mixture_split_count(n_all, l, stride);
     if (share == 0) {
         run_log(run, "optimize r%zu l%zu: no pairs; the weights stay the parent's", rr->round, l);

@@ -148,7 +148,7 @@ static int rounds_held(ad_run *run, const run_round *rr, size_t *held, ad_error 
 /* 1 when curriculum.hold_max says round r should not start. */
 static int hold_limit_reached(ad_run *run, const run_round *rr, ad_error *err) {
     size_t held = 0, max = run->cfg.hold_max;
-    if (max == 0 || !run->cfg.adaptive || !run->cfg.adaptive_hold || rr->round == 0) return 0;
+    if (max == 0 || rr->round == 0) return 0; /* the config allows it with the adaptive hold only */
     if (rounds_held(run, rr, &held, err) != AD_OK) return -1;
     if (held < max) return 0;
     run_log(run,

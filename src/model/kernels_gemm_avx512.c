@@ -416,9 +416,6 @@ static int l1_aliases(size_t stride) {
     return 64 / a < 32; /* a = gcd(lines, 64): the rows use 64 / a sets */
 }
 
-/* Runs the product g (M, N, K > 0) on up to nt threads, packing B into
- * scratch first when `pack` and g->Bpre is NULL. Returns 0, or -1 when
- * scratch memory could not be allocated (C is then unchanged). */
 /* Rows per unit when a product is shared out by rows: of ROW_UNIT down to
  * ROW_UNIT / 2 (multiples of MR, so the tiles and the bits stay the same), the
  * one whose units, handed to the least loaded thread in turn, leave the
@@ -442,6 +439,9 @@ static size_t balanced_row_unit(size_t M, size_t nt) {
     return best;
 }
 
+/* Runs the product g (M, N, K > 0) on up to nt threads, packing B into
+ * scratch first when `pack` and g->Bpre is NULL. Returns 0, or -1 when
+ * scratch memory could not be allocated (C is then unchanged). */
 static int gemm_run(const gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (g->M * g->N * g->K <= SERIAL_MACS) nt = 1;
@@ -452,10 +452,12 @@ static int gemm_run(const gemm_args *g, int pack) {
      * thread then streams its own part of the weights), else by smaller row
      * units (at least MR rows), so that no thread idles for lack of work. */
     int by_rows = row_units >= 2 * nt || col_panels < 2 * nt;
-    size_t ru = by_rows && nt > 1 ? balanced_row_unit(g->M, nt) : ROW_UNIT, cu = COL_UNIT;
+    size_t ru = ROW_UNIT, cu = COL_UNIT;
     if (by_rows && row_units < 2 * nt) {
         size_t want = (g->M + 2 * nt - 1) / (2 * nt);
         ru = (want + MR - 1) / MR * MR;
+    } else if (by_rows && nt > 1) {
+        ru = balanced_row_unit(g->M, nt);
     }
     if (!by_rows && col_panels < 2 * nt * COL_UNIT) {
         cu = col_panels / (2 * nt);

@@ -34,7 +34,10 @@ BIN      := $(BUILD)/autodidact
 
 .PHONY: all deps test test-asan bench demo flagship clean format lint tests docs fuzz fuzzers \
         fuzz-smoke
-all: deps $(BIN) $(LIB)
+# deps runs first and alone: under make -j the compiler must not race apt-get
+# for the headers it installs.
+all: deps
+	@$(MAKE) --no-print-directory $(BIN) $(LIB)
 
 deps:
 	@scripts/deps.sh

@@ -159,8 +159,16 @@ static void matmul_case(size_t N, size_t I, size_t O) {
     ad_matmul_backward(din, dW, dout, in, W, N, I, O);
     CHECK_ALL_CLOSE(din, rdin, N * I, 1e-4, 1e-5 * sqrt((double)O));
     CHECK_ALL_CLOSE(dW, rdw, O * I, 1e-4, 1e-5 * sqrt((double)N));
+    /* the overwriting form ignores what din held and equals accumulating into zeros */
+    float *d0 = zeros(N * I), *d1 = randv(N * I, 1);
+    ad_matmul_backward(d0, NULL, dout, in, W, N, I, O);
+    ad_matmul_backward_into(d1, NULL, dout, in, W, N, I, O);
+    size_t same = 0;
+    for (size_t i = 0; i < N * I; i++)
+        same += d0[i] == d1[i];
+    CHECK(same == N * I);
     free(in), free(W), free(dout), free(out), free(out0), free(ref), free(rdin), free(rdw);
-    free(din), free(dW);
+    free(din), free(dW), free(d0), free(d1);
 }
 
 static void matmul_body(void) {

@@ -132,20 +132,24 @@ void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matri
     ad_matmul_forward(out, in, W->W, N, W->I, W->O, accumulate);
 }
 
-void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
-                        size_t N, size_t I, size_t O) {
+/* din[N,I] (+)= dout[N,O] @ W[O,I] and dW[O,I] += dout^T @ in; din is
+ * overwritten when din_accumulate is 0, which spares the caller a memset of
+ * N x I floats (the same bits, but for the sign of an exact zero). */
+static void matmul_backward(float *din, int din_accumulate, float *dW, const float *dout,
+                            const float *in, const float *W, size_t N, size_t I, size_t O) {
     if (N == 0 || I == 0 || O == 0) return;
     if (din) {
-        /* din[N,I] += dout[N,O] @ W[O,I] */
-        if (!(use_own_gemm() && ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, 1) == 0))
+        if (!(use_own_gemm() &&
+              ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, din_accumulate) == 0))
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)I, (int)O, 1.0f,
-                            dout + r * O, (int)O, W, (int)I, 1.0f, din + r * I, (int)I);
+                            dout + r * O, (int)O, W, (int)I, din_accumulate ? 1.0f : 0.0f,
+                            din + r * I, (int)I);
             }
     }
     if (dW) {
-        /* dW[O,I] += dout^T @ in, summed over the N rows */
+        /* summed over the N rows */
         if (!(use_own_gemm() && ad_gemm_avx512(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0))
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
@@ -153,6 +157,16 @@ void ad_matmul_backward(float *din, float *dW, const float *dout, const float *i
                             dout + r * O, (int)O, in + r * I, (int)I, 1.0f, dW, (int)I);
             }
     }
+}
+
+void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
+                        size_t N, size_t I, size_t O) {
+    matmul_backward(din, 1, dW, dout, in, W, N, I, O);
+}
+
+void ad_matmul_backward_into(float *din, float *dW, const float *dout, const float *in,
+                             const float *W, size_t N, size_t I, size_t O) {
+    matmul_backward(din, 0, dW, dout, in, W, N, I, O);
 }
 
 /* ---- RMSNorm ----------------------------------------------------------------------------- */

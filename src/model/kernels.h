@@ -9,7 +9,8 @@
  * The CPU implementation uses OpenBLAS's cblas_sgemm for matrix products and
  * OpenMP for the rest, with AVX-512 / AVX2 paths chosen at run time. Results
  * are deterministic for a given thread count: no floating-point reduction
- * depends on scheduling. Backward functions ACCUMULATE (+=) into gradients.
+ * depends on scheduling. Backward functions ACCUMULATE (+=) into gradients
+ * (ad_matmul_backward_into overwrites its input gradient).
  *
  * Shapes: N rows (= B*T), I in, O out, C channels, F hidden, H heads, D head size. */
 #ifndef AD_MODEL_KERNELS_H
@@ -44,6 +45,9 @@ void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matri
 /* din[N,I] += dout[N,O] @ W[O,I];  dW[O,I] += dout^T @ in. Either may be NULL. */
 void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
                         size_t N, size_t I, size_t O);
+/* The same, but din = dout @ W (overwritten, so it needs no zeroing first). */
+void ad_matmul_backward_into(float *din, float *dW, const float *dout, const float *in,
+                             const float *W, size_t N, size_t I, size_t O);
 
 /* out[N,C] = in * rstd * w, rstd[N] = 1/sqrt(mean(in^2) + eps) (rstd may be NULL) */
 void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w, size_t N,

@@ -21,16 +21,13 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
     const ad_model_config *c = &m->cfg;
     size_t B = a->B, T = a->T, N = B * T, C = c->d_model, F = c->d_ff, H = c->n_heads, D = C / H;
     /* MLP: x_out = x_mid + hid @ w_down^T, hid = silu(gate) * up */
-    zero(a->dhid, N * F);
-    ad_matmul_backward(a->dhid, g->w_down, a->dx, la->hid, w->w_down, N, F, C);
+    ad_matmul_backward_into(a->dhid, g->w_down, a->dx, la->hid, w->w_down, N, F, C);
     ad_swiglu_backward(a->dgate, a->dup, a->dhid, la->gate, la->up, N, F);
-    zero(a->dxn, N * C);
-    ad_matmul_backward(a->dxn, g->w_gate, a->dgate, la->xn2, w->w_gate, N, C, F);
+    ad_matmul_backward_into(a->dxn, g->w_gate, a->dgate, la->xn2, w->w_gate, N, C, F);
     ad_matmul_backward(a->dxn, g->w_up, a->dup, la->xn2, w->w_up, N, C, F);
     ad_rmsnorm_backward(a->dx, g->mlp_norm, a->dxn, la->x_mid, w->mlp_norm, la->rstd2, N, C);
     /* attention: x_mid = x + att @ wo^T */
-    zero(a->datt, N * C);
-    ad_matmul_backward(a->datt, g->wo, a->dx, la->att, w->wo, N, C, C);
+    ad_matmul_backward_into(a->datt, g->wo, a->dx, la->att, w->wo, N, C, C);
     zero(a->dq, N * C);
     zero(a->dk, N * C);
     zero(a->dv, N * C);
@@ -41,8 +38,7 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
         ad_rope_backward(a->dq, seg, B, T, H, D, c->rope_theta);
         ad_rope_backward(a->dk, seg, B, T, H, D, c->rope_theta);
     }
-    zero(a->dxn, N * C);
-    ad_matmul_backward(a->dxn, g->wq, a->dq, la->xn1, w->wq, N, C, C);
+    ad_matmul_backward_into(a->dxn, g->wq, a->dq, la->xn1, w->wq, N, C, C);
     ad_matmul_backward(a->dxn, g->wk, a->dk, la->xn1, w->wk, N, C, C);
     ad_matmul_backward(a->dxn, g->wv, a->dv, la->xn1, w->wv, N, C, C);
     ad_rmsnorm_backward(a->dx, g->attn_norm, a->dxn, la->x, w->attn_norm, la->rstd1, N, C);
@@ -78,8 +74,7 @@ void ad_model_backward(ad_model *m, const float *token_weights, float scale) {
             a->targets[n] >= 0 ? (token_weights ? token_weights[n] * scale : scale) : 0.0f;
 
     ad_xent_backward(a->dlogits, a->logits, a->targets, a->weights, N, V);
-    zero(a->dxn, N * C);
-    ad_matmul_backward(a->dxn, m->g.lm_head, a->dlogits, a->xnf, m->w.lm_head, N, C, V);
+    ad_matmul_backward_into(a->dxn, m->g.lm_head, a->dlogits, a->xnf, m->w.lm_head, N, C, V);
     zero(a->dx, N * C);
     ad_rmsnorm_backward(a->dx, m->g.final_norm, a->dxn, a->x_final, m->w.final_norm, a->rstdf, N,
                         C);

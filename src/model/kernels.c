@@ -139,6 +139,7 @@ static void matmul_backward(float *din, int din_accumulate, float *dW, const flo
                             const float *in, const float *W, size_t N, size_t I, size_t O) {
     if (N == 0 || I == 0 || O == 0) return;
     if (din) {
+        /* din[N,I] (+)= dout[N,O] @ W[O,I] */
         if (!(use_own_gemm() &&
               ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, din_accumulate) == 0))
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
@@ -149,7 +150,7 @@ static void matmul_backward(float *din, int din_accumulate, float *dW, const flo
             }
     }
     if (dW) {
-        /* summed over the N rows */
+        /* dW[O,I] += dout^T @ in, summed over the N rows */
         if (!(use_own_gemm() && ad_gemm_avx512(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0))
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;

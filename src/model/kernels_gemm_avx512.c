@@ -59,19 +59,24 @@ store_tile(float *c, size_t ldc, __m512 *c0, __m512 *c1, size_t mr, size_t nr, i
     }
 }
 
-/* Register tile: C[mr, nr] (+)= sum over kc values of k of A(i, k) B(k, j).
+/* Register tile: C[mr, nr] (+)= sum over kc values of k of A(i, k) B(k, j),
+ * computing NROW (>= mr) rows: MR, or 8 or 4 for a last, partial row block
+ * (decoding's 64 rows are 5 tiles of 12 and one of 4, which at MR rows would
+ * spend a third of a tile's FMAs on rows that are never stored). Every element
+ * is summed over k in the same order whatever NROW is.
  * B(k, j) = b[k*ldb + j], read under masks (so B may end at column nr).
  * ROWS: A(i, k) = a[i*ai + k], rows past mr read row 0 (never stored).
- * otherwise: A(i, k) = a[k*ak + i] for all MR rows (the caller packs a
+ * otherwise: A(i, k) = a[k*ak + i] for the first NROW rows (the caller packs a
  * partial panel so that nothing past the matrix is read). */
 AD_AVX512 static inline __attribute__((always_inline)) void
 tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, float *c,
-     size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS, const int FULL_B) {
+     size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS, const int FULL_B,
+     const int NROW) {
     __m512 c0[MR], c1[MR];
     const float *r[MR];
     __mmask16 bm0 = ad_tail_mask(nr), bm1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < NROW; i++) {
         c0[i] = c1[i] = _mm512_setzero_ps();
         r[i] = a + ((size_t)i < mr ? (size_t)i : 0) * ai;
     }
@@ -85,7 +90,7 @@ tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb
         __m512 b0 = FULL_B ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(bm0, b);
         __m512 b1 = FULL_B ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(bm1, b + 16);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < NROW; i++) {
             __m512 av = _mm512_set1_ps(ROWS ? r[i][k] : a[i]);
             c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
@@ -96,25 +101,38 @@ tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb
     store_tile(c, ldc, c0, c1, mr, nr, accumulate);
 }
 
-/* The four instantiations: A by rows or columns; B with 32 readable columns
+/* The instantiations: A by rows or columns; B with 32 readable columns
  * (packed panels are zero padded; in place, any panel but the last) read with
- * plain loads, or under masks (masked loads are markedly slower here). */
+ * plain loads, or under masks (masked loads are markedly slower here); 12, 8
+ * or 4 rows computed. */
+#define TILE_BY_ROWS(ROWS, FULL_B)                                                                 \
+    do {                                                                                           \
+        if (mr > 8)                                                                                \
+            tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, MR);             \
+        else if (mr > 4)                                                                           \
+            tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 8);              \
+        else                                                                                       \
+            tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 4);              \
+    } while (0)
+
 AD_AVX512 static void tile_rows(size_t kc, const float *a, size_t lda, const float *b, size_t ldb,
                                 float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
                                 int full_b) {
+    size_t ai = lda, ak = 0;
     if (full_b)
-        tile(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 1);
+        TILE_BY_ROWS(1, 1);
     else
-        tile(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 0);
+        TILE_BY_ROWS(1, 0);
 }
 
 AD_AVX512 static void tile_cols(size_t kc, const float *a, size_t ak, const float *b, size_t ldb,
                                 float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
                                 int full_b) {
+    size_t ai = 0;
     if (full_b)
-        tile(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 1);
+        TILE_BY_ROWS(0, 1);
     else
-        tile(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 0);
+        TILE_BY_ROWS(0, 0);
 }
 
 /* Transposes the 16x16 block held in r[0..16) in place (r[i][j] -> r[j][i]):

@@ -35,6 +35,7 @@
 #include "model/optimizer.h"
 #include "model/sampler.h"
 #include "model/vocab.h"
+#include "util/memory.h"
 
 /* After our headers: cblas.h pulls in <complex.h>, whose macro I clashes with
  * the parameter names of kernels.h. Used only for openblas_get_corename. */
@@ -269,6 +270,7 @@ static int bench_generate(ad_model *m, size_t B, int reps, double *med, double *
 }
 
 int main(int argc, char **argv) {
+    ad_memory_keep_freed(); /* as the CLI does: util/memory.c */
     const char *sizes = "0.5M,14M", *what = "train,generate";
     size_t B = 64;
     int threads = 0, quick = 0;

@@ -17,6 +17,7 @@
 
 #include "model/kernels.h"
 #include "util/error.h"
+#include "util/memory.h"
 
 typedef struct {
     const char *name;
@@ -131,6 +132,7 @@ static int bench_shape(const shape *s, int reps) {
 }
 
 int main(int argc, char **argv) {
+    ad_memory_keep_freed(); /* as the CLI does: util/memory.c */
     int reps = 21, threads = 0;
     const char *only = NULL;
     shape custom = {"custom", 0, 0, 0};

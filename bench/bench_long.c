@@ -21,6 +21,7 @@
 #include "model/kernels.h"
 #include "model/model.h"
 #include "model/optimizer.h"
+#include "util/memory.h"
 
 #define VOCAB 15
 
@@ -49,6 +50,7 @@ static void fill(int32_t *tok, int32_t *tgt, size_t B, size_t T) {
 }
 
 int main(int argc, char **argv) {
+    ad_memory_keep_freed(); /* as the CLI does: util/memory.c */
     size_t T = 1024, B = 16, steps = 2, threads = 0;
     ad_attention_mode mode = AD_ATTENTION_AUTO;
     const char *mode_name = "auto";

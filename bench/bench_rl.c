@@ -45,6 +45,7 @@
 #include "model/trainer.h"
 #include "tasks/task.h"
 #include "util/atomic_file.h"
+#include "util/memory.h"
 
 typedef struct bench_opts {
     const char *ckpt, *dump, *levels;
@@ -465,6 +466,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
 }
 
 int main(int argc, char **argv) {
+    ad_memory_keep_freed(); /* as the CLI does: util/memory.c */
     rl_bench b;
     memset(&b, 0, sizeof b);
     if (parse_args(argc, argv, &b.o) != AD_OK) {

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "dist/dist.h"
+#include "util/memory.h"
 
 typedef struct command {
     const char *name;
@@ -72,6 +73,7 @@ static int dispatch(int argc, char **argv) {
 /* MPI is joined only when a launcher started us (dist.h): alone, nothing changes. */
 int main(int argc, char **argv) {
     cli_bound_openmp_spinning(argv); /* first: it may re-execute the binary */
+    ad_memory_keep_freed();          /* before any thread: see util/memory.c */
     ad_error err = {{0}};
     if (ad_dist_init(&argc, &argv, &err) != AD_OK) {
         fprintf(stderr, "autodidact: %s\n", err.msg);

@@ -7,13 +7,15 @@
 # The engine runs in the environment as it is (OPENBLAS_CORETYPE included);
 # PyTorch (Debian's python3-torch, /usr/bin/python3, 2 threads) runs with
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for that command alone, so that
-# OpenBLAS picks its best kernel for this CPU; the script says which library and
-# kernel it used. Without PyTorch the engine numbers are still printed.
+# OpenBLAS picks its best kernel for this CPU, and with the engine's allocator
+# setting (bench/torch_env.sh); the script says which library and kernel it used. Without PyTorch the engine numbers are still printed.
 # Not a test: nothing here fails on slow numbers. Options are passed to
 # bench_engine (e.g. --sizes 14M, --quick). BUILD selects the build folder.
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/torch_env.sh
+. bench/torch_env.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -43,7 +45,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     wait_env=(-u OMP_WAIT_POLICY)
     [ $policy = passive ] && wait_env=(OMP_WAIT_POLICY=passive)
     # shellcheck disable=SC2086
-    if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${wait_env[@]}" /usr/bin/python3 \
+    if env "${TORCH_ENV[@]}" "${wait_env[@]}" /usr/bin/python3 \
         bench/torch_baseline.py --threads 2 --sizes "$sizes" $quick | tee "$out/torch_$policy"; then
       torch_ok=1
     else

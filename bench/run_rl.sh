@@ -19,6 +19,8 @@
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/torch_env.sh
+. bench/torch_env.sh
 steps=${RL_STEPS:-5} rounds=${RL_ROUNDS:-3} reps=${RL_EXPLORE:-2}
 case " $* " in *" --quick "*) steps=1 rounds=1 reps=1 ;; esac
 ckpt=${RL_CKPT:-runs/demo/ckpt/l00/r0000}
@@ -30,7 +32,7 @@ if [ -f "$ckpt/model.safetensors" ]; then from=(--ckpt "$ckpt"); else
 bench="$BUILD/bench/bench_rl"
 if ! "$bench" "${from[@]}" --steps 0 --dump "$out/dump" > "$out/dump.log"; then
   echo "!! bench_rl --dump failed"; exit 1; fi
-torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+torch_env=(env "${TORCH_ENV[@]}")
 have_torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch -eq 1 ] || echo "PyTorch is not installed (Debian: apt-get install python3-torch)"

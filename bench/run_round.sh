@@ -10,6 +10,8 @@
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/torch_env.sh
+. bench/torch_env.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 targs=()
@@ -28,7 +30,7 @@ for policy in default passive; do
   wait_env=(-u OMP_WAIT_POLICY)
   [ $policy = passive ] && wait_env=(OMP_WAIT_POLICY=passive)
   echo "-- PyTorch, OMP_WAIT_POLICY=$policy"
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${wait_env[@]}" /usr/bin/python3 bench/torch_round.py \
+  env "${TORCH_ENV[@]}" "${wait_env[@]}" /usr/bin/python3 bench/torch_round.py \
     --ckpt "$ckpt" --level "${level:-9}" --eval-levels "${evals:-8-13}" "${targs[@]}" | tee "$out/torch_$policy"
   line=$(grep '^RESULT' "$out/torch_$policy") || continue
   tot=${line##*total=} tot=${tot%% *}

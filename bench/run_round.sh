@@ -5,7 +5,8 @@
 # weights, 2 threads, at its best of OMP_WAIT_POLICY unset and passive, as
 # run_all.sh does), back to back; prints both times, the ratio per stage and in
 # total, and the work counts of each side (tokens generated, optimizer steps,
-# sequences decoded). Options: --quick (64 prompts, 20 steps, 32 eval problems).
+# sequences decoded). Options: --quick (64 prompts, 20 steps, 32 eval problems);
+# POLICIES=passive skips PyTorch's spinning run (minutes on a loaded machine).
 # Run by run_all.sh (make bench) or alone. Not a test.
 set -u
 BUILD=${BUILD:-build}
@@ -26,7 +27,7 @@ sqlite3 -separator ' ' "$db" "SELECT stage, sum(seconds) FROM stages WHERE round
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "PyTorch is not installed"; exit 0; }
 ckpt="$out/base"
 best=""
-for policy in default passive; do
+for policy in ${POLICIES:-default passive}; do
   wait_env=(-u OMP_WAIT_POLICY)
   [ $policy = passive ] && wait_env=(OMP_WAIT_POLICY=passive)
   echo "-- PyTorch, OMP_WAIT_POLICY=$policy"

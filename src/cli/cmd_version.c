@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "model/kernels.h"
+#include "util/memory.h"
 
 #define AD_VERSION "0.1.0"
 
@@ -13,7 +14,9 @@ int cmd_version(int argc, char **argv) {
         int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
         fprintf(help ? stdout : stderr,
                 "usage: autodidact version [--verbose]\n\nPrints the version; with --verbose, "
-                "also the kernels in use, the\nthread count and the OpenMP wait setting.\n");
+                "also the kernels in use, the\nthread count, the OpenMP wait setting and what "
+                "becomes of freed "
+                "memory.\n");
         return help ? 0 : 2;
     }
     printf("autodidact %s\n", AD_VERSION);
@@ -21,6 +24,9 @@ int cmd_version(int argc, char **argv) {
         char buf[160];
         printf("kernels: %s, %d threads\nopenmp wait: %s\n", ad_kernels_isa(),
                ad_kernels_get_threads(), cli_openmp_wait(buf, sizeof buf));
+        printf("freed memory: %s\n", ad_memory_keeps_freed()
+                                         ? "kept for reuse (glibc thresholds at 1 GiB)"
+                                         : "returned to the system (C library default)");
     }
     return 0;
 }

@@ -20,12 +20,19 @@
 
 #define KEEP_BYTES (1 << 30)
 
+static int g_kept;
+
 int ad_memory_keep_freed(void) {
 #if defined(__GLIBC__)
     if (!mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) return -1;
     if (!mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)) return -1;
+    g_kept = 1;
     return 0;
 #else
     return -1;
 #endif
+}
+
+int ad_memory_keeps_freed(void) {
+    return g_kept;
 }

@@ -9,4 +9,7 @@
  * process then runs as before, only slower). */
 int ad_memory_keep_freed(void);
 
+/* 1 when ad_memory_keep_freed has succeeded in this process, else 0. */
+int ad_memory_keeps_freed(void);
+
 #endif

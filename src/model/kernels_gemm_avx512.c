@@ -407,14 +407,21 @@ static int gemm_ksplit(const gemm_args *g, int pack, size_t nt) {
                 compute_block(&s, myB, np, 0, myA, m0, g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT,
                               jc, ncur);
         }
+        /* one pass over the row per part, so that the adds run along j in
+         * vectors; each element still adds the parts in part order */
 #pragma omp for schedule(static)
         for (size_t i = 0; i < g->M; i++) {
             float *c = g->C + i * g->ldc;
-            for (size_t j = 0; j < g->N; j++) {
-                float v = g->accumulate ? c[j] + P[i * g->N + j] : P[i * g->N + j];
-                for (size_t q = 1; q < parts; q++)
-                    v += P[q * MN + i * g->N + j];
-                c[j] = v;
+            const float *p0 = P + i * g->N;
+            if (g->accumulate)
+                for (size_t j = 0; j < g->N; j++)
+                    c[j] += p0[j];
+            else
+                memcpy(c, p0, g->N * sizeof(float));
+            for (size_t q = 1; q < parts; q++) {
+                const float *pq = P + q * MN + i * g->N;
+                for (size_t j = 0; j < g->N; j++)
+                    c[j] += pq[j];
             }
         }
     }

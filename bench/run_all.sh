@@ -8,7 +8,8 @@
 # PyTorch (Debian's python3-torch, /usr/bin/python3, 2 threads) runs with
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for that command alone, so that
 # OpenBLAS picks its best kernel for this CPU, and with the engine's allocator
-# setting (bench/torch_env.sh); the script says which library and kernel it used. Without PyTorch the engine numbers are still printed.
+# setting (bench/torch_env.sh); the script says which library and kernel it
+# used. Without PyTorch the engine numbers are still printed.
 # Not a test: nothing here fails on slow numbers. Options are passed to
 # bench_engine (e.g. --sizes 14M, --quick). BUILD selects the build folder.
 set -u

@@ -15,8 +15,7 @@ int cmd_version(int argc, char **argv) {
         fprintf(help ? stdout : stderr,
                 "usage: autodidact version [--verbose]\n\nPrints the version; with --verbose, "
                 "also the kernels in use, the\nthread count, the OpenMP wait setting and what "
-                "becomes of freed "
-                "memory.\n");
+                "becomes of freed memory.\n");
         return help ? 0 : 2;
     }
     printf("autodidact %s\n", AD_VERSION);

@@ -101,38 +101,37 @@ tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb
     store_tile(c, ldc, c0, c1, mr, nr, accumulate);
 }
 
+/* One tile of 12, 8 or 4 computed rows, the fewest that cover mr. */
+AD_AVX512 static inline __attribute__((always_inline)) void
+tile_fit(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, float *c,
+         size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS, const int FULL_B) {
+    if (mr > 8)
+        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, MR);
+    else if (mr > 4)
+        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 8);
+    else
+        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 4);
+}
+
 /* The instantiations: A by rows or columns; B with 32 readable columns
  * (packed panels are zero padded; in place, any panel but the last) read with
- * plain loads, or under masks (masked loads are markedly slower here); 12, 8
- * or 4 rows computed. */
-#define TILE_BY_ROWS(ROWS, FULL_B)                                                                 \
-    do {                                                                                           \
-        if (mr > 8)                                                                                \
-            tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, MR);             \
-        else if (mr > 4)                                                                           \
-            tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 8);              \
-        else                                                                                       \
-            tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 4);              \
-    } while (0)
-
+ * plain loads, or under masks (masked loads are markedly slower here). */
 AD_AVX512 static void tile_rows(size_t kc, const float *a, size_t lda, const float *b, size_t ldb,
                                 float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
                                 int full_b) {
-    size_t ai = lda, ak = 0;
     if (full_b)
-        TILE_BY_ROWS(1, 1);
+        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 1);
     else
-        TILE_BY_ROWS(1, 0);
+        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 0);
 }
 
 AD_AVX512 static void tile_cols(size_t kc, const float *a, size_t ak, const float *b, size_t ldb,
                                 float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
                                 int full_b) {
-    size_t ai = 0;
     if (full_b)
-        TILE_BY_ROWS(0, 1);
+        tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 1);
     else
-        TILE_BY_ROWS(0, 0);
+        tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 0);
 }
 
 /* Transposes the 16x16 block held in r[0..16) in place (r[i][j] -> r[j][i]):

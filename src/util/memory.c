@@ -7,9 +7,9 @@
  * fresh pages and takes a page fault for each 4 KiB. On a virtual machine a
  * fault costs the host too (about 13 us per 4 KiB page on the 2-core AMD guests
  * here): keeping the memory gave 0.5M generation 2.4x its tokens/s and 14M
- * generation 1.9x (bench/RESULTS.md). Reused memory costs a memset where calloc needs zeros;
- * a fault costs that and a trip through the kernel. The price is resident
- * memory that stays at the process's high-water mark. */
+ * generation 1.9x (bench/RESULTS.md). Reused memory costs a memset where
+ * calloc needs zeros; a fault costs that and a trip through the kernel. The
+ * price is resident memory that stays at the process's high-water mark. */
 #include "util/memory.h"
 
 #include <stdlib.h> /* first: it defines __GLIBC__ where glibc is the C library */

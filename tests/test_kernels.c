@@ -597,6 +597,48 @@ static void test_sums_and_adamw(void) {
         free(g_adam_out[i]);
 }
 
+/* ---- rows apart ---------------------------------------------------------------------------- */
+
+typedef struct rows_seen {
+    int calls;
+    int seen[64];
+    size_t first_r0, first_r1;
+} rows_seen;
+
+static void mark_rows(void *ctx, size_t r0, size_t r1) {
+    rows_seen *s = ctx;
+    if (__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED) == 0) s->first_r0 = r0, s->first_r1 = r1;
+    for (size_t i = r0; i < r1; i++)
+        __atomic_fetch_add(&s->seen[i], 1, __ATOMIC_RELAXED);
+}
+
+/* ad_kernels_for_rows visits every row once, in one range per thread (never
+ * more ranges than rows) when the weights are small and the CPU runs our own
+ * products, else in one call over all rows. */
+static void test_for_rows(void) {
+    const size_t ns[] = {0, 1, 2, 5, 64};
+    int nt = ad_kernels_get_threads();
+    for (int t = 1; t <= 3; t++) {
+        ad_kernels_set_threads(t);
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
+            for (int big = 0; big < 2; big++) {
+                size_t n = ns[k];
+                rows_seen s = {0};
+                ad_kernels_for_rows(n, big ? (size_t)1 << 30 : 1000, mark_rows, &s);
+                for (size_t i = 0; i < n; i++)
+                    CHECK_MSG(s.seen[i] == 1, "row %zu of %zu seen %d times", i, n, s.seen[i]);
+                size_t want = n == 0                            ? 0
+                              : big || !ad_kernels_use_avx512() ? 1
+                              : (size_t)t < n                   ? (size_t)t
+                                                                : n;
+                CHECK_MSG((size_t)s.calls == want, "%zu rows, %d threads: %d calls, want %zu", n, t,
+                          s.calls, want);
+                if (want == 1) CHECK(s.first_r0 == 0 && s.first_r1 == n);
+            }
+    }
+    ad_kernels_set_threads(nt);
+}
+
 /* ---- paths agree, threads do not matter -------------------------------------------------- */
 
 /* The AVX-512 products of shape (N, I, O) give the same bits on 1, 2 and 3
@@ -681,6 +723,7 @@ int main(void) {
     ad_rng_seed(&g_rng, 12345);
     printf("kernels: %s path, %d threads\n", ad_kernels_isa(), ad_kernels_get_threads());
     RUN(test_matmul);
+    RUN(test_for_rows);
     RUN(test_rmsnorm);
     RUN(test_swiglu);
     RUN(test_rope);

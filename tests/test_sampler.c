@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "model/kernels.h"
 #include "model/kernels_internal.h"
 #include "model/model.h"
 #include "model/sampler.h"
@@ -359,6 +360,44 @@ static void test_greedy_deterministic(void) {
     free_results(a, NREQ);
     free_results(b, NREQ);
     ad_model_free(m);
+}
+
+/* Decoding gives the same bits on 1, 2 and 3 threads, greedy and sampled: on
+ * a small model, whose decoding steps run each thread's rows apart
+ * (ad_kernels_for_rows), and on one whose weights are too large for that
+ * (more than 2M floats), where every kernel shares its own work. */
+static void test_decoding_bits_across_threads(void) {
+    if (!ad_kernels_use_avx512()) return; /* OpenBLAS's products are not bit-stable */
+    ad_model *small = tiny_model(AD_POS_ROPE, 13, 24);
+    ad_model *wide = NULL;
+    ad_model_config c = ad_model_default_config();
+    c.n_layers = 3, c.n_heads = 4, c.d_model = 256, c.d_ff = 1024, c.vocab_size = 13;
+    c.max_seq_len = 32, c.init_std = 0.3f, c.seed = 25;
+    ad_error err;
+    CHECK(ad_model_create(&wide, &c, &err) == AD_OK);
+    ad_model *models[2] = {small, wide};
+    ad_sample_request q[NREQ];
+    int32_t prompts[NREQ][16];
+    make_requests(q, prompts, 13, 8);
+    int nt = ad_kernels_get_threads();
+    for (int mi = 0; mi < 2; mi++)
+        for (int temp = 0; temp < 2; temp++) {
+            ad_sample_result r[3][NREQ];
+            for (int t = 0; t < 3; t++) {
+                ad_kernels_set_threads(t + 1);
+                CHECK(generate(models[mi], q, NREQ, (float)temp, 0, 1, 5, 0, r[t]) == AD_OK);
+            }
+            ad_kernels_set_threads(nt);
+            for (int t = 1; t < 3; t++)
+                for (size_t i = 0; i < NREQ; i++)
+                    CHECK_MSG(same_result(&r[0][i], &r[t][i], 0),
+                              "model %d, temperature %d, %d threads, request %zu", mi, temp, t + 1,
+                              i);
+            for (int t = 0; t < 3; t++)
+                free_results(r[t], NREQ);
+        }
+    ad_model_free(small);
+    ad_model_free(wide);
 }
 
 static void test_sampling_deterministic_and_batch_independent(void) {
@@ -916,6 +955,7 @@ int main(void) {
     RUN(test_greedy_batched_equals_one_by_one);
     RUN(test_greedy_deterministic);
     RUN(test_sampling_deterministic_and_batch_independent);
+    RUN(test_decoding_bits_across_threads);
     RUN(test_top_k1_and_tiny_top_p_equal_greedy);
     RUN(test_sampling_frequencies);
     RUN(test_stopping);

@@ -36,6 +36,27 @@ int ad_kernels_get_threads(void) {
     return omp_get_max_threads();
 }
 
+/* The most weights (floats) a row-split forward reads on every thread: 8 MB,
+ * a quarter of the L3 of the machines measured. Decoding the 14M model (57 MB
+ * of weights) row-split ran no faster than sharing each product out by columns
+ * (bench/RESULTS.md, 2026-12-06); the 0.5M model (2 MB) ran 24% faster. */
+#define ROWS_APART_MAX_WEIGHTS ((size_t)2 << 20)
+
+void ad_kernels_for_rows(size_t n, size_t weight_floats,
+                         void (*fn)(void *ctx, size_t r0, size_t r1), void *ctx) {
+    size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+    if (nt > n) nt = n;
+    if (nt <= 1 || weight_floats > ROWS_APART_MAX_WEIGHTS || !ad_kernels_use_avx512()) {
+        if (n) fn(ctx, 0, n);
+        return;
+    }
+#pragma omp parallel num_threads((int)nt)
+    {
+        size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();
+        if (n * t / k < n * (t + 1) / k) fn(ctx, n * t / k, n * (t + 1) / k);
+    }
+}
+
 static int cpu_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&

@@ -26,6 +26,20 @@ void ad_kernels_set_threads(int n_threads);
 int ad_kernels_get_threads(void);
 /* "avx512", "avx2" or "scalar": the path chosen at run time. */
 const char *ad_kernels_isa(void);
+/* Runs fn(ctx, r0, r1) over rows [0, n) cut into one contiguous range per
+ * thread, each range on its own thread, with the kernels that fn calls running
+ * on that thread alone: one parallel region for a whole forward instead of one
+ * per kernel. That pays when every kernel's share is a few microseconds, as
+ * in decoding a small model, where forking and joining cost as much as the
+ * work. weight_floats is what every range reads of the weights: past what the
+ * caches hold, each thread would stream them from memory for its own rows, so
+ * then (and with one thread, or on the AVX2 path, whose products are
+ * OpenBLAS's) fn runs once, fn(ctx, 0, n), and each kernel shares its work as
+ * usual. The rows must be independent: fn may write only its own rows' state
+ * and read nothing another range writes. Every kernel computes a row the same
+ * way whatever rows share its call, so the bits do not depend on the cut. */
+void ad_kernels_for_rows(size_t n, size_t weight_floats,
+                         void (*fn)(void *ctx, size_t r0, size_t r1), void *ctx);
 
 /* out[N,O] = in[N,I] @ W[O,I]^T  (accumulate into out when accumulate != 0) */
 void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, size_t I, size_t O,

@@ -8,9 +8,13 @@
  * its slot's cached prefix. Every computation is row by row (products sum over
  * k in a fixed order for each output element), so a row's values do not
  * depend on which rows share its call: feeding a prompt in one call gives the
- * bits of feeding it one token per step. The weights are packed for the
- * matrix products once, when the decoder is created. All compute goes through
- * kernels.h, so a CUDA backend replaces it without touching this file.
+ * bits of feeding it one token per step. When no two rows feed one slot (a
+ * decoding step), the rows are independent, and the kernels may run each
+ * thread's share of them apart (ad_kernels_for_rows: for a small model, one
+ * parallel region per forward instead of one per kernel). The weights are
+ * packed for the matrix products once, when the decoder is created. All
+ * compute goes through kernels.h, so a CUDA backend replaces it without
+ * touching this file.
  *
  * Not for: choosing tokens, admitting or retiring requests (sampler.c). */
 #include <stdint.h>
@@ -31,6 +35,7 @@ struct ad_kv_decoder {
     const ad_model *m;
     size_t slots, max_len;
     size_t rows;           /* row capacity of one forward */
+    size_t weight_floats;  /* floats of the weights a forward reads (layers and head) */
     size_t row_stride;     /* max_len * C: floats between two slots of one layer's cache */
     float *k_cache;        /* [L, slots, max_len, C] */
     float *v_cache;        /* [L, slots, max_len, C] */
@@ -41,6 +46,7 @@ struct ad_kv_decoder {
     size_t *len;           /* [rows] keys visible to each row in this forward */
     size_t *ident;         /* [rows] 0, 1, 2, ...: slot of row i in a decoding step */
     size_t *want;          /* [rows] rows of one forward that need logits */
+    uint64_t *seen, stamp; /* [slots] the last forward that fed each slot (slots_distinct) */
     ad_packed_matrix **pw; /* [L * W_PER_LAYER + 1] packed weights, the LM head last */
 };
 
@@ -60,6 +66,7 @@ void ad_kv_decoder_free(ad_kv_decoder *d) {
     free(d->len);
     free(d->ident);
     free(d->want);
+    free(d->seen);
     if (d->pw)
         for (size_t i = 0; i < d->m->cfg.n_layers * W_PER_LAYER + 1; i++)
             ad_packed_matrix_free(d->pw[i]);
@@ -108,6 +115,7 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     d->max_len = max_len;
     d->rows = R;
     d->row_stride = max_len * C;
+    d->weight_floats = c->n_layers * (4 * C * C + 3 * C * F) + C * c->vocab_size;
     d->k_cache = alloc_floats(c->n_layers * slots, max_len, C);
     d->v_cache = alloc_floats(c->n_layers * slots, max_len, C);
     d->x = alloc_floats(R, C, 1);
@@ -122,8 +130,9 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     d->len = calloc(R, sizeof *d->len);
     d->ident = calloc(R, sizeof *d->ident);
     d->want = calloc(R, sizeof *d->want);
+    d->seen = calloc(slots, sizeof *d->seen);
     if (!d->k_cache || !d->v_cache || !d->x || !d->xn || !d->q || !d->k || !d->v || !d->att ||
-        !d->gate || !d->up || !d->h || !d->len || !d->ident || !d->want) {
+        !d->gate || !d->up || !d->h || !d->len || !d->ident || !d->want || !d->seen) {
         ad_kv_decoder_free(d);
         ad_error_set(err,
                      "kv decoder: out of memory for %zu slots x %zu positions x %zu "
@@ -145,58 +154,97 @@ static const ad_packed_matrix *packed(const ad_kv_decoder *d, size_t l, size_t w
     return d->pw[l * W_PER_LAYER + which];
 }
 
-/* Attention sub-block of layer l for nr rows: x += o_proj(attn(rmsnorm(x))).
- * Row i is position pos[i] of slot slot[i]. */
-static void attention_block(ad_kv_decoder *d, size_t l, const size_t *slot, const size_t *pos,
-                            size_t nr) {
+/* Attention sub-block of layer l for rows [r0, r0 + nr): x += o_proj(attn(rmsnorm(x))).
+ * Row i is position pos[i] of slot slot[i] (both arrays start at row r0). */
+static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t *slot,
+                            const size_t *pos, size_t nr) {
     const ad_model_config *c = &d->m->cfg;
     const ad_layer_weights *w = &d->m->w.layers[l];
     size_t C = c->d_model, H = c->n_heads, D = C / H;
     float *kc = d->k_cache + l * d->slots * d->row_stride;
     float *vc = d->v_cache + l * d->slots * d->row_stride;
-    ad_rmsnorm_forward(d->xn, NULL, d->x, w->attn_norm, nr, C, c->rms_eps);
-    ad_matmul_forward_packed(d->q, d->xn, packed(d, l, W_Q), nr, 0);
-    ad_matmul_forward_packed(d->k, d->xn, packed(d, l, W_K), nr, 0);
-    ad_matmul_forward_packed(d->v, d->xn, packed(d, l, W_V), nr, 0);
+    float *x = d->x + r0 * C, *xn = d->xn + r0 * C, *q = d->q + r0 * C, *k = d->k + r0 * C;
+    float *v = d->v + r0 * C, *att = d->att + r0 * C;
+    size_t *len = d->len + r0;
+    ad_rmsnorm_forward(xn, NULL, x, w->attn_norm, nr, C, c->rms_eps);
+    ad_matmul_forward_packed(q, xn, packed(d, l, W_Q), nr, 0);
+    ad_matmul_forward_packed(k, xn, packed(d, l, W_K), nr, 0);
+    ad_matmul_forward_packed(v, xn, packed(d, l, W_V), nr, 0);
     for (size_t i = 0; i < nr; i++) {
         if (c->pos == AD_POS_ROPE) {
-            ad_rope_one(d->q + i * C, H, D, pos[i], c->rope_theta);
-            ad_rope_one(d->k + i * C, H, D, pos[i], c->rope_theta);
+            ad_rope_one(q + i * C, H, D, pos[i], c->rope_theta);
+            ad_rope_one(k + i * C, H, D, pos[i], c->rope_theta);
         }
         size_t at = slot[i] * d->row_stride + pos[i] * C;
-        memcpy(kc + at, d->k + i * C, C * sizeof(float));
-        memcpy(vc + at, d->v + i * C, C * sizeof(float));
-        d->len[i] = pos[i] + 1;
+        memcpy(kc + at, k + i * C, C * sizeof(float));
+        memcpy(vc + at, v + i * C, C * sizeof(float));
+        len[i] = pos[i] + 1;
     }
-    ad_attention_decode_slots(d->att, d->q, kc, vc, slot, d->len, nr, d->row_stride, H, D);
-    ad_matmul_forward_packed(d->x, d->att, packed(d, l, W_O), nr, 1);
+    ad_attention_decode_slots(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
+    ad_matmul_forward_packed(x, att, packed(d, l, W_O), nr, 1);
 }
 
-/* MLP sub-block of layer l: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))). */
-static void mlp_block(ad_kv_decoder *d, size_t l, size_t nr) {
+/* MLP sub-block of layer l for rows [r0, r0 + nr):
+ * x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))). */
+static void mlp_block(ad_kv_decoder *d, size_t l, size_t r0, size_t nr) {
     const ad_model_config *c = &d->m->cfg;
     const ad_layer_weights *w = &d->m->w.layers[l];
     size_t C = c->d_model, F = c->d_ff;
-    ad_rmsnorm_forward(d->xn, NULL, d->x, w->mlp_norm, nr, C, c->rms_eps);
-    ad_matmul_forward_packed(d->gate, d->xn, packed(d, l, W_GATE), nr, 0);
-    ad_matmul_forward_packed(d->up, d->xn, packed(d, l, W_UP), nr, 0);
-    ad_swiglu_forward(d->h, d->gate, d->up, nr, F);
-    ad_matmul_forward_packed(d->x, d->h, packed(d, l, W_DOWN), nr, 1);
+    float *x = d->x + r0 * C, *xn = d->xn + r0 * C;
+    float *gate = d->gate + r0 * F, *up = d->up + r0 * F, *h = d->h + r0 * F;
+    ad_rmsnorm_forward(xn, NULL, x, w->mlp_norm, nr, C, c->rms_eps);
+    ad_matmul_forward_packed(gate, xn, packed(d, l, W_GATE), nr, 0);
+    ad_matmul_forward_packed(up, xn, packed(d, l, W_UP), nr, 0);
+    ad_swiglu_forward(h, gate, up, nr, F);
+    ad_matmul_forward_packed(x, h, packed(d, l, W_DOWN), nr, 1);
+}
+
+/* The rows of one forward, for layers_on_rows. */
+typedef struct rows_call {
+    ad_kv_decoder *d;
+    const int32_t *tok;
+    const size_t *slot, *pos;
+} rows_call;
+
+/* Embedding and every layer for rows [r0, r1) of a forward. */
+static void layers_on_rows(void *ctx, size_t r0, size_t r1) {
+    const rows_call *rc = ctx;
+    ad_kv_decoder *d = rc->d;
+    size_t C = d->m->cfg.d_model, nr = r1 - r0;
+    for (size_t i = r0; i < r1; i++)
+        memcpy(d->x + i * C, d->m->w.embed + (size_t)rc->tok[i] * C, C * sizeof(float));
+    for (size_t l = 0; l < d->m->cfg.n_layers; l++) {
+        attention_block(d, l, r0, rc->slot + r0, rc->pos + r0, nr);
+        mlp_block(d, l, r0, nr);
+    }
+}
+
+/* 1 when no two of the nr rows feed the same slot. Then the rows are
+ * independent (each reads only its own slot's cache, up to its own position),
+ * as in a decoding step; the rows of one prompt in a prefill read each other's
+ * keys, so they must run together. */
+static int slots_distinct(ad_kv_decoder *d, const size_t *slot, size_t nr) {
+    d->stamp++;
+    for (size_t i = 0; i < nr; i++) {
+        if (d->seen[slot[i]] == d->stamp) return 0;
+        d->seen[slot[i]] = d->stamp;
+    }
+    return 1;
 }
 
 /* One forward over nr <= d->rows rows; logits of the n_want rows want[]
- * (indices < nr) go to logits[n_want, V]. */
+ * (indices < nr) go to logits[n_want, V]. Independent rows may run in separate
+ * ranges, one per thread (ad_kernels_for_rows). */
 static void forward_rows(ad_kv_decoder *d, const int32_t *tok, const size_t *slot,
                          const size_t *pos, size_t nr, const size_t *want, size_t n_want,
                          float *logits) {
     const ad_model_config *c = &d->m->cfg;
     size_t C = c->d_model;
-    for (size_t i = 0; i < nr; i++)
-        memcpy(d->x + i * C, d->m->w.embed + (size_t)tok[i] * C, C * sizeof(float));
-    for (size_t l = 0; l < c->n_layers; l++) {
-        attention_block(d, l, slot, pos, nr);
-        mlp_block(d, l, nr);
-    }
+    rows_call rc = {d, tok, slot, pos};
+    if (slots_distinct(d, slot, nr))
+        ad_kernels_for_rows(nr, d->weight_floats, layers_on_rows, &rc);
+    else
+        layers_on_rows(&rc, 0, nr);
     if (!n_want) return;
     /* Only rows that pick a token need the head: gather them into q (free now). */
     for (size_t j = 0; j < n_want; j++)

@@ -64,7 +64,7 @@ check "the reason names the divergence" \
 AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/base" --set base.lr=1 --set base.steps=20 \
   --set base.warmup=0 --set base.decay=0 --set optim.grad_clip=0 > "$tmp/base.log" 2>&1
 check "a diverging base stops the run" test $? -ne 0
-check "... saying so" grep -q "round 0: base training diverged: lineage 0's loss went from 2.667 to 40.4" "$tmp/base.log"
+check "... saying so" grep -qE "round 0: base training diverged: lineage 0's loss went from 2.667 to [0-9.]+ over the round" "$tmp/base.log"
 check "... and what to change" grep -q "lower base.lr" "$tmp/base.log"
 
 AD_QUIET=1 "$AD" run "$tmp/acc.ini" --out "$tmp/gentle" --set round.lr=0.00001 > "$tmp/gentle.log" 2>&1

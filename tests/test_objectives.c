@@ -603,6 +603,42 @@ static void test_weighted_sequences(void) {
     CHECK(ok);
 }
 
+/* Packing places the longest examples first: lengths 2, 2, 3, 3, 5 (rows of
+ * 5) take four rows by first fit in order and three longest first, with every
+ * example's log-prob that of its own padded row. */
+static void test_packing_longest_first(void) {
+    enum { NE = 5 };
+    const size_t lens[NE] = {2, 2, 3, 3, 5};
+    int32_t tok[NE][5];
+    ad_example ex[NE];
+    for (size_t i = 0; i < NE; i++) {
+        for (size_t k = 0; k < lens[i]; k++)
+            tok[i][k] = k == 0 ? AD_TOK_BOS : k + 1 == lens[i] ? AD_TOK_EOS : 3 + (int32_t)(i + k);
+        ex[i] = (ad_example){.tokens = tok[i], .len = lens[i], .loss_from = 1};
+    }
+    ad_model *m = toy_model(37);
+    ad_trainer t[2];
+    int ok = m && gradient_trainer(&t[0], m, NE) == AD_OK;
+    ok = ok && gradient_trainer(&t[1], m, NE) == AD_OK;
+    ad_error err = {{0}};
+    double lp[2][NE];
+    for (int k = 0; ok && k < 2; k++) {
+        t[k].cfg.pack = k;
+        ad_trainer_begin_step(&t[k]);
+        CHECK_MSG(ad_trainer_forward(&t[k], ex, NE, lp[k], &err) == AD_OK, "%s", err.msg);
+    }
+    if (ok) {
+        CHECK_MSG(t[0].fwd_R == NE && t[1].fwd_R == 3, "rows %zu padded, %zu packed", t[0].fwd_R,
+                  t[1].fwd_R);
+        for (size_t i = 0; i < NE; i++)
+            CHECK_CLOSE(lp[1][i], lp[0][i], 1e-5, 1e-6);
+        ad_trainer_free(&t[0]);
+        ad_trainer_free(&t[1]);
+    }
+    ad_model_free(m);
+    CHECK(ok);
+}
+
 /* Packed micro-batches (ad_train_config.pack): the examples share rows, and
  * every per-example figure (sequence log-prob, token log-probs, entropy) and
  * every gradient (plain, row-weighted, token-weighted, the sft objective's)
@@ -1052,6 +1088,7 @@ int main(void) {
     RUN(test_sharded_sft);
     RUN(test_row_weights);
     RUN(test_packed_micro_batches);
+    RUN(test_packing_longest_first);
     RUN(test_nonfinite_steps_skipped);
     RUN(test_weighted_sequences);
     RUN(test_dpo_training);

@@ -556,6 +556,28 @@ static void test_resume_finished_is_a_no_op(void) {
     remove_tree(dir);
 }
 
+/* Creates a run in dir from sets and runs it to the end, then opens its
+ * store with the run selected (*st NULL and the log shown on failure). */
+static void run_and_open(const char *dir, const char *const *sets, size_t n, ad_store **st) {
+    *st = NULL;
+    int status = spawn("create", dir, sets, n, NULL);
+    CHECK_MSG(exited_ok(status), "status %d", status);
+    if (!exited_ok(status)) {
+        show_log(dir);
+        return;
+    }
+    char path[1024];
+    ad_error err = {{0}};
+    snprintf(path, sizeof path, "%s/run.db", dir);
+    int rc = ad_store_open(path, 0, st, &err);
+    if (rc == AD_OK) rc = ad_store_run_select(*st, NULL, NULL, NULL, &err);
+    CHECK_MSG(rc == AD_OK, "%s: %s", path, err.msg);
+    if (rc != AD_OK) {
+        ad_store_close(*st);
+        *st = NULL;
+    }
+}
+
 /* Checks one reverse-add candidate: both operands have the level's length. */
 static int operands_of_level(void *ctx, const ad_store_sample *row, ad_error *err) {
     size_t *n = ctx;
@@ -586,23 +608,55 @@ static void test_rounds_pose_full_length_operands(void) {
                           "round.steps=2",
                           "round.prompts=32",
                           "eval.n=4"};
-    int status = spawn("create", dir, sets, sizeof sets / sizeof sets[0], NULL);
-    CHECK_MSG(exited_ok(status), "status %d", status);
-    if (!exited_ok(status)) {
-        show_log(dir);
-        return;
-    }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/run.db", dir);
     ad_store *st = NULL;
+    run_and_open(dir, sets, sizeof sets / sizeof sets[0], &st);
+    if (!st) return;
     ad_error err = {{0}};
     size_t n = 0;
-    int rc = ad_store_open(path, 0, &st, &err);
-    if (rc == AD_OK) rc = ad_store_run_select(st, NULL, NULL, NULL, &err);
-    if (rc == AD_OK) rc = ad_store_samples_foreach(st, 1, "acquire", operands_of_level, &n, &err);
+    int rc = ad_store_samples_foreach(st, 1, "acquire", operands_of_level, &n, &err);
     CHECK_MSG(rc == AD_OK && n == 32, "%zu candidates: %s", n, err.msg);
     ad_store_close(st);
     remove_tree(dir);
+}
+
+/* The highest learning rate one round's optimize stage recorded. */
+typedef struct peak_lr {
+    uint32_t round;
+    double lr;
+} peak_lr;
+
+static int note_peak_lr(void *ctx, const ad_store_step_metric *m, ad_error *err) {
+    peak_lr *p = ctx;
+    if (m->round == p->round && strcmp(m->key, "lr") == 0 && m->value > p->lr) p->lr = m->value;
+    return AD_OK;
+}
+
+/* round.lr_level: a round that trains level 5 with round.lr 1e-3 and
+ * round.lr_level 2 peaks at 1e-3 x 2 / 5; with the key at 0 it peaks at
+ * round.lr. */
+static void test_round_lr_falls_past_lr_level(void) {
+    static const char *const lr_levels[] = {"round.lr_level=2", "round.lr_level=0"};
+    static const double want[] = {1e-3 * 2 / 5, 1e-3};
+    for (size_t k = 0; k < 2; k++) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/lr_level%zu", tmpdir, k);
+        const char *sets[] = {"run.task=reverse-add", "run.rounds=1",   "run.threads=1",
+                              "run.record_every=1",   "model.layers=1", "model.heads=2",
+                              "model.dim=32",         "model.ffn=64",   "base.levels=1-4",
+                              "base.steps=2",         "round.steps=10", "round.prompts=16",
+                              "round.lr=0.001",       "eval.n=4",       lr_levels[k]};
+        ad_store *st = NULL;
+        run_and_open(dir, sets, sizeof sets / sizeof sets[0], &st);
+        if (!st) return;
+        ad_error err = {{0}};
+        peak_lr p = {.round = 1};
+        int rc = ad_store_step_metrics_foreach(st, "optimize", note_peak_lr, &p, &err);
+        CHECK_MSG(rc == AD_OK, "%s", err.msg);
+        CHECK_MSG(fabs(p.lr - want[k]) < 1e-9, "%s: round 1 peaked at %g, want %g", lr_levels[k],
+                  p.lr, want[k]);
+        ad_store_close(st);
+        remove_tree(dir);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -613,6 +667,7 @@ int main(int argc, char **argv) {
     }
     RUN(test_resume_finished_is_a_no_op);
     RUN(test_rounds_pose_full_length_operands);
+    RUN(test_round_lr_falls_past_lr_level);
     RUN(test_kill_resume_bit_identical);
     RUN(test_integration_copy_rises);
     char cmd[600];

@@ -43,6 +43,7 @@ typedef struct ad_run_config {
     /* [round] */
     size_t round_steps, round_batch, round_prompts;
     float round_lr, round_warmup, round_decay;
+    size_t round_lr_level; /* round.lr_level: lr scales as 1 / level past it (0: off) */
     double p_new;
     int labels_split; /* round.labels: 0 shared, 1 split across lineages */
     /* [optim] */

@@ -280,6 +280,7 @@ int run_dist_optimize(ad_run *run, run_round *rr, const ad_objective *obj, ad_er
         ad_dist_buf_put_u64(&b, !done);
         n_todo += !done;
     }
+    ad_dist_buf_put_u64(&b, (uint64_t)rr->top_level);
     int rc = n_todo ? run_optimize_sets(run, rr, err) : AD_OK;
     if (rc == AD_OK) put_sets(&b, run);
     if (rc == AD_OK) rc = ad_dist_buf_check(&b, "optimize", err);
@@ -352,7 +353,9 @@ static int serve_optimize(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_e
         .round = cmd->round, .parent = cmd->parent, .cursor_before = cmd->cursor_before};
     size_t L = run->cfg.lineages;
     const uint64_t *todo = ad_dist_buf_take(b, L * sizeof *todo);
-    if (!todo) return ad_error_set(err, "optimize: message cut short");
+    uint64_t top = ad_dist_buf_get_u64(b);
+    if (!todo || top > AD_LEVEL_MAX) return ad_error_set(err, "optimize: message cut short");
+    rr.top_level = (int32_t)top;
     if (get_sets(b, run, err) != AD_OK) return AD_ERR;
     const ad_objective *obj = run_round_objective(run, rr.round);
     if (!obj) return ad_error_set(err, "optimize.objective: unknown '%s'", run->cfg.objective);

@@ -73,6 +73,7 @@ typedef struct run_round {
     size_t cursor_before; /* curriculum cursor after the parent */
     size_t cursor;        /* after this round's acquire (round 0: 0) */
     int have_cursor;
+    int32_t top_level;     /* highest level it trains (a pair: its larger side); 0: not known */
     run_candidates *cands; /* NULL until made or loaded */
     run_selection *sel;    /* NULL until made or loaded */
 } run_round;
@@ -228,8 +229,15 @@ int run_pick_temperature(ad_run *run, size_t round, size_t parent, ad_model *con
 int run_self_consistency(ad_run *run, ad_model *const *models, size_t m, size_t round, long from,
                          ad_level lv, double *score, ad_error *err);
 
-/* The round's training settings (round 0: base.*, later rounds: round.*). */
-ad_train_config run_train_config(const ad_run *run, size_t round);
+/* The round's training settings (round 0: base.*, later rounds: round.*,
+ * with round.lr lowered past round.lr_level by rr->top_level). */
+ad_train_config run_train_config(const ad_run *run, const run_round *rr);
+
+/* The highest of n levels, a pair counting as its larger side (0: none). */
+int32_t run_levels_top(const ad_level *lv, size_t n);
+
+/* rr->top_level from the round's trained levels in the store (rank 0). */
+int run_round_top_level(ad_run *run, run_round *rr, ad_error *err);
 
 /* Gets lineage l's trainer ready for round rr (run_trainer.c): a partial
  * checkpoint of this round (*resumed = 1), else round 0's fresh model, else

@@ -340,7 +340,7 @@ static void nft_rates(nft_pool *p) {
  * round.batch rows. Always from the checkpoint, so a resumed stage scores the
  * same bits. */
 static int nft_old_logps(ad_run *run, const run_round *rr, size_t l, nft_pool *p, ad_error *err) {
-    ad_train_config tc = run_train_config(run, rr->round);
+    ad_train_config tc = run_train_config(run, rr);
     size_t rows = tc.batch_size, n = p->items.n;
     ad_policy_example *it = p->items.data;
     ad_model *m = NULL;
@@ -599,7 +599,7 @@ static int train_lineage(ad_run *run, run_round *rr, size_t l, const ad_objectiv
                          save_ctx *sc, ad_model **m, ad_trainer *tr, ad_train_result *res,
                          size_t *start, ad_error *err) {
     size_t round = rr->round;
-    ad_train_config tc = run_train_config(run, round);
+    ad_train_config tc = run_train_config(run, rr);
     char label[64];
     int resumed = 0;
     run_partial_path(run, l, sc->path, sizeof sc->path);
@@ -664,6 +664,7 @@ int run_stage_optimize(ad_run *run, run_round *rr, ad_error *err) {
         return ad_error_set(err, "optimize.objective: unknown objective '%s'", run->cfg.objective);
     /* under mpirun the lineages are spread over the ranks (run_dist.c); dpo and
      * nft read and write the store per lineage, so they stay on rank 0 */
+    if (run_round_top_level(run, rr, err) != AD_OK) return AD_ERR;
     if (ad_dist_size() > 1 && obj->batch == AD_BATCH_SEQUENCES)
         return run_dist_optimize(run, rr, obj, err);
     int ready = 0;

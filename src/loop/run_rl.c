@@ -538,9 +538,9 @@ static int rl_step(rl_ctx *x, size_t step, double *reward, double *acc, ad_error
 
 /* The schedule of an rl round: rl.steps x rl.inner_epochs optimizer steps, with
  * round.warmup and round.decay as fractions of them. */
-static ad_train_config rl_train_config(const ad_run *run, size_t round) {
+static ad_train_config rl_train_config(const ad_run *run, const run_round *rr) {
     const ad_run_config *c = &run->cfg;
-    ad_train_config tc = run_train_config(run, round);
+    ad_train_config tc = run_train_config(run, rr);
     size_t total = c->rl_steps * c->rl_inner_epochs;
     tc.schedule.total_steps = total;
     tc.schedule.warmup_steps = (size_t)(c->round_warmup * (float)total);
@@ -625,7 +625,7 @@ int run_rl_record(ad_run *run, const run_round *rr, size_t l, const char *path, 
 static int rl_lineage(rl_ctx *x, ad_error *err) {
     ad_run *run = x->run;
     size_t round = x->rr->round, l = x->lineage;
-    ad_train_config tc = rl_train_config(run, round);
+    ad_train_config tc = rl_train_config(run, x->rr);
     ad_model *m = NULL, *ref = NULL;
     ad_trainer *tr = &x->train;
     int resumed = 0;
@@ -674,6 +674,7 @@ static int ctx_open(rl_ctx *x, ad_run *run, run_round *rr, const ad_level *lv, s
 int run_rl_lineages(ad_run *run, run_round *rr, const ad_level *lv, size_t n, const uint64_t *todo,
                     int only_rank, run_rl_worker *wk, ad_error *err) {
     rl_ctx x;
+    rr->top_level = run_levels_top(lv, n);
     int rc = ctx_open(&x, run, rr, lv, n, err);
     x.wk = wk;
     for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++) {
@@ -694,6 +695,7 @@ int run_stage_rl(ad_run *run, run_round *rr, ad_error *err) {
     uint64_t *todo = calloc(L, sizeof *todo);
     int rc = todo ? AD_OK : ad_error_set(err, "out of memory");
     if (rc == AD_OK) rc = ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err);
+    if (rc == AD_OK) rc = run_round_top_level(run, rr, err); /* logs a lowered lr */
     for (size_t l = 0; rc == AD_OK && l < L; l++) {
         int done = 0;
         rc = ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_RL, (int64_t)l, &done,

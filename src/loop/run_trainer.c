@@ -21,13 +21,45 @@
 #include "loop/run_internal.h"
 #include "model/checkpoint.h"
 
-ad_train_config run_train_config(const ad_run *run, size_t round) {
+int32_t run_levels_top(const ad_level *lv, size_t n) {
+    int32_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lv[i].a > top) top = lv[i].a;
+        if (lv[i].b != AD_LEVEL_SCALAR && lv[i].b > top) top = lv[i].b;
+    }
+    return top;
+}
+
+/* round.lr, or past round.lr_level lr x lr_level / level: the step size that
+ * kept long rounds stable falls with the length trained (README, issue 15). */
+static float round_peak_lr(const ad_run_config *c, int32_t top_level) {
+    if (c->round_lr_level == 0 || top_level <= (int32_t)c->round_lr_level) return c->round_lr;
+    return (float)((double)c->round_lr * (double)c->round_lr_level / (double)top_level);
+}
+
+int run_round_top_level(ad_run *run, run_round *rr, ad_error *err) {
+    ad_level *lv = NULL;
+    size_t n = 0;
+    if (rr->round == 0) return AD_OK;
+    if (ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err) != AD_OK)
+        return AD_ERR;
+    rr->top_level = run_levels_top(lv, n);
+    free(lv);
+    float lr = round_peak_lr(&run->cfg, rr->top_level);
+    if (lr != run->cfg.round_lr)
+        run_log(run, "r%zu: round lr %.3g (round.lr %.3g x %zu / level %d)", rr->round, (double)lr,
+                (double)run->cfg.round_lr, run->cfg.round_lr_level, (int)rr->top_level);
+    return AD_OK;
+}
+
+ad_train_config run_train_config(const ad_run *run, const run_round *rr) {
     const ad_run_config *c = &run->cfg;
+    size_t round = rr->round;
     size_t steps = round ? c->round_steps : c->base_steps;
     ad_train_config tc = ad_train_default_config(steps);
     tc.batch_size = round ? c->round_batch : c->base_batch;
     tc.pack = c->pack;
-    tc.schedule.peak_lr = round ? c->round_lr : c->base_lr;
+    tc.schedule.peak_lr = round ? round_peak_lr(c, rr->top_level) : c->base_lr;
     tc.schedule.warmup_steps = (size_t)((round ? c->round_warmup : c->base_warmup) * steps);
     tc.schedule.decay_steps = (size_t)((round ? c->round_decay : c->base_decay) * steps);
     tc.schedule.floor_ratio = c->floor_ratio;

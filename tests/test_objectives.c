@@ -776,6 +776,48 @@ static void test_nonfinite_steps_skipped(void) {
     ad_model_free(m);
 }
 
+/* The driver reports the highest smoothed loss of a session and where it
+ * was: at the first step when training only lowers the loss, well above the
+ * start when the lr is far too high and the loss climbs mid-way. */
+static void test_session_reports_its_peak(void) {
+    static const float lrs[] = {1e-3f, 3.0f};
+    double peak[2] = {0}, first[2] = {0};
+    size_t at[2] = {0};
+    for (size_t k = 0; k < 2; k++) {
+        ad_model *m = toy_model(43);
+        ad_trainer t;
+        ad_train_config tc = ad_train_default_config(40);
+        tc.batch_size = 8;
+        tc.schedule.peak_lr = lrs[k];
+        tc.schedule.warmup_steps = 0;
+        tc.adamw.grad_clip = 0;
+        if (!m || ad_trainer_init(&t, m, &tc, NULL) != AD_OK) {
+            ad_model_free(m);
+            CHECK(0);
+            return;
+        }
+        ad_example ex[8];
+        toy_examples(ex, 8, 5);
+        ad_train_session s = ad_train_session_default(ad_objective_find("sft"));
+        s.max_skipped = 40;
+        fixed_source src = {ex, 8};
+        ad_batch_source bs = {fixed_fill, fixed_release, &src};
+        ad_train_result res;
+        ad_error err = {{0}};
+        CHECK_MSG(ad_train_session_run(&s, &t, &bs, &res, &err) == AD_OK, "%s", err.msg);
+        CHECK(res.peak_loss >= res.first_loss && res.peak_loss >= res.loss_ema);
+        peak[k] = res.peak_loss;
+        first[k] = res.first_loss;
+        at[k] = res.peak_step;
+        free_examples(ex, 8);
+        ad_trainer_free(&t);
+        ad_model_free(m);
+    }
+    CHECK_MSG(at[0] == 1 && peak[0] == first[0], "lr 1e-3: peak %g at step %zu", peak[0], at[0]);
+    CHECK_MSG(at[1] > 1 && peak[1] > 2 * first[1], "lr 3: peak %g at step %zu from %g", peak[1],
+              at[1], first[1]);
+}
+
 /* Row weights of 1 are the unweighted backward, bit for bit; weights scale
  * the gradient linearly; a zero weight drops the row. */
 static void test_row_weights(void) {
@@ -1090,6 +1132,7 @@ int main(void) {
     RUN(test_packed_micro_batches);
     RUN(test_packing_longest_first);
     RUN(test_nonfinite_steps_skipped);
+    RUN(test_session_reports_its_peak);
     RUN(test_weighted_sequences);
     RUN(test_dpo_training);
     RUN(test_registry);

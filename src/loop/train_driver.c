@@ -30,6 +30,17 @@ static void progress_extra(const ad_train_result *r, char *buf, size_t cap) {
         snprintf(buf + n, cap - (size_t)n, " pref %.2f", st->pref_accuracy);
 }
 
+/* The final line's figures: the smoothed loss, and its peak when that stood
+ * well above both ends: a session that climbed mid-way and came back down
+ * (an lr near the edge of stability) looks converged by its last loss alone. */
+static void final_extra(const ad_train_result *r, char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "final loss %.4f", r->loss_ema);
+    int peaked = r->peak_loss > 2 * r->loss_ema && r->peak_loss > 2 * r->first_loss;
+    if (peaked && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, " (peak %.4f at step %zu, from %.4f)", r->peak_loss,
+                 r->peak_step, r->first_loss);
+}
+
 int ad_train_session_run(const ad_train_session *s, ad_trainer *tr, const ad_batch_source *src,
                          ad_train_result *out, ad_error *err) {
     size_t total = tr->cfg.schedule.total_steps, first = tr->sched_step;
@@ -61,6 +72,11 @@ int ad_train_session_run(const ad_train_session *s, ad_trainer *tr, const ad_bat
             int first_good = out->steps == out->skipped + 1;
             out->loss_ema =
                 first_good ? out->last.loss : 0.9 * out->loss_ema + 0.1 * out->last.loss;
+            if (first_good) out->first_loss = out->last.loss;
+            if (first_good || out->loss_ema > out->peak_loss) {
+                out->peak_loss = out->loss_ema;
+                out->peak_step = step + 1;
+            }
         }
         char extra[96];
         progress_extra(out, extra, sizeof extra);
@@ -75,8 +91,8 @@ int ad_train_session_run(const ad_train_session *s, ad_trainer *tr, const ad_bat
             rc = s->save(s->save_ctx, tr, err);
     }
     if (rc == AD_OK && out->steps) {
-        char extra[64];
-        snprintf(extra, sizeof extra, "final loss %.4f", out->loss_ema);
+        char extra[128];
+        final_extra(out, extra, sizeof extra);
         ad_progress_end(&prog, out->tokens, extra);
     }
     return rc;

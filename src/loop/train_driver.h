@@ -58,6 +58,9 @@ typedef struct ad_train_result {
     double tokens;           /* tokens processed */
     ad_objective_stats last; /* the last step's figures (the same after any resume) */
     double loss_ema;         /* smoothed loss, for the final line (finite steps only) */
+    double first_loss;       /* the first finite step's loss in this call */
+    double peak_loss;        /* the highest smoothed loss in this call, at step peak_step */
+    size_t peak_step;        /* (schedule step, from 1) */
     size_t skipped;          /* steps skipped for a non-finite loss or gradient norm */
 } ad_train_result;
 

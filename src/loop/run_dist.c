@@ -657,6 +657,7 @@ static int serve_rl(ad_run *run, const dist_cmd *cmd, ad_dist_buf *b, ad_error *
     size_t n = ad_dist_buf_get_u64(b);
     const ad_level *lv = n <= 4096 ? ad_dist_buf_take(b, n * sizeof *lv) : NULL;
     if (!todo || !lv) return ad_error_set(err, "rl: message cut short");
+    rr.top_level = run_levels_top(lv, n);
     int me = ad_dist_rank();
     for (size_t l = 0; l < L; l++)
         if (todo[l] && run_dist_lineage_rank(run, l) == me && work_rl(run, &rr, l, lv, n, err))

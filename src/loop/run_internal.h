@@ -236,7 +236,11 @@ ad_train_config run_train_config(const ad_run *run, const run_round *rr);
 /* The highest of n levels, a pair counting as its larger side (0: none). */
 int32_t run_levels_top(const ad_level *lv, size_t n);
 
-/* rr->top_level from the round's trained levels in the store (rank 0). */
+/* rr->top_level from the round's n trained levels lv, logging the round's
+ * lowered lr when round.lr_level applies. */
+void run_round_set_top_level(ad_run *run, run_round *rr, const ad_level *lv, size_t n);
+
+/* The same from the round's trained levels in the store (rank 0). */
 int run_round_top_level(ad_run *run, run_round *rr, ad_error *err);
 
 /* Gets lineage l's trainer ready for round rr (run_trainer.c): a partial

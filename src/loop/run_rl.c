@@ -674,7 +674,6 @@ static int ctx_open(rl_ctx *x, ad_run *run, run_round *rr, const ad_level *lv, s
 int run_rl_lineages(ad_run *run, run_round *rr, const ad_level *lv, size_t n, const uint64_t *todo,
                     int only_rank, run_rl_worker *wk, ad_error *err) {
     rl_ctx x;
-    rr->top_level = run_levels_top(lv, n);
     int rc = ctx_open(&x, run, rr, lv, n, err);
     x.wk = wk;
     for (size_t l = 0; rc == AD_OK && l < run->cfg.lineages; l++) {
@@ -695,7 +694,7 @@ int run_stage_rl(ad_run *run, run_round *rr, ad_error *err) {
     uint64_t *todo = calloc(L, sizeof *todo);
     int rc = todo ? AD_OK : ad_error_set(err, "out of memory");
     if (rc == AD_OK) rc = ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err);
-    if (rc == AD_OK) rc = run_round_top_level(run, rr, err); /* logs a lowered lr */
+    if (rc == AD_OK) run_round_set_top_level(run, rr, lv, n);
     for (size_t l = 0; rc == AD_OK && l < L; l++) {
         int done = 0;
         rc = ad_store_stage_is_done(run->st, (uint32_t)rr->round, AD_STAGE_RL, (int64_t)l, &done,

@@ -37,18 +37,22 @@ static float round_peak_lr(const ad_run_config *c, int32_t top_level) {
     return (float)((double)c->round_lr * (double)c->round_lr_level / (double)top_level);
 }
 
+void run_round_set_top_level(ad_run *run, run_round *rr, const ad_level *lv, size_t n) {
+    rr->top_level = run_levels_top(lv, n);
+    float lr = round_peak_lr(&run->cfg, rr->top_level);
+    if (rr->round && lr != run->cfg.round_lr)
+        run_log(run, "r%zu: round lr %.3g (round.lr %.3g x %zu / level %d)", rr->round, (double)lr,
+                (double)run->cfg.round_lr, run->cfg.round_lr_level, (int)rr->top_level);
+}
+
 int run_round_top_level(ad_run *run, run_round *rr, ad_error *err) {
     ad_level *lv = NULL;
     size_t n = 0;
     if (rr->round == 0) return AD_OK;
     if (ad_store_levels_get(run->st, (uint32_t)rr->round, "train", &lv, &n, err) != AD_OK)
         return AD_ERR;
-    rr->top_level = run_levels_top(lv, n);
+    run_round_set_top_level(run, rr, lv, n);
     free(lv);
-    float lr = round_peak_lr(&run->cfg, rr->top_level);
-    if (lr != run->cfg.round_lr)
-        run_log(run, "r%zu: round lr %.3g (round.lr %.3g x %zu / level %d)", rr->round, (double)lr,
-                (double)run->cfg.round_lr, run->cfg.round_lr_level, (int)rr->top_level);
     return AD_OK;
 }
 

@@ -23,6 +23,14 @@ c=$("$AD" tasks sample reverse-add --level 9 -n 5 --seed 8)
 check "same seed, same problems" test "$a" = "$b"
 check "other seed, other problems" test "$a" != "$c"
 check "reverse-add format" grep -q '"prompt":"[0-9]\{9\}+[0-9]\{9\}=","answer":"[0-9]\{10\}"' <<< "$a"
+"$AD" tasks sample forward-add --level 6 -n 40 --independent-lengths --equal-length-share 1 > "$tmp/eq"
+check "share 1: every pair at full length" test "$(grep -c '"prompt":"[0-9]\{6\}+[0-9]\{6\}="' "$tmp/eq")" -eq 40
+a=$("$AD" tasks sample forward-add --level 6 -n 20 --independent-lengths)
+b=$("$AD" tasks sample forward-add --level 6 -n 20 --independent-lengths --equal-length-share 0)
+check "share 0: the same problems as without it" test "$a" = "$b"
+"$AD" tasks sample forward-add --level 6 --independent-lengths --equal-length-share 2 2> "$tmp/e"
+check "share above 1 refused" test $? -eq 2
+check "share's range named" grep -q "equal_length_share = '2': must be between 0 and 1" "$tmp/e"
 
 # verify: every task's own samples are right
 for t in reverse-add forward-add copy reverse maze maze-nodes sort countdown subset-sum; do

@@ -225,6 +225,7 @@ static const char *nondefault_ini =
     "2\nshards = 2\ndist_timeout = 42.5\nsave_every = 7\nrecord_every = 3\npack = false\n"
     "[task]\nindependent_lengths = false\nverifier = ./check.sh --strict\n"
     "verifier_timeout = 2.5\nverifier_workers = 6\nverifier_env = OPENAI_API_KEY, LANG\n"
+    "equal_length_share = 0.25\n"
     "[model]\nlayers = 2\nheads = 2\ndim = 48\nffn = 96\nmax_len = 300\npos = rope\n"
     "rope_theta = 500.5\ntie = yes\n"
     "[base]\nlevels = 1-5x1-5\nsteps = 17\nbatch = 3\nlr = 0.1\nwarmup = 0.25\ndecay = 0.75\n"

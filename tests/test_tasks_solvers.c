@@ -155,6 +155,69 @@ static void test_generated_formats(void) {
     ad_task_free(t);
 }
 
+/* equal_length_share: that share of independent-length problems keep both
+ * operands at the level's length (1 keeps all of them); 0 draws the same
+ * problems as the option unset, and so does any share without independent
+ * lengths; a share outside 0-1 is refused when the task opens. */
+static void test_equal_length_share(void) {
+    ad_task_options opts;
+    ad_task_default_options(&opts);
+    opts.independent_lengths = 1;
+    ad_task *plain = open_task("forward-add", &opts);
+    opts.equal_length_share = 0;
+    ad_task *zero = open_task("forward-add", &opts);
+    opts.equal_length_share = 1;
+    ad_task *all = open_task("forward-add", &opts);
+    opts.equal_length_share = 0.25;
+    ad_task *quarter = open_task("reverse-add", &opts);
+    ad_problem p = {0}, q = {0};
+    ad_error err;
+    ad_rng r1, r2, r3;
+    ad_rng_seed(&r1, 9);
+    ad_rng_seed(&r2, 9);
+    ad_rng_seed(&r3, 10);
+    for (int i = 0; i < 200; i++) {
+        CHECK(ad_task_generate(plain, ad_level_int(6), &r1, &p, &err) == AD_OK);
+        CHECK(ad_task_generate(zero, ad_level_int(6), &r2, &q, &err) == AD_OK);
+        CHECK(strcmp(p.prompt.s, q.prompt.s) == 0);
+        CHECK(ad_task_generate(all, ad_level_int(1 + i % 9), &r3, &p, &err) == AD_OK);
+        CHECK(p.prompt.len == 2 * (size_t)(1 + i % 9) + 2 && p.prompt.s[1 + i % 9] == '+');
+    }
+    /* 4,000 problems at 8 digits: 0.25 + 0.75 / 64 = 0.262 of them have
+     * equal 8-digit operands; 5 standard deviations is 0.035 */
+    int top = 0;
+    for (int i = 0; i < 4000; i++) {
+        CHECK(ad_task_generate(quarter, ad_level_int(8), &r3, &p, &err) == AD_OK);
+        top += p.prompt.len == 18 && p.prompt.s[8] == '+';
+    }
+    CHECK_MSG(top > 0.227 * 4000 && top < 0.297 * 4000, "%d of 4000 at full length", top);
+    ad_problem_free(&p);
+    ad_problem_free(&q);
+    ad_task_free(plain);
+    ad_task_free(zero);
+    ad_task_free(all);
+    ad_task_free(quarter);
+    ad_task *t = NULL;
+    opts.equal_length_share = 1.5;
+    CHECK(ad_task_open("forward-add", &opts, &t, &err) != AD_OK && !t);
+    CHECK(strstr(err.msg, "equal_length_share 1.5 is not in 0-1") != NULL);
+    /* without independent lengths every problem is full length: nothing drawn */
+    opts.equal_length_share = 0.5;
+    opts.independent_lengths = 0;
+    ad_task *both = open_task("forward-add", &opts);
+    opts.equal_length_share = 0;
+    ad_task *none = open_task("forward-add", &opts);
+    for (int i = 0; i < 50; i++) {
+        CHECK(ad_task_generate(both, ad_level_int(7), &r1, &p, &err) == AD_OK);
+        CHECK(ad_task_generate(none, ad_level_int(7), &r2, &q, &err) == AD_OK);
+        CHECK(strcmp(p.prompt.s, q.prompt.s) == 0 && p.prompt.len == 16);
+    }
+    ad_problem_free(&p);
+    ad_problem_free(&q);
+    ad_task_free(both);
+    ad_task_free(none);
+}
+
 /* ---- arithmetic oracles ---------------------------------------------------------- */
 
 static const uint64_t primes[] = {1000000007ull, 998244353ull, 2305843009213693951ull};
@@ -564,6 +627,7 @@ int main(void) {
     RUN(test_paper_examples);
     RUN(test_maze_alternate_shortest);
     RUN(test_generated_formats);
+    RUN(test_equal_length_share);
     RUN(test_addition_oracle);
     RUN(test_multiply_oracle);
     RUN(test_maze_oracle);

@@ -25,7 +25,7 @@ static void usage(FILE *out) {
         out,
         "usage: autodidact tasks list [--json]\n"
         "       autodidact tasks sample NAME --level L [-n N] [--seed S] "
-        "[--independent-lengths]\n"
+        "[--independent-lengths [--equal-length-share X]]\n"
         "       autodidact tasks verify NAME [--verifier CMD] [--workers N] [--timeout S]\n"
         "                                    [--memory-mb M] [--env NAMES]\n"
         "\n"
@@ -42,14 +42,16 @@ static void list_usage(void) {
 
 static void sample_usage(void) {
     printf("usage: autodidact tasks sample NAME --level L [-n N] [--seed S] "
-           "[--independent-lengths]\n\n"
+           "[--independent-lengths [--equal-length-share X]]\n\n"
            "Writes N problems (default 1) as JSONL {\"task\",\"level\",\"prompt\",\"answer\"}.\n"
            "  --level L              difficulty: 7, or a pair 5,6 (written [5,6] in JSON)\n"
            "  -n N                   how many problems (default 1)\n"
            "  --seed S               random seed (default 1); the same seed gives the same "
            "problems\n"
            "  --independent-lengths  reverse-add/forward-add: operand lengths drawn from "
-           "1..L\n");
+           "1..L\n"
+           "  --equal-length-share X with --independent-lengths: the share of problems (0-1)\n"
+           "                         whose operands both have L digits anyway (default 0)\n");
 }
 
 static void verify_usage(void) {
@@ -159,6 +161,13 @@ static int tasks_sample(int argc, char **argv) {
                 return 2;
         } else if (!strcmp(a, "--independent-lengths")) {
             opts.independent_lengths = 1;
+        } else if (!strcmp(a, "--equal-length-share")) {
+            float share = 0;
+            if (!(v = option_value(argc, argv, &i, "sample")) ||
+                cli_parse_float(CMD " sample", "--equal-length-share", v,
+                                "task.equal_length_share", &share))
+                return 2;
+            opts.equal_length_share = share;
         } else if (a[0] == '-' || name) {
             fprintf(stderr, "autodidact tasks sample: unexpected argument '%s'\n", a);
             return 2;

@@ -52,6 +52,8 @@ static const char *usage_text =
     "  --decay N            cosine decay steps at the end (default 20% of --steps)\n"
     "  --weight-decay X     AdamW decoupled weight decay (default 0.01)\n"
     "  --independent-lengths  draw operand lengths independently (addition tasks)\n"
+    "  --equal-length-share X  with --independent-lengths: the share of problems (0-1)\n"
+    "                       whose operands both have the level's length anyway (default 0)\n"
     "  --save-every N       checkpoint period in steps (default 500)\n"
     "  --eval-n N           held-out problems per level for the final table (default 128;\n"
     "                       0 skips it)\n"
@@ -62,7 +64,7 @@ typedef struct train_args {
     const char *task, *levels, *out, *pos;
     size_t steps, layers, heads, dim, ffn, max_len, batch, accum, warmup, decay, save_every;
     size_t eval_n, threads, shards;
-    float lr, weight_decay, rope_theta;
+    float lr, weight_decay, rope_theta, equal_share;
     int tie, independent, warmup_set, decay_set, no_pack;
     uint64_t seed;
 } train_args;
@@ -87,6 +89,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                          {"decay", 1, 0, 'D'},
                                          {"weight-decay", 1, 0, 'W'},
                                          {"independent-lengths", 0, 0, 'i'},
+                                         {"equal-length-share", 1, 0, 'q'},
                                          {"save-every", 1, 0, 'S'},
                                          {"eval-n", 1, 0, 'e'},
                                          {"seed", 1, 0, 'x'},
@@ -176,6 +179,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
             bad |= cli_parse_float(C, "--weight-decay", optarg, "optim.weight_decay",
                                    &a->weight_decay);
             break;
+        case 'q':
+            bad |= cli_parse_float(C, "--equal-length-share", optarg, "task.equal_length_share",
+                                   &a->equal_share);
+            break;
         case 'S':
             bad |= cli_parse_size(C, "--save-every", optarg, &a->save_every);
             break;
@@ -259,6 +266,8 @@ static cJSON *train_settings(const train_args *a) {
     cJSON_AddNumberToObject(d, "batch", (double)a->batch);
     cJSON_AddNumberToObject(d, "accum", (double)a->accum);
     cJSON_AddBoolToObject(d, "independent_lengths", a->independent);
+    if (a->equal_share > 0) /* (absent for 0: checkpoints from before the flag resume) */
+        cJSON_AddNumberToObject(d, "equal_length_share", a->equal_share);
     if (a->shards > 1) /* (absent for 1: checkpoints from before --shards resume) */
         cJSON_AddNumberToObject(d, "shards", (double)a->shards);
     return d;
@@ -318,6 +327,7 @@ static int session_open(session *s, const train_args *a, ad_error *err) {
     ad_task_options to;
     ad_task_default_options(&to);
     to.independent_lengths = a->independent;
+    to.equal_length_share = a->equal_share;
     if (ad_task_open(a->task, &to, &s->task, err) != AD_OK) return AD_ERR;
     if (ad_level_list_parse(a->levels, &s->levels, err) != AD_OK)
         return ad_error_prefix(err, "--levels: ");

@@ -121,6 +121,7 @@ static int run_init_common(ad_run *run, ad_error *err) {
      * rounds pose and evaluate problems whose operands have the level's length,
      * which is what the curriculum and the length filter assume. */
     to.independent_lengths = c->independent_lengths;
+    to.equal_length_share = c->equal_length_share;
     if (ad_task_open(c->task, &to, &run->base_task, err) != AD_OK) return AD_ERR;
     for (size_t i = 0; i < c->base_levels.n; i++)
         if (ad_task_level_check(run->task, c->base_levels.v[i], err) != AD_OK)

@@ -59,6 +59,9 @@ static const ad_config_key keys[] = {
     K("task.independent_lengths", AD_CONFIG_BOOL, independent_lengths, "true",
       "addition base data: operand lengths drawn independently (rounds: both of the level's "
       "length)"),
+    KR("task.equal_length_share", AD_CONFIG_DOUBLE, equal_length_share, "0",
+       "addition base data, independent lengths: share with both operands at the level's length",
+       0, 1),
     K("task.verifier", AD_CONFIG_STRING, verifier, "",
       "file tasks: external verifier command (empty: exact match)"),
     KR("task.verifier_timeout", AD_CONFIG_DOUBLE, verifier_timeout, "10",

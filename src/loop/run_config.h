@@ -27,6 +27,7 @@ typedef struct ad_run_config {
     int pack;            /* training rows hold several sequences (ad_train_config.pack) */
     /* [task] */
     int independent_lengths;
+    double equal_length_share; /* of base problems (ad_task_options) */
     char *verifier;
     double verifier_timeout; /* seconds per answer */
     size_t verifier_workers; /* verifier processes */

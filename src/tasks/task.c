@@ -81,6 +81,9 @@ int ad_task_open(const char *name, const ad_task_options *opts, ad_task **out, a
                           "task %s: a verifier command applies only to file: tasks "
                           "(built-in tasks verify themselves)",
                           name);
+    else if (rc == AD_OK && !(t->opts.equal_length_share >= 0 && t->opts.equal_length_share <= 1))
+        rc = ad_error_set(err, "task %s: equal_length_share %g is not in 0-1", name,
+                          t->opts.equal_length_share);
     else if (rc == AD_OK)
         rc = open_builtin(t, name, err);
     t->opts.sandbox.pass_env = NULL; /* the caller's string: the pool has copied it */

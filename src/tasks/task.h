@@ -58,6 +58,12 @@ typedef struct ad_task_options {
      * uniformly from 1..level (the reference paper's base data) instead of
      * both operands having exactly `level` digits. */
     int independent_lengths;
+    /* with independent_lengths: the share of problems (0-1) whose operands
+     * both have the level's length anyway, so the top of a base's range is not
+     * as rare as 1 in level^2 of its examples. 0 draws nothing extra (the same
+     * problems as before the option existed); without independent_lengths it
+     * has nothing to change and draws nothing. */
+    double equal_length_share;
     /* file tasks: the external verifier command (NULL: compare with "answer"). */
     const char *verifier;
     /* its sandbox: workers, timeout, limits, the environment variables passed

@@ -5,7 +5,8 @@
  * "321+54=" and answered "8610". forward-add: plain order, no padding:
  * "123+45=" -> "168". Operands have no leading zero (their most significant
  * digit is 1-9). The level is the number of digits per operand; with the
- * independent_lengths option each operand's length is drawn from 1..level. */
+ * independent_lengths option each operand's length is drawn from 1..level, but
+ * for the equal_length_share of problems, which keep both at the level's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +18,11 @@
 static const char *const add_tokens[] = {"0", "1", "2", "3", "4", "5",
                                          "6", "7", "8", "9", "+", "="};
 
-/* Operand lengths for a level: both = level, or independent in 1..level. */
+/* Operand lengths for a level: both = level, or independent in 1..level
+ * except for the equal_length_share of problems. */
 static void operand_lengths(const ad_task *t, ad_level lv, ad_rng *rng, size_t *la, size_t *lb) {
-    if (t->opts.independent_lengths) {
+    double share = t->opts.equal_length_share; /* (no draw at 0: the old problems) */
+    if (t->opts.independent_lengths && !(share > 0 && ad_rng_uniform(rng) < share)) {
         *la = (size_t)ad_rng_range(rng, 1, lv.a);
         *lb = (size_t)ad_rng_range(rng, 1, lv.a);
     } else {

@@ -26,6 +26,17 @@ out=$("$AD" train "${flags[@]}" --seed 4 --out "$tmp/straight" 2>&1)
 check "resuming with another seed is refused" test $? -ne 0
 check "the refusal names the settings" grep -q "other settings" <<< "$out"
 
+# --equal-length-share is one of the settings a resume must repeat
+add=(--task forward-add --levels 1-3 --steps 2 --layers 1 --heads 2 --dim 32 --ffn 64 --batch 8
+     --eval-n 0 --threads 1 --independent-lengths)
+AD_QUIET=1 "$AD" train "${add[@]}" --equal-length-share 0.3 --out "$tmp/share" > /dev/null 2>&1
+check "training with a share succeeds" test $? -eq 0
+out=$("$AD" train "${add[@]}" --out "$tmp/share" 2>&1)
+check "resuming without the share is refused" test $? -ne 0
+check "the refusal shows the share as given" grep -q '"equal_length_share":0.3}' <<< "$out"
+AD_QUIET=1 "$AD" train "${add[@]}" --equal-length-share 0.3 --out "$tmp/share" > /dev/null 2>&1
+check "resuming with the same share succeeds" test $? -eq 0
+
 line=$("$AD" sample "$tmp/straight" --prompt "123=" --max-new 6)
 check "sample prints JSON with a completion" grep -q '"completion"' <<< "$line"
 comp=$(sed -E 's/.*"completion":"([^"]*)".*/\1/' <<< "$line")

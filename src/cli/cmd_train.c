@@ -266,8 +266,11 @@ static cJSON *train_settings(const train_args *a) {
     cJSON_AddNumberToObject(d, "batch", (double)a->batch);
     cJSON_AddNumberToObject(d, "accum", (double)a->accum);
     cJSON_AddBoolToObject(d, "independent_lengths", a->independent);
-    if (a->equal_share > 0) /* (absent for 0: checkpoints from before the flag resume) */
-        cJSON_AddNumberToObject(d, "equal_length_share", a->equal_share);
+    if (a->equal_share > 0) { /* (absent for 0: checkpoints from before the flag resume) */
+        char text[32]; /* as given (0.3), not as the float holds it (0.300000011920929) */
+        snprintf(text, sizeof text, "%g", a->equal_share);
+        cJSON_AddNumberToObject(d, "equal_length_share", strtod(text, NULL));
+    }
     if (a->shards > 1) /* (absent for 1: checkpoints from before --shards resume) */
         cJSON_AddNumberToObject(d, "shards", (double)a->shards);
     return d;

@@ -33,7 +33,8 @@ int cli_parse_size(const char *cmd, const char *flag, const char *s, size_t *out
     return 0;
 }
 
-int cli_parse_float(const char *cmd, const char *flag, const char *s, const char *key, float *out) {
+int cli_parse_double(const char *cmd, const char *flag, const char *s, const char *key,
+                     double *out) {
     const ad_config_schema *schema = ad_run_config_schema();
     const ad_config_key *k = ad_config_find(schema, key);
     if (!k || (k->type != AD_CONFIG_FLOAT && k->type != AD_CONFIG_DOUBLE))
@@ -46,17 +47,22 @@ int cli_parse_float(const char *cmd, const char *flag, const char *s, const char
     if (rc == AD_OK) {
         const unsigned char *f = (const unsigned char *)tmp + k->offset;
         float fv = 0;
-        double dv = 0;
         if (k->type == AD_CONFIG_FLOAT)
-            memcpy(&fv, f, sizeof fv);
+            memcpy(&fv, f, sizeof fv), *out = fv;
         else
-            memcpy(&dv, f, sizeof dv), fv = (float)dv;
-        *out = fv;
+            memcpy(out, f, sizeof *out);
     }
     free(tmp);
     if (rc == AD_OK) return 0;
     fprintf(stderr, "autodidact %s: %s (checked as the config key)\n", cmd, err.msg);
     return -1;
+}
+
+int cli_parse_float(const char *cmd, const char *flag, const char *s, const char *key, float *out) {
+    double v;
+    if (cli_parse_double(cmd, flag, s, key, &v)) return -1;
+    *out = (float)v;
+    return 0;
 }
 
 int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi) {

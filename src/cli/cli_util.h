@@ -16,6 +16,9 @@ int cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *ou
  * range, docs/config.md): --lr as base.lr, so "inf", "-1" or "1e39" is refused
  * here as it would be in an INI file. */
 int cli_parse_float(const char *cmd, const char *flag, const char *s, const char *key, float *out);
+/* The same for a double: a double key's value exactly as given. */
+int cli_parse_double(const char *cmd, const char *flag, const char *s, const char *key,
+                     double *out);
 /* "A-B" or "A" into [lo, hi]. */
 int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi);
 

@@ -162,12 +162,10 @@ static int tasks_sample(int argc, char **argv) {
         } else if (!strcmp(a, "--independent-lengths")) {
             opts.independent_lengths = 1;
         } else if (!strcmp(a, "--equal-length-share")) {
-            float share = 0;
             if (!(v = option_value(argc, argv, &i, "sample")) ||
-                cli_parse_float(CMD " sample", "--equal-length-share", v,
-                                "task.equal_length_share", &share))
+                cli_parse_double(CMD " sample", "--equal-length-share", v,
+                                 "task.equal_length_share", &opts.equal_length_share))
                 return 2;
-            opts.equal_length_share = share;
         } else if (a[0] == '-' || name) {
             fprintf(stderr, "autodidact tasks sample: unexpected argument '%s'\n", a);
             return 2;

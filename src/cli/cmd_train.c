@@ -64,7 +64,8 @@ typedef struct train_args {
     const char *task, *levels, *out, *pos;
     size_t steps, layers, heads, dim, ffn, max_len, batch, accum, warmup, decay, save_every;
     size_t eval_n, threads, shards;
-    float lr, weight_decay, rope_theta, equal_share;
+    float lr, weight_decay, rope_theta;
+    double equal_share;
     int tie, independent, warmup_set, decay_set, no_pack;
     uint64_t seed;
 } train_args;
@@ -180,8 +181,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                    &a->weight_decay);
             break;
         case 'q':
-            bad |= cli_parse_float(C, "--equal-length-share", optarg, "task.equal_length_share",
-                                   &a->equal_share);
+            bad |= cli_parse_double(C, "--equal-length-share", optarg, "task.equal_length_share",
+                                    &a->equal_share);
             break;
         case 'S':
             bad |= cli_parse_size(C, "--save-every", optarg, &a->save_every);
@@ -266,11 +267,8 @@ static cJSON *train_settings(const train_args *a) {
     cJSON_AddNumberToObject(d, "batch", (double)a->batch);
     cJSON_AddNumberToObject(d, "accum", (double)a->accum);
     cJSON_AddBoolToObject(d, "independent_lengths", a->independent);
-    if (a->equal_share > 0) { /* (absent for 0: checkpoints from before the flag resume) */
-        char text[32]; /* as given (0.3), not as the float holds it (0.300000011920929) */
-        snprintf(text, sizeof text, "%g", a->equal_share);
-        cJSON_AddNumberToObject(d, "equal_length_share", strtod(text, NULL));
-    }
+    if (a->equal_share > 0) /* (absent for 0: checkpoints from before the flag resume) */
+        cJSON_AddNumberToObject(d, "equal_length_share", a->equal_share);
     if (a->shards > 1) /* (absent for 1: checkpoints from before --shards resume) */
         cJSON_AddNumberToObject(d, "shards", (double)a->shards);
     return d;

@@ -51,6 +51,7 @@ $(BUILD)/%.o: %.c
 # files runs only after the run-time CPU check, so that is safe there.
 AVX512_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/model/*avx512*.c))
 $(AVX512_OBJ): AD_CFLAGS += $(if $(findstring clang,$(CC)),-mavx512f -mavx512dq -mavx512bw -mavx512vl)
+$(BUILD)/src/model/kernels_gemm_bf16_avx512.o: AD_CFLAGS += $(if $(findstring clang,$(CC)),-mavx512bf16)
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

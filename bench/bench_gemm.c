@@ -7,6 +7,8 @@
  *   packed  the same with W packed once          (ad_matmul_forward_packed)
  *   dgrad   din[N,I] += dout[N,O] W[O,I]         (ad_matmul_backward, din only)
  *   wgrad   dW[O,I] += dout[N,O]^T in[N,I]       (ad_matmul_backward, dW only)
+ * and, on CPUs with AVX512-BF16, fwd, dgrad and wgrad again with training's
+ * mixed precision on (ad_kernels_set_bf16), against the fp32 engine.
  * Medians of --reps timed calls after one warm-up; not a test. */
 #include <cblas.h>
 #undef I /* OpenBLAS's cblas.h brings complex.h's I; the shapes use I for inputs */
@@ -31,7 +33,8 @@ static const shape SHAPES[] = {
     {"prefill-14M-up", 1024, 384, 1536}, {"rl-0.8M-qkvo", 4480, 128, 128},
     {"rl-0.8M-up", 4480, 128, 512},      {"rl-0.8M-down", 4480, 512, 128},
     {"train-14M-qkvo", 3392, 384, 384},  {"train-14M-up", 3392, 384, 1536},
-    {"train-14M-down", 3392, 1536, 384},
+    {"train-14M-down", 3392, 1536, 384}, {"train-0.8M-qkvo", 2816, 128, 128},
+    {"train-0.8M-up", 2816, 128, 512},   {"train-0.8M-down", 2816, 512, 128},
 };
 
 enum { FWD, PACKED, DGRAD, WGRAD, N_OPS };
@@ -119,11 +122,21 @@ static int bench_shape(const shape *s, int reps) {
     if (rc) fprintf(stderr, "bench_gemm: %s: out of memory %s\n", s->name, err.msg);
     double flop = 2.0 * (double)s->N * (double)s->I * (double)s->O;
     for (int op = 0; !rc && op < N_OPS; op++) {
-        double te = time_op(run_engine, &o, op, reps), tb = time_op(run_blas, &o, op, reps);
+        /* the engine's paths first: OpenBLAS's threads spin on for a while
+         * after its calls and would slow whatever runs next */
+        double te = time_op(run_engine, &o, op, reps), th = 0;
+        if (op != PACKED && ad_kernels_have_bf16()) { /* training's mixed precision */
+            ad_kernels_set_bf16(1);
+            th = time_op(run_engine, &o, op, reps);
+            ad_kernels_set_bf16(0);
+        }
+        double tb = time_op(run_blas, &o, op, reps);
         printf("RESULT gemm %-17s %-6s N=%-5zu I=%-5zu O=%-5zu %8.1f GFLOP/s  openblas %8.1f  "
-               "ratio %5.2fx\n",
+               "ratio %5.2fx",
                s->name, OP_NAMES[op], s->N, s->I, s->O, flop / te * 1e-9, flop / tb * 1e-9,
                tb / te);
+        if (th > 0) printf("  bf16 %8.1f (%4.2fx fp32)", flop / th * 1e-9, te / th);
+        printf("\n");
         fflush(stdout);
     }
     ad_packed_matrix_free(o.pw);

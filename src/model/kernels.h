@@ -41,6 +41,17 @@ const char *ad_kernels_isa(void);
 void ad_kernels_for_rows(size_t n, size_t weight_floats,
                          void (*fn)(void *ctx, size_t r0, size_t r1), void *ctx);
 
+/* Mixed precision for training's matrix products, off by default. With it on,
+ * ad_matmul_forward and ad_matmul_backward(_into) round both operands to bf16
+ * (nearest even) and keep every sum in fp32: twice the multiply rate on CPUs
+ * with AVX512-BF16, and results within bf16's rounding of the fp32 ones,
+ * still independent of the thread count. Packed products (decoding) and every
+ * other kernel stay fp32. ad_kernels_set_bf16 returns the previous setting;
+ * on a CPU without AVX512-BF16 (ad_kernels_have_bf16() == 0) it stays off.
+ * Not thread-safe against running kernels. */
+int ad_kernels_have_bf16(void);
+int ad_kernels_set_bf16(int on);
+
 /* out[N,O] = in[N,I] @ W[O,I]^T  (accumulate into out when accumulate != 0) */
 void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, size_t I, size_t O,
                        int accumulate);

@@ -1,5 +1,6 @@
 /* kernels_avx512_math.h: small AVX-512 helpers shared by the AVX-512 kernel
- * files: the target attribute, tail masks and a vector exp. Private to
+ * files: the target attribute, tail masks, a vector exp, a 16x16 transpose and
+ * the store of a matrix product's register tile. Private to
  * src/model; include only from files whose functions carry AD_AVX512. */
 #ifndef AD_MODEL_KERNELS_AVX512_MATH_H
 #define AD_MODEL_KERNELS_AVX512_MATH_H
@@ -49,6 +50,52 @@ AD_AVX512 static inline __m512 ad_exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
+}
+
+/* Writes (or adds) the first mr (<= nrow <= 12) rows and nr (<= 32) columns of
+ * a register tile of 2 x 16 columns, c0[i] and c1[i] for row i, to C. */
+AD_AVX512 static inline __attribute__((always_inline)) void
+ad_store_tile(float *c, size_t ldc, __m512 *c0, __m512 *c1, size_t mr, size_t nr, int accumulate,
+              const int nrow) {
+    __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
+#pragma GCC unroll 12
+    for (int i = 0; i < nrow; i++) {
+        if ((size_t)i >= mr) break;
+        float *row = c + (size_t)i * ldc;
+        if (accumulate) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, c0[i]);
+        _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
+    }
+}
+
+/* Transposes the 16x16 block held in r[0..16) in place (r[i][j] -> r[j][i]):
+ * pairs, then quads within 128-bit lanes, then the lanes themselves. */
+AD_AVX512 static inline __attribute__((always_inline)) void ad_transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int p = 0; p < 8; p++) {
+        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+    }
+    for (int q = 0; q < 4; q++) {
+        u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+    }
+    /* u[4q + c] holds, in 128-bit lane L, rows 4q..4q+3 of column 4L + c */
+    for (int c = 0; c < 4; c++) {
+        __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    }
 }
 
 #endif

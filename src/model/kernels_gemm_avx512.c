@@ -42,23 +42,6 @@
 #define KSPLIT 512                      /* k per part of a split weight gradient */
 #define KSPLIT_MAX_MN ((size_t)1 << 17) /* the most elements of C a k-split computes */
 
-/* Writes (or adds) the first mr rows and nr columns of a register tile to C. */
-AD_AVX512 static inline __attribute__((always_inline)) void
-store_tile(float *c, size_t ldc, __m512 *c0, __m512 *c1, size_t mr, size_t nr, int accumulate) {
-    __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        if ((size_t)i >= mr) break;
-        float *row = c + (size_t)i * ldc;
-        if (accumulate) {
-            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
-            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
-        }
-        _mm512_mask_storeu_ps(row, m0, c0[i]);
-        _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
-    }
-}
-
 /* Register tile: C[mr, nr] (+)= sum over kc values of k of A(i, k) B(k, j),
  * computing NROW (>= mr) rows: MR, or 8 or 4 for a last, partial row block
  * (decoding's 64 rows are 5 tiles of 12 and one of 4, which at MR rows would
@@ -98,7 +81,7 @@ tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb
         if (!ROWS) a += ak;
         b += ldb;
     }
-    store_tile(c, ldc, c0, c1, mr, nr, accumulate);
+    ad_store_tile(c, ldc, c0, c1, mr, nr, accumulate, NROW);
 }
 
 /* One tile of 12, 8 or 4 computed rows, the fewest that cover mr. */
@@ -134,33 +117,6 @@ AD_AVX512 static void tile_cols(size_t kc, const float *a, size_t ak, const floa
         tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 0);
 }
 
-/* Transposes the 16x16 block held in r[0..16) in place (r[i][j] -> r[j][i]):
- * pairs, then quads within 128-bit lanes, then the lanes themselves. */
-AD_AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int p = 0; p < 8; p++) {
-        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
-        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
-    }
-    for (int q = 0; q < 4; q++) {
-        u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
-        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
-        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
-    }
-    /* u[4q + c] holds, in 128-bit lane L, rows 4q..4q+3 of column 4L + c */
-    for (int c = 0; c < 4; c++) {
-        __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-        __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-        __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-        __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
-    }
-}
-
 /* dst[k * ld_dst + i] = src_i[k] for k < kc and i < n (n <= 16 rows src_i =
  * src + i * lds, contiguous along k), zero for n <= i < 16; `lanes` masks
  * what is stored of each transposed row. */
@@ -172,7 +128,7 @@ AD_AVX512 static void pack_transposed(float *dst, size_t ld_dst, __mmask16 lanes
         __mmask16 m = ad_tail_mask(kk);
         for (size_t i = 0; i < 16; i++)
             r[i] = i < n ? _mm512_maskz_loadu_ps(m, src + i * lds + k0) : _mm512_setzero_ps();
-        transpose16(r);
+        ad_transpose16(r);
         for (size_t k = 0; k < kk; k++)
             _mm512_mask_storeu_ps(dst + (k0 + k) * ld_dst, lanes, r[k]);
     }

@@ -1,0 +1,145 @@
+/* test_gemm_bf16.c: the bf16 matrix product (kernels_gemm_bf16_avx512.c)
+ * against a double-precision loop over the operands rounded to bf16 (so only
+ * the fp32 sums may differ, within their rounding bound), against the fp32
+ * product (within bf16's rounding of the operands), on every operand layout
+ * and ragged shape, with and without accumulation, and bit-identical across
+ * thread counts. On a CPU without AVX512-BF16 every test passes vacuously and
+ * says so. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "model/kernels.h"
+#include "model/kernels_internal.h"
+#include "util/rng.h"
+
+static ad_rng g_rng;
+
+/* Round to nearest even, written independently of the kernel's conversion. */
+static float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x; /* NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float *randv(size_t n, int integers) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = integers ? (float)((int)(ad_rng_uniform(&g_rng) * 17.0) - 8)
+                        : (float)ad_rng_normal(&g_rng);
+    return x;
+}
+
+/* One layout of an operand: element (r, c) at base[r * rs + c * cs]. */
+typedef struct layout {
+    size_t rs, cs, size;
+} layout;
+
+/* Row-major, column-major, or row-major inside a wider buffer (strided). */
+static layout make_layout(int kind, size_t rows, size_t cols) {
+    if (kind == 0) return (layout){cols, 1, rows * cols};
+    if (kind == 1) return (layout){1, rows, rows * cols};
+    return (layout){2 * cols + 1, 2, rows * (2 * cols + 1)};
+}
+
+/* Checks C against the references for C0 (+)= A B; returns the worst error as
+ * a fraction of the tolerance. */
+static void check_case(size_t M, size_t N, size_t K, int akind, int bkind, int accumulate,
+                       int integers) {
+    layout la = make_layout(akind, M, K), lb = make_layout(bkind, K, N);
+    float *A = randv(la.size, integers), *B = randv(lb.size, integers);
+    float *C = randv(M * N, integers), *C0 = malloc(M * N * sizeof(float));
+    memcpy(C0, C, M * N * sizeof(float));
+    int rc = ad_gemm_bf16(M, N, K, A, la.rs, la.cs, B, lb.rs, lb.cs, C, N, accumulate);
+    CHECK(rc == 0);
+    double worst_bf = 0, worst_fp = 0;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double ref_bf = 0, ref_fp = 0, mag = 0;
+            for (size_t k = 0; k < K; k++) {
+                float a = A[i * la.rs + k * la.cs], b = B[k * lb.rs + j * lb.cs];
+                ref_bf += (double)bf16_round(a) * bf16_round(b);
+                ref_fp += (double)a * b;
+                mag += fabs((double)a * b);
+            }
+            double c0 = accumulate ? C0[i * N + j] : 0.0, got = C[i * N + j];
+            mag += fabs(c0) + 1e-30;
+            /* fp32 sums: at most K + 1 roundings of 2^-24 of partial sums <= mag */
+            double tol_bf = (double)(K + 2) * ldexp(1.0, -24) * mag;
+            /* bf16 operands: each rounded by at most 2^-9 relative */
+            double tol_fp = ldexp(1.0, -7) * mag;
+            double e_bf = fabs(got - (ref_bf + c0)) / tol_bf,
+                   e_fp = fabs(got - (ref_fp + c0)) / tol_fp;
+            if (!(e_bf <= worst_bf)) worst_bf = e_bf;
+            if (!(e_fp <= worst_fp)) worst_fp = e_fp;
+            if (integers) CHECK(got == ref_fp + c0); /* small integers are exact in bf16 */
+        }
+    CHECK_MSG(worst_bf <= 1.0 && worst_fp <= 1.0,
+              "M %zu N %zu K %zu A %d B %d acc %d: %.3g / %.3g of the tolerances", M, N, K, akind,
+              bkind, accumulate, worst_bf, worst_fp);
+    free(A), free(B), free(C), free(C0);
+}
+
+static int have_bf16(void) {
+    if (ad_cpu_has_bf16()) return 1;
+    printf("  (no AVX512-BF16 on this CPU: nothing to check)\n");
+    return 0;
+}
+
+static void test_layouts_and_shapes(void) {
+    if (!have_bf16()) return;
+    static const size_t shapes[][3] = {{1, 1, 1},      {5, 17, 3},    {13, 33, 37}, {50, 70, 64},
+                                       {97, 130, 129}, {12, 32, 385}, {3, 40, 800}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ak = 0; ak < 3; ak++)
+            for (int bk = 0; bk < 3; bk++)
+                for (int acc = 0; acc < 2; acc++)
+                    check_case(shapes[s][0], shapes[s][1], shapes[s][2], ak, bk, acc, 0);
+}
+
+static void test_exact_on_integers(void) {
+    if (!have_bf16()) return;
+    for (int ak = 0; ak < 2; ak++)
+        for (int bk = 0; bk < 2; bk++)
+            check_case(61, 45, 90, ak, bk, 1, 1);
+}
+
+/* The model's three products at a training shape, each on 1 and 2 threads. */
+static void test_threads_agree(void) {
+    if (!have_bf16()) return;
+    size_t N = 700, I = 96, O = 288;
+    float *x = randv(N * I, 0), *W = randv(O * I, 0), *dy = randv(N * O, 0);
+    float *out[2], *din[2], *dW[2];
+    int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        out[t] = calloc(N * O, sizeof(float));
+        din[t] = calloc(N * I, sizeof(float));
+        dW[t] = calloc(O * I, sizeof(float));
+        CHECK(ad_gemm_bf16(N, O, I, x, I, 1, W, 1, I, out[t], O, 0) == 0);  /* x W^T */
+        CHECK(ad_gemm_bf16(N, I, O, dy, O, 1, W, I, 1, din[t], I, 0) == 0); /* dy W */
+        CHECK(ad_gemm_bf16(O, I, N, dy, 1, O, x, I, 1, dW[t], I, 1) == 0);  /* dy^T x */
+    }
+    omp_set_num_threads(saved);
+    CHECK(memcmp(out[0], out[1], N * O * sizeof(float)) == 0);
+    CHECK(memcmp(din[0], din[1], N * I * sizeof(float)) == 0);
+    CHECK(memcmp(dW[0], dW[1], O * I * sizeof(float)) == 0);
+    for (int t = 0; t < 2; t++)
+        free(out[t]), free(din[t]), free(dW[t]);
+    free(x), free(W), free(dy);
+}
+
+int main(void) {
+    ad_rng_seed(&g_rng, 20261207);
+    RUN(test_layouts_and_shapes);
+    RUN(test_exact_on_integers);
+    RUN(test_threads_agree);
+    return test_summary();
+}

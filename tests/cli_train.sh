@@ -37,6 +37,20 @@ check "the refusal shows the share as given" grep -q '"equal_length_share":0.3}'
 AD_QUIET=1 "$AD" train "${add[@]}" --equal-length-share 0.3 --out "$tmp/share" > /dev/null 2>&1
 check "resuming with the same share succeeds" test $? -eq 0
 
+# --precision: checked, stored with the checkpoint, refused where the CPU lacks bf16
+out=$("$AD" train "${add[@]}" --precision fp16 --out "$tmp/prec" 2>&1)
+check "an unknown precision is refused" test $? -ne 0
+check "the refusal names the choices" grep -q "fp32 or bf16" <<< "$out"
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+  AD_QUIET=1 "$AD" train "${add[@]}" --precision bf16 --out "$tmp/prec" > /dev/null 2>&1
+  check "training in bf16 succeeds" test $? -eq 0
+  out=$("$AD" train "${add[@]}" --out "$tmp/prec" 2>&1)
+  check "resuming a bf16 run in fp32 is refused" grep -q '"precision":"bf16"' <<< "$out"
+else
+  out=$("$AD" train "${add[@]}" --precision bf16 --out "$tmp/prec" 2>&1)
+  check "bf16 is refused on a CPU without AVX512-BF16" grep -q "AVX512-BF16" <<< "$out"
+fi
+
 line=$("$AD" sample "$tmp/straight" --prompt "123=" --max-new 6)
 check "sample prints JSON with a completion" grep -q '"completion"' <<< "$line"
 comp=$(sed -E 's/.*"completion":"([^"]*)".*/\1/' <<< "$line")

@@ -45,6 +45,9 @@ static const char *usage_text =
     "                       in slice order (default 1); the bits depend on S, not on\n"
     "                       the ranks: under mpirun with N ranks (N dividing S) each\n"
     "                       rank computes S/N slices, and rank 0 alone writes DIR\n"
+    "  --precision P        fp32 (default) or bf16: training's matrix products on bf16\n"
+    "                       operands with fp32 sums (CPUs with AVX512-BF16; about twice the\n"
+    "                       product rate); weights and optimizer stay fp32\n"
     "  --no-pack            one sequence per padded row (default: several short sequences\n"
     "                       share a row, each attending only to itself; same loss to rounding)\n"
     "  --lr X               peak learning rate (default 1e-3)\n"
@@ -61,7 +64,7 @@ static const char *usage_text =
     "  --threads N          compute threads (default: all cores)\n";
 
 typedef struct train_args {
-    const char *task, *levels, *out, *pos;
+    const char *task, *levels, *out, *pos, *precision;
     size_t steps, layers, heads, dim, ffn, max_len, batch, accum, warmup, decay, save_every;
     size_t eval_n, threads, shards;
     float lr, weight_decay, rope_theta;
@@ -97,9 +100,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                          {"threads", 1, 0, 'T'},
                                          {"no-pack", 0, 0, 'P'},
                                          {"shards", 1, 0, 'g'},
+                                         {"precision", 1, 0, 'F'},
                                          {0, 0, 0, 0}};
     ad_model_config mc = ad_model_default_config(); /* the model defaults live there */
     *a = (train_args){.pos = mc.pos == AD_POS_ROPE ? "rope" : "none",
+                      .precision = "fp32",
                       .layers = mc.n_layers,
                       .heads = mc.n_heads,
                       .dim = mc.d_model,
@@ -134,6 +139,9 @@ static int parse_args(int argc, char **argv, train_args *a) {
             break;
         case 'P':
             a->no_pack = 1;
+            break;
+        case 'F':
+            a->precision = optarg;
             break;
         case 'i':
             a->independent = 1;
@@ -213,6 +221,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
         fprintf(stderr, "autodidact train: --pos: bad value '%s' (none or rope)\n", a->pos);
         return -1;
     }
+    if (strcmp(a->precision, "fp32") && strcmp(a->precision, "bf16")) {
+        fprintf(stderr, "autodidact train: --precision: bad value '%s' (fp32 or bf16)\n",
+                a->precision);
+        return -1;
+    }
     if (a->shards == 0 || a->shards > a->batch * a->accum) {
         fprintf(stderr, "autodidact train: --shards: %zu is not in 1..%zu (--batch x --accum)\n",
                 a->shards, a->batch * a->accum);
@@ -271,6 +284,8 @@ static cJSON *train_settings(const train_args *a) {
         cJSON_AddNumberToObject(d, "equal_length_share", a->equal_share);
     if (a->shards > 1) /* (absent for 1: checkpoints from before --shards resume) */
         cJSON_AddNumberToObject(d, "shards", (double)a->shards);
+    if (strcmp(a->precision, "fp32")) /* (absent for fp32, as above) */
+        cJSON_AddStringToObject(d, "precision", a->precision);
     return d;
 }
 
@@ -341,6 +356,7 @@ static int session_open(session *s, const train_args *a, ad_error *err) {
     ad_train_config tc = ad_train_default_config(a->steps);
     tc.batch_size = a->batch;
     tc.pack = !a->no_pack;
+    tc.bf16 = !strcmp(a->precision, "bf16");
     tc.grad_accum = a->accum;
     tc.schedule.peak_lr = a->lr;
     tc.schedule.warmup_steps = a->warmup;

@@ -18,6 +18,7 @@
     { name, type, offsetof(ad_run_config, field), def, doc, NULL, 1, lo, hi }
 
 static const char *const pos_choices[] = {"none", "rope", NULL};
+static const char *const precision_choices[] = {"fp32", "bf16", NULL};
 static const char *const pace_choices[] = {"fixed", "adaptive", NULL};
 /* In ad_conf_group order. */
 static const char *const group_choices[] = {"all", "level", "prompt", NULL};
@@ -45,6 +46,9 @@ static const ad_config_key keys[] = {
     KR("run.threads", AD_CONFIG_SIZE, threads, "0", "compute threads (0: all cores)", 0, 1024),
     K("run.pack", AD_CONFIG_BOOL, pack, "true",
       "training rows hold several short sequences, each attending only to itself (no padding)"),
+    {"run.precision", AD_CONFIG_ENUM, offsetof(ad_run_config, precision), "fp32",
+     "training's matrix products: fp32, or bf16 operands with fp32 sums (AVX512-BF16 CPUs only)",
+     precision_choices, 0, 0, 0},
     KR("run.shards", AD_CONFIG_SIZE, shards, "1",
        "slices of each sft step, gradients summed in slice order (bits depend on it, not on ranks)",
        1, 1024),
@@ -60,8 +64,8 @@ static const ad_config_key keys[] = {
       "addition base data: operand lengths drawn independently (rounds: both of the level's "
       "length)"),
     KR("task.equal_length_share", AD_CONFIG_DOUBLE, equal_length_share, "0",
-       "addition base data, independent lengths: share with both operands at the level's length",
-       0, 1),
+       "addition base data, independent lengths: share with both operands at the level's length", 0,
+       1),
     K("task.verifier", AD_CONFIG_STRING, verifier, "",
       "file tasks: external verifier command (empty: exact match)"),
     KR("task.verifier_timeout", AD_CONFIG_DOUBLE, verifier_timeout, "10",

@@ -25,6 +25,7 @@ typedef struct ad_run_config {
     size_t save_every;   /* optimizer steps between partial checkpoints */
     size_t record_every; /* optimizer steps between recorded per-step figures */
     int pack;            /* training rows hold several sequences (ad_train_config.pack) */
+    int precision;       /* 0 fp32, 1 bf16: training's matrix products (ad_train_config.bf16) */
     /* [task] */
     int independent_lengths;
     double equal_length_share; /* of base problems (ad_task_options) */

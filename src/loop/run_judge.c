@@ -86,6 +86,7 @@ void run_judge_path(const ad_run *run, size_t round, char *buf, size_t cap) {
 static ad_train_config judge_train_config(const ad_run_config *c) {
     ad_train_config tc = ad_train_default_config(c->judge_steps);
     tc.batch_size = c->judge_batch;
+    tc.bf16 = c->precision == 1;
     tc.schedule.peak_lr = c->judge_lr;
     tc.schedule.floor_ratio = c->floor_ratio;
     tc.adamw = (ad_adamw_config){c->beta1, c->beta2, c->eps, c->weight_decay, c->grad_clip};

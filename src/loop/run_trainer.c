@@ -63,6 +63,7 @@ ad_train_config run_train_config(const ad_run *run, const run_round *rr) {
     ad_train_config tc = ad_train_default_config(steps);
     tc.batch_size = round ? c->round_batch : c->base_batch;
     tc.pack = c->pack;
+    tc.bf16 = c->precision == 1;
     tc.schedule.peak_lr = round ? round_peak_lr(c, rr->top_level) : c->base_lr;
     tc.schedule.warmup_steps = (size_t)((round ? c->round_warmup : c->base_warmup) * steps);
     tc.schedule.decay_steps = (size_t)((round ? c->round_decay : c->base_decay) * steps);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kernels.h"
+
 int ad_example_encode(ad_example *ex, const ad_vocab *v, const char *prompt, const char *completion,
                       size_t max_len, ad_error *err) {
     memset(ex, 0, sizeof *ex);
@@ -65,6 +67,11 @@ int ad_trainer_init(ad_trainer *t, ad_model *model, const ad_train_config *cfg, 
     memset(t, 0, sizeof *t);
     if (!cfg->batch_size || !cfg->grad_accum)
         return ad_error_set(err, "trainer: batch size and accumulation must be positive");
+    if (cfg->bf16 && !ad_kernels_have_bf16())
+        return ad_error_set(err,
+                            "bf16 training needs a CPU with AVX512-BF16 (this one's kernels: "
+                            "%s without it); use fp32",
+                            ad_kernels_isa());
     t->model = model;
     t->cfg = *cfg;
     return ad_adamw_init(&t->opt, model, &cfg->adamw, err);
@@ -223,7 +230,10 @@ static int forward_micro_batch(ad_trainer *t, const ad_example *ex, size_t n, do
     free(used);
     free(rank);
     ad_batch batch = {R, T, t->tok_buf, t->tgt_buf, t->cfg.pack ? t->seg_buf : NULL};
-    if (ad_model_forward(t->model, &batch, loss_sum, &count, err) != AD_OK) return AD_ERR;
+    int was_bf16 = ad_kernels_set_bf16(t->cfg.bf16);
+    rc = ad_model_forward(t->model, &batch, loss_sum, &count, err);
+    ad_kernels_set_bf16(was_bf16);
+    if (rc != AD_OK) return AD_ERR;
     if (!isfinite(*loss_sum)) t->step_nonfinite = 1;
     t->fwd_rows = n;
     t->fwd_R = R;
@@ -255,11 +265,18 @@ int ad_trainer_forward(ad_trainer *t, const ad_example *ex, size_t n, double *ro
     return AD_OK;
 }
 
+/* The model's backward in the trainer's precision. */
+static void model_backward(ad_trainer *t, const float *weights, float scale) {
+    int was_bf16 = ad_kernels_set_bf16(t->cfg.bf16);
+    ad_model_backward(t->model, weights, scale);
+    ad_kernels_set_bf16(was_bf16);
+}
+
 void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale) {
     size_t B = t->fwd_rows;
     if (B == 0) return;
     if (!row_weight) {
-        ad_model_backward(t->model, NULL, scale);
+        model_backward(t, NULL, scale);
         return;
     }
     /* only target positions carry weight (the model ignores the others) */
@@ -267,7 +284,7 @@ void ad_trainer_backward(ad_trainer *t, const float *row_weight, float scale) {
     for (size_t b = 0; b < B; b++)
         for (size_t k = 0; k < t->ex_n[b]; k++)
             t->wt_buf[t->ex_first[b] + k] = row_weight[b];
-    ad_model_backward(t->model, t->wt_buf, scale);
+    model_backward(t, t->wt_buf, scale);
 }
 
 /* Example `row` of the last forward: its completion positions are the n
@@ -321,7 +338,7 @@ void ad_trainer_backward_tokens(ad_trainer *t, const float *const *token_weight,
         if (token_weight[b] && row_span(t, b, &first, &n))
             memcpy(t->wt_buf + first, token_weight[b], n * sizeof *t->wt_buf);
     }
-    ad_model_backward(t->model, t->wt_buf, scale);
+    model_backward(t, t->wt_buf, scale);
 }
 
 float ad_trainer_finish_step(ad_trainer *t, float *lr) {

@@ -60,6 +60,11 @@ typedef struct ad_train_config {
      * seg_start), so no FLOP goes to padding; the loss and gradients equal
      * the padded batch's to float rounding. 0: one example per padded row. */
     int pack;
+    /* 1: the forward and backward passes' matrix products take bf16 operands
+     * with fp32 sums (ad_kernels_set_bf16; CPUs with AVX512-BF16 only, checked
+     * by ad_trainer_init); the weights, the optimizer and every other kernel
+     * stay fp32. 0 (default): fp32 throughout. */
+    int bf16;
     ad_lr_schedule schedule;
     ad_adamw_config adamw;
 } ad_train_config;

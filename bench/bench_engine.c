@@ -22,7 +22,9 @@
  *   RESULT <what> <size> <value> key=value ...
  * that bench/run_all.sh joins with PyTorch's. Not a test: it checks nothing
  * beyond the generation shape. Usage: bench_engine [--sizes 0.5M,14M]
- * [--batch 64] [--threads N] [--quick]. */
+ * [--batch 64] [--threads N] [--precision fp32|bf16] [--quick]; --precision
+ * bf16 trains with bf16 products (ad_kernels_set_bf16, as run.precision does),
+ * generation stays fp32. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -187,6 +189,8 @@ static int create_model(ad_model **m, const size_spec *sz) {
 }
 
 /* Median and best tokens/s of `reps` training steps after one warm-up. */
+static int g_bf16; /* --precision bf16 */
+
 static int bench_train(ad_model *m, size_t B, int reps, double *med, double *best) {
     int32_t *tokens = malloc(B * SEQ * sizeof(int32_t));
     int32_t *targets = malloc(B * SEQ * sizeof(int32_t));
@@ -207,9 +211,11 @@ static int bench_train(ad_model *m, size_t B, int reps, double *med, double *bes
         double t0 = now_s(), loss = 0;
         size_t n = 0;
         ad_model_zero_grad(m);
+        ad_kernels_set_bf16(g_bf16);
         rc = ad_model_forward(m, &batch, &loss, &n, &err);
+        if (rc == AD_OK) ad_model_backward(m, NULL, 1.0f / (float)n);
+        ad_kernels_set_bf16(0);
         if (rc != AD_OK) break;
-        ad_model_backward(m, NULL, 1.0f / (float)n);
         ad_adamw_step(&opt, m, 1e-4f);
         double dt = now_s() - t0;
         if (r < 0) continue; /* warm-up: buffers grow, pages fault in */
@@ -285,14 +291,21 @@ int main(int argc, char **argv) {
             what = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "fp32") || !strcmp(argv[i + 1], "bf16")))
+            g_bf16 = !strcmp(argv[++i], "bf16");
         else {
             fprintf(stderr, "usage: bench_engine [--sizes 0.5M,14M] [--what train,generate] "
-                            "[--batch 64] [--threads N] [--quick]\n");
+                            "[--batch 64] [--threads N] [--precision fp32|bf16] [--quick]\n");
             return 2;
         }
     }
     if (B == 0) B = 64;
     if (threads > 0) ad_kernels_set_threads(threads);
+    if (g_bf16 && !ad_kernels_have_bf16()) {
+        fprintf(stderr, "bench_engine: --precision bf16 needs a CPU with AVX512-BF16\n");
+        return 2;
+    }
     printf("# autodidact engine: kernels %s, %d threads, OpenBLAS core %s "
            "(OPENBLAS_CORETYPE=%s)\n",
            ad_kernels_isa(), ad_kernels_get_threads(), openblas_get_corename(),
@@ -319,8 +332,10 @@ int main(int argc, char **argv) {
         if (!strstr(what, "train"))
             ;
         else if (bench_train(m, B, tr, &med, &best) == AD_OK)
-            printf("RESULT train %s %.2f params=%zu batch=%zu seq=%d best=%.2f mfu=%.3f\n",
-                   sz->name, med, m->n_params, B, SEQ, best, 6 * params * med / peak);
+            printf("RESULT train %s %.2f params=%zu batch=%zu seq=%d best=%.2f mfu=%.3f "
+                   "precision=%s\n",
+                   sz->name, med, m->n_params, B, SEQ, best, 6 * params * med / peak,
+                   g_bf16 ? "bf16" : "fp32");
         else
             failed = 1;
         fflush(stdout);

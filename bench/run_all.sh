@@ -12,6 +12,8 @@
 # used. Without PyTorch the engine numbers are still printed.
 # Not a test: nothing here fails on slow numbers. Options are passed to
 # bench_engine (e.g. --sizes 14M, --quick). BUILD selects the build folder.
+# --precision bf16 (CPUs with AVX512-BF16) trains in bf16 on both sides: the
+# engine's bf16 products, PyTorch under CPU autocast to bf16, and the round's too.
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 1
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.." || exit 1
 . bench/torch_env.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+case " $* " in *" --precision bf16 "*) export PRECISION=bf16 ;; esac # for run_round.sh too
 
 echo "== machine"
 lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|L2|L3)' | sed 's/  */ /g'
@@ -35,8 +38,9 @@ torch_ok=0
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   sizes=$(awk '$1=="RESULT" && $2=="train" {s = s (s ? "," : "") $3} END {print s}' "$out/engine")
   [ -n "$sizes" ] || sizes=0.5M,14M
-  quick=""
-  case " $* " in *" --quick "*) quick="--train-steps 0.5M:1,14M:1 --gen-reps 0.5M:1,14M:1" ;; esac
+  torch_args=""
+  case " $* " in *" --quick "*) torch_args="--train-steps 0.5M:1,14M:1 --gen-reps 0.5M:1,14M:1" ;; esac
+  [ "${PRECISION:-fp32}" = bf16 ] && torch_args="$torch_args --amp bf16"
   # Debian's torch runs its own OpenMP threads and OpenBLAS runs its pthreads: with
   # OpenMP's default (spinning) wait policy the two fight over the 2 cores, which can
   # halve PyTorch's speed. So PyTorch runs twice, with OMP_WAIT_POLICY unset and
@@ -47,7 +51,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     [ $policy = passive ] && wait_env=(OMP_WAIT_POLICY=passive)
     # shellcheck disable=SC2086
     if env "${TORCH_ENV[@]}" "${wait_env[@]}" /usr/bin/python3 \
-        bench/torch_baseline.py --threads 2 --sizes "$sizes" $quick | tee "$out/torch_$policy"; then
+        bench/torch_baseline.py --threads 2 --sizes "$sizes" $torch_args | tee "$out/torch_$policy"; then
       torch_ok=1
     else
       echo "!! torch_baseline.py failed (OMP_WAIT_POLICY=$policy)"

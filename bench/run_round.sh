@@ -7,6 +7,8 @@
 # total, and the work counts of each side (tokens generated, optimizer steps,
 # sequences decoded). Options: --quick (64 prompts, 20 steps, 32 eval problems);
 # POLICIES=passive skips PyTorch's spinning run (minutes on a loaded machine).
+# PRECISION=bf16 trains autodidact's round with bf16 products; PyTorch then runs
+# both fp32 and under bf16 autocast (--amp bf16), and its best counts.
 # Run by run_all.sh (make bench) or alone. Not a test.
 set -u
 BUILD=${BUILD:-build}
@@ -27,16 +29,20 @@ sqlite3 -separator ' ' "$db" "SELECT stage, sum(seconds) FROM stages WHERE round
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "PyTorch is not installed"; exit 0; }
 ckpt="$out/base"
 best=""
+amps=off
+[ "${PRECISION:-fp32}" = bf16 ] && amps="off bf16"
+for amp in $amps; do
 for policy in ${POLICIES:-default passive}; do
   wait_env=(-u OMP_WAIT_POLICY)
   [ $policy = passive ] && wait_env=(OMP_WAIT_POLICY=passive)
-  echo "-- PyTorch, OMP_WAIT_POLICY=$policy"
-  env "${TORCH_ENV[@]}" "${wait_env[@]}" /usr/bin/python3 bench/torch_round.py \
+  echo "-- PyTorch, OMP_WAIT_POLICY=$policy, autocast $amp"
+  env "${TORCH_ENV[@]}" "${wait_env[@]}" /usr/bin/python3 bench/torch_round.py --amp "$amp" \
     --ckpt "$ckpt" --level "${level:-9}" --eval-levels "${evals:-8-13}" "${targs[@]}" | tee "$out/torch_$policy"
   line=$(grep '^RESULT' "$out/torch_$policy") || continue
   tot=${line##*total=} tot=${tot%% *}
   if [ -z "$best" ] || awk -v a="$tot" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-    best=$tot; cp "$out/torch_$policy" "$out/torch"; echo "$policy" > "$out/policy"; fi
+    best=$tot; cp "$out/torch_$policy" "$out/torch"; echo "$policy, autocast $amp" > "$out/policy"; fi
+done
 done
 [ -f "$out/torch" ] || { echo "!! torch_round.py failed"; exit 1; }
 echo "== one round, seconds (ratio = PyTorch / autodidact); PyTorch OMP_WAIT_POLICY=$(cat "$out/policy")"

@@ -137,7 +137,7 @@ def median(xs):
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def bench_train(model, B, steps, foreach):
+def bench_train(model, B, steps, foreach, amp=False):
     g = torch.Generator().manual_seed(1)
     tokens, targets = batch_tokens(B, g)
     decay = [p for p in model.parameters() if p.dim() == 2]
@@ -148,8 +148,10 @@ def bench_train(model, B, steps, foreach):
 
     def step():
         opt.zero_grad(set_to_none=False)
-        logits, _ = model(tokens)
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), ignore_index=-1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            logits, _ = model(tokens)
+            loss = F.cross_entropy(logits.reshape(-1, VOCAB).float(), targets.reshape(-1),
+                                   ignore_index=-1)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -221,6 +223,8 @@ def main():
     ap.add_argument("--gen-reps", default="0.5M:7,14M:3")
     ap.add_argument("--foreach", choices=["on", "off", "both"], default="both",
                     help="AdamW implementation; 'both' measures each and reports the faster")
+    ap.add_argument("--amp", choices=["off", "bf16"], default="off",
+                    help="bf16: train under CPU autocast to bf16 (autodidact's --precision bf16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -238,14 +242,14 @@ def main():
         modes = {"on": [True], "off": [False], "both": [False, True]}[a.foreach]
         best = None
         for fe in modes:
-            r = bench_train(model, a.batch, int(train_steps[size]), fe)
+            r = bench_train(model, a.batch, int(train_steps[size]), fe, a.amp == "bf16")
             print(f"# train {size} foreach={fe}: median {r[0]:.1f} best {r[1]:.1f} tokens/s",
                   flush=True)
             if best is None or r[0] > best[0][0]:
                 best = (r, fe)
         (tps, fastest), fe = best
         print(f"RESULT train {size} {tps:.2f} params={n_params} batch={a.batch} seq={SEQ} "
-              f"best={fastest:.2f} foreach={fe}", flush=True)
+              f"best={fastest:.2f} foreach={fe} amp={a.amp}", flush=True)
         tps, fastest = bench_generate(model, a.batch, int(gen_reps[size]))
         print(f"RESULT generate {size} {tps:.2f} params={n_params} batch={a.batch} "
               f"prompt={PROMPT} new={NEW} best={fastest:.2f}", flush=True)

@@ -10,6 +10,8 @@ examples/flagship-reverse-add-vote.ini's round for each of L lineages:
             so the step count and shapes stay those of the round);
   evaluate  N problems at each of the eval levels per lineage, greedy.
 Model code, prompts and the checker come from torch_rl_step.py / torch_baseline.py.
+--amp bf16 trains under CPU autocast to bf16 (oneDNN's bf16 products where the
+CPU has AVX512-BF16), PyTorch's counterpart of autodidact's run.precision = bf16.
 Weights: --ckpt RUN (a run whose round-0 checkpoints are lineage i's base, e.g. the
 base of bench/profile_round.sh)
 or random. Prints '#' lines and
@@ -54,8 +56,9 @@ def greedy(model, problems):
     return out, made
 
 
-def train(model, opt, seqs, steps, batch, lr, rng):
-    """STEPS steps of BATCH (prompt ids, answer ids) pairs drawn from seqs."""
+def train(model, opt, seqs, steps, batch, lr, rng, amp=False):
+    """STEPS steps of BATCH (prompt ids, answer ids) pairs drawn from seqs;
+    amp: forward and loss under CPU autocast to bf16 (weights and AdamW fp32)."""
     for g in opt.param_groups:
         g["lr"] = lr
     for _ in range(steps):
@@ -67,8 +70,9 @@ def train(model, opt, seqs, steps, batch, lr, rng):
             s = p + a
             tok[i, :len(s)] = torch.tensor(s)
             tgt[i, len(p) - 1:len(s) - 1] = torch.tensor(a)
-        logits, _ = model(tok)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            logits, _ = model(tok)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -88,6 +92,8 @@ def main():
     ap.add_argument("--eval-n", type=int, default=256)
     ap.add_argument("--eval-levels", default="8-13")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--amp", choices=["off", "bf16"], default="off",
+                    help="bf16: train under CPU autocast (autodidact's run.precision = bf16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -119,7 +125,7 @@ def main():
 
     t1 = time.perf_counter()
     for m in models:
-        train(m, make_optimizer(m), kept or fallback, a.steps, a.batch, a.lr, rng)
+        train(m, make_optimizer(m), kept or fallback, a.steps, a.batch, a.lr, rng, a.amp == "bf16")
         steps += a.steps
     sec["optimize"] = time.perf_counter() - t1
 
@@ -135,6 +141,7 @@ def main():
     sec["evaluate"] = time.perf_counter() - t1
     total = time.perf_counter() - t0
     print(f"# eval correct {correct} of {a.lineages * a.eval_n * (hi - lo + 1)}")
+    print(f"# training autocast: {a.amp}")
     print(f"RESULT round pytorch {a.threads} " + " ".join(f"{k}={v:.3f}" for k, v in sec.items())
           + f" total={total:.3f} tokens={tokens} acquire_tokens={acquire_tokens} steps={steps} sequences={sequences} kept={len(kept)}")
 

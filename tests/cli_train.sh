@@ -41,12 +41,14 @@ check "resuming with the same share succeeds" test $? -eq 0
 out=$("$AD" train "${add[@]}" --precision fp16 --out "$tmp/prec" 2>&1)
 check "an unknown precision is refused" test $? -ne 0
 check "the refusal names the choices" grep -q "fp32 or bf16" <<< "$out"
-if grep -qw avx512_bf16 /proc/cpuinfo; then
+if grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo; then
+  check "version --verbose says bf16 is available" grep -q "bf16 training.*: available" <("$AD" version --verbose)
   AD_QUIET=1 "$AD" train "${add[@]}" --precision bf16 --out "$tmp/prec" > /dev/null 2>&1
   check "training in bf16 succeeds" test $? -eq 0
   out=$("$AD" train "${add[@]}" --out "$tmp/prec" 2>&1)
   check "resuming a bf16 run in fp32 is refused" grep -q '"precision":"bf16"' <<< "$out"
 else
+  check "version --verbose says bf16 is not available" grep -q "bf16 training.*: not available" <("$AD" version --verbose)
   out=$("$AD" train "${add[@]}" --precision bf16 --out "$tmp/prec" 2>&1)
   check "bf16 is refused on a CPU without AVX512-BF16" grep -q "AVX512-BF16" <<< "$out"
 fi

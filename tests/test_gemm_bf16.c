@@ -88,7 +88,7 @@ static void check_case(size_t M, size_t N, size_t K, int akind, int bkind, int a
 }
 
 static int have_bf16(void) {
-    if (ad_cpu_has_bf16()) return 1;
+    if (ad_kernels_have_bf16()) return 1;
     printf("  (no AVX512-BF16 on this CPU: nothing to check)\n");
     return 0;
 }

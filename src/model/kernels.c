@@ -92,24 +92,35 @@ static int use_own_gemm(void) {
     return ad_kernels_use_avx512();
 }
 
-/* Mixed precision for training's products (ad_kernels_set_bf16). */
-static int g_bf16 = 0;
+/* Mixed precision for training's products (ad_kernels_set_bf16); -1: the
+ * CPU's AVX512-BF16 not checked yet (a benign race, as g_avx512). */
+static int g_bf16 = 0, g_cpu_bf16 = -1;
 
 int ad_kernels_have_bf16(void) {
-    return ad_cpu_has_bf16();
+    if (g_cpu_bf16 < 0) {
+        __builtin_cpu_init();
+        g_cpu_bf16 = __builtin_cpu_supports("avx512bf16");
+    }
+    return g_cpu_bf16 && ad_kernels_use_avx512();
 }
 
 int ad_kernels_set_bf16(int on) {
     int prev = g_bf16;
-    g_bf16 = on && ad_cpu_has_bf16();
+    g_bf16 = on && ad_kernels_have_bf16();
     return prev;
 }
 
-/* C (+)= A B in bf16 when that is on; 0 when done, -1 for the fp32 paths. */
-static int gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
-                     const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
-    if (!g_bf16) return -1;
-    return ad_gemm_bf16(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
+/* C (+)= A B with the engine's own kernels: in bf16 when that is on, else the
+ * AVX-512 fp32 product. 0 when done; -1 leaves it to OpenBLAS (portable path,
+ * or scratch memory could not be had). */
+static int own_gemm(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
+                    const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
+    if (g_bf16 && ad_gemm_bf16(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate) == 0)
+        return 0;
+    if (use_own_gemm() &&
+        ad_gemm_avx512(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate) == 0)
+        return 0;
+    return -1;
 }
 
 /* cblas takes int sizes: products with more than INT_MAX rows are done in
@@ -123,9 +134,7 @@ void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, si
         if (!accumulate) memset(out, 0, N * O * sizeof(float));
         return;
     }
-    if (gemm_bf16(N, O, I, in, I, 1, W, 1, I, out, O, accumulate) == 0) return;
-    if (use_own_gemm() && ad_gemm_avx512(N, O, I, in, I, 1, W, 1, I, out, O, accumulate) == 0)
-        return;
+    if (own_gemm(N, O, I, in, I, 1, W, 1, I, out, O, accumulate) == 0) return;
     for (size_t r = 0; r < N; r += BLAS_ROWS) {
         size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)O, (int)I, 1.0f,
@@ -182,10 +191,7 @@ static void matmul_backward(float *din, int din_accumulate, float *dW, const flo
     if (N == 0 || I == 0 || O == 0) return;
     if (din) {
         /* din[N,I] (+)= dout[N,O] @ W[O,I] */
-        if (gemm_bf16(N, I, O, dout, O, 1, W, I, 1, din, I, din_accumulate) == 0)
-            ;
-        else if (!(use_own_gemm() &&
-                   ad_gemm_avx512(N, I, O, dout, O, 1, W, I, 1, din, I, din_accumulate) == 0))
+        if (own_gemm(N, I, O, dout, O, 1, W, I, 1, din, I, din_accumulate) != 0)
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)I, (int)O, 1.0f,
@@ -195,9 +201,7 @@ static void matmul_backward(float *din, int din_accumulate, float *dW, const flo
     }
     if (dW) {
         /* dW[O,I] += dout^T @ in, summed over the N rows */
-        if (gemm_bf16(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0)
-            ;
-        else if (!(use_own_gemm() && ad_gemm_avx512(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) == 0))
+        if (own_gemm(O, I, N, dout, 1, O, in, I, 1, dW, I, 1) != 0)
             for (size_t r = 0; r < N; r += BLAS_ROWS) {
                 size_t n = N - r < BLAS_ROWS ? N - r : BLAS_ROWS;
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)O, (int)I, (int)n, 1.0f,

@@ -40,11 +40,6 @@
 #define COL_UNIT 2                    /* column panels per unit of work */
 #define SERIAL_MACS ((size_t)1 << 20) /* products this small run on the calling thread */
 
-int ad_cpu_has_bf16(void) {
-    __builtin_cpu_init();
-    return ad_kernels_use_avx512() && __builtin_cpu_supports("avx512bf16");
-}
-
 /* 16 floats to 16 bf16 in the low halves of 32-bit lanes (round to nearest even). */
 AD_BF16 static inline __m512i bf16_lanes(__m512 x) {
     return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));

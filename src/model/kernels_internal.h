@@ -65,13 +65,10 @@ void ad_gemm_avx512_pack_b(float *Bp, size_t N, size_t K, const float *B, size_t
 int ad_gemm_avx512_packed(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp,
                           float *C, size_t ldc, int accumulate);
 
-/* 1 when the AVX-512 bodies are in use and the CPU has AVX512-BF16. */
-int ad_cpu_has_bf16(void);
-
 /* ad_gemm_avx512's product with both operands rounded to bf16 (nearest even)
  * and every sum in fp32 (kernels_gemm_bf16_avx512.c): the same arguments,
  * return value and thread-count independence, not the same bits. Call only
- * when ad_cpu_has_bf16(). */
+ * when ad_kernels_have_bf16() (kernels.h). */
 int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                  const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
 

@@ -136,10 +136,56 @@ static void test_threads_agree(void) {
     free(x), free(W), free(dy);
 }
 
+/* Products sharing an operand, run as one (kernels.h's *_parts with bf16 on):
+ * the forward and the weight gradients bit-identical to one ad_gemm_bf16 per
+ * part, the input gradient to one product over the parts side by side; parts
+ * whose width splits a panel (O = 40) fall back to per-part products. */
+static void check_parts(size_t N, size_t I, size_t O, size_t parts) {
+    float *x = randv(N * I, 0), *W = randv(parts * O * I, 0), *dy = randv(parts * N * O, 0);
+    float *out = calloc(parts * N * O, sizeof(float)), *ref = calloc(parts * N * O, sizeof(float));
+    float *dW = calloc(parts * O * I, sizeof(float)), *dW_ref = calloc(parts * O * I, sizeof(float));
+    float *din = malloc(N * I * sizeof(float)), *din_ref = calloc(N * I, sizeof(float));
+    float *wide = malloc(N * parts * O * sizeof(float)); /* the dy parts side by side */
+    float *outs[4];
+    const float *dys[4];
+    int prev = ad_kernels_set_bf16(1);
+    for (size_t p = 0; p < parts; p++) {
+        outs[p] = out + p * N * O;
+        dys[p] = dy + p * N * O;
+        CHECK(ad_gemm_bf16(N, O, I, x, I, 1, W + p * O * I, 1, I, ref + p * N * O, O, 0) == 0);
+        CHECK(ad_gemm_bf16(O, I, N, dys[p], 1, O, x, I, 1, dW_ref + p * O * I, I, 1) == 0);
+        for (size_t n = 0; n < N; n++)
+            memcpy(wide + n * parts * O + p * O, dys[p] + n * O, O * sizeof(float));
+    }
+    if (O % 32 == 0) {
+        CHECK(ad_gemm_bf16(N, I, parts * O, wide, parts * O, 1, W, I, 1, din_ref, I, 0) == 0);
+    } else {
+        for (size_t p = 0; p < parts; p++)
+            CHECK(ad_gemm_bf16(N, I, O, dys[p], O, 1, W + p * O * I, I, 1, din_ref, I, p > 0) ==
+                  0);
+    }
+    ad_matmul_forward_parts(outs, x, W, N, I, O, parts);
+    ad_matmul_backward_parts_into(din, dW, dys, x, W, N, I, O, parts);
+    ad_kernels_set_bf16(prev);
+    CHECK_MSG(memcmp(out, ref, parts * N * O * sizeof(float)) == 0, "forward, O %zu", O);
+    CHECK_MSG(memcmp(dW, dW_ref, parts * O * I * sizeof(float)) == 0, "weight gradient, O %zu", O);
+    CHECK_MSG(memcmp(din, din_ref, N * I * sizeof(float)) == 0, "input gradient, O %zu", O);
+    free(x), free(W), free(dy), free(out), free(ref), free(dW), free(dW_ref), free(din),
+        free(din_ref), free(wide);
+}
+
+static void test_parts(void) {
+    if (!have_bf16()) return;
+    check_parts(150, 96, 64, 3);
+    check_parts(77, 64, 128, 2);
+    check_parts(150, 96, 40, 3);
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
     RUN(test_exact_on_integers);
     RUN(test_threads_agree);
+    RUN(test_parts);
     return test_summary();
 }

@@ -191,6 +191,37 @@ static void test_matmul(void) {
     on_each_path(matmul_body);
 }
 
+/* Products sharing an input (q/k/v, gate/up) through the *_parts calls: in
+ * fp32 the bits of one ad_matmul_forward per part, and of
+ * ad_matmul_backward_into then ad_matmul_backward. */
+static void parts_body(void) {
+    enum { N = 90, I = 48, O = 64, P = 3 };
+    float *in = randv(N * I, 1), *W = randv(P * O * I, 1), *dy = randv(P * N * O, 1);
+    float *out = zeros(P * N * O), *ref = zeros(P * N * O), *outs[P];
+    float *dW = randv(P * O * I, 1), *dW_ref = malloc(P * O * I * sizeof(float));
+    float *din = zeros(N * I), *din_ref = zeros(N * I);
+    const float *dys[P];
+    memcpy(dW_ref, dW, P * O * I * sizeof(float));
+    for (size_t p = 0; p < P; p++) {
+        outs[p] = out + p * N * O;
+        dys[p] = dy + p * N * O;
+        ad_matmul_forward(ref + p * N * O, in, W + p * O * I, N, I, O, 0);
+        (p ? ad_matmul_backward : ad_matmul_backward_into)(din_ref, dW_ref + p * O * I, dys[p], in,
+                                                           W + p * O * I, N, I, O);
+    }
+    ad_matmul_forward_parts(outs, in, W, N, I, O, P);
+    ad_matmul_backward_parts_into(din, dW, dys, in, W, N, I, O, P);
+    CHECK_MSG(memcmp(out, ref, sizeof(float) * P * N * O) == 0, "[%s] forward parts", g_path);
+    CHECK_MSG(memcmp(din, din_ref, sizeof(float) * N * I) == 0, "[%s] input gradient", g_path);
+    CHECK_MSG(memcmp(dW, dW_ref, sizeof(float) * P * O * I) == 0, "[%s] weight gradients", g_path);
+    free(in), free(W), free(dy), free(out), free(ref), free(dW), free(dW_ref), free(din),
+        free(din_ref);
+}
+
+static void test_matmul_parts(void) {
+    on_each_path(parts_body);
+}
+
 /* ---- RMSNorm ----------------------------------------------------------------------------- */
 
 typedef struct norm_ctx {
@@ -462,6 +493,53 @@ static void test_attention(void) {
     on_each_path(attention_body);
 }
 
+/* A row packed with sequences of 21, 1, 9, 1 and 3 tokens (the 1s as padding
+ * is laid out) computes, bit for bit, what each sequence alone in a row of
+ * its own computes: output and gradients, with weights stored and recomputed. */
+static void packed_attention_body(void) {
+    enum { T = 35, H = 2, D = 24, C = H * D, NS = 5 };
+    const size_t len[NS] = {21, 1, 9, 1, 3};
+    size_t n = T * C, nt = (size_t)omp_get_max_threads();
+    int32_t seg[T];
+    float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dout = randv(n, 1);
+    float *probs = zeros(H * T * T), *out = zeros(n), *alone = zeros(n);
+    float *g[3] = {zeros(n), zeros(n), zeros(n)}, *ga[3] = {zeros(n), zeros(n), zeros(n)};
+    ad_attention_work w = {zeros(nt * ad_attention_work_floats(T, C)), nt};
+    for (size_t s = 0, a = 0; s < NS; a += len[s++])
+        for (size_t t = a; t < a + len[s]; t++)
+            seg[t] = (int32_t)a;
+    for (int keep = 0; keep < 2; keep++) {
+        for (int i = 0; i < 3; i++)
+            memset(g[i], 0, n * sizeof(float)), memset(ga[i], 0, n * sizeof(float));
+        ad_attention_forward(out, keep ? probs : NULL, q, k, v, seg, 1, T, H, D, &w);
+        ad_attention_backward(g[0], g[1], g[2], dout, keep ? probs : NULL, q, k, v, seg, 1, T, H,
+                              D, &w);
+        for (size_t s = 0, a = 0; s < NS; a += len[s++]) {
+            size_t o = a * C;
+            ad_attention_forward(alone + o, NULL, q + o, k + o, v + o, NULL, 1, len[s], H, D, &w);
+            ad_attention_backward(ga[0] + o, ga[1] + o, ga[2] + o, dout + o, NULL, q + o, k + o,
+                                  v + o, NULL, 1, len[s], H, D, &w);
+        }
+        CHECK_MSG(memcmp(out, alone, n * sizeof(float)) == 0, "[%s] packed output, keep %d",
+                  g_path, keep);
+        for (int i = 0; i < 3; i++)
+            CHECK_MSG(memcmp(g[i], ga[i], n * sizeof(float)) == 0,
+                      "[%s] packed gradient %d, keep %d", g_path, i, keep);
+        /* a token alone attends to itself: out = v, dv = dout, dq = dk = 0 */
+        for (size_t t = 21; t < T; t += 10) /* the sequences of one token */
+            for (size_t c = 0; c < C; c++)
+                CHECK(out[t * C + c] == v[t * C + c] && g[2][t * C + c] == dout[t * C + c] &&
+                      g[0][t * C + c] == 0.0f && g[1][t * C + c] == 0.0f);
+    }
+    free(q), free(k), free(v), free(dout), free(probs), free(out), free(alone), free(w.buf);
+    for (int i = 0; i < 3; i++)
+        free(g[i]), free(ga[i]);
+}
+
+static void test_packed_attention(void) {
+    on_each_path(packed_attention_body);
+}
+
 /* The all-heads decoding body gives, bit for bit, what the head-by-head body
  * gives on each head: head sizes that are and are not multiples of 16 (groups
  * of columns straddling two heads), rows wider than one pass (C > 128),
@@ -723,11 +801,13 @@ int main(void) {
     ad_rng_seed(&g_rng, 12345);
     printf("kernels: %s path, %d threads\n", ad_kernels_isa(), ad_kernels_get_threads());
     RUN(test_matmul);
+    RUN(test_matmul_parts);
     RUN(test_for_rows);
     RUN(test_rmsnorm);
     RUN(test_swiglu);
     RUN(test_rope);
     RUN(test_attention);
+    RUN(test_packed_attention);
     RUN(test_decode_rows_equal_heads);
     RUN(test_xent);
     RUN(test_sums_and_adamw);

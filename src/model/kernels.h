@@ -55,6 +55,19 @@ int ad_kernels_set_bf16(int on);
 /* out[N,O] = in[N,I] @ W[O,I]^T  (accumulate into out when accumulate != 0) */
 void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, size_t I, size_t O,
                        int accumulate);
+/* Products that share their input, as the attention's q/k/v and the MLP's
+ * gate/up do: out[p][N,O] = in @ W_p^T for p < parts, where W_p = W + p*O*I
+ * (the weights lie one after another). The same bits as `parts` calls of
+ * ad_matmul_forward; with bf16 products on, one product whose input is
+ * converted once. */
+void ad_matmul_forward_parts(float *const *out, const float *in, const float *W, size_t N,
+                             size_t I, size_t O, size_t parts);
+/* Their backward: din[N,I] = sum_p dout[p] @ W_p (overwritten), dW_p += dout[p]^T @ in
+ * with dW_p = dW + p*O*I. Either may be NULL. In fp32 the bits of
+ * ad_matmul_backward_into for p = 0 then ad_matmul_backward for the others;
+ * with bf16 products on, din is one sum over all parts (other bits). */
+void ad_matmul_backward_parts_into(float *din, float *dW, const float *const *dout, const float *in,
+                                   const float *W, size_t N, size_t I, size_t O, size_t parts);
 /* A weight matrix W[O,I] prepared once for many products out = in @ W^T
  * (decoding multiplies by each weight at every step; packing it anew each time
  * cost about half as much as the product). It refers to W, which must stay
@@ -97,7 +110,11 @@ void ad_rope_backward(float *dx, const int32_t *seg_start, size_t B, size_t T, s
 void ad_rope_one(float *x, size_t H, size_t D, size_t pos, float theta);
 
 /* Causal self-attention. q,k,v,out: [B,T,H*D]; probs: [B,H,T,T] softmax weights
- * saved for backward (row t uses keys seg_start..t; the rest is 0). Scale 1/sqrt(D).
+ * saved for backward. Scale 1/sqrt(D). Token t attends to keys seg_start[t]..t:
+ * a row holding several sequences (seg_start non-NULL) is cut into them, and
+ * the sequence [a, e) of a row keeps its [e-a, e-a] weights (row t-a: keys
+ * a..t, zero beyond) at offset a*T of its head's block; the rest of the block
+ * is not written. No score is computed between two sequences of a row.
  *
  * Without probs (probs == NULL) nothing of size T^2 per head is kept: the
  * forward puts each head's weights in a per-thread buffer of `work`, and the

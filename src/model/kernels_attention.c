@@ -29,32 +29,28 @@ static void axpy(float *y, float a, const float *x, size_t n) {
 }
 
 /* Portable forward for one (row, head): rows of q/k/v/out are ld floats apart,
- * P is this head's [T, T] block of probs, seg_start the row's sequence starts
- * (NULL: 0). */
+ * P is this head's [T, T] weights. */
 static void head_forward(float *out, float *P, const float *q, const float *k, const float *v,
-                         const int32_t *seg_start, size_t T, size_t D, size_t ld) {
+                         size_t T, size_t D, size_t ld) {
     float scale = 1.0f / sqrtf((float)D);
     for (size_t t = 0; t < T; t++) {
         const float *qt = q + t * ld;
-        size_t s0 = seg_start ? (size_t)seg_start[t] : 0;
         float *p = P + t * T, *o = out + t * ld, mx = -INFINITY, sum = 0.0f;
-        for (size_t s = 0; s < s0; s++)
-            p[s] = 0.0f;
-        for (size_t s = s0; s <= t; s++) {
+        for (size_t s = 0; s <= t; s++) {
             p[s] = dot(qt, k + s * ld, D) * scale;
             mx = p[s] > mx ? p[s] : mx;
         }
-        for (size_t s = s0; s <= t; s++) {
+        for (size_t s = 0; s <= t; s++) {
             p[s] = expf(p[s] - mx);
             sum += p[s];
         }
         float inv = 1.0f / sum;
-        for (size_t s = s0; s <= t; s++)
+        for (size_t s = 0; s <= t; s++)
             p[s] *= inv;
         for (size_t s = t + 1; s < T; s++)
             p[s] = 0.0f;
         memset(o, 0, D * sizeof(float));
-        for (size_t s = s0; s <= t; s++)
+        for (size_t s = 0; s <= t; s++)
             axpy(o, p[s], v + s * ld, D);
     }
 }
@@ -107,14 +103,43 @@ static float *head_probs(float *probs, const ad_attention_work *work, size_t bh,
     return work->buf + (size_t)omp_get_thread_num() * ad_attention_work_floats(T, C);
 }
 
-/* One (row, head) forward: out and P. */
+/* One sequence of one head, forward: out and P ([T, T]). A sequence of one
+ * token (as every padding token of a packed row is) attends to itself with
+ * weight 1: its output is its value, as the kernels would make it. */
 static void head_forward_any(float *out, float *P, const float *q, const float *k, const float *v,
-                             const int32_t *seg_start, size_t T, size_t D, size_t C,
-                             float *scratch) {
-    if (scratch)
-        ad_attention_head_forward_avx512(out, P, q, k, v, seg_start, T, D, C, scratch);
+                             size_t T, size_t D, size_t C, float *scratch) {
+    if (T == 1) {
+        P[0] = 1.0f;
+        memcpy(out, v, D * sizeof(float));
+    } else if (scratch)
+        ad_attention_head_forward_avx512(out, P, q, k, v, T, D, C, scratch);
     else
-        head_forward(out, P, q, k, v, seg_start, T, D, C);
+        head_forward(out, P, q, k, v, T, D, C);
+}
+
+/* One sequence of one head, backward, adding into dq, dk, dv. For one token
+ * dS = P (dP - P dP) = 0: only dv gets dout. */
+static void head_backward_any(float *dq, float *dk, float *dv, const float *dout, const float *P,
+                              const float *q, const float *k, const float *v, size_t T, size_t D,
+                              size_t C, float *scratch) {
+    if (T == 1)
+        axpy(dv, 1.0f, dout, D);
+    else if (scratch)
+        ad_attention_head_backward_avx512(dq, dk, dv, dout, P, q, k, v, T, D, C, scratch);
+    else
+        head_backward(dq, dk, dv, dout, P, q, k, v, T, D, C);
+}
+
+/* The end of the sequence that starts at t0 in a row (seg: the row's starts;
+ * NULL: the row is one sequence of T). Packed rows are cut into their
+ * sequences, so no score is computed between two of them: a row of width T
+ * holding sequences of lengths L_i costs sum L_i^2 instead of T^2. */
+static size_t seq_end(const int32_t *seg, size_t t0, size_t T) {
+    size_t e = t0 + 1;
+    if (!seg) return T;
+    while (e < T && (size_t)seg[e] == t0)
+        e++;
+    return e;
 }
 
 void ad_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
@@ -126,8 +151,13 @@ void ad_attention_forward(float *out, float *probs, const float *q, const float 
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
         float *sc = scratch ? scratch + (size_t)omp_get_thread_num() * per : NULL;
-        head_forward_any(out + off, head_probs(probs, work, bh, T, C), q + off, k + off, v + off,
-                         seg_start ? seg_start + b * T : NULL, T, D, C, sc);
+        float *P = head_probs(probs, work, bh, T, C);
+        const int32_t *seg = seg_start ? seg_start + b * T : NULL;
+        for (size_t a = 0, e; a < T; a = e) {
+            e = seq_end(seg, a, T);
+            size_t o = off + a * C;
+            head_forward_any(out + o, P + a * T, q + o, k + o, v + o, e - a, D, C, sc);
+        }
     }
     ad_scratch_put(AD_SCRATCH_ATTENTION, scratch);
 }
@@ -141,20 +171,18 @@ void ad_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     for (size_t bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * C + h * D;
         float *sc = scratch ? scratch + (size_t)omp_get_thread_num() * per : NULL;
-        const float *P = probs ? probs + bh * T * T : NULL;
-        if (!P) { /* recompute this head's weights, as the forward made them */
-            float *mine = head_probs(NULL, work, bh, T, C),
-                  *o = mine + ((T * T + 15) & ~(size_t)15);
-            head_forward_any(o, mine, q + off, k + off, v + off,
-                             seg_start ? seg_start + b * T : NULL, T, D, C, sc);
-            P = mine;
+        const int32_t *seg = seg_start ? seg_start + b * T : NULL;
+        float *mine = probs ? NULL : head_probs(NULL, work, bh, T, C);
+        for (size_t a = 0, e; a < T; a = e) {
+            e = seq_end(seg, a, T);
+            size_t o = off + a * C, n = e - a;
+            const float *P = probs ? probs + bh * T * T + a * T : mine;
+            if (!probs) /* recompute this sequence's weights, as the forward made them */
+                head_forward_any(mine + ((T * T + 15) & ~(size_t)15), mine, q + o, k + o, v + o, n,
+                                 D, C, sc);
+            head_backward_any(dq + o, dk + o, dv + o, dout + o, P, q + o, k + o, v + o, n, D, C,
+                              sc);
         }
-        if (sc)
-            ad_attention_head_backward_avx512(dq + off, dk + off, dv + off, dout + off, P, q + off,
-                                              k + off, v + off, T, D, C, sc);
-        else
-            head_backward(dq + off, dk + off, dv + off, dout + off, P, q + off, k + off, v + off, T,
-                          D, C);
     }
     ad_scratch_put(AD_SCRATCH_ATTENTION, scratch);
 }

@@ -162,26 +162,19 @@ AD_AVX512 static inline __mmask16 causal_mask(size_t j, size_t t) {
     return ad_tail_mask(t + 1 - 16 * j);
 }
 
-/* Mask of the keys s with s0 <= s <= t inside block j. */
-AD_AVX512 static inline __mmask16 key_mask(size_t j, size_t s0, size_t t) {
-    __mmask16 m = causal_mask(j, t);
-    if (s0 > 16 * j) m &= (__mmask16)~ad_tail_mask(s0 - 16 * j);
-    return m;
-}
-
-/* Scaled softmax of row t of scores (nb blocks) in place over keys s0..t,
+/* Scaled softmax of row t of scores (nb blocks) in place over keys 0..t,
  * zero elsewhere; the row is also written to p[0, T) with zeros to its end. */
-AD_AVX512 static void softmax_row(float *row, float *p, size_t s0, size_t t, size_t nb, size_t T,
+AD_AVX512 static void softmax_row(float *row, float *p, size_t t, size_t nb, size_t T,
                                   __m512 scale) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (size_t j = 0; j < nb; j++) {
         __m512 x = _mm512_mul_ps(_mm512_load_ps(row + 16 * j), scale);
         _mm512_store_ps(row + 16 * j, x);
-        mx = _mm512_mask_max_ps(mx, key_mask(j, s0, t), mx, x);
+        mx = _mm512_mask_max_ps(mx, causal_mask(j, t), mx, x);
     }
     __m512 mxv = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
     for (size_t j = 0; j < nb; j++) {
-        __m512 e = _mm512_maskz_mov_ps(key_mask(j, s0, t),
+        __m512 e = _mm512_maskz_mov_ps(causal_mask(j, t),
                                        ad_exp512(_mm512_sub_ps(_mm512_load_ps(row + 16 * j), mxv)));
         _mm512_store_ps(row + 16 * j, e);
         sum = _mm512_add_ps(sum, e);
@@ -196,9 +189,8 @@ AD_AVX512 static void softmax_row(float *row, float *p, size_t s0, size_t t, siz
 }
 
 AD_AVX512 void ad_attention_head_forward_avx512(float *out, float *P, const float *q,
-                                                const float *k, const float *v,
-                                                const int32_t *seg_start, size_t T, size_t D,
-                                                size_t ld, float *scratch) {
+                                                const float *k, const float *v, size_t T,
+                                                size_t D, size_t ld, float *scratch) {
     size_t Tp = (T + 15) & ~(size_t)15;
     float *kt = scratch, *rows = scratch + D * Tp; /* rows: RB x Tp scores */
     const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)D));
@@ -207,8 +199,7 @@ AD_AVX512 void ad_attention_head_forward_avx512(float *out, float *P, const floa
         size_t R = T - t0 < RB ? T - t0 : RB, nb = t0 / 16 + 1; /* one 16-block for all R */
         dots_rows(rows, q + t0 * ld, ld, kt, Tp, D, nb, R);
         for (size_t r = 0; r < R; r++)
-            softmax_row(rows + r * Tp, P + (t0 + r) * T, seg_start ? (size_t)seg_start[t0 + r] : 0,
-                        t0 + r, nb, T, scale);
+            softmax_row(rows + r * Tp, P + (t0 + r) * T, t0 + r, nb, T, scale);
         /* P rows are zero beyond their diagonal, so all R rows sum over t0 + R keys */
         weighted_rows(out + t0 * ld, ld, P + t0 * T, T, 1, v, ld, t0 + R, D, 0, R);
     }

@@ -57,34 +57,37 @@ AD_BF16 static inline uint32_t bf16_one(float x) {
 
 /* ---- packing ---------------------------------------------------------------------------- */
 
-/* Rows [i0, i1) of A (contiguous along k) into Ap[i * K2 + k2]. */
-AD_BF16 static void pack_a_rows(uint32_t *Ap, const float *A, size_t ars, size_t K, size_t K2,
-                                size_t i0, size_t i1) {
+/* Rows [i0, i1) of A (contiguous along k) into Ap[i * K2 + k2]. A's columns
+ * come in parts of `part` (a multiple of 32 unless there is one part): A(i, k)
+ * = A[k / part][i * ars + k % part]. */
+AD_BF16 static void pack_a_rows(uint32_t *Ap, const float *const *A, size_t part, size_t ars,
+                                size_t K, size_t K2, size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; i++) {
-        const float *src = A + i * ars;
         uint32_t *dst = Ap + i * K2;
         for (size_t k = 0; k < K; k += 32) {
+            const float *src = A[k / part] + i * ars + k % part;
             __mmask16 m0 = ad_tail_mask(K - k), m1 = K - k > 16 ? ad_tail_mask(K - k - 16) : 0;
-            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + k + 16),
-                                                     _mm512_maskz_loadu_ps(m0, src + k));
+            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + 16),
+                                                     _mm512_maskz_loadu_ps(m0, src));
             size_t pairs = (K - k + 1) / 2;
             _mm512_mask_storeu_epi32(dst + k / 2, ad_tail_mask(pairs), v);
         }
     }
 }
 
-/* Pairs k2 in [p0, p1) of A with contiguous columns (A(i, k) = A[i + k * acs])
- * into Ap[k2 * Mp + i], zero for M <= i < Mp. */
-AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *A, size_t acs, size_t M, size_t Mp,
-                                size_t K, size_t p0, size_t p1) {
+/* Pairs k2 in [p0, p1) of A with contiguous columns into Ap[k2 * Mp + i],
+ * zero for M <= i < Mp. A's rows come in parts of `part` (a multiple of 16
+ * unless there is one part): A(i, k) = A[i / part][i % part + k * acs]. */
+AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *const *A, size_t part, size_t acs,
+                                size_t M, size_t Mp, size_t K, size_t p0, size_t p1) {
     for (size_t k2 = p0; k2 < p1; k2++) {
-        const float *r0 = A + 2 * k2 * acs, *r1 = r0 + acs;
         int odd_end = 2 * k2 + 1 >= K;
         uint32_t *dst = Ap + k2 * Mp;
         for (size_t i = 0; i < Mp; i += 16) {
             __mmask16 m = i < M ? ad_tail_mask(M - i) : 0;
-            __m512 lo = _mm512_maskz_loadu_ps(m, r0 + i);
-            __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, r1 + i);
+            const float *r0 = (i < M ? A[i / part] + i % part : A[0]) + 2 * k2 * acs;
+            __m512 lo = _mm512_maskz_loadu_ps(m, r0);
+            __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, r0 + acs);
             _mm512_storeu_si512(dst + i, bf16_pairs(lo, hi));
         }
     }
@@ -195,8 +198,8 @@ typedef struct bf16_gemm {
     size_t M, N, K, K2, Mp, panels;
     const uint32_t *Ap, *Bp;
     int a_rows; /* Ap is [M][K2] (else [K2][Mp]) */
-    float *C;
-    size_t ldc;
+    float *const *C; /* C(i, j) = C[j / c_part][i * ldc + j % c_part] */
+    size_t c_part, ldc;
     int accumulate;
 } bf16_gemm;
 
@@ -214,7 +217,7 @@ AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
             const uint32_t *b = g->Bp + (q * g->K2 + s) * NR;
             for (size_t i = m0; i < m1; i += MR) {
                 size_t mr = m1 - i < MR ? m1 - i : MR;
-                float *c = g->C + i * g->ldc + j;
+                float *c = g->C[j / g->c_part] + i * g->ldc + j % g->c_part;
                 if (g->a_rows)
                     tile_fit(n2, g->Ap + i * g->K2 + s, g->K2, 0, b, c, g->ldc, mr, nr, acc, 1);
                 else
@@ -224,17 +227,22 @@ AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
     }
 }
 
-int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
-                 const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
+int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
+                       size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
+                       float *const *C, size_t c_part, size_t ldc, int accumulate) {
     if (M == 0 || N == 0) return 0;
+    int a_rows = !(ars == 1 && acs != 1);
+    if ((a_rows ? a_part < K && (a_part % 32 || acs != 1) : a_part < M && a_part % 16) ||
+        (c_part < N && c_part % NR) || !a_part || !c_part)
+        return -1; /* parts that would split a packed block or a panel */
     if (K == 0) {
         if (!accumulate)
             for (size_t i = 0; i < M; i++)
-                memset(C + i * ldc, 0, N * sizeof(float));
+                for (size_t j = 0; j < N; j += c_part)
+                    memset(C[j / c_part] + i * ldc, 0, (N - j < c_part ? N - j : c_part) * sizeof(float));
         return 0;
     }
     size_t K2 = (K + 1) / 2, panels = (N + NR - 1) / NR, Mp = (M + 47) / 48 * 48;
-    int a_rows = !(ars == 1 && acs != 1);
     size_t a_words = a_rows ? M * K2 : K2 * Mp;
     uint32_t *Ap = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
     uint32_t *Bp = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_B, panels * K2 * NR);
@@ -243,7 +251,7 @@ int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_
         ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
         return -1;
     }
-    bf16_gemm g = {M, N, K, K2, Mp, panels, Ap, Bp, a_rows, C, ldc, accumulate};
+    bf16_gemm g = {M, N, K, K2, Mp, panels, Ap, Bp, a_rows, C, c_part, ldc, accumulate};
     size_t units = (M + ROW_UNIT - 1) / ROW_UNIT * ((panels + COL_UNIT - 1) / COL_UNIT);
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (M * N * K <= SERIAL_MACS) nt = 1;
@@ -251,15 +259,16 @@ int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_
     size_t a_chunks = a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
 #pragma omp parallel num_threads((int)nt)
     {
-#pragma omp for schedule(static)
+        /* B's panels do not read A's packed form: no barrier between them */
+#pragma omp for schedule(static) nowait
         for (size_t w = 0; w < a_chunks; w++) {
             size_t lo = 16 * w, hi = lo + 16;
             if (!a_rows)
-                pack_a_cols(Ap, A, acs, M, Mp, K, lo, hi < K2 ? hi : K2);
+                pack_a_cols(Ap, A, a_part, acs, M, Mp, K, lo, hi < K2 ? hi : K2);
             else if (acs == 1)
-                pack_a_rows(Ap, A, ars, K, K2, lo, hi < M ? hi : M);
+                pack_a_rows(Ap, A, a_part, ars, K, K2, lo, hi < M ? hi : M);
             else
-                pack_a_strided(Ap, A, ars, acs, K, K2, lo, hi < M ? hi : M);
+                pack_a_strided(Ap, A[0], ars, acs, K, K2, lo, hi < M ? hi : M);
         }
 #pragma omp for schedule(static) nowait
         for (size_t p = 0; p < panels; p++)
@@ -272,4 +281,11 @@ int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_
     ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
     ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
     return 0;
+}
+
+int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
+                 const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
+    int a_rows = !(ars == 1 && acs != 1);
+    return ad_gemm_bf16_parts(M, N, K, &A, a_rows ? (K ? K : 1) : (M ? M : 1), ars, acs, B, brs,
+                              bcs, &C, N ? N : 1, ldc, accumulate);
 }

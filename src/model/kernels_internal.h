@@ -71,6 +71,17 @@ int ad_gemm_avx512_packed(size_t M, size_t N, size_t K, const float *A, size_t l
  * when ad_kernels_have_bf16() (kernels.h). */
 int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                  const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
+/* ad_gemm_bf16 over an A and a C that come in parts, so that products sharing
+ * an operand run as one (q/k/v, gate/up): A with contiguous rows is cut along
+ * k, A(i, k) = A[k / a_part][i * ars + k % a_part] (a_part a multiple of 32);
+ * A with contiguous columns along i, A(i, k) = A[i / a_part][i % a_part + k *
+ * acs] (a multiple of 16); C along j, C(i, j) = C[j / c_part][i * ldc + j %
+ * c_part] (a multiple of 32). A part as large as the whole takes any size.
+ * Each element is summed as ad_gemm_bf16 sums it. -1 also for parts of other
+ * sizes (nothing done). */
+int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
+                       size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
+                       float *const *C, size_t c_part, size_t ldc, int accumulate);
 
 /* AVX-512 bodies of the kernels.h functions of the same names (same contracts). */
 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w, size_t N,
@@ -91,17 +102,17 @@ void ad_adamw_update_avx512(float *p, const float *g, float *m, float *v, size_t
 
 /* AVX-512 attention for one (batch row, head) (kernels_avx512_attention.c):
  * rows of q, k, v, out (and their gradients) are `ld` floats apart; P is the
- * head's [T, T] block of probs; seg_start: the row's [T] sequence starts
- * (NULL: all 0; the backward reads them from P's zeros); scratch holds ad_attention_scratch(T, D)
- * floats, 64-byte aligned. Same contracts as ad_attention_*. */
+ * sequence's [T, T] weights (one sequence: the caller cuts packed rows);
+ * scratch holds ad_attention_scratch(T, D) floats, 64-byte aligned. Same
+ * contracts as ad_attention_*. */
 #define AD_ATT_CHUNK 64 /* query rows per backward chunk */
 static inline size_t ad_attention_scratch(size_t T, size_t D) {
     size_t Tp = (T + 15) & ~(size_t)15;
     return (D + 4 + AD_ATT_CHUNK) * Tp; /* transposed K or V, 4 score rows, dS chunk */
 }
 void ad_attention_head_forward_avx512(float *out, float *P, const float *q, const float *k,
-                                      const float *v, const int32_t *seg_start, size_t T, size_t D,
-                                      size_t ld, float *scratch);
+                                      const float *v, size_t T, size_t D, size_t ld,
+                                      float *scratch);
 /* One decoding query against n cached keys (rows ld floats apart); out [D]. */
 void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
                                      size_t n, size_t D, size_t ld);

@@ -23,8 +23,8 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
     /* MLP: x_out = x_mid + hid @ w_down^T, hid = silu(gate) * up */
     ad_matmul_backward_into(a->dhid, g->w_down, a->dx, la->hid, w->w_down, N, F, C);
     ad_swiglu_backward(a->dgate, a->dup, a->dhid, la->gate, la->up, N, F);
-    ad_matmul_backward_into(a->dxn, g->w_gate, a->dgate, la->xn2, w->w_gate, N, C, F);
-    ad_matmul_backward(a->dxn, g->w_up, a->dup, la->xn2, w->w_up, N, C, F);
+    const float *dgate_up[2] = {a->dgate, a->dup}, *dqkv[3] = {a->dq, a->dk, a->dv};
+    ad_matmul_backward_parts_into(a->dxn, g->w_gate, dgate_up, la->xn2, w->w_gate, N, C, F, 2);
     ad_rmsnorm_backward(a->dx, g->mlp_norm, a->dxn, la->x_mid, w->mlp_norm, la->rstd2, N, C);
     /* attention: x_mid = x + att @ wo^T */
     ad_matmul_backward_into(a->datt, g->wo, a->dx, la->att, w->wo, N, C, C);
@@ -38,9 +38,7 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
         ad_rope_backward(a->dq, seg, B, T, H, D, c->rope_theta);
         ad_rope_backward(a->dk, seg, B, T, H, D, c->rope_theta);
     }
-    ad_matmul_backward_into(a->dxn, g->wq, a->dq, la->xn1, w->wq, N, C, C);
-    ad_matmul_backward(a->dxn, g->wk, a->dk, la->xn1, w->wk, N, C, C);
-    ad_matmul_backward(a->dxn, g->wv, a->dv, la->xn1, w->wv, N, C, C);
+    ad_matmul_backward_parts_into(a->dxn, g->wq, dqkv, la->xn1, w->wq, N, C, C, 3);
     ad_rmsnorm_backward(a->dx, g->attn_norm, a->dxn, la->x, w->attn_norm, la->rstd1, N, C);
 }
 

@@ -85,7 +85,9 @@ static size_t add_tensor(ad_model *m, size_t *cursor, const char *name, size_t r
 }
 
 /* Lays out the tensors in Hugging Face order and records their offsets in
- * m->tensors; the views in w/g are set later by point_views. */
+ * m->tensors; the views in w/g are set later by point_views. The forward and
+ * backward rely on q/k/v_proj and on gate/up_proj lying one after another
+ * (their products run as one, ad_matmul_forward_parts). */
 static void layout_tensors(ad_model *m) {
     const ad_model_config *c = &m->cfg;
     size_t cur = 0, C = c->d_model, F = c->d_ff;

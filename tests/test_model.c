@@ -446,6 +446,10 @@ static void test_packed_rows(void) {
     ad_batch b = {1, PT, tok, tgt, bad};
     CHECK(ad_model_forward(m, &b, NULL, NULL, &err) == AD_ERR &&
           strstr(err.msg, "sequence start 4 at row 0 position 3"));
+    memcpy(bad, seg, sizeof bad);
+    bad[8] = 0; /* back into the first sequence after the second began at 7 */
+    CHECK(ad_model_forward(m, &b, NULL, NULL, &err) == AD_ERR &&
+          strstr(err.msg, "sequence start 0 at row 0 position 8 neither starts"));
     ad_model_free(m);
 }
 

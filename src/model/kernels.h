@@ -96,7 +96,8 @@ void ad_rmsnorm_backward(float *din, float *dw, const float *dout, const float *
 
 /* Packed rows: a row of T tokens may hold several sequences one after another.
  * seg_start[B, T] gives, for each token, the index in its row where its own
- * sequence starts; it then attends only to keys from there to itself, and its
+ * sequence starts (a sequence's tokens are consecutive, so seg_start[t] is t
+ * or seg_start[t-1]); it then attends only to keys from there to itself, and its
  * RoPE position is t - seg_start. NULL: each row is one sequence (start 0). */
 
 /* In-place rotate-half RoPE on x[B,T,H,D] (positions t - seg_start), HF Llama

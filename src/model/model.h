@@ -113,7 +113,8 @@ typedef struct ad_batch {
     const int32_t *tokens;  /* [B, T] input ids (padding: any valid id) */
     const int32_t *targets; /* [B, T] id to predict at each position; -1 = no loss */
     /* [B, T] or NULL: packed rows (kernels.h), where each token attends only
-     * within its own sequence, which starts at seg_start in its row */
+     * within its own sequence, which starts at seg_start in its row; a
+     * sequence's tokens are consecutive (ad_model_forward refuses others) */
     const int32_t *seg_start;
 } ad_batch;
 

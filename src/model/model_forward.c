@@ -36,6 +36,15 @@ static int check_batch(const ad_model *m, const ad_batch *b, ad_error *err) {
                                 "model forward: sequence start %d at row %zu position %zu is "
                                 "not within 0..%zu",
                                 (int)b->seg_start[n], n / b->T, n % b->T, n % b->T);
+        /* a sequence's tokens are consecutive: each starts one or continues the last */
+        if (b->seg_start && n % b->T && (size_t)b->seg_start[n] != n % b->T &&
+            b->seg_start[n] != b->seg_start[n - 1])
+            return ad_error_set(err,
+                                "model forward: sequence start %d at row %zu position %zu "
+                                "neither starts a sequence there nor continues the one "
+                                "before (start %d)",
+                                (int)b->seg_start[n], n / b->T, n % b->T,
+                                (int)b->seg_start[n - 1]);
     }
     return AD_OK;
 }

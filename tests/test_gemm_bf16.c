@@ -143,7 +143,8 @@ static void test_threads_agree(void) {
 static void check_parts(size_t N, size_t I, size_t O, size_t parts) {
     float *x = randv(N * I, 0), *W = randv(parts * O * I, 0), *dy = randv(parts * N * O, 0);
     float *out = calloc(parts * N * O, sizeof(float)), *ref = calloc(parts * N * O, sizeof(float));
-    float *dW = calloc(parts * O * I, sizeof(float)), *dW_ref = calloc(parts * O * I, sizeof(float));
+    float *dW = calloc(parts * O * I, sizeof(float)),
+          *dW_ref = calloc(parts * O * I, sizeof(float));
     float *din = malloc(N * I * sizeof(float)), *din_ref = calloc(N * I, sizeof(float));
     float *wide = malloc(N * parts * O * sizeof(float)); /* the dy parts side by side */
     float *outs[4];
@@ -161,8 +162,7 @@ static void check_parts(size_t N, size_t I, size_t O, size_t parts) {
         CHECK(ad_gemm_bf16(N, I, parts * O, wide, parts * O, 1, W, I, 1, din_ref, I, 0) == 0);
     } else {
         for (size_t p = 0; p < parts; p++)
-            CHECK(ad_gemm_bf16(N, I, O, dys[p], O, 1, W + p * O * I, I, 1, din_ref, I, p > 0) ==
-                  0);
+            CHECK(ad_gemm_bf16(N, I, O, dys[p], O, 1, W + p * O * I, I, 1, din_ref, I, p > 0) == 0);
     }
     ad_matmul_forward_parts(outs, x, W, N, I, O, parts);
     ad_matmul_backward_parts_into(din, dW, dys, x, W, N, I, O, parts);

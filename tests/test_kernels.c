@@ -512,16 +512,16 @@ static void packed_attention_body(void) {
         for (int i = 0; i < 3; i++)
             memset(g[i], 0, n * sizeof(float)), memset(ga[i], 0, n * sizeof(float));
         ad_attention_forward(out, keep ? probs : NULL, q, k, v, seg, 1, T, H, D, &w);
-        ad_attention_backward(g[0], g[1], g[2], dout, keep ? probs : NULL, q, k, v, seg, 1, T, H,
-                              D, &w);
+        ad_attention_backward(g[0], g[1], g[2], dout, keep ? probs : NULL, q, k, v, seg, 1, T, H, D,
+                              &w);
         for (size_t s = 0, a = 0; s < NS; a += len[s++]) {
             size_t o = a * C;
             ad_attention_forward(alone + o, NULL, q + o, k + o, v + o, NULL, 1, len[s], H, D, &w);
             ad_attention_backward(ga[0] + o, ga[1] + o, ga[2] + o, dout + o, NULL, q + o, k + o,
                                   v + o, NULL, 1, len[s], H, D, &w);
         }
-        CHECK_MSG(memcmp(out, alone, n * sizeof(float)) == 0, "[%s] packed output, keep %d",
-                  g_path, keep);
+        CHECK_MSG(memcmp(out, alone, n * sizeof(float)) == 0, "[%s] packed output, keep %d", g_path,
+                  keep);
         for (int i = 0; i < 3; i++)
             CHECK_MSG(memcmp(g[i], ga[i], n * sizeof(float)) == 0,
                       "[%s] packed gradient %d, keep %d", g_path, i, keep);

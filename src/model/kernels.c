@@ -220,8 +220,8 @@ void ad_matmul_backward_into(float *din, float *dW, const float *dout, const flo
     matmul_backward(din, 0, dW, dout, in, W, N, I, O);
 }
 
-void ad_matmul_forward_parts(float *const *out, const float *in, const float *W, size_t N,
-                             size_t I, size_t O, size_t parts) {
+void ad_matmul_forward_parts(float *const *out, const float *in, const float *W, size_t N, size_t I,
+                             size_t O, size_t parts) {
     if (g_bf16 && N && O && I &&
         ad_gemm_bf16_parts(N, parts * O, I, &in, I, I, 1, W, 1, I, out, O, O, 0) == 0)
         return;
@@ -233,12 +233,10 @@ void ad_matmul_backward_parts_into(float *din, float *dW, const float *const *do
                                    const float *W, size_t N, size_t I, size_t O, size_t parts) {
     if (g_bf16 && N && I && O && parts) {
         /* din[N,I] = [dout_0 .. dout_p] @ [W_0; ..; W_p], K = parts*O */
-        if (din && ad_gemm_bf16_parts(N, I, parts * O, (const float *const *)dout, O, O, 1, W, I,
-                                      1, &din, I, I, 0) == 0)
+        if (din && ad_gemm_bf16_parts(N, I, parts * O, dout, O, O, 1, W, I, 1, &din, I, I, 0) == 0)
             din = NULL;
         /* dW[parts*O, I] += [dout_0 .. dout_p]^T @ in */
-        if (dW && ad_gemm_bf16_parts(parts * O, I, N, (const float *const *)dout, O, 1, O, in, I,
-                                     1, &dW, I, I, 1) == 0)
+        if (dW && ad_gemm_bf16_parts(parts * O, I, N, dout, O, 1, O, in, I, 1, &dW, I, I, 1) == 0)
             dW = NULL;
         if (!din && !dW) return;
     }

@@ -64,8 +64,12 @@ AD_BF16 static void pack_a_rows(uint32_t *Ap, const float *const *A, size_t part
                                 size_t K, size_t K2, size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; i++) {
         uint32_t *dst = Ap + i * K2;
-        for (size_t k = 0; k < K; k += 32) {
-            const float *src = A[k / part] + i * ars + k % part;
+        const float *src = A[0] + i * ars;
+        for (size_t k = 0, next = part; k < K; k += 32, src += 32) {
+            if (k == next) { /* the next part begins */
+                src = A[k / part] + i * ars;
+                next += part;
+            }
             __mmask16 m0 = ad_tail_mask(K - k), m1 = K - k > 16 ? ad_tail_mask(K - k - 16) : 0;
             __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + 16),
                                                      _mm512_maskz_loadu_ps(m0, src));
@@ -83,9 +87,15 @@ AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *const *A, size_t part
     for (size_t k2 = p0; k2 < p1; k2++) {
         int odd_end = 2 * k2 + 1 >= K;
         uint32_t *dst = Ap + k2 * Mp;
-        for (size_t i = 0; i < Mp; i += 16) {
-            __mmask16 m = i < M ? ad_tail_mask(M - i) : 0;
-            const float *r0 = (i < M ? A[i / part] + i % part : A[0]) + 2 * k2 * acs;
+        const float *part_base = A[0]; /* the part of row `at` on */
+        for (size_t i = 0, at = 0, next = part; i < Mp; i += 16) {
+            if (i == next && i < M) { /* the next part begins */
+                part_base = A[i / part];
+                at = i;
+                next += part;
+            }
+            __mmask16 m = i < M ? ad_tail_mask(M - i) : 0; /* rows past M read nothing */
+            const float *r0 = part_base + (i - at) + 2 * k2 * acs;
             __m512 lo = _mm512_maskz_loadu_ps(m, r0);
             __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, r0 + acs);
             _mm512_storeu_si512(dst + i, bf16_pairs(lo, hi));
@@ -197,7 +207,7 @@ tile_fit(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, 
 typedef struct bf16_gemm {
     size_t M, N, K, K2, Mp, panels;
     const uint32_t *Ap, *Bp;
-    int a_rows; /* Ap is [M][K2] (else [K2][Mp]) */
+    int a_rows;      /* Ap is [M][K2] (else [K2][Mp]) */
     float *const *C; /* C(i, j) = C[j / c_part][i * ldc + j % c_part] */
     size_t c_part, ldc;
     int accumulate;
@@ -233,13 +243,15 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
     if (M == 0 || N == 0) return 0;
     int a_rows = !(ars == 1 && acs != 1);
     if ((a_rows ? a_part < K && (a_part % 32 || acs != 1) : a_part < M && a_part % 16) ||
-        (c_part < N && c_part % NR) || !a_part || !c_part)
+        (c_part < N && c_part % NR))
         return -1; /* parts that would split a packed block or a panel */
     if (K == 0) {
         if (!accumulate)
             for (size_t i = 0; i < M; i++)
-                for (size_t j = 0; j < N; j += c_part)
-                    memset(C[j / c_part] + i * ldc, 0, (N - j < c_part ? N - j : c_part) * sizeof(float));
+                for (size_t j = 0; j < N; j += c_part) {
+                    size_t n = N - j < c_part ? N - j : c_part;
+                    memset(C[j / c_part] + i * ldc, 0, n * sizeof(float));
+                }
         return 0;
     }
     size_t K2 = (K + 1) / 2, panels = (N + NR - 1) / NR, Mp = (M + 47) / 48 * 48;
@@ -283,9 +295,9 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
     return 0;
 }
 
+/* One part of A and of C: parts of SIZE_MAX, as large as any whole. */
 int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                  const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
-    int a_rows = !(ars == 1 && acs != 1);
-    return ad_gemm_bf16_parts(M, N, K, &A, a_rows ? (K ? K : 1) : (M ? M : 1), ars, acs, B, brs,
-                              bcs, &C, N ? N : 1, ldc, accumulate);
+    return ad_gemm_bf16_parts(M, N, K, &A, SIZE_MAX, ars, acs, B, brs, bcs, &C, SIZE_MAX, ldc,
+                              accumulate);
 }

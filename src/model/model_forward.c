@@ -43,8 +43,7 @@ static int check_batch(const ad_model *m, const ad_batch *b, ad_error *err) {
                                 "model forward: sequence start %d at row %zu position %zu "
                                 "neither starts a sequence there nor continues the one "
                                 "before (start %d)",
-                                (int)b->seg_start[n], n / b->T, n % b->T,
-                                (int)b->seg_start[n - 1]);
+                                (int)b->seg_start[n], n / b->T, n % b->T, (int)b->seg_start[n - 1]);
     }
     return AD_OK;
 }

@@ -80,7 +80,11 @@ dump_store() {
 same_store() {
   dump_store "$1" | sed "s#$1#DIR#g" > "$tmp/store1"
   dump_store "$2" | sed "s#$2#DIR#g" > "$tmp/store2"
-  [ -s "$tmp/store1" ] && cmp -s "$tmp/store1" "$tmp/store2"
+  [ -s "$tmp/store1" ] && cmp -s "$tmp/store1" "$tmp/store2" && return 0
+  # what differed, for a failure seen only on a busy machine
+  echo "    stores differ ($1 vs $2; $(wc -l < "$tmp/store1") vs $(wc -l < "$tmp/store2") lines):"
+  diff "$tmp/store1" "$tmp/store2" | head -8 | sed 's/^/      /'
+  return 1
 }
 
 # tiny.ini with settings $4...: alone into $2 and on 2 ranks into $3 (what: $1)
@@ -160,7 +164,10 @@ for line in sys.stdin:
     ok = r["answer"] == r["prompt"].rstrip("=")
     print(json.dumps({"correct": ok, "score": 1.0 if ok else 0.0, "reason": "checked"}), flush=True)
 PY
+# (a verifier's timeout is a verdict, so a stall on a loaded machine would
+# change the samples: the limit here is far above any honest wait)
 ftask=(--set "run.task=file:$tmp/f.jsonl" --set "task.verifier=/usr/bin/python3 $tmp/fcheck.py"
+  --set task.verifier_timeout=300
   --set select.verifier=true --set round.prompts=7 --set acquire.samples=3 --set base.steps=150
   --set model.pos=rope --set base.lr=0.005 --set eval.n=7 --set curriculum.first_level=3)
 alone_and_2_ranks "file task + external verifier" "$tmp/f1" "$tmp/f2" "${ftask[@]}"

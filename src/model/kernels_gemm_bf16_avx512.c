@@ -38,8 +38,6 @@
 #define KC2 192                       /* pairs of k per slice: a B panel slice is 24 KB */
 #define ROW_UNIT 48                   /* rows per unit of work (4 tiles) */
 #define COL_UNIT 2                    /* column panels per unit of work */
-#define UNIT_MACS ((size_t)1 << 21)   /* a unit grows to about this many products... */
-#define UNITS_PER_THREAD 4            /* ...while every thread still gets this many */
 #define SERIAL_MACS ((size_t)1 << 20) /* products this small run on the calling thread */
 
 /* 16 floats to 16 bf16 in the low halves of 32-bit lanes (round to nearest even). */
@@ -213,29 +211,13 @@ typedef struct bf16_gemm {
     float *const *C; /* C(i, j) = C[j / c_part][i * ldc + j % c_part] */
     size_t c_part, ldc;
     int accumulate;
-    size_t row_unit; /* rows per unit: a multiple of ROW_UNIT */
 } bf16_gemm;
 
-/* Rows per unit of work. At 48 rows a small model's unit is 1-2 us of
- * products (4,000 units a flagship step), and taking one is an atomic that
- * waits for the unit's stores to drain, so units grow by whole row blocks up
- * to UNIT_MACS as long as each of nt threads still gets UNITS_PER_THREAD of
- * them to balance. Tiles start every MR rows from row 0 whatever the unit and
- * each element is summed over k in one order, so the bits do not change. */
-static size_t unit_rows(size_t M, size_t N, size_t K, size_t nt) {
-    size_t blocks = (M + ROW_UNIT - 1) / ROW_UNIT,
-           col_units = (N + NR * COL_UNIT - 1) / (NR * COL_UNIT);
-    size_t by_size = UNIT_MACS / (ROW_UNIT * COL_UNIT * NR * K);
-    size_t by_balance = blocks * col_units / (UNITS_PER_THREAD * nt);
-    size_t r = by_size < by_balance ? by_size : by_balance;
-    return (r ? r : 1) * ROW_UNIT;
-}
-
-/* Unit u: rows [m0, m0 + row_unit) x panels [q0, q0 + COL_UNIT), all of k. */
+/* Unit u: rows [m0, m0 + ROW_UNIT) x panels [q0, q0 + COL_UNIT), all of k. */
 AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
     size_t col_units = (g->panels + COL_UNIT - 1) / COL_UNIT;
-    size_t m0 = u / col_units * g->row_unit, q0 = u % col_units * COL_UNIT;
-    size_t m1 = g->M - m0 < g->row_unit ? g->M : m0 + g->row_unit;
+    size_t m0 = u / col_units * ROW_UNIT, q0 = u % col_units * COL_UNIT;
+    size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
     size_t q1 = g->panels - q0 < COL_UNIT ? g->panels : q0 + COL_UNIT;
     for (size_t s = 0; s < g->K2; s += KC2) {
         size_t n2 = g->K2 - s < KC2 ? g->K2 - s : KC2;
@@ -281,11 +263,10 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
         ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
         return -1;
     }
+    bf16_gemm g = {M, N, K, K2, Mp, panels, Ap, Bp, a_rows, C, c_part, ldc, accumulate};
+    size_t units = (M + ROW_UNIT - 1) / ROW_UNIT * ((panels + COL_UNIT - 1) / COL_UNIT);
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (M * N * K <= SERIAL_MACS) nt = 1;
-    size_t row_unit = unit_rows(M, N, K, nt);
-    bf16_gemm g = {M, N, K, K2, Mp, panels, Ap, Bp, a_rows, C, c_part, ldc, accumulate, row_unit};
-    size_t units = (M + row_unit - 1) / row_unit * ((panels + COL_UNIT - 1) / COL_UNIT);
     if (nt > units) nt = units;
     size_t a_chunks = a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
 #pragma omp parallel num_threads((int)nt)

@@ -14,12 +14,13 @@
  * into pairs of consecutive k (the low half holds the even k, as VDPBF16PS
  * pairs them):
  *   - A with contiguous rows (activations; the output gradient in the input
- *     gradient) into rows of K/2 pairs: with rows enough, 48 at a time by the
- *     thread whose unit of work they are, into its own buffer, so the pairs
- *     are used from cache instead of going out to memory and back (2.7% of a
- *     flagship bf16 step, 1-2% at 14M);
+ *     gradient) into rows of K/2 pairs;
  *   - A with contiguous columns (the output gradient, transposed, in the weight
  *     gradient) into [K/2][M] pairs, so a tile's rows are adjacent;
+ *   - either A, when it has rows enough, 48 rows at a time by the thread whose
+ *     unit of work they are, into a buffer of its own, so the pairs are used
+ *     from cache instead of going out to memory and back (each about 2-3% of
+ *     a bf16 training step, flagship and 14M);
  *   - B into panels of NR columns, [K/2][NR] pairs each, from rows along j
  *     (weights in the input gradient, activations in the weight gradient) or
  *     from columns along k (weights in the forward, by 16x16 transposes).
@@ -102,6 +103,30 @@ AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *const *A, size_t part
             __m512 lo = _mm512_maskz_loadu_ps(m, r0);
             __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, r0 + acs);
             _mm512_storeu_si512(dst + i, bf16_pairs(lo, hi));
+        }
+    }
+}
+
+/* Rows [i0, i0 + ROW_UNIT) of A with contiguous columns, all K2 pairs, into
+ * dst[k2 * ROW_UNIT + i - i0], zero for rows from M on (the same pairs as
+ * pack_a_cols). i0 is a multiple of ROW_UNIT, so each 16 rows lie in one part. */
+AD_BF16 static void pack_a_cols_block(uint32_t *dst, const float *const *A, size_t part, size_t acs,
+                                      size_t M, size_t K, size_t K2, size_t i0) {
+    enum { G = ROW_UNIT / 16 };
+    const float *base[G];
+    __mmask16 m[G];
+    for (size_t g = 0; g < G; g++) {
+        size_t i = i0 + 16 * g;
+        m[g] = i < M ? ad_tail_mask(M - i) : 0; /* rows past M read nothing */
+        base[g] = i < M ? A[i / part] + i % part : A[0];
+    }
+    for (size_t k2 = 0; k2 < K2; k2++) {
+        int odd_end = 2 * k2 + 1 >= K;
+        for (size_t g = 0; g < G; g++) {
+            const float *r0 = base[g] + 2 * k2 * acs;
+            __m512 lo = _mm512_maskz_loadu_ps(m[g], r0);
+            __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[g], r0 + acs);
+            _mm512_storeu_si512(dst + k2 * ROW_UNIT + 16 * g, bf16_pairs(lo, hi));
         }
     }
 }
@@ -216,10 +241,10 @@ typedef struct bf16_gemm {
     int accumulate;
 } bf16_gemm;
 
-/* Rows [m0, m1) x panels [q0, q1) of C, all of k. A's packed rows start at
- * `a` with row a0 (a_rows), or A is g->Ap by columns. */
-AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t a0, size_t m0,
-                                  size_t m1, size_t q0, size_t q1) {
+/* Rows [m0, m1) x panels [q0, q1) of C, all of k, from A packed at `a` from
+ * row a0 on: by rows (a_rows), or by columns `aw` rows wide. */
+AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t a0, size_t aw,
+                                  size_t m0, size_t m1, size_t q0, size_t q1) {
     for (size_t s = 0; s < g->K2; s += KC2) {
         size_t n2 = g->K2 - s < KC2 ? g->K2 - s : KC2;
         int acc = g->accumulate || s > 0;
@@ -232,7 +257,7 @@ AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t 
                 if (g->a_rows)
                     tile_fit(n2, a + (i - a0) * g->K2 + s, g->K2, 0, b, c, g->ldc, mr, nr, acc, 1);
                 else
-                    tile_fit(n2, g->Ap + s * g->Mp + i, 0, g->Mp, b, c, g->ldc, mr, nr, acc, 0);
+                    tile_fit(n2, a + s * aw + i - a0, 0, aw, b, c, g->ldc, mr, nr, acc, 0);
             }
         }
     }
@@ -244,7 +269,7 @@ AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
     size_t m0 = u / col_units * ROW_UNIT, q0 = u % col_units * COL_UNIT;
     size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
     size_t q1 = g->panels - q0 < COL_UNIT ? g->panels : q0 + COL_UNIT;
-    compute_block(g, g->Ap, 0, m0, m1, q0, q1);
+    compute_block(g, g->Ap, 0, g->Mp, m0, m1, q0, q1);
 }
 
 int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
@@ -271,8 +296,9 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
     /* With rows enough for every thread, each unit is a block of A's rows
      * against all of B, and its thread converts those rows itself, into a
      * buffer of its own that stays in cache, instead of all of A being
-     * converted first into one buffer that the units then read back. */
-    int own_rows = a_rows && acs == 1 && blocks >= 4 * nt;
+     * converted first into one buffer that the units then read back (the
+     * units of a small M are split by columns too, and so share A's pairs). */
+    int own_rows = (!a_rows || acs == 1) && blocks >= 4 * nt;
     size_t a_words = own_rows ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
     uint32_t *Ap = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
     uint32_t *Bp = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_B, panels * K2 * NR);
@@ -310,8 +336,11 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                 continue;
             }
             size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
-            pack_a_rows(mine, A, a_part, ars, K, K2, m0, m1);
-            compute_block(&g, mine, m0, m0, m1, 0, panels);
+            if (a_rows)
+                pack_a_rows(mine, A, a_part, ars, K, K2, m0, m1);
+            else
+                pack_a_cols_block(mine, A, a_part, acs, M, K, K2, m0);
+            compute_block(&g, mine, m0, ROW_UNIT, m0, m1, 0, panels);
         }
     }
     ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);

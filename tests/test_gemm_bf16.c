@@ -95,10 +95,11 @@ static int have_bf16(void) {
 
 static void test_layouts_and_shapes(void) {
     if (!have_bf16()) return;
-    /* the last two have rows enough for units that convert their own rows of A */
-    static const size_t shapes[][3] = {{1, 1, 1},    {5, 17, 3},     {13, 33, 37},
-                                       {50, 70, 64}, {97, 130, 129}, {12, 32, 385},
-                                       {3, 40, 800}, {430, 70, 97},  {390, 40, 450}};
+    /* {430, 70, 97} and {390, 40, 450} have rows enough for units that convert
+     * their own rows of A, {20, 500, 70} columns enough for their own of B */
+    static const size_t shapes[][3] = {{1, 1, 1},      {5, 17, 3},    {13, 33, 37}, {50, 70, 64},
+                                       {97, 130, 129}, {12, 32, 385}, {3, 40, 800}, {430, 70, 97},
+                                       {390, 40, 450}, {20, 500, 70}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ak = 0; ak < 3; ak++)
             for (int bk = 0; bk < 3; bk++)
@@ -142,6 +143,9 @@ static void test_threads_agree(void) {
     /* 7 blocks of 48 rows: on one thread the units convert their own rows of A,
      * on two A is converted first and shared (too few blocks for 4 a thread) */
     threads_agree(300, 96, 288);
+    /* 5 blocks of 64 columns in the input and weight gradients: their own
+     * columns of B on one thread, shared on two */
+    threads_agree(300, 320, 64);
 }
 
 /* Products sharing an operand, run as one (kernels.h's *_parts with bf16 on):

@@ -17,10 +17,11 @@
  *     gradient) into rows of K/2 pairs;
  *   - A with contiguous columns (the output gradient, transposed, in the weight
  *     gradient) into [K/2][M] pairs, so a tile's rows are adjacent;
- *   - either A, when it has rows enough, 48 rows at a time by the thread whose
- *     unit of work they are, into a buffer of its own, so the pairs are used
- *     from cache instead of going out to memory and back (each about 2-3% of
- *     a bf16 training step, flagship and 14M);
+ *   - the larger operand, when it has blocks enough (48 rows of A, 64 columns
+ *     of B), a block at a time by the thread whose unit of work it is, into a
+ *     buffer of its own, so its pairs are used from cache instead of going out
+ *     to memory and back (A's rows and columns each about 2-3% of a bf16
+ *     training step, flagship and 14M; B's columns about 1% at 14M);
  *   - B into panels of NR columns, [K/2][NR] pairs each, from rows along j
  *     (weights in the input gradient, activations in the weight gradient) or
  *     from columns along k (weights in the forward, by 16x16 transposes).
@@ -142,10 +143,9 @@ AD_BF16 static void pack_a_strided(uint32_t *Ap, const float *A, size_t ars, siz
         }
 }
 
-/* Panel p of B into Bp + p * K2 * NR ([K2][NR] pairs, zero past column N). */
-AD_BF16 static void pack_b_panel(uint32_t *Bp, const float *B, size_t brs, size_t bcs, size_t N,
+/* Panel p of B into dst ([K2][NR] pairs, zero past column N; 64-byte aligned). */
+AD_BF16 static void pack_b_panel(uint32_t *dst, const float *B, size_t brs, size_t bcs, size_t N,
                                  size_t K, size_t K2, size_t p) {
-    uint32_t *dst = Bp + p * K2 * NR;
     size_t j = p * NR, nr = N - j < NR ? N - j : NR;
     if (bcs == 1) { /* rows along j: two rows of k make one row of pairs */
         __mmask16 m0 = ad_tail_mask(nr), m1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
@@ -242,15 +242,17 @@ typedef struct bf16_gemm {
 } bf16_gemm;
 
 /* Rows [m0, m1) x panels [q0, q1) of C, all of k, from A packed at `a` from
- * row a0 on: by rows (a_rows), or by columns `aw` rows wide. */
+ * row a0 on (by rows when a_rows, else by columns `aw` rows wide) and B's
+ * panels packed at `b` from panel b0 on. */
 AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t a0, size_t aw,
-                                  size_t m0, size_t m1, size_t q0, size_t q1) {
+                                  const uint32_t *bp, size_t b0, size_t m0, size_t m1, size_t q0,
+                                  size_t q1) {
     for (size_t s = 0; s < g->K2; s += KC2) {
         size_t n2 = g->K2 - s < KC2 ? g->K2 - s : KC2;
         int acc = g->accumulate || s > 0;
         for (size_t q = q0; q < q1; q++) {
             size_t j = q * NR, nr = g->N - j < NR ? g->N - j : NR;
-            const uint32_t *b = g->Bp + (q * g->K2 + s) * NR;
+            const uint32_t *b = bp + ((q - b0) * g->K2 + s) * NR;
             for (size_t i = m0; i < m1; i += MR) {
                 size_t mr = m1 - i < MR ? m1 - i : MR;
                 float *c = g->C[j / g->c_part] + i * g->ldc + j % g->c_part;
@@ -269,7 +271,7 @@ AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
     size_t m0 = u / col_units * ROW_UNIT, q0 = u % col_units * COL_UNIT;
     size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
     size_t q1 = g->panels - q0 < COL_UNIT ? g->panels : q0 + COL_UNIT;
-    compute_block(g, g->Ap, 0, g->Mp, m0, m1, q0, q1);
+    compute_block(g, g->Ap, 0, g->Mp, g->Bp, 0, m0, m1, q0, q1);
 }
 
 int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
@@ -292,25 +294,30 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
     size_t K2 = (K + 1) / 2, panels = (N + NR - 1) / NR, Mp = (M + 47) / 48 * 48;
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (M * N * K <= SERIAL_MACS) nt = 1;
-    size_t blocks = (M + ROW_UNIT - 1) / ROW_UNIT;
-    /* With rows enough for every thread, each unit is a block of A's rows
-     * against all of B, and its thread converts those rows itself, into a
-     * buffer of its own that stays in cache, instead of all of A being
-     * converted first into one buffer that the units then read back (the
-     * units of a small M are split by columns too, and so share A's pairs). */
-    int own_rows = (!a_rows || acs == 1) && blocks >= 4 * nt;
-    size_t a_words = own_rows ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
+    size_t blocks = (M + ROW_UNIT - 1) / ROW_UNIT, col_blocks = (panels + COL_UNIT - 1) / COL_UNIT;
+    /* With blocks enough for every thread, each unit is a block of the larger
+     * operand's rows (A) or columns (B) against all of the other, and its
+     * thread converts that block itself, into a buffer of its own that stays
+     * in cache, instead of the whole operand being converted first into one
+     * buffer that the units then read back; the other operand is converted
+     * first and shared (as both are when blocks are few: then units are
+     * blocks of rows x columns). */
+    int own_b = N > M && col_blocks >= 4 * nt;
+    int own_a = !own_b && (!a_rows || acs == 1) && blocks >= 4 * nt;
+    size_t a_words = own_a ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
+    size_t b_words = (own_b ? nt * COL_UNIT : panels) * K2 * NR;
     uint32_t *Ap = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
-    uint32_t *Bp = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_B, panels * K2 * NR);
+    uint32_t *Bp = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_B, b_words);
     if (!Ap || !Bp) {
         ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
         ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
         return -1;
     }
     bf16_gemm g = {M, N, K, K2, Mp, panels, Ap, Bp, a_rows, C, c_part, ldc, accumulate};
-    size_t units = own_rows ? blocks : blocks * ((panels + COL_UNIT - 1) / COL_UNIT);
+    size_t units = own_a ? blocks : own_b ? col_blocks : blocks * col_blocks;
     if (nt > units) nt = units;
-    size_t a_chunks = own_rows ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
+    size_t a_chunks = own_a ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
+    size_t b_shared = own_b ? 0 : panels;
 #pragma omp parallel num_threads((int)nt)
     {
         /* B's panels do not read A's packed form: no barrier between them */
@@ -325,22 +332,29 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                 pack_a_strided(Ap, A[0], ars, acs, K, K2, lo, hi < M ? hi : M);
         }
 #pragma omp for schedule(static) nowait
-        for (size_t p = 0; p < panels; p++)
-            pack_b_panel(Bp, B, brs, bcs, N, K, K2, p);
+        for (size_t p = 0; p < b_shared; p++)
+            pack_b_panel(Bp + p * K2 * NR, B, brs, bcs, N, K, K2, p);
 #pragma omp barrier
-        uint32_t *mine = own_rows ? Ap + (size_t)omp_get_thread_num() * ROW_UNIT * K2 : NULL;
+        size_t tid = (size_t)omp_get_thread_num();
+        uint32_t *mine_a = own_a ? Ap + tid * ROW_UNIT * K2 : NULL;
+        uint32_t *mine_b = own_b ? Bp + tid * COL_UNIT * K2 * NR : NULL;
 #pragma omp for schedule(dynamic)
         for (size_t u = 0; u < units; u++) {
-            if (!own_rows) {
+            if (own_a) {
+                size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
+                if (a_rows)
+                    pack_a_rows(mine_a, A, a_part, ars, K, K2, m0, m1);
+                else
+                    pack_a_cols_block(mine_a, A, a_part, acs, M, K, K2, m0);
+                compute_block(&g, mine_a, m0, ROW_UNIT, Bp, 0, m0, m1, 0, panels);
+            } else if (own_b) {
+                size_t q0 = u * COL_UNIT, q1 = panels - q0 < COL_UNIT ? panels : q0 + COL_UNIT;
+                for (size_t q = q0; q < q1; q++)
+                    pack_b_panel(mine_b + (q - q0) * K2 * NR, B, brs, bcs, N, K, K2, q);
+                compute_block(&g, Ap, 0, Mp, mine_b, q0, 0, M, q0, q1);
+            } else {
                 compute_unit(&g, u);
-                continue;
             }
-            size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
-            if (a_rows)
-                pack_a_rows(mine, A, a_part, ars, K, K2, m0, m1);
-            else
-                pack_a_cols_block(mine, A, a_part, acs, M, K, K2, m0);
-            compute_block(&g, mine, m0, ROW_UNIT, m0, m1, 0, panels);
         }
     }
     ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);

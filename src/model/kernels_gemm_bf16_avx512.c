@@ -50,9 +50,14 @@ AD_BF16 static inline __m512i bf16_lanes(__m512 x) {
     return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
 }
 
-/* Pairs of two rows of 16 values: lane t = (lo[t], hi[t]). */
+/* Pairs of two rows of 16 values: lane t = (lo[t], hi[t]). One conversion of
+ * both rows (lo in words 0-15, hi in 16-31) and one interleave, in place of a
+ * conversion, widening and shift per row: the same rounding. */
 AD_BF16 static inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
-    return _mm512_or_si512(bf16_lanes(lo), _mm512_slli_epi32(bf16_lanes(hi), 16));
+    const __m512i interleave =
+        _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
 /* One float to bf16 with the vector conversion's rounding (scalar paths). */

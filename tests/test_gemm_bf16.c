@@ -191,6 +191,7 @@ static void test_parts(void) {
     check_parts(150, 96, 64, 3);
     check_parts(77, 64, 128, 2);
     check_parts(150, 96, 40, 3);
+    check_parts(500, 96, 64, 3); /* rows enough for units that convert their own A */
 }
 
 int main(void) {

@@ -95,35 +95,14 @@ AD_BF16 static void pack_a_rows(uint32_t *dst0, const float *const *A, size_t pa
     }
 }
 
-/* Pairs k2 in [p0, p1) of A with contiguous columns into Ap[k2 * Mp + i],
- * zero for M <= i < Mp. A's rows come in parts of `part` (a multiple of 16
- * unless there is one part): A(i, k) = A[i / part][i % part + k * acs]. */
-AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *const *A, size_t part, size_t acs,
-                                size_t M, size_t Mp, size_t K, size_t p0, size_t p1) {
-    for (size_t k2 = p0; k2 < p1; k2++) {
-        int odd_end = 2 * k2 + 1 >= K;
-        uint32_t *dst = Ap + k2 * Mp;
-        const float *part_base = A[0]; /* the part of row `at` on */
-        for (size_t i = 0, at = 0, next = part; i < Mp; i += 16) {
-            if (i == next && i < M) { /* the next part begins */
-                part_base = A[i / part];
-                at = i;
-                next += part;
-            }
-            __mmask16 m = i < M ? ad_tail_mask(M - i) : 0; /* rows past M read nothing */
-            const float *r0 = part_base + (i - at) + 2 * k2 * acs;
-            __m512 lo = _mm512_maskz_loadu_ps(m, r0);
-            __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, r0 + acs);
-            _mm512_storeu_si512(dst + i, bf16_pairs(lo, hi));
-        }
-    }
-}
-
-/* Rows [i0, i0 + ROW_UNIT) of A with contiguous columns, all K2 pairs, into
- * dst[k2 * ROW_UNIT + i - i0], zero for rows from M on (the same pairs as
- * pack_a_cols). i0 is a multiple of ROW_UNIT, so each 16 rows lie in one part. */
-AD_BF16 static void pack_a_cols_block(uint32_t *dst, const float *const *A, size_t part, size_t acs,
-                                      size_t M, size_t K, size_t K2, size_t i0) {
+/* Pairs k2 in [p0, p1) of rows [i0, i0 + ROW_UNIT) of A with contiguous
+ * columns into dst[k2 * width + i - i0], zero for rows from M on. A's rows
+ * come in parts of `part` (a multiple of 16 unless there is one part):
+ * A(i, k) = A[i / part][i % part + k * acs]; i0 is a multiple of ROW_UNIT, so
+ * each 16 rows lie in one part. */
+AD_BF16 static void pack_a_cols_block(uint32_t *dst, size_t width, const float *const *A,
+                                      size_t part, size_t acs, size_t M, size_t K, size_t i0,
+                                      size_t p0, size_t p1) {
     enum { G = ROW_UNIT / 16 };
     const float *base[G];
     __mmask16 m[G];
@@ -132,15 +111,23 @@ AD_BF16 static void pack_a_cols_block(uint32_t *dst, const float *const *A, size
         m[g] = i < M ? ad_tail_mask(M - i) : 0; /* rows past M read nothing */
         base[g] = i < M ? A[i / part] + i % part : A[0];
     }
-    for (size_t k2 = 0; k2 < K2; k2++) {
+    for (size_t k2 = p0; k2 < p1; k2++) {
         int odd_end = 2 * k2 + 1 >= K;
         for (size_t g = 0; g < G; g++) {
             const float *r0 = base[g] + 2 * k2 * acs;
             __m512 lo = _mm512_maskz_loadu_ps(m[g], r0);
             __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[g], r0 + acs);
-            _mm512_storeu_si512(dst + k2 * ROW_UNIT + 16 * g, bf16_pairs(lo, hi));
+            _mm512_storeu_si512(dst + k2 * width + 16 * g, bf16_pairs(lo, hi));
         }
     }
+}
+
+/* Pairs k2 in [p0, p1) of all of A with contiguous columns into
+ * Ap[k2 * Mp + i] (Mp: M rounded up to ROW_UNIT), zero for M <= i < Mp. */
+AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *const *A, size_t part, size_t acs,
+                                size_t M, size_t Mp, size_t K, size_t p0, size_t p1) {
+    for (size_t i0 = 0; i0 < Mp; i0 += ROW_UNIT)
+        pack_a_cols_block(Ap + i0, Mp, A, part, acs, M, K, i0, p0, p1);
 }
 
 /* A with other strides into rows (scalar; the model never needs it). */
@@ -302,7 +289,8 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                 }
         return 0;
     }
-    size_t K2 = (K + 1) / 2, panels = (N + NR - 1) / NR, Mp = (M + 47) / 48 * 48;
+    size_t K2 = (K + 1) / 2, panels = (N + NR - 1) / NR,
+           Mp = (M + ROW_UNIT - 1) / ROW_UNIT * ROW_UNIT;
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (M * N * K <= SERIAL_MACS) nt = 1;
     size_t blocks = (M + ROW_UNIT - 1) / ROW_UNIT, col_blocks = (panels + COL_UNIT - 1) / COL_UNIT;
@@ -356,7 +344,7 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                 if (a_rows)
                     pack_a_rows(mine_a, A, a_part, ars, K, K2, m0, m1);
                 else
-                    pack_a_cols_block(mine_a, A, a_part, acs, M, K, K2, m0);
+                    pack_a_cols_block(mine_a, ROW_UNIT, A, a_part, acs, M, K, m0, 0, K2);
                 compute_block(&g, mine_a, m0, ROW_UNIT, Bp, 0, m0, m1, 0, panels);
             } else if (own_b) {
                 size_t q0 = u * COL_UNIT, q1 = panels - q0 < COL_UNIT ? panels : q0 + COL_UNIT;

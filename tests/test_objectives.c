@@ -776,6 +776,41 @@ static void test_nonfinite_steps_skipped(void) {
     ad_model_free(m);
 }
 
+/* run.shards: a non-finite loss in the first slice skips the step too,
+ * though the last slice, computed after it, is finite. */
+static void test_nonfinite_slice_skipped(void) {
+    ad_model *m = toy_model(47);
+    ad_trainer t;
+    if (!m || gradient_trainer(&t, m, 2) != AD_OK) {
+        ad_model_free(m);
+        CHECK(0);
+        return;
+    }
+    ad_example ex[8];
+    toy_examples(ex, 8, 13);
+    for (size_t i = 4; i < 8; i++) /* token 11 only in slice 0 */
+        for (size_t k = 0; k < ex[i].len; k++)
+            if (ex[i].tokens[k] == 11) ex[i].tokens[k] = 10;
+    ex[0].tokens[1] = 11;
+    size_t n = m->n_params;
+    m->params[m->tensors[0].offset + 11 * m->cfg.d_model] = INFINITY;
+    float *before = malloc(n * sizeof(float));
+    if (before) memcpy(before, m->params, n * sizeof(float));
+    ad_objective_params p = ad_objective_default_params();
+    p.shards = 2;
+    ad_objective_batch b = {.kind = AD_BATCH_SEQUENCES, .seqs = ex, .n = 8};
+    ad_objective_stats st;
+    ad_error err = {{0}};
+    CHECK_MSG(ad_objective_step(ad_objective_find("sft"), &t, &p, &b, &st, &err) == AD_OK, "%s",
+              err.msg);
+    CHECK(!isfinite(st.loss) && isnan(st.grad_norm) && t.opt.step == 0);
+    CHECK(before && memcmp(before, m->params, n * sizeof(float)) == 0);
+    free(before);
+    free_examples(ex, 8);
+    ad_trainer_free(&t);
+    ad_model_free(m);
+}
+
 /* The driver reports the highest smoothed loss of a session and where it
  * was: at the first step when training only lowers the loss, well above the
  * start when the lr is far too high and the loss climbs mid-way. */
@@ -1132,6 +1167,7 @@ int main(void) {
     RUN(test_packed_micro_batches);
     RUN(test_packing_longest_first);
     RUN(test_nonfinite_steps_skipped);
+    RUN(test_nonfinite_slice_skipped);
     RUN(test_session_reports_its_peak);
     RUN(test_weighted_sequences);
     RUN(test_dpo_training);

@@ -15,6 +15,7 @@
  * Cost: every member receives S gradients (S * 4 bytes per parameter) and
  * adds them; a reduce-scatter of a fixed tree would move less (see
  * docs/distributed.md). S = 1 never comes here (today's bits). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,7 @@ int ad_objective_sharded_step(ad_trainer *t, const ad_objective_params *p,
     if (ad_trainer_check_examples(t, b->seqs, n, &targets, &tokens, err) != AD_OK) return AD_ERR;
     if (targets == 0) return ad_error_set(err, "sft: empty step");
     float *mine = malloc(per * np * sizeof *mine), *all = NULL;
+    int nonfinite = 0; /* each slice's begin_step clears the trainer's flag */
     double *lp = malloc(t->cfg.batch_size * sizeof *lp), loss = 0;
     double *mine_loss = malloc((per + S) * sizeof *mine_loss), *losses = mine_loss + per;
     if (G > 1) all = malloc(S * np * sizeof *all);
@@ -71,6 +73,7 @@ int ad_objective_sharded_step(ad_trainer *t, const ad_objective_params *p,
         rc = slice_gradient(t, b, s * n / S, (s + 1) * n / S, 1.0f / (float)targets, lp,
                             &mine_loss[k], err);
         if (rc == AD_OK) memcpy(mine + k * np, t->model->grads, np * sizeof *mine);
+        nonfinite |= t->step_nonfinite;
     }
     /* alone every slice is here already, in order */
     const float *grads_all = G > 1 ? all : mine;
@@ -80,6 +83,9 @@ int ad_objective_sharded_step(ad_trainer *t, const ad_objective_params *p,
     if (rc == AD_OK && G > 1)
         rc = ad_dist_group_allgather(p->shard_group, mine_loss, losses, per * sizeof *losses, err);
     if (rc == AD_OK) sum_in_order(grads_all, loss_all, S, np, t->model->grads, &loss);
+    /* a non-finite loss in any slice skips the step, as without shards; with
+     * several ranks the summed losses carry it to every member */
+    if (rc == AD_OK && (nonfinite || !isfinite(loss))) t->step_nonfinite = 1;
     free(all);
     free(mine);
     free(lp);

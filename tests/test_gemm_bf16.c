@@ -194,11 +194,51 @@ static void test_parts(void) {
     check_parts(500, 96, 64, 3); /* rows enough for units that convert their own A */
 }
 
+/* The MLP's products with SwiGLU on their rows (kernels.h's *_swiglu*): the
+ * same bits as the product then the SwiGLU pass, with bf16 on and off, on 1
+ * and 2 threads, for rows enough for units of whole rows (500), a count that
+ * takes them on one thread only (150), a product small enough to run on the
+ * calling thread (20 x 32 x 64), and F = 40, whose parts split a panel. */
+static void check_swiglu(size_t N, size_t C, size_t F, int bf16, int threads) {
+    float *x = randv(N * C, 0), *W = randv(2 * F * C, 0), *Wd = randv(C * F, 0);
+    float *dy = randv(N * C, 0), *buf = calloc(14 * N * F + 2 * C * F, sizeof(float));
+    float *r[7], *f[7]; /* hid gate up dgate dup dhid dW (dW is C x F) */
+    for (int i = 0; i < 7; i++)
+        r[i] = buf + 2 * (size_t)i * N * F, f[i] = r[i] + N * F;
+    r[6] = buf + 14 * N * F, f[6] = r[6] + C * F;
+    int saved = omp_get_max_threads(), prev = ad_kernels_set_bf16(bf16);
+    omp_set_num_threads(threads);
+    float *gu[2] = {r[1], r[2]};
+    ad_matmul_forward_parts(gu, x, W, N, C, F, 2);
+    ad_swiglu_forward(r[0], r[1], r[2], N, F);
+    ad_matmul_backward_into(r[5], r[6], dy, r[0], Wd, N, F, C);
+    ad_swiglu_backward(r[3], r[4], r[5], r[1], r[2], N, F);
+    ad_matmul_forward_swiglu(f[0], f[1], f[2], x, W, N, C, F);
+    ad_matmul_backward_swiglu_into(f[3], f[4], f[5], f[6], dy, f[0], Wd, f[1], f[2], N, F, C);
+    omp_set_num_threads(saved);
+    ad_kernels_set_bf16(prev);
+    static const char *names[7] = {"hid", "gate", "up", "dgate", "dup", "dhid", "dW_down"};
+    for (int i = 0; i < 7; i++)
+        CHECK_MSG(memcmp(r[i], f[i], (i < 6 ? N * F : C * F) * sizeof(float)) == 0,
+                  "%s differs: N %zu C %zu F %zu bf16 %d threads %d", names[i], N, C, F, bf16,
+                  threads);
+    free(x), free(W), free(Wd), free(dy), free(buf);
+}
+
+static void test_swiglu_fused(void) {
+    static const size_t shapes[][3] = {{500, 96, 64}, {150, 64, 128}, {20, 32, 64}, {300, 64, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int bf16 = 0; bf16 <= have_bf16(); bf16++)
+            for (int t = 1; t <= 2; t++)
+                check_swiglu(shapes[s][0], shapes[s][1], shapes[s][2], bf16, t);
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
     RUN(test_exact_on_integers);
     RUN(test_threads_agree);
     RUN(test_parts);
+    RUN(test_swiglu_fused);
     return test_summary();
 }

@@ -223,7 +223,7 @@ void ad_matmul_backward_into(float *din, float *dW, const float *dout, const flo
 void ad_matmul_forward_parts(float *const *out, const float *in, const float *W, size_t N, size_t I,
                              size_t O, size_t parts) {
     if (g_bf16 && N && O && I &&
-        ad_gemm_bf16_parts(N, parts * O, I, &in, I, I, 1, W, 1, I, out, O, O, 0) == 0)
+        ad_gemm_bf16_parts(N, parts * O, I, &in, I, I, 1, W, 1, I, out, O, O, 0, NULL) == 0)
         return;
     for (size_t p = 0; p < parts; p++)
         ad_matmul_forward(out[p], in, W + p * O * I, N, I, O, 0);
@@ -233,16 +233,67 @@ void ad_matmul_backward_parts_into(float *din, float *dW, const float *const *do
                                    const float *W, size_t N, size_t I, size_t O, size_t parts) {
     if (g_bf16 && N && I && O && parts) {
         /* din[N,I] = [dout_0 .. dout_p] @ [W_0; ..; W_p], K = parts*O */
-        if (din && ad_gemm_bf16_parts(N, I, parts * O, dout, O, O, 1, W, I, 1, &din, I, I, 0) == 0)
+        if (din &&
+            ad_gemm_bf16_parts(N, I, parts * O, dout, O, O, 1, W, I, 1, &din, I, I, 0, NULL) == 0)
             din = NULL;
         /* dW[parts*O, I] += [dout_0 .. dout_p]^T @ in */
-        if (dW && ad_gemm_bf16_parts(parts * O, I, N, dout, O, 1, O, in, I, 1, &dW, I, I, 1) == 0)
+        if (dW &&
+            ad_gemm_bf16_parts(parts * O, I, N, dout, O, 1, O, in, I, 1, &dW, I, I, 1, NULL) == 0)
             dW = NULL;
         if (!din && !dW) return;
     }
     for (size_t p = 0; p < parts; p++)
         matmul_backward(din, p > 0, dW ? dW + p * O * I : NULL, dout[p], in, W + p * O * I, N, I,
                         O);
+}
+
+/* SwiGLU on whole rows of an [N,F] product, run by the bf16 product as soon
+ * as it has summed them (ad_gemm_rows_done); AVX-512 is there whenever bf16 is. */
+typedef struct swiglu_rows {
+    float *out0, *out1;
+    const float *in0, *in1, *in2;
+    size_t F;
+} swiglu_rows;
+
+static void swiglu_forward_rows(void *ctx, size_t m0, size_t m1) {
+    const swiglu_rows *s = ctx;
+    size_t o = m0 * s->F;
+    ad_swiglu_forward_avx512(s->out0 + o, s->in0 + o, s->in1 + o, (m1 - m0) * s->F);
+}
+
+static void swiglu_backward_rows(void *ctx, size_t m0, size_t m1) {
+    const swiglu_rows *s = ctx;
+    size_t o = m0 * s->F;
+    ad_swiglu_backward_avx512(s->out0 + o, s->out1 + o, s->in0 + o, s->in1 + o, s->in2 + o,
+                              (m1 - m0) * s->F);
+}
+
+void ad_matmul_forward_swiglu(float *hid, float *gate, float *up, const float *in, const float *W,
+                              size_t N, size_t C, size_t F) {
+    float *gate_up[2] = {gate, up};
+    swiglu_rows s = {hid, NULL, gate, up, NULL, F};
+    ad_gemm_rows_done done = {swiglu_forward_rows, &s};
+    if (g_bf16 && N && C && F &&
+        ad_gemm_bf16_parts(N, 2 * F, C, &in, C, C, 1, W, 1, C, gate_up, F, F, 0, &done) == 0)
+        return;
+    ad_matmul_forward_parts(gate_up, in, W, N, C, F, 2);
+    ad_swiglu_forward(hid, gate, up, N, F);
+}
+
+void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float *dW_down,
+                                    const float *dout, const float *hid, const float *W_down,
+                                    const float *gate, const float *up, size_t N, size_t F,
+                                    size_t C) {
+    swiglu_rows s = {dgate, dup, dhid, gate, up, F};
+    ad_gemm_rows_done done = {swiglu_backward_rows, &s};
+    if (g_bf16 && N && F && C &&
+        ad_gemm_bf16_parts(N, F, C, &dout, SIZE_MAX, C, 1, W_down, F, 1, &dhid, SIZE_MAX, F, 0,
+                           &done) == 0) {
+        ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);
+        return;
+    }
+    ad_matmul_backward_into(dhid, dW_down, dout, hid, W_down, N, F, C);
+    ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
 }
 
 /* ---- RMSNorm ----------------------------------------------------------------------------- */

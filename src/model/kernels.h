@@ -68,6 +68,22 @@ void ad_matmul_forward_parts(float *const *out, const float *in, const float *W,
  * with bf16 products on, din is one sum over all parts (other bits). */
 void ad_matmul_backward_parts_into(float *din, float *dW, const float *const *dout, const float *in,
                                    const float *W, size_t N, size_t I, size_t O, size_t parts);
+/* The MLP's first half, hid = silu(gate) * up with [gate | up] = in @
+ * [W_gate; W_up]^T (W_up right after W_gate, both [F,C]): the same bits as
+ * ad_matmul_forward_parts(.., 2) then ad_swiglu_forward. With bf16 products
+ * on, each block of rows goes through SwiGLU as soon as its gate and up are
+ * summed, while they are in cache, instead of in a pass of its own. */
+void ad_matmul_forward_swiglu(float *hid, float *gate, float *up, const float *in, const float *W,
+                              size_t N, size_t C, size_t F);
+/* Its counterpart in the backward of the MLP's second half, out = hid @
+ * W_down^T (W_down [C,F]): dhid = dout @ W_down (overwritten), dW_down +=
+ * dout^T @ hid, and dgate, dup from dhid as ad_swiglu_backward gives them
+ * (overwritten): the same bits as ad_matmul_backward_into then
+ * ad_swiglu_backward, with the same fusion in bf16. */
+void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float *dW_down,
+                                    const float *dout, const float *hid, const float *W_down,
+                                    const float *gate, const float *up, size_t N, size_t F,
+                                    size_t C);
 /* A weight matrix W[O,I] prepared once for many products out = in @ W^T
  * (decoding multiplies by each weight at every step; packing it anew each time
  * cost about half as much as the product). It refers to W, which must stay

@@ -274,7 +274,8 @@ AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
 
 int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
                        size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
-                       float *const *C, size_t c_part, size_t ldc, int accumulate) {
+                       float *const *C, size_t c_part, size_t ldc, int accumulate,
+                       const ad_gemm_rows_done *done) {
     if (M == 0 || N == 0) return 0;
     int a_rows = !(ars == 1 && acs != 1);
     if ((a_rows ? a_part < K && (a_part % 32 || acs != 1) : a_part < M && a_part % 16) ||
@@ -287,6 +288,7 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                     size_t n = N - j < c_part ? N - j : c_part;
                     memset(C[j / c_part] + i * ldc, 0, n * sizeof(float));
                 }
+        if (done) done->fn(done->ctx, 0, M);
         return 0;
     }
     size_t K2 = (K + 1) / 2, panels = (N + NR - 1) / NR,
@@ -346,6 +348,7 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                 else
                     pack_a_cols_block(mine_a, ROW_UNIT, A, a_part, acs, M, K, m0, 0, K2);
                 compute_block(&g, mine_a, m0, ROW_UNIT, Bp, 0, m0, m1, 0, panels);
+                if (done) done->fn(done->ctx, m0, m1); /* its rows are whole and in cache */
             } else if (own_b) {
                 size_t q0 = u * COL_UNIT, q1 = panels - q0 < COL_UNIT ? panels : q0 + COL_UNIT;
                 for (size_t q = q0; q < q1; q++)
@@ -354,6 +357,11 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
             } else {
                 compute_unit(&g, u);
             }
+        }
+        if (done && !own_a) { /* past the loop's barrier every row is whole */
+#pragma omp for schedule(dynamic)
+            for (size_t m0 = 0; m0 < M; m0 += ROW_UNIT)
+                done->fn(done->ctx, m0, M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT);
         }
     }
     ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
@@ -365,5 +373,5 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
 int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                  const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
     return ad_gemm_bf16_parts(M, N, K, &A, SIZE_MAX, ars, acs, B, brs, bcs, &C, SIZE_MAX, ldc,
-                              accumulate);
+                              accumulate, NULL);
 }

@@ -71,6 +71,15 @@ int ad_gemm_avx512_packed(size_t M, size_t N, size_t K, const float *A, size_t l
  * when ad_kernels_have_bf16() (kernels.h). */
 int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                  const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
+/* Work on rows of C once they are final, inside the product's parallel
+ * region: fn(ctx, m0, m1) for rows [m0, m1), each row exactly once, by the
+ * thread that just summed those rows when its unit holds all of their columns
+ * (while they are still in its cache), else after the whole product. fn must
+ * give each row the same bits whatever rows share its call. */
+typedef struct ad_gemm_rows_done {
+    void (*fn)(void *ctx, size_t m0, size_t m1);
+    void *ctx;
+} ad_gemm_rows_done;
 /* ad_gemm_bf16 over an A and a C that come in parts, so that products sharing
  * an operand run as one (q/k/v, gate/up): A with contiguous rows is cut along
  * k, A(i, k) = A[k / a_part][i * ars + k % a_part] (a_part a multiple of 32);
@@ -78,10 +87,11 @@ int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_
  * acs] (a multiple of 16); C along j, C(i, j) = C[j / c_part][i * ldc + j %
  * c_part] (a multiple of 32). A part as large as the whole takes any size.
  * Each element is summed as ad_gemm_bf16 sums it. -1 also for parts of other
- * sizes (nothing done). */
+ * sizes (nothing done, done->fn not called). done may be NULL. */
 int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
                        size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
-                       float *const *C, size_t c_part, size_t ldc, int accumulate);
+                       float *const *C, size_t c_part, size_t ldc, int accumulate,
+                       const ad_gemm_rows_done *done);
 
 /* AVX-512 bodies of the kernels.h functions of the same names (same contracts). */
 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w, size_t N,

@@ -62,7 +62,7 @@ static void block_forward(const ad_model *m, ad_layer_acts *la, const ad_layer_w
     const ad_model_config *c = &m->cfg;
     size_t N = B * T, C = c->d_model, F = c->d_ff, H = c->n_heads, D = C / H;
     ad_rmsnorm_forward(la->xn1, la->rstd1, la->x, w->attn_norm, N, C, c->rms_eps);
-    float *qkv[3] = {la->q, la->k, la->v}, *gate_up[2] = {la->gate, la->up};
+    float *qkv[3] = {la->q, la->k, la->v};
     ad_matmul_forward_parts(qkv, la->xn1, w->wq, N, C, C, 3); /* wq, wk, wv are adjacent */
     const ad_activations *a = m->acts;
     const int32_t *seg = a->packed ? a->seg_start : NULL;
@@ -75,8 +75,7 @@ static void block_forward(const ad_model *m, ad_layer_acts *la, const ad_layer_w
     memcpy(la->x_mid, la->x, N * C * sizeof(float));
     ad_matmul_forward(la->x_mid, la->att, w->wo, N, C, C, 1);
     ad_rmsnorm_forward(la->xn2, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
-    ad_matmul_forward_parts(gate_up, la->xn2, w->w_gate, N, C, F, 2); /* w_gate, w_up adjacent */
-    ad_swiglu_forward(la->hid, la->gate, la->up, N, F);
+    ad_matmul_forward_swiglu(la->hid, la->gate, la->up, la->xn2, w->w_gate, N, C, F);
     memcpy(x_out, la->x_mid, N * C * sizeof(float));
     ad_matmul_forward(x_out, la->hid, w->w_down, N, F, C, 1);
 }

@@ -233,6 +233,67 @@ static void test_swiglu_fused(void) {
                 check_swiglu(shapes[s][0], shapes[s][1], shapes[s][2], bf16, t);
 }
 
+/* The whole MLP backward (ad_mlp_backward_into), whose bf16 path hands dgate
+ * and dup to the products in bf16 only: the bits of the two calls it
+ * replaces, on the same shapes as above (F = 40 takes the fp32 hand-over). */
+static void check_mlp_backward(size_t N, size_t C, size_t F, int bf16, int threads) {
+    float *xn = randv(N * C, 0), *W = randv(2 * F * C, 0), *Wd = randv(C * F, 0);
+    float *dy = randv(N * C, 0), *g = randv(N * F, 0), *u = randv(N * F, 0), *h = randv(N * F, 0);
+    float *r[7], *f[7]; /* dxn dW_gate dW_down dhid dgate dup, as [N,C] [2F,C] [C,F] [N,F]... */
+    size_t sizes[6] = {N * C, 2 * F * C, C * F, N * F, N * F, N * F};
+    for (int i = 0; i < 6; i++)
+        r[i] = calloc(sizes[i], sizeof(float)), f[i] = calloc(sizes[i], sizeof(float));
+    int saved = omp_get_max_threads(), prev = ad_kernels_set_bf16(bf16);
+    omp_set_num_threads(threads);
+    ad_matmul_backward_swiglu_into(r[4], r[5], r[3], r[2], dy, h, Wd, g, u, N, F, C);
+    const float *gu[2] = {r[4], r[5]};
+    ad_matmul_backward_parts_into(r[0], r[1], gu, xn, W, N, C, F, 2);
+    ad_mlp_backward_into(f[0], f[1], f[2], f[3], f[4], f[5], dy, xn, h, g, u, W, Wd, N, C, F);
+    omp_set_num_threads(saved);
+    ad_kernels_set_bf16(prev);
+    static const char *names[4] = {"dxn", "dW_gate", "dW_down", "dhid"};
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(memcmp(r[i], f[i], sizes[i] * sizeof(float)) == 0,
+                  "%s differs: N %zu C %zu F %zu bf16 %d threads %d", names[i], N, C, F, bf16,
+                  threads);
+    for (int i = 0; i < 6; i++)
+        free(r[i]), free(f[i]);
+    free(xn), free(W), free(Wd), free(dy), free(g), free(u), free(h);
+}
+
+static void test_mlp_backward(void) {
+    static const size_t shapes[][3] = {{500, 96, 64}, {150, 64, 128}, {20, 32, 64}, {300, 64, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int bf16 = 0; bf16 <= have_bf16(); bf16++)
+            for (int t = 1; t <= 2; t++)
+                check_mlp_backward(shapes[s][0], shapes[s][1], shapes[s][2], bf16, t);
+}
+
+/* bf16 operands given already rounded (ad_gemm_bf16_a16), by rows and by
+ * columns, against the same product of their floats (ad_gemm_bf16), on shapes
+ * that take every path: the bits must agree. */
+static void test_a16(void) {
+    if (!have_bf16()) return;
+    static const size_t shapes[][3] = {{430, 70, 96}, {60, 96, 130}, {390, 40, 450}, {5, 17, 4}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int cols = 0; cols < 2; cols++) {
+            size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = randv(M * K, 0), *B = randv(K * N, 0);
+            float *want = calloc(M * N, sizeof(float)), *got = calloc(M * N, sizeof(float));
+            uint16_t *h = malloc(M * K * sizeof(uint16_t));
+            size_t rs = cols ? 1 : K, cs = cols ? M : 1;
+            ad_bf16_round(h, A, M * K);
+            CHECK(ad_gemm_bf16(M, N, K, A, rs, cs, B, N, 1, want, N, 0) == 0);
+            CHECK(ad_gemm_bf16_a16(M, N, K, h, rs, cs, B, N, 1, got, N, 0) == 0);
+            CHECK_MSG(memcmp(want, got, M * N * sizeof(float)) == 0, "M %zu N %zu K %zu cols %d", M,
+                      N, K, cols);
+            free(A), free(B), free(want), free(got), free(h);
+        }
+    uint16_t one = 0;
+    float x = 0;
+    CHECK(ad_gemm_bf16_a16(2, 2, 3, &one, 3, 1, &x, 2, 1, &x, 2, 0) == -1); /* odd rows */
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
@@ -240,5 +301,7 @@ int main(void) {
     RUN(test_threads_agree);
     RUN(test_parts);
     RUN(test_swiglu_fused);
+    RUN(test_mlp_backward);
+    RUN(test_a16);
     return test_summary();
 }

@@ -296,6 +296,69 @@ void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float
     ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
 }
 
+/* The SwiGLU backward's rows rounded to bf16 into rows of [dgate | dup], the
+ * next products' operand: no fp32 dgate and dup go out to memory. */
+typedef struct swiglu_rows_bf16 {
+    uint16_t *out; /* [N][2F] */
+    const float *dh, *gate, *up;
+    size_t F;
+} swiglu_rows_bf16;
+
+static void swiglu_backward_rows_bf16(void *ctx, size_t m0, size_t m1) {
+    enum { CHUNK = 256 };
+    const swiglu_rows_bf16 *s = ctx;
+    float dg[CHUNK], du[CHUNK];
+    for (size_t m = m0; m < m1; m++)
+        for (size_t c = 0; c < s->F; c += CHUNK) {
+            size_t n = s->F - c < CHUNK ? s->F - c : CHUNK, o = m * s->F + c;
+            ad_swiglu_backward_avx512(dg, du, s->dh + o, s->gate + o, s->up + o, n);
+            ad_bf16_round(s->out + 2 * m * s->F + c, dg, n);
+            ad_bf16_round(s->out + 2 * m * s->F + s->F + c, du, n);
+        }
+}
+
+/* The bf16 MLP backward with [dgate | dup] in bf16 only; 0 when done, -1
+ * when scratch memory could not be had before anything was written. */
+static int mlp_backward_bf16(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
+                             float *dup, const float *dout, const float *xn, const float *hid,
+                             const float *gate, const float *up, const float *W_gate,
+                             const float *W_down, size_t N, size_t C, size_t F) {
+    uint16_t *g16 = (uint16_t *)ad_scratch_get(AD_SCRATCH_MLP, N * F);
+    if (!g16) return -1;
+    swiglu_rows_bf16 s = {g16, dhid, gate, up, F};
+    ad_gemm_rows_done done = {swiglu_backward_rows_bf16, &s};
+    if (ad_gemm_bf16_parts(N, F, C, &dout, SIZE_MAX, C, 1, W_down, F, 1, &dhid, SIZE_MAX, F, 0,
+                           &done) != 0) {
+        ad_scratch_put(AD_SCRATCH_MLP, (float *)g16);
+        return -1;
+    }
+    ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);
+    /* dxn = [dgate | dup] @ [W_gate; W_up]; dW_gate/up += [dgate | dup]^T @ xn */
+    int rc_din = ad_gemm_bf16_a16(N, C, 2 * F, g16, 2 * F, 1, W_gate, C, 1, dxn, C, 0);
+    int rc_dw = ad_gemm_bf16_a16(2 * F, C, N, g16, 1, 2 * F, xn, C, 1, dW_gate, C, 1);
+    ad_scratch_put(AD_SCRATCH_MLP, (float *)g16);
+    if (rc_din == 0 && rc_dw == 0) return 0;
+    /* out of scratch memory half way: the fp32 gradients from dhid, then the rest */
+    ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
+    const float *dgate_up[2] = {dgate, dup};
+    ad_matmul_backward_parts_into(rc_din ? dxn : NULL, rc_dw ? dW_gate : NULL, dgate_up, xn, W_gate,
+                                  N, C, F, 2);
+    return 0;
+}
+
+void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
+                          float *dup, const float *dout, const float *xn, const float *hid,
+                          const float *gate, const float *up, const float *W_gate,
+                          const float *W_down, size_t N, size_t C, size_t F) {
+    if (g_bf16 && N && C && F && F % 32 == 0 && /* dgate | dup: one operand, as in parts */
+        mlp_backward_bf16(dxn, dW_gate, dW_down, dhid, dgate, dup, dout, xn, hid, gate, up, W_gate,
+                          W_down, N, C, F) == 0)
+        return;
+    ad_matmul_backward_swiglu_into(dgate, dup, dhid, dW_down, dout, hid, W_down, gate, up, N, F, C);
+    const float *dgate_up[2] = {dgate, dup};
+    ad_matmul_backward_parts_into(dxn, dW_gate, dgate_up, xn, W_gate, N, C, F, 2);
+}
+
 /* ---- RMSNorm ----------------------------------------------------------------------------- */
 
 void ad_rmsnorm_forward(float *out, float *rstd, const float *in, const float *w, size_t N,

@@ -84,6 +84,17 @@ void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float
                                     const float *dout, const float *hid, const float *W_down,
                                     const float *gate, const float *up, size_t N, size_t F,
                                     size_t C);
+/* The whole MLP backward from dout = d(loss)/d(out), out = hid @ W_down^T,
+ * hid = silu(gate) * up, [gate | up] = xn @ [W_gate; W_up]^T: dxn [N,C]
+ * (overwritten), dW_gate (and dW_up after it) and dW_down (accumulated).
+ * dhid, dgate and dup [N,F] are working space. The bits of
+ * ad_matmul_backward_swiglu_into then ad_matmul_backward_parts_into(.., 2);
+ * with bf16 products on, dgate and dup go from the SwiGLU backward to the
+ * two products in bf16 (as the products would round them), never in fp32. */
+void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
+                          float *dup, const float *dout, const float *xn, const float *hid,
+                          const float *gate, const float *up, const float *W_gate,
+                          const float *W_down, size_t N, size_t C, size_t F);
 /* A weight matrix W[O,I] prepared once for many products out = in @ W^T
  * (decoding multiplies by each weight at every step; packing it anew each time
  * cost about half as much as the product). It refers to W, which must stay

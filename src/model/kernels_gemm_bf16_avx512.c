@@ -122,6 +122,30 @@ AD_BF16 static void pack_a_cols_block(uint32_t *dst, size_t width, const float *
     }
 }
 
+/* pack_a_cols_block for an A already in bf16, A(i, k) = A[i + k * acs]: the
+ * same pairs, by interleaving two rows of 16 values. */
+AD_BF16 static void pack_a_cols_block16(uint32_t *dst, size_t width, const uint16_t *A, size_t acs,
+                                        size_t M, size_t K, size_t i0, size_t p0, size_t p1) {
+    enum { G = ROW_UNIT / 16 };
+    __mmask16 m[G];
+    for (size_t g = 0; g < G; g++) {
+        size_t i = i0 + 16 * g;
+        m[g] = i < M ? ad_tail_mask(M - i) : 0;
+    }
+    for (size_t k2 = p0; k2 < p1; k2++) {
+        const uint16_t *r0 = A + 2 * k2 * acs + i0;
+        int odd_end = 2 * k2 + 1 >= K;
+        for (size_t g = 0; g < G; g++) {
+            __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m[g], r0 + 16 * g));
+            __m512i hi =
+                odd_end ? _mm512_setzero_si512()
+                        : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m[g], r0 + acs + 16 * g));
+            _mm512_storeu_si512(dst + k2 * width + 16 * g,
+                                _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+    }
+}
+
 /* Pairs k2 in [p0, p1) of all of A with contiguous columns into
  * Ap[k2 * Mp + i] (Mp: M rounded up to ROW_UNIT), zero for M <= i < Mp. */
 AD_BF16 static void pack_a_cols(uint32_t *Ap, const float *const *A, size_t part, size_t acs,
@@ -233,15 +257,16 @@ tile_fit(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, 
 typedef struct bf16_gemm {
     size_t M, N, K, K2, Mp, panels;
     const uint32_t *Ap, *Bp;
-    int a_rows;      /* Ap is [M][K2] (else [K2][Mp]) */
+    int a_rows;      /* Ap is [M][a_ld] (else [K2][Mp]) */
+    size_t a_ld;     /* pairs between rows of Ap when a_rows */
     float *const *C; /* C(i, j) = C[j / c_part][i * ldc + j % c_part] */
     size_t c_part, ldc;
     int accumulate;
 } bf16_gemm;
 
 /* Rows [m0, m1) x panels [q0, q1) of C, all of k, from A packed at `a` from
- * row a0 on (by rows when a_rows, else by columns `aw` rows wide) and B's
- * panels packed at `b` from panel b0 on. */
+ * row a0 on (by rows `aw` pairs apart when a_rows, else by columns `aw` rows
+ * wide) and B's panels packed at `b` from panel b0 on. */
 AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t a0, size_t aw,
                                   const uint32_t *bp, size_t b0, size_t m0, size_t m1, size_t q0,
                                   size_t q1) {
@@ -255,7 +280,7 @@ AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t 
                 size_t mr = m1 - i < MR ? m1 - i : MR;
                 float *c = g->C[j / g->c_part] + i * g->ldc + j % g->c_part;
                 if (g->a_rows)
-                    tile_fit(n2, a + (i - a0) * g->K2 + s, g->K2, 0, b, c, g->ldc, mr, nr, acc, 1);
+                    tile_fit(n2, a + (i - a0) * aw + s, aw, 0, b, c, g->ldc, mr, nr, acc, 1);
                 else
                     tile_fit(n2, a + s * aw + i - a0, 0, aw, b, c, g->ldc, mr, nr, acc, 0);
             }
@@ -269,18 +294,35 @@ AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
     size_t m0 = u / col_units * ROW_UNIT, q0 = u % col_units * COL_UNIT;
     size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
     size_t q1 = g->panels - q0 < COL_UNIT ? g->panels : q0 + COL_UNIT;
-    compute_block(g, g->Ap, 0, g->Mp, g->Bp, 0, m0, m1, q0, q1);
+    compute_block(g, g->Ap, 0, g->a_rows ? g->a_ld : g->Mp, g->Bp, 0, m0, m1, q0, q1);
 }
 
-int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
-                       size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
-                       float *const *C, size_t c_part, size_t ldc, int accumulate,
-                       const ad_gemm_rows_done *done) {
+/* A as the product gets it: fp32 in parts (ad_gemm_bf16_parts), or already
+ * rounded to bf16 (h; ad_gemm_bf16_a16), A(i, k) at i * rs + k * cs. */
+typedef struct a_source {
+    const float *const *A;
+    size_t part;
+    const uint16_t *h;
+    size_t rs, cs;
+} a_source;
+
+/* Whether the product takes A as given: bf16 rows are used in place, so they
+ * must hold whole pairs; fp32 parts must not split a packed block. */
+static int a_layout_ok(const a_source *a, int a_rows, size_t M, size_t K) {
+    if (a->h) return !a_rows || (a->cs == 1 && a->rs % 2 == 0 && K % 2 == 0);
+    if (a_rows) return a->part >= K || (a->part % 32 == 0 && a->cs == 1);
+    return a->part >= M || a->part % 16 == 0;
+}
+
+static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const float *B, size_t brs,
+                     size_t bcs, float *const *C, size_t c_part, size_t ldc, int accumulate,
+                     const ad_gemm_rows_done *done) {
+    const float *const *A = a->A;
+    size_t a_part = a->part, ars = a->rs, acs = a->cs;
     if (M == 0 || N == 0) return 0;
     int a_rows = !(ars == 1 && acs != 1);
-    if ((a_rows ? a_part < K && (a_part % 32 || acs != 1) : a_part < M && a_part % 16) ||
-        (c_part < N && c_part % NR))
-        return -1; /* parts that would split a packed block or a panel */
+    if (!a_layout_ok(a, a_rows, M, K)) return -1;
+    if (c_part < N && c_part % NR) return -1; /* parts that would split a panel */
     if (K == 0) {
         if (!accumulate)
             for (size_t i = 0; i < M; i++)
@@ -304,20 +346,35 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
      * first and shared (as both are when blocks are few: then units are
      * blocks of rows x columns). */
     int own_b = N > M && col_blocks >= 4 * nt;
-    int own_a = !own_b && (!a_rows || acs == 1) && blocks >= 4 * nt;
+    int in_place = a->h && a_rows; /* bf16 rows are pairs already */
+    int own_a = !own_b && !in_place && (!a_rows || acs == 1) && blocks >= 4 * nt;
     size_t a_words = own_a ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
     size_t b_words = (own_b ? nt * COL_UNIT : panels) * K2 * NR;
-    uint32_t *Ap = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
+    uint32_t *Ap = in_place ? NULL : (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
     uint32_t *Bp = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_B, b_words);
-    if (!Ap || !Bp) {
+    if ((!Ap && !in_place) || !Bp) {
         ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
         ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
         return -1;
     }
-    bf16_gemm g = {M, N, K, K2, Mp, panels, Ap, Bp, a_rows, C, c_part, ldc, accumulate};
+    const uint32_t *Apc = in_place ? (const uint32_t *)a->h : Ap;
+    bf16_gemm g = {.M = M,
+                   .N = N,
+                   .K = K,
+                   .K2 = K2,
+                   .Mp = Mp,
+                   .panels = panels,
+                   .Ap = Apc,
+                   .Bp = Bp,
+                   .a_rows = a_rows,
+                   .a_ld = in_place ? ars / 2 : K2,
+                   .C = C,
+                   .c_part = c_part,
+                   .ldc = ldc,
+                   .accumulate = accumulate};
     size_t units = own_a ? blocks : own_b ? col_blocks : blocks * col_blocks;
     if (nt > units) nt = units;
-    size_t a_chunks = own_a ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
+    size_t a_chunks = own_a || in_place ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
     size_t b_shared = own_b ? 0 : panels;
 #pragma omp parallel num_threads((int)nt)
     {
@@ -325,7 +382,10 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
 #pragma omp for schedule(static) nowait
         for (size_t w = 0; w < a_chunks; w++) {
             size_t lo = 16 * w, hi = lo + 16;
-            if (!a_rows)
+            if (a->h)
+                for (size_t i0 = 0; i0 < Mp; i0 += ROW_UNIT)
+                    pack_a_cols_block16(Ap + i0, Mp, a->h, acs, M, K, i0, lo, hi < K2 ? hi : K2);
+            else if (!a_rows)
                 pack_a_cols(Ap, A, a_part, acs, M, Mp, K, lo, hi < K2 ? hi : K2);
             else if (acs == 1)
                 pack_a_rows(Ap + lo * K2, A, a_part, ars, K, K2, lo, hi < M ? hi : M);
@@ -343,17 +403,19 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
         for (size_t u = 0; u < units; u++) {
             if (own_a) {
                 size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
-                if (a_rows)
+                if (a->h)
+                    pack_a_cols_block16(mine_a, ROW_UNIT, a->h, acs, M, K, m0, 0, K2);
+                else if (a_rows)
                     pack_a_rows(mine_a, A, a_part, ars, K, K2, m0, m1);
                 else
                     pack_a_cols_block(mine_a, ROW_UNIT, A, a_part, acs, M, K, m0, 0, K2);
-                compute_block(&g, mine_a, m0, ROW_UNIT, Bp, 0, m0, m1, 0, panels);
+                compute_block(&g, mine_a, m0, a_rows ? K2 : ROW_UNIT, Bp, 0, m0, m1, 0, panels);
                 if (done) done->fn(done->ctx, m0, m1); /* its rows are whole and in cache */
             } else if (own_b) {
                 size_t q0 = u * COL_UNIT, q1 = panels - q0 < COL_UNIT ? panels : q0 + COL_UNIT;
                 for (size_t q = q0; q < q1; q++)
                     pack_b_panel(mine_b + (q - q0) * K2 * NR, B, brs, bcs, N, K, K2, q);
-                compute_block(&g, Ap, 0, Mp, mine_b, q0, 0, M, q0, q1);
+                compute_block(&g, Apc, 0, a_rows ? g.a_ld : Mp, mine_b, q0, 0, M, q0, q1);
             } else {
                 compute_unit(&g, u);
             }
@@ -364,9 +426,35 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                 done->fn(done->ctx, m0, M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT);
         }
     }
-    ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
+    if (Ap) ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
     ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
     return 0;
+}
+
+int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size_t a_part,
+                       size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
+                       float *const *C, size_t c_part, size_t ldc, int accumulate,
+                       const ad_gemm_rows_done *done) {
+    a_source a = {A, a_part, NULL, ars, acs};
+    return gemm_bf16(M, N, K, &a, B, brs, bcs, C, c_part, ldc, accumulate, done);
+}
+
+int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars, size_t acs,
+                     const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
+    a_source a = {NULL, SIZE_MAX, A, ars, acs};
+    return gemm_bf16(M, N, K, &a, B, brs, bcs, &C, SIZE_MAX, ldc, accumulate, NULL);
+}
+
+AD_BF16 void ad_bf16_round(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 m = ad_tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m,
+                                 (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
+    }
 }
 
 /* One part of A and of C: parts of SIZE_MAX, as large as any whole. */

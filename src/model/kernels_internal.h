@@ -29,6 +29,7 @@ enum {
     AD_SCRATCH_GEMM_PARTS,
     AD_SCRATCH_ATTENTION,
     AD_SCRATCH_ROWSUM,
+    AD_SCRATCH_MLP,
     AD_SCRATCH_SLOTS
 };
 /* A 64-byte-aligned buffer of at least n floats, contents undefined; NULL when
@@ -92,6 +93,15 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                        size_t ars, size_t acs, const float *B, size_t brs, size_t bcs,
                        float *const *C, size_t c_part, size_t ldc, int accumulate,
                        const ad_gemm_rows_done *done);
+
+/* ad_gemm_bf16 with A already rounded to bf16, A(i, k) = A[i * ars + k * acs]:
+ * the bits of ad_gemm_bf16 on the floats that round to it. Rows (acs == 1)
+ * are used in place, so ars and K must be even; columns (ars == 1) take any
+ * size. -1 for other layouts (nothing done). */
+int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars, size_t acs,
+                     const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
+/* dst[i] = src[i] rounded to bf16 (nearest even), as the products round. */
+void ad_bf16_round(uint16_t *dst, const float *src, size_t n);
 
 /* AVX-512 bodies of the kernels.h functions of the same names (same contracts). */
 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w, size_t N,

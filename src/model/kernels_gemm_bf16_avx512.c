@@ -344,10 +344,13 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const floa
      * in cache, instead of the whole operand being converted first into one
      * buffer that the units then read back; the other operand is converted
      * first and shared (as both are when blocks are few: then units are
-     * blocks of rows x columns). */
+     * blocks of rows x columns). Rows of A given in bf16 need no conversion,
+     * but still go a block at a time against all of B, so that each is read
+     * once. */
     int own_b = N > M && col_blocks >= 4 * nt;
     int in_place = a->h && a_rows; /* bf16 rows are pairs already */
-    int own_a = !own_b && !in_place && (!a_rows || acs == 1) && blocks >= 4 * nt;
+    int row_units = !own_b && (!a_rows || acs == 1) && blocks >= 4 * nt;
+    int own_a = row_units && !in_place;
     size_t a_words = own_a ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
     size_t b_words = (own_b ? nt * COL_UNIT : panels) * K2 * NR;
     uint32_t *Ap = in_place ? NULL : (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
@@ -372,7 +375,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const floa
                    .c_part = c_part,
                    .ldc = ldc,
                    .accumulate = accumulate};
-    size_t units = own_a ? blocks : own_b ? col_blocks : blocks * col_blocks;
+    size_t units = row_units ? blocks : own_b ? col_blocks : blocks * col_blocks;
     if (nt > units) nt = units;
     size_t a_chunks = own_a || in_place ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
     size_t b_shared = own_b ? 0 : panels;
@@ -401,7 +404,11 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const floa
         uint32_t *mine_b = own_b ? Bp + tid * COL_UNIT * K2 * NR : NULL;
 #pragma omp for schedule(dynamic)
         for (size_t u = 0; u < units; u++) {
-            if (own_a) {
+            if (row_units && in_place) {
+                size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
+                compute_block(&g, Apc + m0 * g.a_ld, m0, g.a_ld, Bp, 0, m0, m1, 0, panels);
+                if (done) done->fn(done->ctx, m0, m1);
+            } else if (own_a) {
                 size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
                 if (a->h)
                     pack_a_cols_block16(mine_a, ROW_UNIT, a->h, acs, M, K, m0, 0, K2);
@@ -420,7 +427,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const floa
                 compute_unit(&g, u);
             }
         }
-        if (done && !own_a) { /* past the loop's barrier every row is whole */
+        if (done && !row_units) { /* past the loop's barrier every row is whole */
 #pragma omp for schedule(dynamic)
             for (size_t m0 = 0; m0 < M; m0 += ROW_UNIT)
                 done->fn(done->ctx, m0, M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT);

@@ -5,7 +5,8 @@
  * Per shape (N rows of activations, I inputs, O outputs of a linear layer):
  *   fwd     out[N,O] = in[N,I] W[O,I]^T          (ad_matmul_forward)
  *   packed  the same with W packed once          (ad_matmul_forward_packed)
- *   dgrad   din[N,I] += dout[N,O] W[O,I]         (ad_matmul_backward, din only)
+ *   dgrad   din[N,I] = dout[N,O] W[O,I]          (ad_matmul_backward_into, din only,
+ *                                                as the model calls it)
  *   wgrad   dW[O,I] += dout[N,O]^T in[N,I]       (ad_matmul_backward, dW only)
  * and, on CPUs with AVX512-BF16, fwd, dgrad and wgrad again with training's
  * mixed precision on (ad_kernels_set_bf16), against the fp32 engine.
@@ -56,7 +57,7 @@ static void run_engine(operands *o, int op) {
         ad_matmul_forward_packed(o->out, o->in, o->pw, s->N, 0);
         break;
     case DGRAD:
-        ad_matmul_backward(o->din, NULL, o->dout, o->in, o->W, s->N, s->I, s->O);
+        ad_matmul_backward_into(o->din, NULL, o->dout, o->in, o->W, s->N, s->I, s->O);
         break;
     default:
         ad_matmul_backward(NULL, o->dW, o->dout, o->in, o->W, s->N, s->I, s->O);
@@ -72,7 +73,7 @@ static void run_blas(operands *o, int op) {
                     o->out, O);
     else if (op == DGRAD)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, o->dout, O, o->W, I,
-                    1.0f, o->din, I);
+                    0.0f, o->din, I);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, o->dout, O, o->in, I,
                     1.0f, o->dW, I);

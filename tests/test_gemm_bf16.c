@@ -233,45 +233,68 @@ static void test_swiglu_fused(void) {
                 check_swiglu(shapes[s][0], shapes[s][1], shapes[s][2], bf16, t);
 }
 
-/* The whole MLP backward (ad_mlp_backward_into), whose bf16 path hands dgate
- * and dup to the products in bf16 only: the bits of the two calls it
- * replaces, on the same shapes as above (F = 40 takes the fp32 hand-over). */
-static void check_mlp_backward(size_t N, size_t C, size_t F, int bf16, int threads) {
+/* The whole MLP (ad_mlp_forward, ad_mlp_backward_into), whose bf16 path
+ * keeps hid and hands dgate and dup to the products in bf16 only: the bits of
+ * the calls it replaces, on the same shapes as above (F = 40 takes the fp32
+ * path), and the backward also from a bf16 hid with bf16 products off. */
+static void check_mlp(size_t N, size_t C, size_t F, int bf16, int threads) {
     float *xn = randv(N * C, 0), *W = randv(2 * F * C, 0), *Wd = randv(C * F, 0);
-    float *dy = randv(N * C, 0), *g = randv(N * F, 0), *u = randv(N * F, 0), *h = randv(N * F, 0);
-    float *r[7], *f[7]; /* dxn dW_gate dW_down dhid dgate dup, as [N,C] [2F,C] [C,F] [N,F]... */
-    size_t sizes[6] = {N * C, 2 * F * C, C * F, N * F, N * F, N * F};
-    for (int i = 0; i < 6; i++)
+    float *dy = randv(N * C, 0), *x0 = randv(N * C, 0);
+    /* out dxn dW_gate dW_down dhid dgate dup gate up hid */
+    size_t sizes[10] = {N * C, N * C, 2 * F * C, C * F, N * F, N * F, N * F, N * F, N * F, N * F};
+    float *r[10], *f[10];
+    for (int i = 0; i < 10; i++)
         r[i] = calloc(sizes[i], sizeof(float)), f[i] = calloc(sizes[i], sizeof(float));
+    memcpy(r[0], x0, N * C * sizeof(float));
+    memcpy(f[0], x0, N * C * sizeof(float));
     int saved = omp_get_max_threads(), prev = ad_kernels_set_bf16(bf16);
     omp_set_num_threads(threads);
-    ad_matmul_backward_swiglu_into(r[4], r[5], r[3], r[2], dy, h, Wd, g, u, N, F, C);
-    const float *gu[2] = {r[4], r[5]};
-    ad_matmul_backward_parts_into(r[0], r[1], gu, xn, W, N, C, F, 2);
-    ad_mlp_backward_into(f[0], f[1], f[2], f[3], f[4], f[5], dy, xn, h, g, u, W, Wd, N, C, F);
-    omp_set_num_threads(saved);
-    ad_kernels_set_bf16(prev);
-    static const char *names[4] = {"dxn", "dW_gate", "dW_down", "dhid"};
-    for (int i = 0; i < 4; i++)
-        CHECK_MSG(memcmp(r[i], f[i], sizes[i] * sizeof(float)) == 0,
+    ad_matmul_forward_swiglu(r[9], r[7], r[8], xn, W, N, C, F);
+    ad_matmul_forward(r[0], r[9], Wd, N, F, C, 1);
+    ad_matmul_backward_swiglu_into(r[5], r[6], r[4], r[3], dy, r[9], Wd, r[7], r[8], N, F, C);
+    const float *gu[2] = {r[5], r[6]};
+    ad_matmul_backward_parts_into(r[1], r[2], gu, xn, W, N, C, F, 2);
+    int h16 = ad_mlp_forward(f[0], f[9], f[7], f[8], xn, W, Wd, N, C, F);
+    CHECK(h16 == (bf16 && F % 32 == 0));
+    ad_mlp_backward_into(f[1], f[2], f[3], f[4], f[5], f[6], dy, xn, f[9], h16, f[7], f[8], W, Wd,
+                         N, C, F);
+    static const char *names[] = {"out", "dxn", "dW_gate", "dW_down", "dhid", "", "", "gate", "up"};
+    for (int i = 0; i < 9; i++)
+        CHECK_MSG(i == 5 || i == 6 || memcmp(r[i], f[i], sizes[i] * sizeof(float)) == 0,
                   "%s differs: N %zu C %zu F %zu bf16 %d threads %d", names[i], N, C, F, bf16,
                   threads);
-    for (int i = 0; i < 6; i++)
+    if (h16) { /* bf16 turned off between forward and backward: dW_down from the rounded hid */
+        ad_kernels_set_bf16(0);
+        memset(f[3], 0, C * F * sizeof(float));
+        memset(r[3], 0, C * F * sizeof(float));
+        ad_mlp_backward_into(f[1], f[2], f[3], f[4], f[5], f[6], dy, xn, f[9], 1, f[7], f[8], W, Wd,
+                             N, C, F);
+        uint16_t *h = (uint16_t *)f[9];
+        for (size_t i = 0; i < N * F; i++) { /* the floats hid rounds to */
+            uint32_t u = (uint32_t)h[i] << 16;
+            memcpy(&r[9][i], &u, sizeof u);
+        }
+        ad_matmul_backward(NULL, r[3], dy, r[9], Wd, N, F, C);
+        CHECK_MSG(memcmp(r[3], f[3], C * F * sizeof(float)) == 0, "dW_down from bf16, fp32");
+    }
+    omp_set_num_threads(saved);
+    ad_kernels_set_bf16(prev);
+    for (int i = 0; i < 10; i++)
         free(r[i]), free(f[i]);
-    free(xn), free(W), free(Wd), free(dy), free(g), free(u), free(h);
+    free(xn), free(W), free(Wd), free(dy), free(x0);
 }
 
-static void test_mlp_backward(void) {
+static void test_mlp(void) {
     static const size_t shapes[][3] = {{500, 96, 64}, {150, 64, 128}, {20, 32, 64}, {300, 64, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int bf16 = 0; bf16 <= have_bf16(); bf16++)
             for (int t = 1; t <= 2; t++)
-                check_mlp_backward(shapes[s][0], shapes[s][1], shapes[s][2], bf16, t);
+                check_mlp(shapes[s][0], shapes[s][1], shapes[s][2], bf16, t);
 }
 
-/* bf16 operands given already rounded (ad_gemm_bf16_a16), by rows and by
- * columns, against the same product of their floats (ad_gemm_bf16), on shapes
- * that take every path: the bits must agree. */
+/* bf16 operands given already rounded (ad_gemm_bf16_a16: A by rows and by
+ * columns; ad_gemm_bf16_b16: B by rows), against the same product of their
+ * floats (ad_gemm_bf16), on shapes that take every path: the bits must agree. */
 static void test_a16(void) {
     if (!have_bf16()) return;
     static const size_t shapes[][3] = {{430, 70, 96}, {60, 96, 130}, {390, 40, 450}, {5, 17, 4}};
@@ -289,8 +312,21 @@ static void test_a16(void) {
                       N, K, cols);
             free(A), free(B), free(want), free(got), free(h);
         }
+    static const size_t b_shapes[][3] = {{40, 600, 70}, {60, 96, 130}, {5, 17, 3}};
+    for (size_t s = 0; s < sizeof b_shapes / sizeof b_shapes[0]; s++) {
+        size_t M = b_shapes[s][0], N = b_shapes[s][1], K = b_shapes[s][2];
+        float *A = randv(M * K, 0), *B = randv(K * N, 0);
+        float *want = calloc(M * N, sizeof(float)), *got = calloc(M * N, sizeof(float));
+        uint16_t *h = malloc(K * N * sizeof(uint16_t));
+        ad_bf16_round(h, B, K * N);
+        CHECK(ad_gemm_bf16(M, N, K, A, K, 1, B, N, 1, want, N, 1) == 0);
+        CHECK(ad_gemm_bf16_b16(M, N, K, A, K, 1, h, N, 1, got, N, 1) == 0);
+        CHECK_MSG(memcmp(want, got, M * N * sizeof(float)) == 0, "B16: M %zu N %zu K %zu", M, N, K);
+        free(A), free(B), free(want), free(got), free(h);
+    }
     uint16_t one = 0;
     float x = 0;
+    CHECK(ad_gemm_bf16_b16(2, 2, 2, &x, 2, 1, &one, 1, 2, &x, 2, 0) == -1); /* B by columns */
     CHECK(ad_gemm_bf16_a16(2, 2, 3, &one, 3, 1, &x, 2, 1, &x, 2, 0) == -1); /* odd rows */
 }
 
@@ -301,7 +337,7 @@ int main(void) {
     RUN(test_threads_agree);
     RUN(test_parts);
     RUN(test_swiglu_fused);
-    RUN(test_mlp_backward);
+    RUN(test_mlp);
     RUN(test_a16);
     return test_summary();
 }

@@ -23,7 +23,8 @@ typedef struct ad_layer_acts {
     float *att;             /* attention output before o_proj */
     float *x_mid;           /* residual after attention */
     float *xn2, *rstd2;     /* MLP RMSNorm output, 1/rms [N] */
-    float *gate, *up, *hid; /* [N,F]; hid = silu(gate) * up */
+    float *gate, *up, *hid; /* [N,F]; hid = silu(gate) * up, as ad_mlp_forward keeps it */
+    int hid_bf16;           /* hid holds its bf16 rounding (ad_mlp_forward's result) */
 } ad_layer_acts;
 
 struct ad_activations {

@@ -296,14 +296,50 @@ void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float
     ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
 }
 
-/* The SwiGLU backward's rows rounded to bf16 into rows of [dgate | dup], the
- * next products' operand: no fp32 dgate and dup go out to memory. */
+/* Rows of SwiGLU or its backward rounded to bf16, for the products that take them. */
 typedef struct swiglu_rows_bf16 {
     uint16_t *out; /* [N][2F] */
     const float *dh, *gate, *up;
     size_t F;
 } swiglu_rows_bf16;
 
+/* SwiGLU's rows rounded to bf16 (the down projection's operand, in its
+ * forward and weight gradient): no fp32 hid goes out to memory. */
+static void swiglu_forward_rows_bf16(void *ctx, size_t m0, size_t m1) {
+    enum { CHUNK = 256 };
+    const swiglu_rows_bf16 *s = ctx;
+    float h[CHUNK];
+    for (size_t m = m0; m < m1; m++)
+        for (size_t c = 0; c < s->F; c += CHUNK) {
+            size_t n = s->F - c < CHUNK ? s->F - c : CHUNK, o = m * s->F + c;
+            ad_swiglu_forward_avx512(h, s->gate + o, s->up + o, n);
+            ad_bf16_round(s->out + o, h, n);
+        }
+}
+
+int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *xn,
+                   const float *W_gate, const float *W_down, size_t N, size_t C, size_t F) {
+    if (g_bf16 && N && C && F && F % 32 == 0) {
+        float *gate_up[2] = {gate, up};
+        uint16_t *h16 = (uint16_t *)hid;
+        swiglu_rows_bf16 s = {h16, NULL, gate, up, F};
+        ad_gemm_rows_done done = {swiglu_forward_rows_bf16, &s};
+        if (ad_gemm_bf16_parts(N, 2 * F, C, &xn, C, C, 1, W_gate, 1, C, gate_up, F, F, 0, &done) ==
+            0) {
+            if (ad_gemm_bf16_a16(N, C, F, h16, F, 1, W_down, 1, F, out, C, 1) == 0) return 1;
+            /* no scratch memory for B: back to floats, from the floats' own source */
+            ad_swiglu_forward(hid, gate, up, N, F);
+            ad_matmul_forward(out, hid, W_down, N, F, C, 1);
+            return 0;
+        }
+    }
+    ad_matmul_forward_swiglu(hid, gate, up, xn, W_gate, N, C, F);
+    ad_matmul_forward(out, hid, W_down, N, F, C, 1);
+    return 0;
+}
+
+/* The SwiGLU backward's rows rounded to bf16 into rows of [dgate | dup], the
+ * next products' operand: no fp32 dgate and dup go out to memory. */
 static void swiglu_backward_rows_bf16(void *ctx, size_t m0, size_t m1) {
     enum { CHUNK = 256 };
     const swiglu_rows_bf16 *s = ctx;
@@ -317,11 +353,33 @@ static void swiglu_backward_rows_bf16(void *ctx, size_t m0, size_t m1) {
         }
 }
 
+/* bf16 values back to floats (exactly). */
+static void widen_bf16(float *dst, const uint16_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
+/* dW_down[C,F] += dout^T @ hid, hid in the form ad_mlp_forward left it;
+ * spare: [N,F] floats of working space. */
+static void down_weight_gradient(float *dW_down, const float *dout, const float *hid, int hid_bf16,
+                                 const float *W_down, size_t N, size_t C, size_t F, float *spare) {
+    if (hid_bf16 && g_bf16 &&
+        ad_gemm_bf16_b16(C, F, N, dout, 1, C, (const uint16_t *)hid, F, 1, dW_down, F, 1) == 0)
+        return;
+    if (hid_bf16) { /* bf16 off since the forward, or no scratch memory: the floats it rounds to */
+        widen_bf16(spare, (const uint16_t *)hid, N * F);
+        hid = spare;
+    }
+    ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);
+}
+
 /* The bf16 MLP backward with [dgate | dup] in bf16 only; 0 when done, -1
  * when scratch memory could not be had before anything was written. */
 static int mlp_backward_bf16(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
                              float *dup, const float *dout, const float *xn, const float *hid,
-                             const float *gate, const float *up, const float *W_gate,
+                             int hid_bf16, const float *gate, const float *up, const float *W_gate,
                              const float *W_down, size_t N, size_t C, size_t F) {
     uint16_t *g16 = (uint16_t *)ad_scratch_get(AD_SCRATCH_MLP, N * F);
     if (!g16) return -1;
@@ -332,7 +390,7 @@ static int mlp_backward_bf16(float *dxn, float *dW_gate, float *dW_down, float *
         ad_scratch_put(AD_SCRATCH_MLP, (float *)g16);
         return -1;
     }
-    ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);
+    down_weight_gradient(dW_down, dout, hid, hid_bf16, W_down, N, C, F, dgate);
     /* dxn = [dgate | dup] @ [W_gate; W_up]; dW_gate/up += [dgate | dup]^T @ xn */
     int rc_din = ad_gemm_bf16_a16(N, C, 2 * F, g16, 2 * F, 1, W_gate, C, 1, dxn, C, 0);
     int rc_dw = ad_gemm_bf16_a16(2 * F, C, N, g16, 1, 2 * F, xn, C, 1, dW_gate, C, 1);
@@ -348,13 +406,14 @@ static int mlp_backward_bf16(float *dxn, float *dW_gate, float *dW_down, float *
 
 void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
                           float *dup, const float *dout, const float *xn, const float *hid,
-                          const float *gate, const float *up, const float *W_gate,
+                          int hid_bf16, const float *gate, const float *up, const float *W_gate,
                           const float *W_down, size_t N, size_t C, size_t F) {
     if (g_bf16 && N && C && F && F % 32 == 0 && /* dgate | dup: one operand, as in parts */
-        mlp_backward_bf16(dxn, dW_gate, dW_down, dhid, dgate, dup, dout, xn, hid, gate, up, W_gate,
-                          W_down, N, C, F) == 0)
+        mlp_backward_bf16(dxn, dW_gate, dW_down, dhid, dgate, dup, dout, xn, hid, hid_bf16, gate,
+                          up, W_gate, W_down, N, C, F) == 0)
         return;
-    ad_matmul_backward_swiglu_into(dgate, dup, dhid, dW_down, dout, hid, W_down, gate, up, N, F, C);
+    down_weight_gradient(dW_down, dout, hid, hid_bf16, W_down, N, C, F, dgate);
+    ad_matmul_backward_swiglu_into(dgate, dup, dhid, NULL, dout, hid, W_down, gate, up, N, F, C);
     const float *dgate_up[2] = {dgate, dup};
     ad_matmul_backward_parts_into(dxn, dW_gate, dgate_up, xn, W_gate, N, C, F, 2);
 }

@@ -60,8 +60,8 @@ void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, si
  * (the weights lie one after another). The same bits as `parts` calls of
  * ad_matmul_forward; with bf16 products on, one product whose input is
  * converted once. */
-void ad_matmul_forward_parts(float *const *out, const float *in, const float *W, size_t N,
-                             size_t I, size_t O, size_t parts);
+void ad_matmul_forward_parts(float *const *out, const float *in, const float *W, size_t N, size_t I,
+                             size_t O, size_t parts);
 /* Their backward: din[N,I] = sum_p dout[p] @ W_p (overwritten), dW_p += dout[p]^T @ in
  * with dW_p = dW + p*O*I. Either may be NULL. In fp32 the bits of
  * ad_matmul_backward_into for p = 0 then ad_matmul_backward for the others;
@@ -84,16 +84,24 @@ void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float
                                     const float *dout, const float *hid, const float *W_down,
                                     const float *gate, const float *up, size_t N, size_t F,
                                     size_t C);
-/* The whole MLP backward from dout = d(loss)/d(out), out = hid @ W_down^T,
- * hid = silu(gate) * up, [gate | up] = xn @ [W_gate; W_up]^T: dxn [N,C]
- * (overwritten), dW_gate (and dW_up after it) and dW_down (accumulated).
- * dhid, dgate and dup [N,F] are working space. The bits of
- * ad_matmul_backward_swiglu_into then ad_matmul_backward_parts_into(.., 2);
+/* The MLP: out[N,C] += hid @ W_down^T (W_down [C,F]), hid = silu(gate) *
+ * up, [gate | up] = xn @ [W_gate; W_up]^T (W_up right after W_gate, both
+ * [F,C]). gate and up are kept for the backward; hid ([N,F] floats of room)
+ * holds what the backward needs of it, in the products' precision: the
+ * floats (returns 0), or with bf16 products on their bf16 rounding in its
+ * first half (returns 1), which is all a bf16 product would use. The bits of
+ * ad_matmul_forward_swiglu then ad_matmul_forward(out, hid, .., 1). */
+int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *xn,
+                   const float *W_gate, const float *W_down, size_t N, size_t C, size_t F);
+/* Its backward from dout = d(loss)/d(out): dxn [N,C] (overwritten), dW_gate
+ * (and dW_up after it) and dW_down (accumulated); hid and hid_bf16 as the
+ * forward left them. dhid, dgate and dup [N,F] are working space. The bits
+ * of ad_matmul_backward_swiglu_into then ad_matmul_backward_parts_into(.., 2);
  * with bf16 products on, dgate and dup go from the SwiGLU backward to the
  * two products in bf16 (as the products would round them), never in fp32. */
 void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
                           float *dup, const float *dout, const float *xn, const float *hid,
-                          const float *gate, const float *up, const float *W_gate,
+                          int hid_bf16, const float *gate, const float *up, const float *W_gate,
                           const float *W_down, size_t N, size_t C, size_t F);
 /* A weight matrix W[O,I] prepared once for many products out = in @ W^T
  * (decoding multiplies by each weight at every step; packing it anew each time

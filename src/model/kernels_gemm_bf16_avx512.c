@@ -209,6 +209,26 @@ AD_BF16 static void pack_b_panel(uint32_t *dst, const float *B, size_t brs, size
     }
 }
 
+/* pack_b_panel's rows-along-j case for a B already in bf16, B(k, j) =
+ * B[k * brs + j]: the same pairs, by interleaving two rows of 16 values. */
+AD_BF16 static void pack_b_panel16(uint32_t *dst, const uint16_t *B, size_t brs, size_t N, size_t K,
+                                   size_t K2, size_t p) {
+    size_t j = p * NR, nr = N - j < NR ? N - j : NR;
+    __mmask16 m[2] = {ad_tail_mask(nr), nr > 16 ? ad_tail_mask(nr - 16) : 0};
+    for (size_t k2 = 0; k2 < K2; k2++) {
+        const uint16_t *r0 = B + 2 * k2 * brs + j, *r1 = r0 + brs;
+        int odd_end = 2 * k2 + 1 >= K;
+        for (int h = 0; h < 2; h++) {
+            __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m[h], r0 + 16 * h));
+            __m512i hi = odd_end
+                             ? _mm512_setzero_si512()
+                             : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m[h], r1 + 16 * h));
+            _mm512_store_si512(dst + k2 * NR + 16 * h,
+                               _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+    }
+}
+
 /* ---- the register tile ------------------------------------------------------------------ */
 
 /* C[mr, nr] (+)= sum over n2 pairs of A(i, k2) . B(k2, j), computing NROW (>=
@@ -314,14 +334,29 @@ static int a_layout_ok(const a_source *a, int a_rows, size_t M, size_t K) {
     return a->part >= M || a->part % 16 == 0;
 }
 
-static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const float *B, size_t brs,
-                     size_t bcs, float *const *C, size_t c_part, size_t ldc, int accumulate,
+/* B likewise: fp32, or bf16 (h) with rows along j, B(k, j) at k * rs + j * cs. */
+typedef struct b_source {
+    const float *B;
+    const uint16_t *h;
+    size_t rs, cs;
+} b_source;
+
+AD_BF16 static void pack_b(const b_source *b, uint32_t *dst, size_t N, size_t K, size_t K2,
+                           size_t p) {
+    if (b->h)
+        pack_b_panel16(dst, b->h, b->rs, N, K, K2, p);
+    else
+        pack_b_panel(dst, b->B, b->rs, b->cs, N, K, K2, p);
+}
+
+static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_source *b,
+                     float *const *C, size_t c_part, size_t ldc, int accumulate,
                      const ad_gemm_rows_done *done) {
     const float *const *A = a->A;
     size_t a_part = a->part, ars = a->rs, acs = a->cs;
     if (M == 0 || N == 0) return 0;
     int a_rows = !(ars == 1 && acs != 1);
-    if (!a_layout_ok(a, a_rows, M, K)) return -1;
+    if (!a_layout_ok(a, a_rows, M, K) || (b->h && b->cs != 1)) return -1;
     if (c_part < N && c_part % NR) return -1; /* parts that would split a panel */
     if (K == 0) {
         if (!accumulate)
@@ -397,7 +432,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const floa
         }
 #pragma omp for schedule(static) nowait
         for (size_t p = 0; p < b_shared; p++)
-            pack_b_panel(Bp + p * K2 * NR, B, brs, bcs, N, K, K2, p);
+            pack_b(b, Bp + p * K2 * NR, N, K, K2, p);
 #pragma omp barrier
         size_t tid = (size_t)omp_get_thread_num();
         uint32_t *mine_a = own_a ? Ap + tid * ROW_UNIT * K2 : NULL;
@@ -421,7 +456,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const floa
             } else if (own_b) {
                 size_t q0 = u * COL_UNIT, q1 = panels - q0 < COL_UNIT ? panels : q0 + COL_UNIT;
                 for (size_t q = q0; q < q1; q++)
-                    pack_b_panel(mine_b + (q - q0) * K2 * NR, B, brs, bcs, N, K, K2, q);
+                    pack_b(b, mine_b + (q - q0) * K2 * NR, N, K, K2, q);
                 compute_block(&g, Apc, 0, a_rows ? g.a_ld : Mp, mine_b, q0, 0, M, q0, q1);
             } else {
                 compute_unit(&g, u);
@@ -443,13 +478,24 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                        float *const *C, size_t c_part, size_t ldc, int accumulate,
                        const ad_gemm_rows_done *done) {
     a_source a = {A, a_part, NULL, ars, acs};
-    return gemm_bf16(M, N, K, &a, B, brs, bcs, C, c_part, ldc, accumulate, done);
+    b_source b = {B, NULL, brs, bcs};
+    return gemm_bf16(M, N, K, &a, &b, C, c_part, ldc, accumulate, done);
 }
 
 int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars, size_t acs,
                      const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
     a_source a = {NULL, SIZE_MAX, A, ars, acs};
-    return gemm_bf16(M, N, K, &a, B, brs, bcs, &C, SIZE_MAX, ldc, accumulate, NULL);
+    b_source b = {B, NULL, brs, bcs};
+    return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
+}
+
+int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
+                     const uint16_t *B, size_t brs, size_t bcs, float *C, size_t ldc,
+                     int accumulate) {
+    const float *const parts[1] = {A};
+    a_source a = {parts, SIZE_MAX, NULL, ars, acs};
+    b_source b = {NULL, B, brs, bcs};
+    return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
 }
 
 AD_BF16 void ad_bf16_round(uint16_t *dst, const float *src, size_t n) {

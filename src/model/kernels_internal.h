@@ -100,6 +100,11 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
  * size. -1 for other layouts (nothing done). */
 int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars, size_t acs,
                      const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate);
+/* ad_gemm_bf16 with B already rounded to bf16, B(k, j) = B[k * brs + j * bcs]:
+ * rows along j only (bcs == 1), else -1 (nothing done). */
+int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
+                     const uint16_t *B, size_t brs, size_t bcs, float *C, size_t ldc,
+                     int accumulate);
 /* dst[i] = src[i] rounded to bf16 (nearest even), as the products round. */
 void ad_bf16_round(uint16_t *dst, const float *src, size_t n);
 

@@ -22,7 +22,7 @@ static void block_backward(const ad_model *m, ad_activations *a, const ad_layer_
     size_t B = a->B, T = a->T, N = B * T, C = c->d_model, F = c->d_ff, H = c->n_heads, D = C / H;
     /* MLP: x_out = x_mid + hid @ w_down^T, hid = silu(gate) * up */
     ad_mlp_backward_into(a->dxn, g->w_gate, g->w_down, a->dhid, a->dgate, a->dup, a->dx, la->xn2,
-                         la->hid, la->gate, la->up, w->w_gate, w->w_down, N, C, F);
+                         la->hid, la->hid_bf16, la->gate, la->up, w->w_gate, w->w_down, N, C, F);
     const float *dqkv[3] = {a->dq, a->dk, a->dv};
     ad_rmsnorm_backward(a->dx, g->mlp_norm, a->dxn, la->x_mid, w->mlp_norm, la->rstd2, N, C);
     /* attention: x_mid = x + att @ wo^T */

@@ -75,9 +75,9 @@ static void block_forward(const ad_model *m, ad_layer_acts *la, const ad_layer_w
     memcpy(la->x_mid, la->x, N * C * sizeof(float));
     ad_matmul_forward(la->x_mid, la->att, w->wo, N, C, C, 1);
     ad_rmsnorm_forward(la->xn2, la->rstd2, la->x_mid, w->mlp_norm, N, C, c->rms_eps);
-    ad_matmul_forward_swiglu(la->hid, la->gate, la->up, la->xn2, w->w_gate, N, C, F);
     memcpy(x_out, la->x_mid, N * C * sizeof(float));
-    ad_matmul_forward(x_out, la->hid, w->w_down, N, F, C, 1);
+    la->hid_bf16 =
+        ad_mlp_forward(x_out, la->hid, la->gate, la->up, la->xn2, w->w_gate, w->w_down, N, C, F);
 }
 
 int ad_model_forward(ad_model *m, const ad_batch *b, double *loss_sum, size_t *n_targets,

@@ -306,15 +306,9 @@ typedef struct swiglu_rows_bf16 {
 /* SwiGLU's rows rounded to bf16 (the down projection's operand, in its
  * forward and weight gradient): no fp32 hid goes out to memory. */
 static void swiglu_forward_rows_bf16(void *ctx, size_t m0, size_t m1) {
-    enum { CHUNK = 256 };
     const swiglu_rows_bf16 *s = ctx;
-    float h[CHUNK];
-    for (size_t m = m0; m < m1; m++)
-        for (size_t c = 0; c < s->F; c += CHUNK) {
-            size_t n = s->F - c < CHUNK ? s->F - c : CHUNK, o = m * s->F + c;
-            ad_swiglu_forward_avx512(h, s->gate + o, s->up + o, n);
-            ad_bf16_round(s->out + o, h, n);
-        }
+    size_t o = m0 * s->F;
+    ad_swiglu_forward_bf16(s->out + o, s->gate + o, s->up + o, (m1 - m0) * s->F);
 }
 
 int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *xn,
@@ -341,16 +335,12 @@ int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *
 /* The SwiGLU backward's rows rounded to bf16 into rows of [dgate | dup], the
  * next products' operand: no fp32 dgate and dup go out to memory. */
 static void swiglu_backward_rows_bf16(void *ctx, size_t m0, size_t m1) {
-    enum { CHUNK = 256 };
     const swiglu_rows_bf16 *s = ctx;
-    float dg[CHUNK], du[CHUNK];
-    for (size_t m = m0; m < m1; m++)
-        for (size_t c = 0; c < s->F; c += CHUNK) {
-            size_t n = s->F - c < CHUNK ? s->F - c : CHUNK, o = m * s->F + c;
-            ad_swiglu_backward_avx512(dg, du, s->dh + o, s->gate + o, s->up + o, n);
-            ad_bf16_round(s->out + 2 * m * s->F + c, dg, n);
-            ad_bf16_round(s->out + 2 * m * s->F + s->F + c, du, n);
-        }
+    for (size_t m = m0; m < m1; m++) {
+        size_t o = m * s->F;
+        ad_swiglu_backward_bf16(s->out + 2 * o, s->out + 2 * o + s->F, s->dh + o, s->gate + o,
+                                s->up + o, s->F);
+    }
 }
 
 /* bf16 values back to floats (exactly). */

@@ -97,16 +97,9 @@ AD_AVX512 void ad_rmsnorm_backward_rows_avx512(float *din, float *dw_part, const
 
 /* ---- SwiGLU ------------------------------------------------------------------------------ */
 
-/* 1 / (1 + exp(-g)) */
-AD_AVX512 static inline __attribute__((always_inline)) __m512 sigmoid16(__m512 g) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-}
-
 AD_AVX512 static inline __attribute__((always_inline)) void
 swiglu_fwd16(float *h, const float *gate, const float *up, __mmask16 m, const int full) {
-    __m512 g = ad_ld(gate, m, full), u = ad_ld(up, m, full);
-    ad_st(h, _mm512_mul_ps(_mm512_mul_ps(g, sigmoid16(g)), u), m, full);
+    ad_st(h, ad_swiglu512(ad_ld(gate, m, full), ad_ld(up, m, full)), m, full);
 }
 
 AD_AVX512 void ad_swiglu_forward_avx512(float *h, const float *gate, const float *up, size_t n) {
@@ -116,16 +109,13 @@ AD_AVX512 void ad_swiglu_forward_avx512(float *h, const float *gate, const float
     if (i < n) swiglu_fwd16(h + i, gate + i, up + i, ad_tail_mask(n - i), 0);
 }
 
-/* dgate = dh u s (1 + g (1 - s)), dup = dh g s */
 AD_AVX512 static inline __attribute__((always_inline)) void
 swiglu_bwd16(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
              __mmask16 m, const int full) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 g = ad_ld(gate, m, full), u = ad_ld(up, m, full), d = ad_ld(dh, m, full);
-    __m512 sig = sigmoid16(g);
-    __m512 t = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sig), one);
-    ad_st(dgate, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, u), sig), t), m, full);
-    ad_st(dup, _mm512_mul_ps(_mm512_mul_ps(d, g), sig), m, full);
+    __m512 dg, du;
+    ad_swiglu_grad512(ad_ld(dh, m, full), ad_ld(gate, m, full), ad_ld(up, m, full), &dg, &du);
+    ad_st(dgate, dg, m, full);
+    ad_st(dup, du, m, full);
 }
 
 AD_AVX512 void ad_swiglu_backward_avx512(float *dgate, float *dup, const float *dh,

@@ -52,6 +52,27 @@ AD_AVX512 static inline __m512 ad_exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+/* SwiGLU on 16 lanes, h = g s(g) u with s(g) = 1 / (1 + exp(-g)), and its
+ * gradients dgate = dh u s (1 + g (1 - s)), dup = dh g s: one definition for
+ * the fp32 kernels and the bf16 ones that feed the products. */
+AD_AVX512 static inline __attribute__((always_inline)) __m512 ad_sigmoid512(__m512 g) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, ad_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+}
+
+AD_AVX512 static inline __attribute__((always_inline)) __m512 ad_swiglu512(__m512 g, __m512 u) {
+    return _mm512_mul_ps(_mm512_mul_ps(g, ad_sigmoid512(g)), u);
+}
+
+AD_AVX512 static inline __attribute__((always_inline)) void
+ad_swiglu_grad512(__m512 d, __m512 g, __m512 u, __m512 *dgate, __m512 *dup) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 sig = ad_sigmoid512(g);
+    __m512 t = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sig), one);
+    *dgate = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, u), sig), t);
+    *dup = _mm512_mul_ps(_mm512_mul_ps(d, g), sig);
+}
+
 /* Writes (or adds) the first mr (<= nrow <= 12) rows and nr (<= 32) columns of
  * a register tile of 2 x 16 columns, c0[i] and c1[i] for row i, to C. */
 AD_AVX512 static inline __attribute__((always_inline)) void

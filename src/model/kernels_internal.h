@@ -105,6 +105,11 @@ int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars
 int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                      const uint16_t *B, size_t brs, size_t bcs, float *C, size_t ldc,
                      int accumulate);
+/* SwiGLU and its backward (kernels.h) on n elements with bf16 results, the
+ * roundings of what the fp32 bodies below compute. */
+void ad_swiglu_forward_bf16(uint16_t *h, const float *gate, const float *up, size_t n);
+void ad_swiglu_backward_bf16(uint16_t *dgate, uint16_t *dup, const float *dh, const float *gate,
+                             const float *up, size_t n);
 /* dst[i] = src[i] rounded to bf16 (nearest even), as the products round. */
 void ad_bf16_round(uint16_t *dst, const float *src, size_t n);
 

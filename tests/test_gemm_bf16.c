@@ -330,6 +330,28 @@ static void test_a16(void) {
     CHECK(ad_gemm_bf16_a16(2, 2, 3, &one, 3, 1, &x, 2, 1, &x, 2, 0) == -1); /* odd rows */
 }
 
+/* SwiGLU with bf16 results (the MLP's hand-over to its products): the
+ * roundings of the fp32 kernels' results, whole chunks and tails alike. */
+static void test_swiglu_bf16(void) {
+    if (!have_bf16()) return;
+    const size_t n = 16 * 5 + 7;
+    float *g = randv(n, 0), *u = randv(n, 0), *d = randv(n, 0), *f[3];
+    uint16_t *want = malloc(3 * n * sizeof(uint16_t)), *got = malloc(3 * n * sizeof(uint16_t));
+    for (int i = 0; i < 3; i++)
+        f[i] = malloc(n * sizeof(float));
+    ad_swiglu_forward(f[0], g, u, 1, n);
+    ad_swiglu_backward(f[1], f[2], d, g, u, 1, n);
+    for (int i = 0; i < 3; i++)
+        ad_bf16_round(want + i * n, f[i], n);
+    memset(got, 0xAB, 3 * n * sizeof(uint16_t));
+    ad_swiglu_forward_bf16(got, g, u, n);
+    ad_swiglu_backward_bf16(got + n, got + 2 * n, d, g, u, n);
+    CHECK(memcmp(want, got, 3 * n * sizeof(uint16_t)) == 0);
+    for (int i = 0; i < 3; i++)
+        free(f[i]);
+    free(g), free(u), free(d), free(want), free(got);
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
@@ -339,5 +361,6 @@ int main(void) {
     RUN(test_swiglu_fused);
     RUN(test_mlp);
     RUN(test_a16);
+    RUN(test_swiglu_bf16);
     return test_summary();
 }

@@ -498,27 +498,47 @@ int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, s
     return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
 }
 
+/* 16 floats rounded to bf16 into dst: a plain store for all 16 (masked
+ * stores of words are slow on AMD's cores), a masked one for a tail. */
+AD_BF16 static inline __attribute__((always_inline)) void store_bf16(uint16_t *dst, __m512 x,
+                                                                     __mmask16 m, const int full) {
+    __m256i v = (__m256i)_mm512_cvtneps_pbh(x);
+    if (full)
+        _mm256_storeu_si256((__m256i *)dst, v);
+    else
+        _mm256_mask_storeu_epi16(dst, m, v);
+}
+
+AD_BF16 static inline __attribute__((always_inline)) void
+swiglu_fwd16_bf16(uint16_t *h, const float *gate, const float *up, __mmask16 m, const int full) {
+    store_bf16(h, ad_swiglu512(ad_ld(gate, m, full), ad_ld(up, m, full)), m, full);
+}
+
+AD_BF16 static inline __attribute__((always_inline)) void
+swiglu_bwd16_bf16(uint16_t *dgate, uint16_t *dup, const float *dh, const float *gate,
+                  const float *up, __mmask16 m, const int full) {
+    __m512 dg, du;
+    ad_swiglu_grad512(ad_ld(dh, m, full), ad_ld(gate, m, full), ad_ld(up, m, full), &dg, &du);
+    store_bf16(dgate, dg, m, full);
+    store_bf16(dup, du, m, full);
+}
+
 /* ad_swiglu_forward_avx512 and ad_swiglu_backward_avx512 with their results
  * rounded to bf16 as they leave the registers. */
 AD_BF16 void ad_swiglu_forward_bf16(uint16_t *h, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = ad_tail_mask(n - i);
-        __m512 x =
-            ad_swiglu512(_mm512_maskz_loadu_ps(m, gate + i), _mm512_maskz_loadu_ps(m, up + i));
-        _mm256_mask_storeu_epi16(h + i, m, (__m256i)_mm512_cvtneps_pbh(x));
-    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        swiglu_fwd16_bf16(h + i, gate + i, up + i, 0xFFFF, 1);
+    if (i < n) swiglu_fwd16_bf16(h + i, gate + i, up + i, ad_tail_mask(n - i), 0);
 }
 
 AD_BF16 void ad_swiglu_backward_bf16(uint16_t *dgate, uint16_t *dup, const float *dh,
                                      const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = ad_tail_mask(n - i);
-        __m512 dg, du;
-        ad_swiglu_grad512(_mm512_maskz_loadu_ps(m, dh + i), _mm512_maskz_loadu_ps(m, gate + i),
-                          _mm512_maskz_loadu_ps(m, up + i), &dg, &du);
-        _mm256_mask_storeu_epi16(dgate + i, m, (__m256i)_mm512_cvtneps_pbh(dg));
-        _mm256_mask_storeu_epi16(dup + i, m, (__m256i)_mm512_cvtneps_pbh(du));
-    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        swiglu_bwd16_bf16(dgate + i, dup + i, dh + i, gate + i, up + i, 0xFFFF, 1);
+    if (i < n)
+        swiglu_bwd16_bf16(dgate + i, dup + i, dh + i, gate + i, up + i, ad_tail_mask(n - i), 0);
 }
 
 AD_BF16 void ad_bf16_round(uint16_t *dst, const float *src, size_t n) {

@@ -83,6 +83,15 @@ ad_store_tile(float *c, size_t ldc, __m512 *c0, __m512 *c1, size_t mr, size_t nr
     for (int i = 0; i < nrow; i++) {
         if ((size_t)i >= mr) break;
         float *row = c + (size_t)i * ldc;
+        if (nr == 32) { /* plain loads and stores: masked ones cost more on AMD's cores */
+            if (accumulate) {
+                c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(row));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(row + 16));
+            }
+            _mm512_storeu_ps(row, c0[i]);
+            _mm512_storeu_ps(row + 16, c1[i]);
+            continue;
+        }
         if (accumulate) {
             c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
             c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));

@@ -15,12 +15,15 @@
 #include "model/model.h"
 #include "util/error.h"
 
+/* Rows decoded together by default (sampler.c says why this many). */
+#define AD_SAMPLE_MAX_BATCH 64
+
 typedef struct ad_sample_params {
     float temperature; /* 0 = greedy */
     size_t top_k;      /* 0 = off */
     float top_p;       /* 1 = off */
     uint64_t seed;
-    size_t max_batch; /* rows decoded together (KV cache memory bound); 0 = 256 */
+    size_t max_batch; /* rows decoded together; 0 = AD_SAMPLE_MAX_BATCH */
 } ad_sample_params;
 
 ad_sample_params ad_sample_default_params(void);

@@ -5,12 +5,14 @@
  * kept for the backward or recomputed in it (model.h's ad_attention_mode).
  *
  * Peak memory is the process's (getrusage ru_maxrss), so run one mode per
- * process; bench/run_long.sh runs both and prints them side by side.
+ * process; bench/run_all.sh (make bench) runs both, one after the other.
  * Output: one line
  *   RESULT long <mode> T=.. B=.. rss_mb=.. step_s=.. loss=..
  * where loss is the last step's mean loss (the two modes give the same bits,
  * so the same value). Usage: bench_long [--T 1024] [--batch 16] [--steps 2]
- * [--attention auto|keep|recompute] [--threads N]. Not a test. */
+ * [--attention auto|keep|recompute] [--threads N] [--precision fp32|bf16]; bf16
+ * runs the products as run.precision = bf16 does (CPUs with AVX512-BF16).
+ * Not a test. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,7 @@ int main(int argc, char **argv) {
     size_t T = 1024, B = 16, steps = 2, threads = 0;
     ad_attention_mode mode = AD_ATTENTION_AUTO;
     const char *mode_name = "auto";
+    int bf16 = 0;
     for (int i = 1; i < argc; i++) {
         int more = i + 1 < argc;
         if (more && !strcmp(argv[i], "--T"))
@@ -66,14 +69,20 @@ int main(int argc, char **argv) {
             threads = strtoul(argv[++i], NULL, 10);
         else if (more && !strcmp(argv[i], "--attention") && !parse_mode(argv[i + 1], &mode))
             mode_name = argv[++i];
+        else if (more && !strcmp(argv[i], "--precision") &&
+                 (!strcmp(argv[i + 1], "fp32") || !strcmp(argv[i + 1], "bf16")))
+            bf16 = !strcmp(argv[++i], "bf16");
         else {
             fprintf(stderr, "usage: bench_long [--T 1024] [--batch 16] [--steps 2] "
-                            "[--attention auto|keep|recompute] [--threads N]\n");
+                            "[--attention auto|keep|recompute] [--threads N] "
+                            "[--precision fp32|bf16]\n");
             return 2;
         }
     }
     if (T < 2 || B < 1 || steps < 1) return fprintf(stderr, "bench_long: bad sizes\n"), 2;
     if (threads) ad_kernels_set_threads((int)threads);
+    if (bf16 && !ad_kernels_have_bf16())
+        return fprintf(stderr, "bench_long: --precision bf16 needs a CPU with AVX512-BF16\n"), 2;
     ad_model_config c = ad_model_default_config();
     c.n_layers = 6, c.n_heads = 6, c.d_model = 384, c.d_ff = 1536;
     c.vocab_size = VOCAB, c.max_seq_len = T, c.pos = AD_POS_NONE, c.tie_embeddings = 0;
@@ -93,17 +102,20 @@ int main(int argc, char **argv) {
     for (size_t s = 0; s <= steps; s++) {
         double t0 = now_s();
         ad_model_zero_grad(m);
+        ad_kernels_set_bf16(bf16);
         if (ad_model_forward(m, &b, &loss, &n, &err) != AD_OK)
             return fprintf(stderr, "bench_long: %s\n", err.msg), 1;
         ad_model_backward(m, NULL, 1.0f / (float)n);
+        ad_kernels_set_bf16(0);
         ad_adamw_step(&opt, m, 1e-4f);
         if (s > 0) total += now_s() - t0; /* step 0 warms up: buffers grow */
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("RESULT long %s T=%zu B=%zu params=%zu threads=%d rss_mb=%.0f step_s=%.3f loss=%.6f\n",
+    printf("RESULT long %s T=%zu B=%zu params=%zu threads=%d rss_mb=%.0f step_s=%.3f loss=%.6f "
+           "precision=%s\n",
            mode_name, T, B, m->n_params, omp_get_max_threads(), (double)ru.ru_maxrss / 1024.0,
-           total / (double)steps, loss / (double)n);
+           total / (double)steps, loss / (double)n, bf16 ? "bf16" : "fp32");
     ad_adamw_free(&opt);
     ad_model_free(m);
     free(tok);

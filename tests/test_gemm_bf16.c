@@ -269,7 +269,8 @@ static void check_mlp(size_t N, size_t C, size_t F, int bf16, int threads) {
         memset(r[3], 0, C * F * sizeof(float));
         ad_mlp_backward_into(f[1], f[2], f[3], f[4], f[5], f[6], dy, xn, f[9], 1, f[7], f[8], W, Wd,
                              N, C, F);
-        uint16_t *h = (uint16_t *)f[9];
+        const void *hv = f[9];
+        const uint16_t *h = hv;
         for (size_t i = 0; i < N * F; i++) { /* the floats hid rounds to */
             uint32_t u = (uint32_t)h[i] << 16;
             memcpy(&r[9][i], &u, sizeof u);

@@ -296,6 +296,18 @@ void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float
     ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
 }
 
+/* A float buffer that holds bf16 values in its first half (ad_mlp_forward's
+ * hid), seen as those values. */
+static uint16_t *bf16_half(float *p) {
+    void *v = p;
+    return v;
+}
+
+static const uint16_t *bf16_half_const(const float *p) {
+    const void *v = p;
+    return v;
+}
+
 /* Rows of SwiGLU or its backward rounded to bf16, for the products that take them. */
 typedef struct swiglu_rows_bf16 {
     uint16_t *out; /* [N][2F] */
@@ -315,7 +327,7 @@ int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *
                    const float *W_gate, const float *W_down, size_t N, size_t C, size_t F) {
     if (g_bf16 && N && C && F && F % 32 == 0) {
         float *gate_up[2] = {gate, up};
-        uint16_t *h16 = (uint16_t *)hid;
+        uint16_t *h16 = bf16_half(hid);
         swiglu_rows_bf16 s = {h16, NULL, gate, up, F};
         ad_gemm_rows_done done = {swiglu_forward_rows_bf16, &s};
         if (ad_gemm_bf16_parts(N, 2 * F, C, &xn, C, C, 1, W_gate, 1, C, gate_up, F, F, 0, &done) ==
@@ -356,10 +368,10 @@ static void widen_bf16(float *dst, const uint16_t *src, size_t n) {
 static void down_weight_gradient(float *dW_down, const float *dout, const float *hid, int hid_bf16,
                                  const float *W_down, size_t N, size_t C, size_t F, float *spare) {
     if (hid_bf16 && g_bf16 &&
-        ad_gemm_bf16_b16(C, F, N, dout, 1, C, (const uint16_t *)hid, F, 1, dW_down, F, 1) == 0)
+        ad_gemm_bf16_b16(C, F, N, dout, 1, C, bf16_half_const(hid), F, 1, dW_down, F, 1) == 0)
         return;
     if (hid_bf16) { /* bf16 off since the forward, or no scratch memory: the floats it rounds to */
-        widen_bf16(spare, (const uint16_t *)hid, N * F);
+        widen_bf16(spare, bf16_half_const(hid), N * F);
         hid = spare;
     }
     ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);
@@ -371,20 +383,20 @@ static int mlp_backward_bf16(float *dxn, float *dW_gate, float *dW_down, float *
                              float *dup, const float *dout, const float *xn, const float *hid,
                              int hid_bf16, const float *gate, const float *up, const float *W_gate,
                              const float *W_down, size_t N, size_t C, size_t F) {
-    uint16_t *g16 = (uint16_t *)ad_scratch_get(AD_SCRATCH_MLP, N * F);
+    uint16_t *g16 = ad_scratch_get(AD_SCRATCH_MLP, N * F);
     if (!g16) return -1;
     swiglu_rows_bf16 s = {g16, dhid, gate, up, F};
     ad_gemm_rows_done done = {swiglu_backward_rows_bf16, &s};
     if (ad_gemm_bf16_parts(N, F, C, &dout, SIZE_MAX, C, 1, W_down, F, 1, &dhid, SIZE_MAX, F, 0,
                            &done) != 0) {
-        ad_scratch_put(AD_SCRATCH_MLP, (float *)g16);
+        ad_scratch_put(AD_SCRATCH_MLP, g16);
         return -1;
     }
     down_weight_gradient(dW_down, dout, hid, hid_bf16, W_down, N, C, F, dgate);
     /* dxn = [dgate | dup] @ [W_gate; W_up]; dW_gate/up += [dgate | dup]^T @ xn */
     int rc_din = ad_gemm_bf16_a16(N, C, 2 * F, g16, 2 * F, 1, W_gate, C, 1, dxn, C, 0);
     int rc_dw = ad_gemm_bf16_a16(2 * F, C, N, g16, 1, 2 * F, xn, C, 1, dW_gate, C, 1);
-    ad_scratch_put(AD_SCRATCH_MLP, (float *)g16);
+    ad_scratch_put(AD_SCRATCH_MLP, g16);
     if (rc_din == 0 && rc_dw == 0) return 0;
     /* out of scratch memory half way: the fp32 gradients from dhid, then the rest */
     ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);

@@ -196,7 +196,7 @@ AD_BF16 static void pack_b_panel(uint32_t *dst, const float *B, size_t brs, size
                 }
                 ad_transpose16(r);
                 for (size_t t = 0; t < 16 && k2 + t < K2; t++)
-                    _mm512_store_ps((float *)(dst + (k2 + t) * NR + 16 * h), r[t]);
+                    _mm512_store_si512(dst + (k2 + t) * NR + 16 * h, _mm512_castps_si512(r[t]));
             }
     } else {
         memset(dst, 0, K2 * NR * sizeof(uint32_t));
@@ -388,11 +388,11 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
     int own_a = row_units && !in_place;
     size_t a_words = own_a ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
     size_t b_words = (own_b ? nt * COL_UNIT : panels) * K2 * NR;
-    uint32_t *Ap = in_place ? NULL : (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
-    uint32_t *Bp = (uint32_t *)ad_scratch_get(AD_SCRATCH_GEMM_B, b_words);
+    uint32_t *Ap = in_place ? NULL : ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
+    uint32_t *Bp = ad_scratch_get(AD_SCRATCH_GEMM_B, b_words);
     if ((!Ap && !in_place) || !Bp) {
-        ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
-        ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
+        ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
+        ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
         return -1;
     }
     const uint32_t *Apc = in_place ? (const uint32_t *)a->h : Ap;
@@ -468,8 +468,8 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                 done->fn(done->ctx, m0, M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT);
         }
     }
-    if (Ap) ad_scratch_put(AD_SCRATCH_GEMM_A, (float *)Ap);
-    ad_scratch_put(AD_SCRATCH_GEMM_B, (float *)Bp);
+    if (Ap) ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
+    ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
     return 0;
 }
 

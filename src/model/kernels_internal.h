@@ -34,8 +34,8 @@ enum {
 };
 /* A 64-byte-aligned buffer of at least n floats, contents undefined; NULL when
  * out of memory. Give it back with ad_scratch_put(slot, p). Thread-safe. */
-float *ad_scratch_get(int slot, size_t n);
-void ad_scratch_put(int slot, float *p);
+void *ad_scratch_get(int slot, size_t n);
+void ad_scratch_put(int slot, void *p);
 
 /* Rows per block of the column-sum reductions (RMSNorm weight gradients):
  * fixed, so reductions do not depend on the thread count. */

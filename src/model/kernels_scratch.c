@@ -28,7 +28,7 @@ static float *alloc_floats(size_t n) {
     return aligned_alloc(64, bytes);
 }
 
-float *ad_scratch_get(int slot, size_t n) {
+void *ad_scratch_get(int slot, size_t n) {
     scratch_slot *s = &g_slots[slot];
     pthread_mutex_lock(&s->lock);
     if (s->busy) {
@@ -46,7 +46,7 @@ float *ad_scratch_get(int slot, size_t n) {
     return p;
 }
 
-void ad_scratch_put(int slot, float *p) {
+void ad_scratch_put(int slot, void *p) {
     if (!p) return;
     scratch_slot *s = &g_slots[slot];
     pthread_mutex_lock(&s->lock);

@@ -247,55 +247,6 @@ void ad_matmul_backward_parts_into(float *din, float *dW, const float *const *do
                         O);
 }
 
-/* SwiGLU on whole rows of an [N,F] product, run by the bf16 product as soon
- * as it has summed them (ad_gemm_rows_done); AVX-512 is there whenever bf16 is. */
-typedef struct swiglu_rows {
-    float *out0, *out1;
-    const float *in0, *in1, *in2;
-    size_t F;
-} swiglu_rows;
-
-static void swiglu_forward_rows(void *ctx, size_t m0, size_t m1) {
-    const swiglu_rows *s = ctx;
-    size_t o = m0 * s->F;
-    ad_swiglu_forward_avx512(s->out0 + o, s->in0 + o, s->in1 + o, (m1 - m0) * s->F);
-}
-
-static void swiglu_backward_rows(void *ctx, size_t m0, size_t m1) {
-    const swiglu_rows *s = ctx;
-    size_t o = m0 * s->F;
-    ad_swiglu_backward_avx512(s->out0 + o, s->out1 + o, s->in0 + o, s->in1 + o, s->in2 + o,
-                              (m1 - m0) * s->F);
-}
-
-void ad_matmul_forward_swiglu(float *hid, float *gate, float *up, const float *in, const float *W,
-                              size_t N, size_t C, size_t F) {
-    float *gate_up[2] = {gate, up};
-    swiglu_rows s = {hid, NULL, gate, up, NULL, F};
-    ad_gemm_rows_done done = {swiglu_forward_rows, &s};
-    if (g_bf16 && N && C && F &&
-        ad_gemm_bf16_parts(N, 2 * F, C, &in, C, C, 1, W, 1, C, gate_up, F, F, 0, &done) == 0)
-        return;
-    ad_matmul_forward_parts(gate_up, in, W, N, C, F, 2);
-    ad_swiglu_forward(hid, gate, up, N, F);
-}
-
-void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float *dW_down,
-                                    const float *dout, const float *hid, const float *W_down,
-                                    const float *gate, const float *up, size_t N, size_t F,
-                                    size_t C) {
-    swiglu_rows s = {dgate, dup, dhid, gate, up, F};
-    ad_gemm_rows_done done = {swiglu_backward_rows, &s};
-    if (g_bf16 && N && F && C &&
-        ad_gemm_bf16_parts(N, F, C, &dout, SIZE_MAX, C, 1, W_down, F, 1, &dhid, SIZE_MAX, F, 0,
-                           &done) == 0) {
-        ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);
-        return;
-    }
-    ad_matmul_backward_into(dhid, dW_down, dout, hid, W_down, N, F, C);
-    ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
-}
-
 /* A float buffer that holds bf16 values in its first half (ad_mlp_forward's
  * hid), seen as those values. */
 static uint16_t *bf16_half(float *p) {
@@ -325,21 +276,20 @@ static void swiglu_forward_rows_bf16(void *ctx, size_t m0, size_t m1) {
 
 int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *xn,
                    const float *W_gate, const float *W_down, size_t N, size_t C, size_t F) {
+    float *gate_up[2] = {gate, up};
+    int have_gate_up = 0;
     if (g_bf16 && N && C && F && F % 32 == 0) {
-        float *gate_up[2] = {gate, up};
         uint16_t *h16 = bf16_half(hid);
         swiglu_rows_bf16 s = {h16, NULL, gate, up, F};
         ad_gemm_rows_done done = {swiglu_forward_rows_bf16, &s};
         if (ad_gemm_bf16_parts(N, 2 * F, C, &xn, C, C, 1, W_gate, 1, C, gate_up, F, F, 0, &done) ==
             0) {
             if (ad_gemm_bf16_a16(N, C, F, h16, F, 1, W_down, 1, F, out, C, 1) == 0) return 1;
-            /* no scratch memory for B: back to floats, from the floats' own source */
-            ad_swiglu_forward(hid, gate, up, N, F);
-            ad_matmul_forward(out, hid, W_down, N, F, C, 1);
-            return 0;
+            have_gate_up = 1; /* no scratch memory for the down projection: floats from here */
         }
     }
-    ad_matmul_forward_swiglu(hid, gate, up, xn, W_gate, N, C, F);
+    if (!have_gate_up) ad_matmul_forward_parts(gate_up, xn, W_gate, N, C, F, 2);
+    ad_swiglu_forward(hid, gate, up, N, F);
     ad_matmul_forward(out, hid, W_down, N, F, C, 1);
     return 0;
 }
@@ -415,7 +365,8 @@ void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhi
                           up, W_gate, W_down, N, C, F) == 0)
         return;
     down_weight_gradient(dW_down, dout, hid, hid_bf16, W_down, N, C, F, dgate);
-    ad_matmul_backward_swiglu_into(dgate, dup, dhid, NULL, dout, hid, W_down, gate, up, N, F, C);
+    ad_matmul_backward_into(dhid, NULL, dout, hid, W_down, N, F, C);
+    ad_swiglu_backward(dgate, dup, dhid, gate, up, N, F);
     const float *dgate_up[2] = {dgate, dup};
     ad_matmul_backward_parts_into(dxn, dW_gate, dgate_up, xn, W_gate, N, C, F, 2);
 }

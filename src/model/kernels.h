@@ -68,37 +68,26 @@ void ad_matmul_forward_parts(float *const *out, const float *in, const float *W,
  * with bf16 products on, din is one sum over all parts (other bits). */
 void ad_matmul_backward_parts_into(float *din, float *dW, const float *const *dout, const float *in,
                                    const float *W, size_t N, size_t I, size_t O, size_t parts);
-/* The MLP's first half, hid = silu(gate) * up with [gate | up] = in @
- * [W_gate; W_up]^T (W_up right after W_gate, both [F,C]): the same bits as
- * ad_matmul_forward_parts(.., 2) then ad_swiglu_forward. With bf16 products
- * on, each block of rows goes through SwiGLU as soon as its gate and up are
- * summed, while they are in cache, instead of in a pass of its own. */
-void ad_matmul_forward_swiglu(float *hid, float *gate, float *up, const float *in, const float *W,
-                              size_t N, size_t C, size_t F);
-/* Its counterpart in the backward of the MLP's second half, out = hid @
- * W_down^T (W_down [C,F]): dhid = dout @ W_down (overwritten), dW_down +=
- * dout^T @ hid, and dgate, dup from dhid as ad_swiglu_backward gives them
- * (overwritten): the same bits as ad_matmul_backward_into then
- * ad_swiglu_backward, with the same fusion in bf16. */
-void ad_matmul_backward_swiglu_into(float *dgate, float *dup, float *dhid, float *dW_down,
-                                    const float *dout, const float *hid, const float *W_down,
-                                    const float *gate, const float *up, size_t N, size_t F,
-                                    size_t C);
 /* The MLP: out[N,C] += hid @ W_down^T (W_down [C,F]), hid = silu(gate) *
  * up, [gate | up] = xn @ [W_gate; W_up]^T (W_up right after W_gate, both
  * [F,C]). gate and up are kept for the backward; hid ([N,F] floats of room)
  * holds what the backward needs of it, in the products' precision: the
  * floats (returns 0), or with bf16 products on their bf16 rounding in its
  * first half (returns 1), which is all a bf16 product would use. The bits of
- * ad_matmul_forward_swiglu then ad_matmul_forward(out, hid, .., 1). */
+ * ad_matmul_forward_parts(.., 2), ad_swiglu_forward, then
+ * ad_matmul_forward(out, hid, .., 1); with bf16 products on, each block of
+ * rows goes through SwiGLU as soon as its gate and up are summed, while they
+ * are in cache, instead of in a pass of its own. */
 int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *xn,
                    const float *W_gate, const float *W_down, size_t N, size_t C, size_t F);
 /* Its backward from dout = d(loss)/d(out): dxn [N,C] (overwritten), dW_gate
  * (and dW_up after it) and dW_down (accumulated); hid and hid_bf16 as the
  * forward left them. dhid, dgate and dup [N,F] are working space. The bits
- * of ad_matmul_backward_swiglu_into then ad_matmul_backward_parts_into(.., 2);
- * with bf16 products on, dgate and dup go from the SwiGLU backward to the
- * two products in bf16 (as the products would round them), never in fp32. */
+ * of ad_matmul_backward_into (dhid, dW_down), ad_swiglu_backward, then
+ * ad_matmul_backward_parts_into(.., 2); with bf16 products on, SwiGLU's
+ * backward runs on each block of dhid's rows as the product sums them, and
+ * dgate and dup go from it to the two products in bf16 (as the products would
+ * round them), never in fp32. */
 void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhid, float *dgate,
                           float *dup, const float *dout, const float *xn, const float *hid,
                           int hid_bf16, const float *gate, const float *up, const float *W_gate,

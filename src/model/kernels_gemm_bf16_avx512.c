@@ -541,18 +541,6 @@ AD_BF16 void ad_swiglu_backward_bf16(uint16_t *dgate, uint16_t *dup, const float
         swiglu_bwd16_bf16(dgate + i, dup + i, dh + i, gate + i, up + i, ad_tail_mask(n - i), 0);
 }
 
-AD_BF16 void ad_bf16_round(uint16_t *dst, const float *src, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(dst + i),
-                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
-    if (i < n) {
-        __mmask16 m = ad_tail_mask(n - i);
-        _mm256_mask_storeu_epi16(dst + i, m,
-                                 (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
-    }
-}
-
 /* One part of A and of C: parts of SIZE_MAX, as large as any whole. */
 int ad_gemm_bf16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                  const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {

@@ -110,8 +110,6 @@ int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, s
 void ad_swiglu_forward_bf16(uint16_t *h, const float *gate, const float *up, size_t n);
 void ad_swiglu_backward_bf16(uint16_t *dgate, uint16_t *dup, const float *dh, const float *gate,
                              const float *up, size_t n);
-/* dst[i] = src[i] rounded to bf16 (nearest even), as the products round. */
-void ad_bf16_round(uint16_t *dst, const float *src, size_t n);
 
 /* AVX-512 bodies of the kernels.h functions of the same names (same contracts). */
 void ad_rmsnorm_forward_avx512(float *out, float *rstd, const float *in, const float *w, size_t N,

@@ -13,6 +13,9 @@
 # prompts, 20 steps, 32 eval problems) to check the script; env CONFIG, BASE_STEPS,
 # TOP (kernels shown, 15), PERF=0 (no perf), OUT (keep the runs there instead of a temporary folder).
 # PRECISION=bf16: the round trains with bf16 products (run.precision; fp32 by default).
+# THREADS (default 2): the compute threads of the base and the round (run.threads); the
+# config's own setting (1 in the flagship's, so that experiments can run side by side)
+# is overridden, so that the round uses the cores a benchmark gives it.
 # Without perf (or without permission) only the stage split is printed.
 # Not a test: nothing here fails on slow numbers.
 set -u
@@ -25,8 +28,8 @@ case " $* " in *" --quick "*) sets=(--set round.steps=20 --set round.prompts=64 
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else
   out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 ad="$BUILD/autodidact"
-common=(--set "base.steps=$base_steps")
-echo "== profile of one round: $config ${sets[*]} (base of $base_steps steps)"
+common=(--set "base.steps=$base_steps" --set "run.threads=${THREADS:-2}")
+echo "== profile of one round: $config ${sets[*]} (base of $base_steps steps, ${THREADS:-2} threads)"
 echo "load: $(uptime | sed 's/.*load average/load average/')"
 rm -rf "$out/base" "$out/round"
 if ! "$ad" run "$config" --out "$out/base" "${common[@]}" --set run.rounds=0 > "$out/base.log" 2>&1; then

@@ -395,6 +395,44 @@ static void test_swiglu_bf16(void) {
     free(g), free(u), free(d), free(want), free(got);
 }
 
+/* Weights packed once in bf16 (ad_matmul_pack_bf16, decoding in bf16): the
+ * bits of the per-call product with bf16 products on, overwriting or adding,
+ * for all rows at once, for a few rows alone (a decoding step's rows run in
+ * other tiles), on 1 and 2 threads, and on shapes that take every path (rows
+ * enough for units of their own, ragged K and N). */
+static void test_packed(void) {
+    if (!have_bf16()) return;
+    static const size_t shapes[][3] = {{430, 70, 96}, {64, 384, 1536}, {5, 17, 3}, {200, 100, 129}};
+    int saved = omp_get_max_threads(), prev = ad_kernels_set_bf16(1);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t N = shapes[s][0], O = shapes[s][1], I = shapes[s][2];
+        float *in = randv(N * I, 0), *W = randv(O * I, 0), *out0 = randv(N * O, 0);
+        float *want = malloc(N * O * sizeof(float)), *got = malloc(N * O * sizeof(float));
+        ad_packed_matrix *pw = NULL;
+        ad_error err;
+        CHECK(ad_matmul_pack_bf16(&pw, W, I, O, &err) == AD_OK && ad_packed_matrix_is_bf16(pw));
+        for (int acc = 0; acc < 2 && pw; acc++)
+            for (int t = 1; t <= 2; t++) {
+                omp_set_num_threads(t);
+                memcpy(want, out0, N * O * sizeof(float));
+                memcpy(got, out0, N * O * sizeof(float));
+                ad_matmul_forward(want, in, W, N, I, O, acc);
+                ad_matmul_forward_packed(got, in, pw, N, acc);
+                CHECK_MSG(memcmp(want, got, N * O * sizeof(float)) == 0,
+                          "N %zu O %zu I %zu acc %d threads %d", N, O, I, acc, t);
+                size_t few = N < 3 ? N : 3;
+                memcpy(got, out0, few * O * sizeof(float));
+                ad_matmul_forward_packed(got, in, pw, few, acc);
+                CHECK_MSG(memcmp(want, got, few * O * sizeof(float)) == 0,
+                          "%zu rows alone: N %zu O %zu I %zu", few, N, O, I);
+            }
+        ad_packed_matrix_free(pw);
+        free(in), free(W), free(out0), free(want), free(got);
+    }
+    omp_set_num_threads(saved);
+    ad_kernels_set_bf16(prev);
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
@@ -405,5 +443,6 @@ int main(void) {
     RUN(test_mlp);
     RUN(test_a16);
     RUN(test_swiglu_bf16);
+    RUN(test_packed);
     return test_summary();
 }

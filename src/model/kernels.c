@@ -147,18 +147,23 @@ void ad_matmul_forward(float *out, const float *in, const float *W, size_t N, si
 struct ad_packed_matrix {
     const float *W;
     size_t I, O;
-    float *panels; /* ad_gemm_avx512_pack_b's layout of W^T, or NULL */
+    float *panels;         /* ad_gemm_avx512_pack_b's layout of W^T, or NULL */
+    uint32_t *bf16_panels; /* ad_gemm_bf16_pack_b's layout of W^T (bf16 products), or NULL */
 };
+
+/* n words (floats or bf16 pairs) of 64-byte aligned memory; NULL past SIZE_MAX. */
+static void *alloc_panels(size_t n) {
+    if (n > SIZE_MAX / 4 / 2) return NULL;
+    return aligned_alloc(64, (n * 4 + 63) & ~(size_t)63);
+}
 
 int ad_matmul_pack(ad_packed_matrix **out, const float *W, size_t I, size_t O, ad_error *err) {
     *out = NULL;
     ad_packed_matrix *p = calloc(1, sizeof *p);
     if (!p) return ad_error_set(err, "matmul pack: out of memory");
-    *p = (ad_packed_matrix){W, I, O, NULL};
+    *p = (ad_packed_matrix){W, I, O, NULL, NULL};
     if (use_own_gemm() && I > 0 && O > 0) {
-        size_t n = ad_gemm_avx512_packed_size(O, I);
-        size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-        p->panels = n <= SIZE_MAX / sizeof(float) / 2 ? aligned_alloc(64, bytes) : NULL;
+        p->panels = alloc_panels(ad_gemm_avx512_packed_size(O, I));
         if (!p->panels) {
             free(p);
             return ad_error_set(err, "matmul pack: out of memory for a %zu x %zu matrix", O, I);
@@ -169,14 +174,38 @@ int ad_matmul_pack(ad_packed_matrix **out, const float *W, size_t I, size_t O, a
     return AD_OK;
 }
 
+int ad_matmul_pack_bf16(ad_packed_matrix **out, const float *W, size_t I, size_t O, ad_error *err) {
+    if (!ad_kernels_have_bf16() || I == 0 || O == 0) return ad_matmul_pack(out, W, I, O, err);
+    *out = NULL;
+    ad_packed_matrix *p = calloc(1, sizeof *p);
+    if (!p) return ad_error_set(err, "matmul pack: out of memory");
+    *p = (ad_packed_matrix){W, I, O, NULL, alloc_panels(ad_gemm_bf16_packed_words(O, I))};
+    if (!p->bf16_panels) {
+        free(p);
+        return ad_error_set(err, "matmul pack: out of memory for a %zu x %zu matrix", O, I);
+    }
+    ad_gemm_bf16_pack_b(p->bf16_panels, O, I, W, 1, I);
+    *out = p;
+    return AD_OK;
+}
+
+int ad_packed_matrix_is_bf16(const ad_packed_matrix *p) {
+    return p->bf16_panels != NULL;
+}
+
 void ad_packed_matrix_free(ad_packed_matrix *p) {
     if (!p) return;
     free(p->panels);
+    free(p->bf16_panels);
     free(p);
 }
 
 void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matrix *W, size_t N,
                               int accumulate) {
+    /* bf16 products fail only for want of scratch memory: then fp32 (other bits) */
+    if (W->bf16_panels &&
+        ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, out, W->O, accumulate) == 0)
+        return;
     if (W->panels && use_own_gemm() &&
         ad_gemm_avx512_packed(N, W->O, W->I, in, W->I, W->panels, out, W->O, accumulate) == 0)
         return;

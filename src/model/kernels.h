@@ -99,9 +99,16 @@ void ad_mlp_backward_into(float *dxn, float *dW_gate, float *dW_down, float *dhi
 typedef struct ad_packed_matrix ad_packed_matrix;
 /* Packs W. On error (out of memory) *out is NULL and err says why. */
 int ad_matmul_pack(ad_packed_matrix **out, const float *W, size_t I, size_t O, ad_error *err);
+/* Packs W rounded to bf16, for products with bf16 operands and fp32 sums
+ * (inference in bf16: half the weight memory to read, twice the products per
+ * instruction). On a CPU without AVX512-BF16 it is ad_matmul_pack (fp32);
+ * ad_packed_matrix_is_bf16 says which form was made. */
+int ad_matmul_pack_bf16(ad_packed_matrix **out, const float *W, size_t I, size_t O, ad_error *err);
+int ad_packed_matrix_is_bf16(const ad_packed_matrix *p);
 void ad_packed_matrix_free(ad_packed_matrix *p); /* NULL is fine */
 /* out[N,O] (+)= in[N,I] @ W^T with W's packed form: the same bits as
- * ad_matmul_forward(out, in, W, N, I, O, accumulate). */
+ * ad_matmul_forward(out, in, W, N, I, O, accumulate), with bf16 products on
+ * (ad_kernels_set_bf16) when W was packed in bf16, else off. */
 void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matrix *W, size_t N,
                               int accumulate);
 /* din[N,I] += dout[N,O] @ W[O,I];  dW[O,I] += dout^T @ in. Either may be NULL. */

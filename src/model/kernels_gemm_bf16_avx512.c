@@ -334,11 +334,13 @@ static int a_layout_ok(const a_source *a, int a_rows, size_t M, size_t K) {
     return a->part >= M || a->part % 16 == 0;
 }
 
-/* B likewise: fp32, or bf16 (h) with rows along j, B(k, j) at k * rs + j * cs. */
+/* B likewise: fp32, or bf16 (h) with rows along j, B(k, j) at k * rs + j * cs;
+ * or all of its panels packed beforehand (ad_gemm_bf16_pack_b). */
 typedef struct b_source {
     const float *B;
     const uint16_t *h;
     size_t rs, cs;
+    const uint32_t *panels;
 } b_source;
 
 AD_BF16 static void pack_b(const b_source *b, uint32_t *dst, size_t N, size_t K, size_t K2,
@@ -382,19 +384,20 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
      * blocks of rows x columns). Rows of A given in bf16 need no conversion,
      * but still go a block at a time against all of B, so that each is read
      * once. */
-    int own_b = N > M && col_blocks >= 4 * nt;
+    int own_b = !b->panels && N > M && col_blocks >= 4 * nt;
     int in_place = a->h && a_rows; /* bf16 rows are pairs already */
     int row_units = !own_b && (!a_rows || acs == 1) && blocks >= 4 * nt;
     int own_a = row_units && !in_place;
     size_t a_words = own_a ? nt * ROW_UNIT * K2 : a_rows ? M * K2 : K2 * Mp;
     size_t b_words = (own_b ? nt * COL_UNIT : panels) * K2 * NR;
     uint32_t *Ap = in_place ? NULL : ad_scratch_get(AD_SCRATCH_GEMM_A, a_words);
-    uint32_t *Bp = ad_scratch_get(AD_SCRATCH_GEMM_B, b_words);
-    if ((!Ap && !in_place) || !Bp) {
+    uint32_t *Bp = b->panels ? NULL : ad_scratch_get(AD_SCRATCH_GEMM_B, b_words);
+    if ((!Ap && !in_place) || (!Bp && !b->panels)) {
         ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
         ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
         return -1;
     }
+    const uint32_t *Bpc = b->panels ? b->panels : Bp;
     const uint32_t *Apc = in_place ? (const uint32_t *)a->h : Ap;
     bf16_gemm g = {.M = M,
                    .N = N,
@@ -403,7 +406,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                    .Mp = Mp,
                    .panels = panels,
                    .Ap = Apc,
-                   .Bp = Bp,
+                   .Bp = Bpc,
                    .a_rows = a_rows,
                    .a_ld = in_place ? ars / 2 : K2,
                    .C = C,
@@ -413,7 +416,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
     size_t units = row_units ? blocks : own_b ? col_blocks : blocks * col_blocks;
     if (nt > units) nt = units;
     size_t a_chunks = own_a || in_place ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
-    size_t b_shared = own_b ? 0 : panels;
+    size_t b_shared = own_b || b->panels ? 0 : panels;
 #pragma omp parallel num_threads((int)nt)
     {
         /* B's panels do not read A's packed form: no barrier between them */
@@ -441,7 +444,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
         for (size_t u = 0; u < units; u++) {
             if (row_units && in_place) {
                 size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
-                compute_block(&g, Apc + m0 * g.a_ld, m0, g.a_ld, Bp, 0, m0, m1, 0, panels);
+                compute_block(&g, Apc + m0 * g.a_ld, m0, g.a_ld, Bpc, 0, m0, m1, 0, panels);
                 if (done) done->fn(done->ctx, m0, m1);
             } else if (own_a) {
                 size_t m0 = u * ROW_UNIT, m1 = M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT;
@@ -451,7 +454,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                     pack_a_rows(mine_a, A, a_part, ars, K, K2, m0, m1);
                 else
                     pack_a_cols_block(mine_a, ROW_UNIT, A, a_part, acs, M, K, m0, 0, K2);
-                compute_block(&g, mine_a, m0, a_rows ? K2 : ROW_UNIT, Bp, 0, m0, m1, 0, panels);
+                compute_block(&g, mine_a, m0, a_rows ? K2 : ROW_UNIT, Bpc, 0, m0, m1, 0, panels);
                 if (done) done->fn(done->ctx, m0, m1); /* its rows are whole and in cache */
             } else if (own_b) {
                 size_t q0 = u * COL_UNIT, q1 = panels - q0 < COL_UNIT ? panels : q0 + COL_UNIT;
@@ -469,7 +472,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
         }
     }
     if (Ap) ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
-    ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
+    if (Bp) ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
     return 0;
 }
 
@@ -478,14 +481,14 @@ int ad_gemm_bf16_parts(size_t M, size_t N, size_t K, const float *const *A, size
                        float *const *C, size_t c_part, size_t ldc, int accumulate,
                        const ad_gemm_rows_done *done) {
     a_source a = {A, a_part, NULL, ars, acs};
-    b_source b = {B, NULL, brs, bcs};
+    b_source b = {B, NULL, brs, bcs, NULL};
     return gemm_bf16(M, N, K, &a, &b, C, c_part, ldc, accumulate, done);
 }
 
 int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars, size_t acs,
                      const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
     a_source a = {NULL, SIZE_MAX, A, ars, acs};
-    b_source b = {B, NULL, brs, bcs};
+    b_source b = {B, NULL, brs, bcs, NULL};
     return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
 }
 
@@ -494,7 +497,26 @@ int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, s
                      int accumulate) {
     const float *const parts[1] = {A};
     a_source a = {parts, SIZE_MAX, NULL, ars, acs};
-    b_source b = {NULL, B, brs, bcs};
+    b_source b = {NULL, B, brs, bcs, NULL};
+    return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
+}
+
+size_t ad_gemm_bf16_packed_words(size_t N, size_t K) {
+    return (N + NR - 1) / NR * ((K + 1) / 2) * NR;
+}
+
+AD_BF16 void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *B, size_t brs,
+                                 size_t bcs) {
+    size_t K2 = (K + 1) / 2;
+    for (size_t p = 0; p < (N + NR - 1) / NR; p++)
+        pack_b_panel(Bp + p * K2 * NR, B, brs, bcs, N, K, K2, p);
+}
+
+int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                        const uint32_t *Bp, float *C, size_t ldc, int accumulate) {
+    const float *const parts[1] = {A};
+    a_source a = {parts, SIZE_MAX, NULL, lda, 1};
+    b_source b = {NULL, NULL, 0, 0, Bp};
     return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
 }
 

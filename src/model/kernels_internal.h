@@ -105,6 +105,14 @@ int ad_gemm_bf16_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t ars
 int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                      const uint16_t *B, size_t brs, size_t bcs, float *C, size_t ldc,
                      int accumulate);
+/* B packed once, rounded to bf16, for many products (ad_gemm_avx512_pack_b's
+ * counterpart): Bp holds ad_gemm_bf16_packed_words(N, K) words, 64-byte
+ * aligned, and gets B(k, j) = B[k*brs + j*bcs]. ad_gemm_bf16_packed is then
+ * ad_gemm_bf16 with A's rows contiguous (lda floats apart): the same bits. */
+size_t ad_gemm_bf16_packed_words(size_t N, size_t K);
+void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs);
+int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                        const uint32_t *Bp, float *C, size_t ldc, int accumulate);
 /* SwiGLU and its backward (kernels.h) on n elements with bf16 results, the
  * roundings of what the fp32 bodies below compute. */
 void ad_swiglu_forward_bf16(uint16_t *h, const float *gate, const float *up, size_t n);

@@ -23,8 +23,8 @@
  * that bench/run_all.sh joins with PyTorch's. Not a test: it checks nothing
  * beyond the generation shape. Usage: bench_engine [--sizes 0.5M,14M]
  * [--batch 64] [--threads N] [--precision fp32|bf16] [--quick]; --precision
- * bf16 trains with bf16 products (ad_kernels_set_bf16, as run.precision does),
- * generation stays fp32. */
+ * bf16 trains with bf16 products (ad_kernels_set_bf16, as run.precision does)
+ * and generates with them (ad_model.decode_bf16: weights packed in bf16). */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -246,6 +246,7 @@ static int bench_generate(ad_model *m, size_t B, int reps, double *med, double *
     ad_sample_params sp = ad_sample_default_params();
     sp.temperature = 0;
     sp.max_batch = B;
+    m->decode_bf16 = g_bf16;
     double times[MAX_REPS] = {0};
     for (int r = -1; r < reps && rc == AD_OK; r++) {
         double t0 = now_s();
@@ -343,9 +344,9 @@ int main(int argc, char **argv) {
             ;
         else if (bench_generate(m, B, gr, &med, &best) == AD_OK)
             printf("RESULT generate %s %.2f params=%zu batch=%zu prompt=%d new=%d best=%.2f "
-                   "mfu=%.3f\n",
+                   "mfu=%.3f precision=%s\n",
                    sz->name, med, m->n_params, B, PROMPT, NEW, best,
-                   2 * params * med * (PROMPT + NEW - 1) / NEW / peak);
+                   2 * params * med * (PROMPT + NEW - 1) / NEW / peak, g_bf16 ? "bf16" : "fp32");
         else
             failed = 1;
         fflush(stdout);

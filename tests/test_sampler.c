@@ -80,7 +80,7 @@ static void kv_cache_matches_full_forward(ad_pos_encoding pos) {
 
     ad_kv_decoder *d = NULL;
     ad_error err;
-    CHECK(ad_kv_decoder_create(&d, m, 3, T, &err) == AD_OK);
+    CHECK(ad_kv_decoder_create(&d, m, 3, T, 0, &err) == AD_OK);
     size_t seq[3] = {0, 1, 2}, at[3] = {0, 0, 0}, nb = 3, next = 3, checked = 0;
     size_t want[3] = {0, 1, 2};
     float logits[3 * V], worst = 0;
@@ -362,19 +362,25 @@ static void test_greedy_deterministic(void) {
     ad_model_free(m);
 }
 
+/* A model whose weights (more than 2M floats) are too large for decoding's
+ * rows to run apart per thread: every kernel shares its own work. */
+static ad_model *wide_model(size_t layers, uint64_t seed) {
+    ad_model *m = NULL;
+    ad_model_config c = ad_model_default_config();
+    c.n_layers = layers, c.n_heads = 4, c.d_model = 256, c.d_ff = 1024, c.vocab_size = 13;
+    c.max_seq_len = 32, c.init_std = 0.3f, c.seed = seed;
+    ad_error err;
+    CHECK(ad_model_create(&m, &c, &err) == AD_OK);
+    return m;
+}
+
 /* Decoding gives the same bits on 1, 2 and 3 threads, greedy and sampled: on
  * a small model, whose decoding steps run each thread's rows apart
  * (ad_kernels_for_rows), and on one whose weights are too large for that
  * (more than 2M floats), where every kernel shares its own work. */
 static void test_decoding_bits_across_threads(void) {
     if (!ad_kernels_use_avx512()) return; /* OpenBLAS's products are not bit-stable */
-    ad_model *small = tiny_model(AD_POS_ROPE, 13, 24);
-    ad_model *wide = NULL;
-    ad_model_config c = ad_model_default_config();
-    c.n_layers = 3, c.n_heads = 4, c.d_model = 256, c.d_ff = 1024, c.vocab_size = 13;
-    c.max_seq_len = 32, c.init_std = 0.3f, c.seed = 25;
-    ad_error err;
-    CHECK(ad_model_create(&wide, &c, &err) == AD_OK);
+    ad_model *small = tiny_model(AD_POS_ROPE, 13, 24), *wide = wide_model(3, 25);
     ad_model *models[2] = {small, wide};
     ad_sample_request q[NREQ];
     int32_t prompts[NREQ][16];
@@ -396,6 +402,55 @@ static void test_decoding_bits_across_threads(void) {
             for (int t = 0; t < 3; t++)
                 free_results(r[t], NREQ);
         }
+    ad_model_free(small);
+    ad_model_free(wide);
+}
+
+/* Decoding with bf16 products (ad_model.decode_bf16): each request's tokens
+ * and log-probs the same bits alone, in a batch that refills its slots, and on
+ * 1, 2 and 3 threads, sampled, on a small model (rows apart per thread) and a
+ * wide one; its first log-probs (same prefix) within bf16's rounding of
+ * fp32's, and not all equal to them (the products did run in bf16). */
+static void test_decoding_bf16(void) {
+    if (!ad_kernels_have_bf16()) {
+        printf("  (no AVX512-BF16 on this CPU: nothing to check)\n");
+        return;
+    }
+    ad_model *small = tiny_model(AD_POS_ROPE, 13, 26), *wide = wide_model(2, 27);
+    ad_model *models[2] = {small, wide};
+    ad_sample_request q[NREQ];
+    int32_t prompts[NREQ][16];
+    make_requests(q, prompts, 13, 9);
+    int nt = ad_kernels_get_threads();
+    for (int mi = 0; mi < 2; mi++) {
+        ad_sample_result r[3][NREQ], alone, fp[NREQ];
+        models[mi]->decode_bf16 = 1;
+        for (int t = 0; t < 3; t++) {
+            ad_kernels_set_threads(t + 1);
+            CHECK(generate(models[mi], q, NREQ, 1.0f, 0, 1, 5, t == 1 ? 3 : 0, r[t]) == AD_OK);
+        }
+        ad_kernels_set_threads(nt);
+        for (size_t i = 0; i < NREQ; i++) {
+            for (int t = 1; t < 3; t++)
+                CHECK_MSG(same_result(&r[0][i], &r[t][i], 0), "model %d, %d threads, request %zu",
+                          mi, t + 1, i);
+            CHECK(generate(models[mi], &q[i], 1, 1.0f, 0, 1, 5, 1, &alone) == AD_OK);
+            CHECK_MSG(same_result(&r[0][i], &alone, 0), "model %d, request %zu alone", mi, i);
+            ad_sample_result_free(&alone);
+        }
+        models[mi]->decode_bf16 = 0;
+        CHECK(generate(models[mi], q, NREQ, 1.0f, 0, 1, 5, 0, fp) == AD_OK);
+        size_t differ = 0;
+        for (size_t i = 0; i < NREQ; i++) {
+            if (r[0][i].tokens[0] != fp[i].tokens[0]) continue; /* a draw at a boundary */
+            CHECK_CLOSE(r[0][i].logprobs[0], fp[i].logprobs[0], 0.05, 0.02);
+            differ += r[0][i].logprobs[0] != fp[i].logprobs[0];
+        }
+        CHECK_MSG(differ > 0, "model %d: bf16 decoding gave fp32's bits", mi);
+        free_results(fp, NREQ);
+        for (int t = 0; t < 3; t++)
+            free_results(r[t], NREQ);
+    }
     ad_model_free(small);
     ad_model_free(wide);
 }
@@ -748,7 +803,7 @@ static void generate_token_by_token(ad_model *m, const ad_sample_request *q,
     if (!budget) return;
     ad_kv_decoder *d = NULL;
     ad_error err;
-    CHECK(ad_kv_decoder_create(&d, m, 1, q->prompt_len + budget - 1, &err) == AD_OK);
+    CHECK(ad_kv_decoder_create(&d, m, 1, q->prompt_len + budget - 1, 0, &err) == AD_OK);
     ad_rng rng;
     ad_rng_seed(&rng, ad_seed_derive(p->seed, AD_SEED_SAMPLE, q->stream, 0, 0));
     float *logits = malloc(V * sizeof *logits);
@@ -854,8 +909,8 @@ static void test_prefill_in_chunks(void) {
         }
     ad_kv_decoder *d = NULL, *one = NULL;
     ad_error err;
-    CHECK(ad_kv_decoder_create(&d, m, S, P, &err) == AD_OK);
-    CHECK(ad_kv_decoder_create(&one, m, 1, P, &err) == AD_OK);
+    CHECK(ad_kv_decoder_create(&d, m, S, P, 0, &err) == AD_OK);
+    CHECK(ad_kv_decoder_create(&one, m, 1, P, 0, &err) == AD_OK);
     float *got = malloc(S * V * sizeof *got), ref[V];
     ad_kv_decoder_feed(d, tok, slot, pos, S * P, want, S, got);
     size_t zero = 0, bad = 0;
@@ -956,6 +1011,7 @@ int main(void) {
     RUN(test_greedy_deterministic);
     RUN(test_sampling_deterministic_and_batch_independent);
     RUN(test_decoding_bits_across_threads);
+    RUN(test_decoding_bf16);
     RUN(test_top_k1_and_tiny_top_p_equal_greedy);
     RUN(test_sampling_frequencies);
     RUN(test_stopping);

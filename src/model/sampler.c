@@ -274,7 +274,7 @@ static void gen_state_free(gen_state *g) {
  * allocates the step and prefill buffers (a prompt has at most max_prompt ids). */
 static int gen_state_init(gen_state *g, size_t max_len, size_t max_prompt, ad_error *err) {
     size_t V = g->m->cfg.vocab_size, S = g->slots;
-    if (ad_kv_decoder_create(&g->dec, g->m, S, max_len, err)) return AD_ERR;
+    if (ad_kv_decoder_create(&g->dec, g->m, S, max_len, g->m->decode_bf16, err)) return AD_ERR;
     g->slot = calloc(S, sizeof *g->slot);
     g->tok = calloc(S, sizeof *g->tok);
     g->pos = calloc(S, sizeof *g->pos);

@@ -81,7 +81,9 @@ static float *alloc_floats(size_t a, size_t b, size_t c) {
 }
 
 /* Packs every weight matrix of the model once for the decoder's products. */
-static int pack_weights(ad_kv_decoder *d, ad_error *err) {
+static int pack_weights(ad_kv_decoder *d, int bf16, ad_error *err) {
+    int (*pack)(ad_packed_matrix **, const float *, size_t, size_t, ad_error *) =
+        bf16 ? ad_matmul_pack_bf16 : ad_matmul_pack;
     const ad_model_config *c = &d->m->cfg;
     size_t C = c->d_model, F = c->d_ff, L = c->n_layers;
     d->pw = calloc(L * W_PER_LAYER + 1, sizeof *d->pw);
@@ -92,14 +94,13 @@ static int pack_weights(ad_kv_decoder *d, ad_error *err) {
         const size_t in[W_PER_LAYER] = {C, C, C, C, C, C, F};
         const size_t out[W_PER_LAYER] = {C, C, C, C, F, F, C};
         for (size_t j = 0; j < W_PER_LAYER; j++)
-            if (ad_matmul_pack(&d->pw[l * W_PER_LAYER + j], mat[j], in[j], out[j], err))
-                return AD_ERR;
+            if (pack(&d->pw[l * W_PER_LAYER + j], mat[j], in[j], out[j], err)) return AD_ERR;
     }
-    return ad_matmul_pack(&d->pw[L * W_PER_LAYER], d->m->w.lm_head, C, c->vocab_size, err);
+    return pack(&d->pw[L * W_PER_LAYER], d->m->w.lm_head, C, c->vocab_size, err);
 }
 
 int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, size_t max_len,
-                         ad_error *err) {
+                         int bf16, ad_error *err) {
     *out = NULL;
     const ad_model_config *c = &m->cfg;
     if (!slots || !max_len || max_len > c->max_seq_len || slots > SIZE_MAX / c->n_layers)
@@ -142,7 +143,7 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     }
     for (size_t i = 0; i < R; i++)
         d->ident[i] = i;
-    if (pack_weights(d, err) != AD_OK) {
+    if (pack_weights(d, bf16, err) != AD_OK) {
         ad_kv_decoder_free(d);
         return AD_ERR;
     }

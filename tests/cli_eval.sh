@@ -68,6 +68,21 @@ while read -r line; do
   check "a lone greedy sample: pass@1 is its accuracy" test "$(field pass_at_k <<< "$line")" = "$a"
 done < "$tmp/one"
 
+# --precision bf16 (CPUs with AVX512-BF16): the same lines, the answers within
+# bf16's rounding of fp32's (this model's accuracy moves by at most 2 of 48)
+if "$AD" version --verbose | grep -q "bf16 training.*: available"; then
+  ev --precision bf16 > "$tmp/bf16.1"
+  ev --precision bf16 > "$tmp/bf16.2"
+  check "bf16: one line per level" test "$(wc -l < "$tmp/bf16.1")" -eq 3
+  check "bf16: the same output twice" cmp -s <(untimed < "$tmp/bf16.1") <(untimed < "$tmp/bf16.2")
+  paste -d' ' <(field correct < "$tmp/greedy.jsonl") <(field correct < "$tmp/bf16.1") > "$tmp/cc"
+  check "bf16: correct within 2 of fp32's" awk '{ d = $1 - $2; if (d > 2 || d < -2) bad = 1 } END { exit bad }' "$tmp/cc"
+  ev --precision fp32 | untimed > "$tmp/fp32"
+  check "--precision fp32 is the default" cmp -s "$tmp/fp32" <(untimed < "$tmp/greedy.jsonl")
+else
+  echo "  (no AVX512-BF16: --precision bf16 not checked)"
+fi
+
 # errors
 expect_error() { # WHAT PATTERN ARGS...
   local what=$1 pat=$2; shift 2
@@ -81,6 +96,7 @@ expect_error "--best-of 5000" "--best-of: 5000 is not in 1..4096" --best-of 5000
 expect_error "--best-of x" "--best-of: bad value 'x'" --best-of x
 expect_error "--by without --best-of" "need --best-of" --by vote
 expect_error "--temperature without --best-of" "need --best-of" --temperature 0.5
+expect_error "--precision fp16" "--precision: bad value 'fp16' (fp32 or bf16)" --precision fp16
 expect_error "--temperature -1" "--temperature: rl.temperature = '-1': must be between 0 and 1e+02" --best-of 2 --temperature -1
 "$AD" eval --help | grep -q -- "--best-of K" && ok || bad "--help names --best-of"
 echo "$pass passed, $fail failed"

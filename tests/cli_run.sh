@@ -111,6 +111,19 @@ for f in model.safetensors optimizer.safetensors; do
     cmp -s "$tmp/f/ckpt/l00/r0001/$f" "$tmp/g/ckpt/l00/r0001/$f"
 done
 "$AD" status "$tmp/f" > "$tmp/status.f"; check "status of a --from run" grep -q '^    1  accepted ' "$tmp/status.f"
+# run.decode_precision = bf16 (CPUs with AVX512-BF16): a round decodes in bf16,
+# the same bits twice
+if "$AD" version --verbose | grep -q "bf16 training.*: available"; then
+  for d in d1 d2; do
+    "$AD" run "$tmp/tiny.ini" --out "$tmp/$d" --from "$tmp/a" --set run.seed=3 \
+      --set round.steps=12 --set run.decode_precision=bf16 > /dev/null 2>&1
+    check "decode_precision bf16: run $d exits 0" test $? -eq 0
+  done
+  check "decode_precision bf16: in the snapshot" grep -q '^decode_precision = bf16$' "$tmp/d1/config.ini"
+  check "decode_precision bf16: evaluated" grep -q '^evaluate r1 l0: ' "$tmp/d1/log.txt"
+  check "decode_precision bf16: the same round twice" \
+    cmp -s "$tmp/d1/ckpt/l00/r0001/model.safetensors" "$tmp/d2/ckpt/l00/r0001/model.safetensors"
+fi
 # --from a run with fewer lineages: lineage 0 copied, lineage 1 trained here,
 # both equal to a 2-lineage run that trains its own
 "$AD" run "$tmp/tiny.ini" --out "$tmp/f2" --from "$tmp/a" --set run.seed=3 --set run.lineages=2 \

@@ -223,7 +223,7 @@ static void test_level_keys_do_not_overlap(void) {
 static const char *nondefault_ini =
     "[run]\ntask = multiply\nseed = 18446744073709551615\nlineages = 3\nrounds = 7\nthreads = "
     "2\nshards = 2\ndist_timeout = 42.5\nsave_every = 7\nrecord_every = 3\npack = false\n"
-    "precision = bf16\n"
+    "precision = bf16\ndecode_precision = bf16\n"
     "[task]\nindependent_lengths = false\nverifier = ./check.sh --strict\n"
     "verifier_timeout = 2.5\nverifier_workers = 6\nverifier_env = OPENAI_API_KEY, LANG\n"
     "equal_length_share = 0.25\n"

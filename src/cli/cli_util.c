@@ -77,6 +77,19 @@ int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo
     return 0;
 }
 
+int cli_parse_decode_precision(const char *cmd, const char *s, int *bf16) {
+    if (strcmp(s, "fp32") && strcmp(s, "bf16")) return bad(cmd, "--precision", s, "fp32 or bf16");
+    *bf16 = !strcmp(s, "bf16");
+    if (*bf16 && !ad_kernels_have_bf16()) {
+        fprintf(stderr,
+                "autodidact %s: --precision bf16 needs a CPU with AVX512-BF16 (this one's "
+                "kernels: %s)\n",
+                cmd, ad_kernels_isa());
+        return -1;
+    }
+    return 0;
+}
+
 int cli_wants_help(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;

@@ -22,6 +22,10 @@ int cli_parse_double(const char *cmd, const char *flag, const char *s, const cha
 /* "A-B" or "A" into [lo, hi]. */
 int cli_parse_range(const char *cmd, const char *flag, const char *s, size_t *lo, size_t *hi);
 
+/* --precision of a decoding command: "fp32" (*bf16 = 0) or "bf16" (1), which
+ * needs a CPU with AVX512-BF16 (refused here otherwise, with the reason). */
+int cli_parse_decode_precision(const char *cmd, const char *s, int *bf16);
+
 /* 1 when argv holds --help or -h. */
 int cli_wants_help(int argc, char **argv);
 

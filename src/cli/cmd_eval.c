@@ -17,13 +17,16 @@
 
 static const char *usage_text =
     "usage: autodidact eval CKPT --task NAME --levels LIST [-n N] [--seed S] [--threads N]\n"
+    "                       [--precision fp32|bf16]\n"
     "                       [--best-of K [--by likelihood|vote|judge] [--judge DIR]\n"
     "                                    [--temperature T]]\n\n"
     "Decodes N held-out problems per level greedily (the task's length bound is the\n"
     "budget) and prints one JSON line per level: {\"level\", \"n\", \"correct\",\n"
     "\"accuracy\", \"mean_logprob\", \"tokens_per_s\"}. Problems come from the evaluation\n"
     "seed stream of S (default 1), disjoint from training data of the same seed.\n"
-    "LIST is e.g. 9-16, 5x6, or 1-3x1-3. Default N: 512.\n\n"
+    "LIST is e.g. 9-16, 5x6, or 1-3x1-3. Default N: 512. --precision bf16 decodes with\n"
+    "the matrix products on bf16 operands and fp32 sums (CPUs with AVX512-BF16): faster,\n"
+    "and answers can differ from fp32's by its rounding (default fp32).\n\n"
     "With --best-of K (1..4096), each problem also gets K samples at temperature T\n"
     "(default 1; 0 is greedy), seeded from S so a run repeats exactly, and is\n"
     "answered with one of them: --by likelihood (default) takes the sample with the\n"
@@ -98,16 +101,22 @@ static void print_level(ad_level lv, const ad_level_accuracy *acc, const ad_best
 
 int cmd_eval(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return printf("%s", usage_text), 0;
-    static const struct option opts[] = {{"task", 1, 0, 't'},    {"levels", 1, 0, 'l'},
-                                         {"num", 1, 0, 'n'},     {"seed", 1, 0, 's'},
-                                         {"threads", 1, 0, 'T'}, {"best-of", 1, 0, 'k'},
-                                         {"by", 1, 0, 'b'},      {"temperature", 1, 0, 'p'},
-                                         {"judge", 1, 0, 'j'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"task", 1, 0, 't'},
+                                         {"levels", 1, 0, 'l'},
+                                         {"num", 1, 0, 'n'},
+                                         {"seed", 1, 0, 's'},
+                                         {"threads", 1, 0, 'T'},
+                                         {"best-of", 1, 0, 'k'},
+                                         {"by", 1, 0, 'b'},
+                                         {"temperature", 1, 0, 'p'},
+                                         {"judge", 1, 0, 'j'},
+                                         {"precision", 1, 0, 'F'},
+                                         {0, 0, 0, 0}};
     const char *task_name = NULL, *levels_text = NULL;
     size_t n = 512, threads = 0;
     uint64_t seed = 1;
     best_of_flags bf = {ad_best_of_default_params(), 0, 0, NULL};
-    int c, bad = 0, best_of_given = 0;
+    int c, bad = 0, best_of_given = 0, bf16 = 0;
     while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
         switch (c) {
         case 't':
@@ -135,6 +144,9 @@ int cmd_eval(int argc, char **argv) {
             break;
         case 'j':
             bf.judge_dir = optarg;
+            break;
+        case 'F':
+            bad |= cli_parse_decode_precision("eval", optarg, &bf16);
             break;
         case 'p':
             bf.temperature_given = 1;
@@ -168,6 +180,7 @@ int cmd_eval(int argc, char **argv) {
         if (ad_task_level_check(task, levels.v[i], &err) != AD_OK)
             rc = ad_error_prefix(&err, "--levels: ");
     if (rc == AD_OK) rc = ad_checkpoint_load(argv[optind], &m, vocab, NULL, NULL, &err);
+    if (rc == AD_OK) m->decode_bf16 = bf16;
     if (rc == AD_OK && bf.judge_dir)
         rc = ad_judge_load(bf.judge_dir, vocab, m->cfg.max_seq_len + 1, &bf.p.judge, judge_vocab,
                            &err);

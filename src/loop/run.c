@@ -156,6 +156,11 @@ static int run_init_common(ad_run *run, ad_error *err) {
         if (!run->log) return ad_error_set(err, "%s: cannot open for appending", path);
     }
     if (c->threads) ad_kernels_set_threads((int)c->threads);
+    if (run->lock_fd >= 0 && c->decode_precision && !ad_kernels_have_bf16())
+        return ad_error_set(err,
+                            "run.decode_precision = bf16 needs a CPU with AVX512-BF16 (this "
+                            "one's kernels: %s)",
+                            ad_kernels_isa());
     char why[512];
     if (to.verifier && (ad_sandbox_probe(why, sizeof why), why[0]))
         run_log(run, "verifier sandbox: %s", why);
@@ -512,6 +517,7 @@ int run_load_model(ad_run *run, size_t lineage, size_t round, ad_model **m, ad_e
     if (rc == AD_OK) rc = run_check_identity(run, path, json, err);
     free(json);
     if (rc == AD_OK) run_fit_max_len(run, *m);
+    if (rc == AD_OK) (*m)->decode_bf16 = run->cfg.decode_precision;
     if (rc != AD_OK) {
         ad_model_free(*m);
         *m = NULL;

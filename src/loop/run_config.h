@@ -20,12 +20,13 @@ typedef struct ad_run_config {
     size_t lineages;
     size_t rounds;
     size_t threads;
-    size_t shards;       /* slices of each sft step (objective_shards.c) */
-    double dist_timeout; /* seconds an MPI wait may last (0: no limit; dist.h) */
-    size_t save_every;   /* optimizer steps between partial checkpoints */
-    size_t record_every; /* optimizer steps between recorded per-step figures */
-    int pack;            /* training rows hold several sequences (ad_train_config.pack) */
-    int precision;       /* 0 fp32, 1 bf16: training's matrix products (ad_train_config.bf16) */
+    size_t shards;        /* slices of each sft step (objective_shards.c) */
+    double dist_timeout;  /* seconds an MPI wait may last (0: no limit; dist.h) */
+    size_t save_every;    /* optimizer steps between partial checkpoints */
+    size_t record_every;  /* optimizer steps between recorded per-step figures */
+    int pack;             /* training rows hold several sequences (ad_train_config.pack) */
+    int precision;        /* 0 fp32, 1 bf16: training's matrix products (ad_train_config.bf16) */
+    int decode_precision; /* 0 fp32, 1 bf16: decoding's matrix products (ad_model.decode_bf16) */
     /* [task] */
     int independent_lengths;
     double equal_length_share; /* of base problems (ad_task_options) */

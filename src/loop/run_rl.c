@@ -144,6 +144,7 @@ static int groups_sample(rl_ctx *x, size_t step, size_t first, rl_group *g, size
     sp.temperature = c->rl_temperature;
     sp.top_p = c->rl_top_p;
     sp.seed = ad_seed(c->seed, x->lineage, x->rr->round, AD_SEED_SAMPLE, step, 0);
+    x->tr->model->decode_bf16 = c->decode_precision;
     if (rc == AD_OK) rc = ad_sample_generate(x->tr->model, req, total, &sp, res, err);
     for (size_t i = 0; rc == AD_OK && i < n; i++)
         memcpy(g[i].res, res + i * G, G * sizeof *res); /* each group owns its results */

@@ -12,7 +12,8 @@
 # evaluate seconds are an upper bound for that reason. Options: --quick (64
 # prompts, 20 steps, 32 eval problems) to check the script; env CONFIG, BASE_STEPS,
 # TOP (kernels shown, 15), PERF=0 (no perf), OUT (keep the runs there instead of a temporary folder).
-# PRECISION=bf16: the round trains with bf16 products (run.precision; fp32 by default).
+# PRECISION=bf16: the round trains with bf16 products (run.precision; fp32 by default);
+# DECODE_PRECISION (default: PRECISION): its decoding's products (run.decode_precision).
 # THREADS (default 2): the compute threads of the base and the round (run.threads); the
 # config's own setting (1 in the flagship's, so that experiments can run side by side)
 # is overridden, so that the round uses the cores a benchmark gives it.
@@ -40,7 +41,8 @@ if [ "${PERF:-1}" = 1 ] && command -v perf > /dev/null && perf record -o "$out/p
 else echo "# perf unavailable: stage split only"; fi
 start=$(date +%s.%N)
 if ! "${rec[@]}" "$ad" run "$config" --out "$out/round" --from "$out/base" "${common[@]}" \
-    --set run.rounds=1 --set "run.precision=${PRECISION:-fp32}" "${sets[@]}" > "$out/round.log" 2>&1; then
+    --set run.rounds=1 --set "run.precision=${PRECISION:-fp32}" \
+    --set "run.decode_precision=${DECODE_PRECISION:-${PRECISION:-fp32}}" "${sets[@]}" > "$out/round.log" 2>&1; then
   echo "!! round run failed"; tail -5 "$out/round.log"; exit 1; fi
 wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 echo "== stages of round 1, seconds (lineage -1: shared by all lineages)"

@@ -565,6 +565,43 @@ static void test_decode_rows_equal_heads(void) {
     }
 }
 
+/* Keys and values cached in bf16: ad_attention_decode_slots_bf16 gives the
+ * bits ad_attention_decode_slots gives on the floats they widen to, for rows
+ * of shared and separate cache rows, on the all-heads body (H <= 16, D >= 16)
+ * and on other shapes (17 heads, heads of 8), on both kernel paths; and
+ * ad_bf16_from_floats rounds to nearest even (ties to even, carries into the
+ * exponent, signs kept). */
+static void decode_bf16_body(void) {
+    const size_t shapes[][3] = {{6, 64, 70}, {4, 20, 9}, {17, 16, 5}, {3, 8, 33}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        size_t H = shapes[c][0], D = shapes[c][1], T = shapes[c][2], C = H * D, rows = 3;
+        float *q = randv(rows * C, 2), *k = randv(2 * T * C, 1), *v = randv(2 * T * C, 1);
+        uint16_t *k16 = malloc(2 * T * C * sizeof(uint16_t)), *v16 = malloc(2 * T * C * 2);
+        ad_bf16_from_floats(k16, k, 2 * T * C);
+        ad_bf16_from_floats(v16, v, 2 * T * C);
+        for (size_t i = 0; i < 2 * T * C; i++) { /* k, v now hold the widened values */
+            uint32_t uk = (uint32_t)k16[i] << 16, uv = (uint32_t)v16[i] << 16;
+            memcpy(&k[i], &uk, 4), memcpy(&v[i], &uv, 4);
+        }
+        size_t slot[3] = {1, 0, 1}, len[3] = {T, T / 2 + 1, 1};
+        float *want = zeros(rows * C), *got = zeros(rows * C);
+        ad_attention_decode_slots(want, q, k, v, slot, len, rows, T * C, H, D);
+        ad_attention_decode_slots_bf16(got, q, k16, v16, slot, len, rows, T * C, H, D);
+        CHECK_MSG(memcmp(want, got, rows * C * sizeof(float)) == 0, "[%s] H=%zu D=%zu", g_path, H,
+                  D);
+        free(q), free(k), free(v), free(k16), free(v16), free(want), free(got);
+    }
+    const float x[] = {1.0f, -2.5f, 1.00390625f, 1.01171875f, 3.40282347e38f, -0.0f, 1e-3f};
+    const uint16_t want[] = {0x3f80, 0xc020, 0x3f80, 0x3f82, 0x7f80, 0x8000, 0x3a83};
+    uint16_t got[7];
+    ad_bf16_from_floats(got, x, 7);
+    CHECK(memcmp(got, want, sizeof want) == 0);
+}
+
+static void test_decode_bf16(void) {
+    on_each_path(decode_bf16_body);
+}
+
 /* ---- cross-entropy ----------------------------------------------------------------------- */
 
 static void xent_body(void) {
@@ -809,6 +846,7 @@ int main(void) {
     RUN(test_attention);
     RUN(test_packed_attention);
     RUN(test_decode_rows_equal_heads);
+    RUN(test_decode_bf16);
     RUN(test_xent);
     RUN(test_sums_and_adamw);
     RUN(test_paths_and_threads_agree);

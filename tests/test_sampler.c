@@ -443,7 +443,7 @@ static void test_decoding_bf16(void) {
         size_t differ = 0;
         for (size_t i = 0; i < NREQ; i++) {
             if (r[0][i].tokens[0] != fp[i].tokens[0]) continue; /* a draw at a boundary */
-            CHECK_CLOSE(r[0][i].logprobs[0], fp[i].logprobs[0], 0.05, 0.02);
+            CHECK_CLOSE(r[0][i].logprobs[0], fp[i].logprobs[0], 0.05, 0.1);
             differ += r[0][i].logprobs[0] != fp[i].logprobs[0];
         }
         CHECK_MSG(differ > 0, "model %d: bf16 decoding gave fp32's bits", mi);

@@ -104,6 +104,22 @@ int ad_kernels_have_bf16(void) {
     return g_cpu_bf16 && ad_kernels_use_avx512();
 }
 
+void ad_bf16_from_floats(uint16_t *dst, const float *src, size_t n) {
+    if (ad_kernels_have_bf16()) {
+        ad_bf16_from_floats_avx512(dst, src, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) { /* nearest even, as the instruction rounds */
+        uint32_t u;
+        memcpy(&u, &src[i], sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u)
+            u |= 0x00400000u; /* a NaN stays a (quiet) NaN */
+        else
+            u += 0x7fffu + ((u >> 16) & 1u);
+        dst[i] = (uint16_t)(u >> 16);
+    }
+}
+
 int ad_kernels_set_bf16(int on) {
     int prev = g_bf16;
     g_bf16 = on && ad_kernels_have_bf16();

@@ -178,6 +178,14 @@ void ad_attention_decode(float *out, const float *q, const float *k_cache, const
 void ad_attention_decode_slots(float *out, const float *q, const float *k_cache,
                                const float *v_cache, const size_t *slot, const size_t *len,
                                size_t nb, size_t row_stride, size_t H, size_t D);
+/* ad_attention_decode_slots over keys and values cached in bf16 (half the
+ * bytes to read; row_stride counts values): the bits it gives on the floats
+ * they widen to. All else is fp32. */
+void ad_attention_decode_slots_bf16(float *out, const float *q, const uint16_t *k_cache,
+                                    const uint16_t *v_cache, const size_t *slot, const size_t *len,
+                                    size_t nb, size_t row_stride, size_t H, size_t D);
+/* dst[i] = src[i] rounded to bf16 (nearest even), n values. */
+void ad_bf16_from_floats(uint16_t *dst, const float *src, size_t n);
 
 /* h[N,F] = silu(gate) * up */
 void ad_swiglu_forward(float *h, const float *gate, const float *up, size_t N, size_t F);

@@ -243,3 +243,48 @@ void ad_attention_decode_slots(float *out, const float *q, const float *k_cache,
             head_decode(o, qi, kc, vc, len[i], D, C);
     }
 }
+
+/* n rows of D bf16 values, ld apart, widened into dst [n][D]. */
+static void widen_rows(float *dst, const uint16_t *src, size_t n, size_t D, size_t ld) {
+    for (size_t s = 0; s < n; s++)
+        for (size_t i = 0; i < D; i++) {
+            uint32_t u = (uint32_t)src[s * ld + i] << 16;
+            memcpy(&dst[s * D + i], &u, sizeof u);
+        }
+}
+
+void ad_attention_decode_slots_bf16(float *out, const float *q, const uint16_t *k_cache,
+                                    const uint16_t *v_cache, const size_t *slot, const size_t *len,
+                                    size_t nb, size_t row_stride, size_t H, size_t D) {
+    size_t C = H * D;
+    int avx = ad_kernels_use_avx512();
+    if (avx && H <= 16 && D >= 16) { /* the row body reads bf16 as it goes */
+#pragma omp parallel for schedule(dynamic)
+        for (size_t i = 0; i < nb; i++) {
+            size_t s = slot ? slot[i] : i;
+            ad_attention_row_decode_bf16_avx512(out + i * C, q + i * C, k_cache + s * row_stride,
+                                                v_cache + s * row_stride, len[i], H, D, C);
+        }
+        return;
+    }
+    /* other shapes: each head's keys and values widened first, then the fp32
+     * body of ad_attention_decode_slots (its bits; rows D apart instead of C
+     * change no sum) */
+#pragma omp parallel for schedule(dynamic)
+    for (size_t ih = 0; ih < nb * H; ih++) {
+        size_t i = ih / H, h = ih % H, s = slot ? slot[i] : i, n = len[i];
+        float *o = out + i * C + h * D, *kv = malloc((2 * n * D + 1) * sizeof(float));
+        if (!kv) { /* no memory for a head's cache: its output cannot be computed */
+            for (size_t d = 0; d < D; d++)
+                o[d] = NAN;
+            continue;
+        }
+        widen_rows(kv, k_cache + s * row_stride + h * D, n, D, C);
+        widen_rows(kv + n * D, v_cache + s * row_stride + h * D, n, D, C);
+        if (avx)
+            ad_attention_head_decode_avx512(o, q + i * C + h * D, kv, kv + n * D, n, D, D);
+        else
+            head_decode(o, q + i * C + h * D, kv, kv + n * D, n, D, D);
+        free(kv);
+    }
+}

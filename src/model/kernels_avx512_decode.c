@@ -28,6 +28,23 @@
 #define CHUNK 64 /* keys per running-max step (the head-by-head body's) */
 #define GROUPS 8 /* 16-column groups of out per pass over the keys */
 
+/* 16 cached values from element i on, fp32 (BF = 0) or bf16 (BF = 1, widened
+ * exactly: a bf16 value is the high half of its float), lanes outside m zero. */
+AD_AVX512 static inline __attribute__((always_inline)) __m512 kv_load(const void *base, size_t i,
+                                                                      __mmask16 m, const int BF) {
+    if (!BF) return _mm512_maskz_loadu_ps(m, (const float *)base + i);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)base + i);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* kv_load of all 16 lanes, by plain loads. */
+AD_AVX512 static inline __attribute__((always_inline)) __m512 kv_load_all(const void *base,
+                                                                          size_t i, const int BF) {
+    if (!BF) return _mm512_loadu_ps((const float *)base + i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 /* Lane sums of 16 vectors: result lane s = sum of a[s]'s lanes, added in
  * _mm512_reduce_add_ps's order: x_l = a_l + a_{l+8}, y_l = x_l + x_{l+4},
  * z_l = y_l + y_{l+2} (l < 2), z_0 + z_1. Each level pairs vectors so that
@@ -50,10 +67,12 @@ AD_AVX512 static inline __attribute__((always_inline)) __m512 reduce16(__m512 a[
     return _mm512_permutexvar_ps(idx, r);
 }
 
-/* sc[s] = (q . k_s) * scale for nk <= 16 keys k_s = kc + s*ld, D floats each;
- * sc has room for 16 (entries past nk are 0). */
-AD_AVX512 static void scores16(float *sc, const float *q, const float *kc, size_t ld, size_t nk,
-                               size_t D, __m512 scale) {
+/* sc[s] = (q . k_s) * scale for nk <= 16 keys k_s at element s*ld of kc, D
+ * values each (fp32, or bf16 when BF); sc has room for 16 (entries past nk are 0). */
+AD_AVX512 static inline __attribute__((always_inline)) void scores16(float *sc, const float *q,
+                                                                     const void *kc, size_t ld,
+                                                                     size_t nk, size_t D,
+                                                                     __m512 scale, const int BF) {
     __m512 a[16];
 #pragma GCC unroll 16
     for (int s = 0; s < 16; s++)
@@ -64,8 +83,8 @@ AD_AVX512 static void scores16(float *sc, const float *q, const float *kc, size_
         /* a fixed count keeps a[] in registers; keys past nk load nothing */
 #pragma GCC unroll 16
         for (int s = 0; s < 16; s++)
-            a[s] = _mm512_fmadd_ps(
-                qv, _mm512_maskz_loadu_ps((size_t)s < nk ? m : 0, kc + (size_t)s * ld + d), a[s]);
+            a[s] = _mm512_fmadd_ps(qv, kv_load(kc, (size_t)s * ld + d, (size_t)s < nk ? m : 0, BF),
+                                   a[s]);
     }
     _mm512_store_ps(sc, _mm512_mul_ps(reduce16(a), scale));
 }
@@ -73,10 +92,13 @@ AD_AVX512 static void scores16(float *sc, const float *q, const float *kc, size_
 /* One head over one chunk of cn keys: scores into sc[0, cn) (then their
  * exp(score - max), zero up to the next 16), the running max and sum updated
  * and out (this head's D floats) rescaled when the max grows. */
-AD_AVX512 static void head_chunk(float *sc, float *out, float *mx, float *sum, const float *q,
-                                 const float *kc, size_t ld, size_t cn, size_t D, __m512 scale) {
+AD_AVX512 static inline __attribute__((always_inline)) void
+head_chunk(float *sc, float *out, float *mx, float *sum, const float *q, const void *kc, size_t k0,
+           size_t ld, size_t cn, size_t D, __m512 scale, const int BF) {
+    const char *kb = (const char *)kc + k0 * (BF ? 2 : 4); /* this chunk's first key */
     for (size_t s = 0; s < cn; s += 16)
-        scores16(sc + s, q, kc + s * ld, ld, cn - s < 16 ? cn - s : 16, D, scale);
+        scores16(sc + s, q, kb + s * ld * (BF ? 2 : 4), ld, cn - s < 16 ? cn - s : 16, D, scale,
+                 BF);
     float cmax = -INFINITY;
     for (size_t s = 0; s < cn; s++)
         cmax = sc[s] > cmax ? sc[s] : cmax;
@@ -106,20 +128,21 @@ AD_AVX512 static void head_chunk(float *sc, float *out, float *mx, float *sum, c
  * or, for head sizes that are not multiples of 16, straddles two: lanes set
  * in straddle[g] take head lo[g] + 1. */
 AD_AVX512 static inline __attribute__((always_inline)) void
-weighted_groups(float *out, const float *sc, const float *vc, size_t ld, size_t n, const size_t *lo,
-                const __mmask16 *straddle, __mmask16 last, const int NG, const int BLEND) {
+weighted_groups(float *out, const float *sc, const void *vc, size_t ld, size_t n, const size_t *lo,
+                const __mmask16 *straddle, __mmask16 last, const int NG, const int BLEND,
+                const int BF) {
     __m512 a[GROUPS];
     for (int g = 0; g < NG; g++)
         a[g] = _mm512_maskz_loadu_ps(g == NG - 1 ? last : 0xFFFF, out + 16 * g);
     for (size_t x = 0; x < n; x++) {
-        const float *row = vc + x * ld;
+        size_t row = x * ld;
         for (int g = 0; g < NG; g++) {
             __m512 w = _mm512_set1_ps(sc[lo[g] * CHUNK + x]);
             if (BLEND)
                 w = _mm512_mask_blend_ps(straddle[g], w,
                                          _mm512_set1_ps(sc[(lo[g] + 1) * CHUNK + x]));
-            __m512 v = g == NG - 1 ? _mm512_maskz_loadu_ps(last, row + 16 * g)
-                                   : _mm512_loadu_ps(row + 16 * g);
+            __m512 v = g == NG - 1 ? kv_load(vc, row + 16 * g, last, BF)
+                                   : kv_load_all(vc, row + 16 * g, BF);
             a[g] = _mm512_fmadd_ps(w, v, a[g]);
         }
     }
@@ -127,24 +150,28 @@ weighted_groups(float *out, const float *sc, const float *vc, size_t ld, size_t 
         _mm512_mask_storeu_ps(out + 16 * g, g == NG - 1 ? last : 0xFFFF, a[g]);
 }
 
-/* Dispatches ng (1..GROUPS) groups to an unrolled weighted_groups. */
-AD_AVX512 static void weighted_block(float *out, const float *sc, const float *vc, size_t ld,
-                                     size_t n, const size_t *lo, const __mmask16 *straddle,
-                                     __mmask16 last, size_t ng, int blend) {
+/* Dispatches ng (1..GROUPS) groups to an unrolled weighted_groups; vc at
+ * element v0 of the cache. */
+AD_AVX512 static inline __attribute__((always_inline)) void
+weighted_block(float *out, const float *sc, const void *vc, size_t v0, size_t ld, size_t n,
+               const size_t *lo, const __mmask16 *straddle, __mmask16 last, size_t ng, int blend,
+               const int BF) {
+    vc = (const char *)vc + v0 * (BF ? 2 : 4);
 #define WG(k)                                                                                      \
     case k:                                                                                        \
         if (blend)                                                                                 \
-            weighted_groups(out, sc, vc, ld, n, lo, straddle, last, k, 1);                         \
+            weighted_groups(out, sc, vc, ld, n, lo, straddle, last, k, 1, BF);                     \
         else                                                                                       \
-            weighted_groups(out, sc, vc, ld, n, lo, straddle, last, k, 0);                         \
+            weighted_groups(out, sc, vc, ld, n, lo, straddle, last, k, 0, BF);                     \
         break;
     switch (ng) { WG(1) WG(2) WG(3) WG(4) WG(5) WG(6) WG(7) WG(8) default : break; }
 #undef WG
 }
 
-AD_AVX512 void ad_attention_row_decode_avx512(float *out, const float *q, const float *kc,
-                                              const float *vc, size_t n, size_t H, size_t D,
-                                              size_t ld) {
+/* The row's decode over a cache of floats (BF = 0) or bf16 values (BF = 1). */
+AD_AVX512 static inline __attribute__((always_inline)) void
+row_decode(float *out, const float *q, const void *kc, const void *vc, size_t n, size_t H, size_t D,
+           size_t ld, const int BF) {
     float sc[16 * CHUNK] __attribute__((aligned(64))), mx[16], sum[16];
     const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)D));
     size_t C = H * D, ngroups = (C + 15) / 16;
@@ -154,8 +181,8 @@ AD_AVX512 void ad_attention_row_decode_avx512(float *out, const float *q, const 
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t cn = n - c0 < CHUNK ? n - c0 : CHUNK;
         for (size_t h = 0; h < H; h++)
-            head_chunk(sc + h * CHUNK, out + h * D, &mx[h], &sum[h], q + h * D,
-                       kc + c0 * ld + h * D, ld, cn, D, scale);
+            head_chunk(sc + h * CHUNK, out + h * D, &mx[h], &sum[h], q + h * D, kc, c0 * ld + h * D,
+                       ld, cn, D, scale, BF);
         for (size_t g0 = 0; g0 < ngroups; g0 += GROUPS) {
             size_t ng = ngroups - g0 < GROUPS ? ngroups - g0 : GROUPS, lo[GROUPS];
             __mmask16 straddle[GROUPS];
@@ -168,8 +195,8 @@ AD_AVX512 void ad_attention_row_decode_avx512(float *out, const float *q, const 
                 blend |= straddle[g] != 0;
             }
             __mmask16 last = ad_tail_mask(C - 16 * (g0 + ng - 1));
-            weighted_block(out + 16 * g0, sc, vc + c0 * ld + 16 * g0, ld, cn, lo, straddle, last,
-                           ng, blend);
+            weighted_block(out + 16 * g0, sc, vc, c0 * ld + 16 * g0, ld, cn, lo, straddle, last, ng,
+                           blend, BF);
         }
     }
     for (size_t h = 0; h < H; h++) {
@@ -180,4 +207,16 @@ AD_AVX512 void ad_attention_row_decode_avx512(float *out, const float *q, const 
             _mm512_mask_storeu_ps(o, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o), inv));
         }
     }
+}
+
+AD_AVX512 void ad_attention_row_decode_avx512(float *out, const float *q, const float *kc,
+                                              const float *vc, size_t n, size_t H, size_t D,
+                                              size_t ld) {
+    row_decode(out, q, kc, vc, n, H, D, ld, 0);
+}
+
+AD_AVX512 void ad_attention_row_decode_bf16_avx512(float *out, const float *q, const uint16_t *kc,
+                                                   const uint16_t *vc, size_t n, size_t H, size_t D,
+                                                   size_t ld) {
+    row_decode(out, q, kc, vc, n, H, D, ld, 1);
 }

@@ -531,6 +531,16 @@ AD_BF16 static inline __attribute__((always_inline)) void store_bf16(uint16_t *d
         _mm256_mask_storeu_epi16(dst, m, v);
 }
 
+AD_BF16 void ad_bf16_from_floats_avx512(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        store_bf16(dst + i, _mm512_loadu_ps(src + i), 0xFFFF, 1);
+    if (i < n) {
+        __mmask16 m = ad_tail_mask(n - i);
+        store_bf16(dst + i, _mm512_maskz_loadu_ps(m, src + i), m, 0);
+    }
+}
+
 AD_BF16 static inline __attribute__((always_inline)) void
 swiglu_fwd16_bf16(uint16_t *h, const float *gate, const float *up, __mmask16 m, const int full) {
     store_bf16(h, ad_swiglu512(ad_ld(gate, m, full), ad_ld(up, m, full)), m, full);

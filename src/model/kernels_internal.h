@@ -113,6 +113,8 @@ size_t ad_gemm_bf16_packed_words(size_t N, size_t K);
 void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs);
 int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
                         const uint32_t *Bp, float *C, size_t ldc, int accumulate);
+/* ad_bf16_from_floats by AVX512-BF16's conversion (the products' rounding). */
+void ad_bf16_from_floats_avx512(uint16_t *dst, const float *src, size_t n);
 /* SwiGLU and its backward (kernels.h) on n elements with bf16 results, the
  * roundings of what the fp32 bodies below compute. */
 void ad_swiglu_forward_bf16(uint16_t *h, const float *gate, const float *up, size_t n);
@@ -158,6 +160,11 @@ void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc
  * (kernels_avx512_decode.c). */
 void ad_attention_row_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
                                     size_t n, size_t H, size_t D, size_t ld);
+/* The same over keys and values cached in bf16: the bits of the fp32 body on
+ * the floats they widen to. */
+void ad_attention_row_decode_bf16_avx512(float *out, const float *q, const uint16_t *kc,
+                                         const uint16_t *vc, size_t n, size_t H, size_t D,
+                                         size_t ld);
 void ad_attention_head_backward_avx512(float *dq, float *dk, float *dv, const float *dout,
                                        const float *P, const float *q, const float *k,
                                        const float *v, size_t T, size_t D, size_t ld,

@@ -104,8 +104,9 @@ typedef struct ad_model {
     ad_activations *acts;        /* forward state kept for backward; grown on demand */
     ad_attention_mode attention; /* AD_ATTENTION_AUTO unless set */
     /* 1: decoding (ad_sample_generate) runs the matrix products in bf16, with
-     * the weights packed in bf16 and fp32 sums (ad_matmul_pack_bf16), where
-     * the CPU has AVX512-BF16 (ad_kernels_have_bf16); all else stays fp32.
+     * the weights packed in bf16 and fp32 sums (ad_matmul_pack_bf16), and
+     * caches keys and values in bf16, where the CPU has AVX512-BF16
+     * (ad_kernels_have_bf16); all other arithmetic stays fp32.
      * Tokens can differ from fp32's (bf16's rounding), the same whatever the
      * batch or thread count. 0 (default): fp32. Training is not affected. */
     int decode_bf16;

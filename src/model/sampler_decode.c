@@ -36,9 +36,10 @@ struct ad_kv_decoder {
     size_t slots, max_len;
     size_t rows;           /* row capacity of one forward */
     size_t weight_floats;  /* floats of the weights a forward reads (layers and head) */
-    size_t row_stride;     /* max_len * C: floats between two slots of one layer's cache */
-    float *k_cache;        /* [L, slots, max_len, C] */
-    float *v_cache;        /* [L, slots, max_len, C] */
+    size_t row_stride;     /* max_len * C: values between two slots of one layer's cache */
+    int kv_bf16;           /* the caches hold bf16 values (decoding in bf16), else floats */
+    void *k_cache;         /* [L, slots, max_len, C] */
+    void *v_cache;         /* [L, slots, max_len, C] */
     float *x, *xn;         /* [rows, C] residual stream and its normalised copy */
     float *q, *k, *v;      /* [rows, C] */
     float *att;            /* [rows, C] attention output before o_proj */
@@ -74,10 +75,19 @@ void ad_kv_decoder_free(ad_kv_decoder *d) {
     free(d);
 }
 
-/* calloc of a*b*c floats (all > 0) with overflow checks; NULL on failure. */
+/* calloc of a*b*c values of `size` bytes (all > 0) with overflow checks; NULL on failure. */
+static void *alloc_values(size_t a, size_t b, size_t c, size_t size) {
+    if (a > SIZE_MAX / b || a * b > SIZE_MAX / size / c) return NULL;
+    return calloc(a * b * c, size);
+}
+
 static float *alloc_floats(size_t a, size_t b, size_t c) {
-    if (a > SIZE_MAX / b || a * b > SIZE_MAX / sizeof(float) / c) return NULL;
-    return calloc(a * b * c, sizeof(float));
+    return alloc_values(a, b, c, sizeof(float));
+}
+
+/* Bytes of one cached value. */
+static size_t kv_size(const ad_kv_decoder *d) {
+    return d->kv_bf16 ? sizeof(uint16_t) : sizeof(float);
 }
 
 /* Packs every weight matrix of the model once for the decoder's products. */
@@ -117,8 +127,12 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     d->rows = R;
     d->row_stride = max_len * C;
     d->weight_floats = c->n_layers * (4 * C * C + 3 * C * F) + C * c->vocab_size;
-    d->k_cache = alloc_floats(c->n_layers * slots, max_len, C);
-    d->v_cache = alloc_floats(c->n_layers * slots, max_len, C);
+    /* in bf16 the keys and values are cached rounded too: the decode attention
+     * reads every row's whole cache at each step, and half the bytes is ~35%
+     * of that attention (14M, 64 rows) */
+    d->kv_bf16 = bf16 && ad_kernels_have_bf16();
+    d->k_cache = alloc_values(c->n_layers * slots, max_len, C, kv_size(d));
+    d->v_cache = alloc_values(c->n_layers * slots, max_len, C, kv_size(d));
     d->x = alloc_floats(R, C, 1);
     d->xn = alloc_floats(R, C, 1);
     d->q = alloc_floats(R, C, 1);
@@ -161,9 +175,10 @@ static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t 
                             const size_t *pos, size_t nr) {
     const ad_model_config *c = &d->m->cfg;
     const ad_layer_weights *w = &d->m->w.layers[l];
-    size_t C = c->d_model, H = c->n_heads, D = C / H;
-    float *kc = d->k_cache + l * d->slots * d->row_stride;
-    float *vc = d->v_cache + l * d->slots * d->row_stride;
+    size_t C = c->d_model, H = c->n_heads, D = C / H, es = kv_size(d);
+    /* this layer's caches, as void * (floats or bf16 values) */
+    void *kc = (char *)d->k_cache + l * d->slots * d->row_stride * es;
+    void *vc = (char *)d->v_cache + l * d->slots * d->row_stride * es;
     float *x = d->x + r0 * C, *xn = d->xn + r0 * C, *q = d->q + r0 * C, *k = d->k + r0 * C;
     float *v = d->v + r0 * C, *att = d->att + r0 * C;
     size_t *len = d->len + r0;
@@ -177,11 +192,21 @@ static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t 
             ad_rope_one(k + i * C, H, D, pos[i], c->rope_theta);
         }
         size_t at = slot[i] * d->row_stride + pos[i] * C;
-        memcpy(kc + at, k + i * C, C * sizeof(float));
-        memcpy(vc + at, v + i * C, C * sizeof(float));
+        if (d->kv_bf16) {
+            uint16_t *k16 = kc, *v16 = vc;
+            ad_bf16_from_floats(k16 + at, k + i * C, C);
+            ad_bf16_from_floats(v16 + at, v + i * C, C);
+        } else {
+            float *k32 = kc, *v32 = vc;
+            memcpy(k32 + at, k + i * C, C * sizeof(float));
+            memcpy(v32 + at, v + i * C, C * sizeof(float));
+        }
         len[i] = pos[i] + 1;
     }
-    ad_attention_decode_slots(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
+    if (d->kv_bf16)
+        ad_attention_decode_slots_bf16(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
+    else
+        ad_attention_decode_slots(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
     ad_matmul_forward_packed(x, att, packed(d, l, W_O), nr, 1);
 }
 
@@ -275,12 +300,13 @@ void ad_kv_decoder_feed(ad_kv_decoder *d, const int32_t *tok, const size_t *slot
 
 void ad_kv_decoder_move(ad_kv_decoder *d, size_t dst, size_t src, size_t len) {
     if (dst == src || !len) return;
-    size_t C = d->m->cfg.d_model;
+    size_t C = d->m->cfg.d_model, es = kv_size(d);
+    char *kc = d->k_cache, *vc = d->v_cache;
     for (size_t l = 0; l < d->m->cfg.n_layers; l++) {
         size_t base = l * d->slots * d->row_stride;
-        memcpy(d->k_cache + base + dst * d->row_stride, d->k_cache + base + src * d->row_stride,
-               len * C * sizeof(float));
-        memcpy(d->v_cache + base + dst * d->row_stride, d->v_cache + base + src * d->row_stride,
-               len * C * sizeof(float));
+        memcpy(kc + (base + dst * d->row_stride) * es, kc + (base + src * d->row_stride) * es,
+               len * C * es);
+        memcpy(vc + (base + dst * d->row_stride) * es, vc + (base + src * d->row_stride) * es,
+               len * C * es);
     }
 }

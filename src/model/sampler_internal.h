@@ -24,8 +24,10 @@ typedef struct ad_kv_decoder ad_kv_decoder;
 /* Allocates a decoder for `slots` rows of at most `max_len` positions each
  * (max_len <= the model's max_seq_len). Cache memory is
  * 2 * L * slots * max_len * C floats; the weights are packed for the products
- * here, once (the model's weights must not change while the decoder lives),
- * rounded to bf16 when bf16 is 1 (ad_matmul_pack_bf16). On error *out is NULL. */
+ * here, once (the model's weights must not change while the decoder lives).
+ * With bf16 1 (on a CPU with AVX512-BF16) the weights are packed rounded to
+ * bf16 (ad_matmul_pack_bf16) and keys and values are cached rounded to bf16
+ * (half the cache memory). On error *out is NULL. */
 int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, size_t max_len,
                          int bf16, ad_error *err);
 

@@ -276,6 +276,7 @@ tile_fit(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, 
 
 typedef struct bf16_gemm {
     size_t M, N, K, K2, Mp, panels;
+    size_t row_block; /* rows of a unit of rows x columns (compute_unit) */
     const uint32_t *Ap, *Bp;
     int a_rows;      /* Ap is [M][a_ld] (else [K2][Mp]) */
     size_t a_ld;     /* pairs between rows of Ap when a_rows */
@@ -308,11 +309,11 @@ AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t 
     }
 }
 
-/* Unit u: rows [m0, m0 + ROW_UNIT) x panels [q0, q0 + COL_UNIT). */
+/* Unit u: rows [m0, m0 + row_block) x panels [q0, q0 + COL_UNIT). */
 AD_BF16 static void compute_unit(const bf16_gemm *g, size_t u) {
-    size_t col_units = (g->panels + COL_UNIT - 1) / COL_UNIT;
-    size_t m0 = u / col_units * ROW_UNIT, q0 = u % col_units * COL_UNIT;
-    size_t m1 = g->M - m0 < ROW_UNIT ? g->M : m0 + ROW_UNIT;
+    size_t col_units = (g->panels + COL_UNIT - 1) / COL_UNIT, rb = g->row_block;
+    size_t m0 = u / col_units * rb, q0 = u % col_units * COL_UNIT;
+    size_t m1 = g->M - m0 < rb ? g->M : m0 + rb;
     size_t q1 = g->panels - q0 < COL_UNIT ? g->panels : q0 + COL_UNIT;
     compute_block(g, g->Ap, 0, g->a_rows ? g->a_ld : g->Mp, g->Bp, 0, m0, m1, q0, q1);
 }
@@ -399,7 +400,11 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
     }
     const uint32_t *Bpc = b->panels ? b->panels : Bp;
     const uint32_t *Apc = in_place ? (const uint32_t *)a->h : Ap;
+    /* Weights packed beforehand (decoding) stream from memory once per block
+     * of rows: a step's few rows (at most two blocks) go as one block */
+    size_t row_block = b->panels && M <= 2 * ROW_UNIT ? M : ROW_UNIT;
     bf16_gemm g = {.M = M,
+                   .row_block = row_block,
                    .N = N,
                    .K = K,
                    .K2 = K2,
@@ -413,7 +418,9 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                    .c_part = c_part,
                    .ldc = ldc,
                    .accumulate = accumulate};
-    size_t units = row_units ? blocks : own_b ? col_blocks : blocks * col_blocks;
+    size_t units = row_units ? blocks
+                   : own_b   ? col_blocks
+                             : (M + row_block - 1) / row_block * col_blocks;
     if (nt > units) nt = units;
     size_t a_chunks = own_a || in_place ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
     size_t b_shared = own_b || b->panels ? 0 : panels;

@@ -180,6 +180,16 @@ row_decode(float *out, const float *q, const void *kc, const void *vc, size_t n,
         mx[h] = -INFINITY, sum[h] = 0.0f;
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t cn = n - c0 < CHUNK ? n - c0 : CHUNK;
+        /* The heads read the chunk's keys head by head, 16 keys at a time, in
+         * slices one head wide: strides the hardware does not prefetch. Asking
+         * for the whole chunk's keys (bf16: at most 64 x C x 2 bytes) in L2
+         * first took 7.5-8.5% off a 14M bf16 decoding step; with fp32 keys
+         * (twice the bytes) it measured nothing, so it is not done there. */
+        if (BF) {
+            const char *kb = (const char *)kc + c0 * ld * 2;
+            for (size_t o = 0; o < cn * ld * 2; o += 64)
+                _mm_prefetch(kb + o, _MM_HINT_T1);
+        }
         for (size_t h = 0; h < H; h++)
             head_chunk(sc + h * CHUNK, out + h * D, &mx[h], &sum[h], q + h * D, kc, c0 * ld + h * D,
                        ld, cn, D, scale, BF);

@@ -17,6 +17,8 @@
  *     key's value row: up to 8 independent accumulator chains instead of the
  *     1 or 2 of a single head of 16 or 32 floats, whose fused multiply-add
  *     latency bounded the old loop.
+ * The cache holds floats, or bf16 values (decoding in bf16), widened exactly
+ * as they are loaded: the same floats as the fp32 body on the widened cache.
  * Not here: the split over rows (kernels_attention.c). */
 #include <immintrin.h>
 #include <math.h>

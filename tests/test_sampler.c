@@ -362,8 +362,9 @@ static void test_greedy_deterministic(void) {
     ad_model_free(m);
 }
 
-/* A model whose weights (more than 2M floats) are too large for decoding's
- * rows to run apart per thread: every kernel shares its own work. */
+/* A model of `layers` layers of width 256 (0.79M weights each) whose weights
+ * can be too large for decoding's rows to run apart per thread (more than
+ * 8 MB: 3 layers in fp32, 6 in bf16): then every kernel shares its own work. */
 static ad_model *wide_model(size_t layers, uint64_t seed) {
     ad_model *m = NULL;
     ad_model_config c = ad_model_default_config();
@@ -377,7 +378,7 @@ static ad_model *wide_model(size_t layers, uint64_t seed) {
 /* Decoding gives the same bits on 1, 2 and 3 threads, greedy and sampled: on
  * a small model, whose decoding steps run each thread's rows apart
  * (ad_kernels_for_rows), and on one whose weights are too large for that
- * (more than 2M floats), where every kernel shares its own work. */
+ * (more than 8 MB), where every kernel shares its own work. */
 static void test_decoding_bits_across_threads(void) {
     if (!ad_kernels_use_avx512()) return; /* OpenBLAS's products are not bit-stable */
     ad_model *small = tiny_model(AD_POS_ROPE, 13, 24), *wide = wide_model(3, 25);
@@ -416,7 +417,7 @@ static void test_decoding_bf16(void) {
         printf("  (no AVX512-BF16 on this CPU: nothing to check)\n");
         return;
     }
-    ad_model *small = tiny_model(AD_POS_ROPE, 13, 26), *wide = wide_model(2, 27);
+    ad_model *small = tiny_model(AD_POS_ROPE, 13, 26), *wide = wide_model(6, 27);
     ad_model *models[2] = {small, wide};
     ad_sample_request q[NREQ];
     int32_t prompts[NREQ][16];

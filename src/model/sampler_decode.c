@@ -35,7 +35,7 @@ struct ad_kv_decoder {
     const ad_model *m;
     size_t slots, max_len;
     size_t rows;           /* row capacity of one forward */
-    size_t weight_floats;  /* floats of the weights a forward reads (layers and head) */
+    size_t weight_bytes;   /* bytes of packed weights a forward reads (layers and head) */
     size_t row_stride;     /* max_len * C: values between two slots of one layer's cache */
     int kv_bf16;           /* the caches hold bf16 values (decoding in bf16), else floats */
     void *k_cache;         /* [L, slots, max_len, C] */
@@ -126,7 +126,8 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     d->max_len = max_len;
     d->rows = R;
     d->row_stride = max_len * C;
-    d->weight_floats = c->n_layers * (4 * C * C + 3 * C * F) + C * c->vocab_size;
+    d->weight_bytes = (c->n_layers * (4 * C * C + 3 * C * F) + C * c->vocab_size) *
+                      (bf16 && ad_kernels_have_bf16() ? 2 : 4); /* as pack_weights packs them */
     /* in bf16 the keys and values are cached rounded too: the decode attention
      * reads every row's whole cache at each step, and half the bytes is ~35%
      * of that attention (14M, 64 rows) */
@@ -268,7 +269,7 @@ static void forward_rows(ad_kv_decoder *d, const int32_t *tok, const size_t *slo
     size_t C = c->d_model;
     rows_call rc = {d, tok, slot, pos};
     if (slots_distinct(d, slot, nr))
-        ad_kernels_for_rows(nr, d->weight_floats, layers_on_rows, &rc);
+        ad_kernels_for_rows(nr, d->weight_bytes, layers_on_rows, &rc);
     else
         layers_on_rows(&rc, 0, nr);
     if (!n_want) return;

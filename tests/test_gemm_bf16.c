@@ -433,6 +433,40 @@ static void test_packed(void) {
     ad_kernels_set_bf16(prev);
 }
 
+/* Matrices packed as one and run as one product (ad_matmul_forward_packed_parts,
+ * the decoder's q/k/v and gate/up): each part the bits of its own packed
+ * product, on 1 and 2 threads; parts of 40 columns (a panel would straddle
+ * two) run one by one, with the same bits. */
+static void test_packed_parts(void) {
+    if (!have_bf16()) return;
+    static const size_t shapes[][4] = {{64, 384, 384, 3}, {300, 64, 96, 2}, {5, 40, 70, 3}};
+    int saved = omp_get_max_threads();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t N = shapes[s][0], O = shapes[s][1], I = shapes[s][2], P = shapes[s][3];
+        float *in = randv(N * I, 0), *W = randv(P * O * I, 0);
+        float *want = calloc(P * N * O, sizeof(float)), *got = calloc(P * N * O, sizeof(float));
+        ad_packed_matrix *all = NULL, *one = NULL;
+        ad_error err;
+        CHECK(ad_matmul_pack_bf16(&all, W, I, P * O, &err) == AD_OK);
+        for (size_t p = 0; p < P; p++) {
+            CHECK(ad_matmul_pack_bf16(&one, W + p * O * I, I, O, &err) == AD_OK);
+            ad_matmul_forward_packed(want + p * N * O, in, one, N, 0);
+            ad_packed_matrix_free(one);
+        }
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            float *outs[3] = {got, got + N * O, got + 2 * N * O};
+            memset(got, 0xAB, P * N * O * sizeof(float));
+            ad_matmul_forward_packed_parts(outs, in, all, N, P);
+            CHECK_MSG(memcmp(want, got, P * N * O * sizeof(float)) == 0,
+                      "N %zu O %zu I %zu parts %zu threads %d", N, O, I, P, t);
+        }
+        ad_packed_matrix_free(all);
+        free(in), free(W), free(want), free(got);
+    }
+    omp_set_num_threads(saved);
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
@@ -444,5 +478,6 @@ int main(void) {
     RUN(test_a16);
     RUN(test_swiglu_bf16);
     RUN(test_packed);
+    RUN(test_packed_parts);
     return test_summary();
 }

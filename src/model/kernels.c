@@ -223,13 +223,28 @@ void ad_packed_matrix_free(ad_packed_matrix *p) {
 void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matrix *W, size_t N,
                               int accumulate) {
     /* bf16 products fail only for want of scratch memory: then fp32 (other bits) */
-    if (W->bf16_panels &&
-        ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, out, W->O, accumulate) == 0)
+    if (W->bf16_panels && ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, &out,
+                                              SIZE_MAX, W->O, accumulate) == 0)
         return;
     if (W->panels && use_own_gemm() &&
         ad_gemm_avx512_packed(N, W->O, W->I, in, W->I, W->panels, out, W->O, accumulate) == 0)
         return;
     ad_matmul_forward(out, in, W->W, N, W->I, W->O, accumulate);
+}
+
+void ad_matmul_forward_packed_parts(float *const *out, const float *in, const ad_packed_matrix *W,
+                                    size_t N, size_t parts) {
+    size_t O = W->O / parts;
+    if (W->bf16_panels && O % 32 == 0 &&
+        ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, out, O, O, 0) == 0)
+        return;
+    /* fp32 panels, or parts that would split a panel: the parts one by one
+     * from W itself, in W's precision (fp32 too when scratch memory is short) */
+    for (size_t p = 0; p < parts; p++) {
+        const float *Wp = W->W + p * O * W->I;
+        if (!W->bf16_panels || ad_gemm_bf16(N, O, W->I, in, W->I, 1, Wp, 1, W->I, out[p], O, 0))
+            ad_matmul_forward(out[p], in, Wp, N, W->I, O, 0);
+    }
 }
 
 /* din[N,I] (+)= dout[N,O] @ W[O,I] and dW[O,I] += dout^T @ in; din is

@@ -111,6 +111,13 @@ void ad_packed_matrix_free(ad_packed_matrix *p); /* NULL is fine */
  * (ad_kernels_set_bf16) when W was packed in bf16, else off. */
 void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matrix *W, size_t N,
                               int accumulate);
+/* out[p][N,O] = in[N,I] @ W_p^T for the parts p < parts of W, a matrix of
+ * parts x O rows packed as one (matrices of one shape stored back to back:
+ * q/k/v, gate/up), so they run as one product. Each part gets the bits of
+ * its own packed product (ad_matmul_forward_packed); only packed in bf16 with
+ * O a multiple of 32 do they run as one, else they run one by one from W. */
+void ad_matmul_forward_packed_parts(float *const *out, const float *in, const ad_packed_matrix *W,
+                                    size_t N, size_t parts);
 /* din[N,I] += dout[N,O] @ W[O,I];  dW[O,I] += dout^T @ in. Either may be NULL. */
 void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
                         size_t N, size_t I, size_t O);

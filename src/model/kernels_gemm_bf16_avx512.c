@@ -520,11 +520,12 @@ AD_BF16 void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *
 }
 
 int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                        const uint32_t *Bp, float *C, size_t ldc, int accumulate) {
+                        const uint32_t *Bp, float *const *C, size_t c_part, size_t ldc,
+                        int accumulate) {
     const float *const parts[1] = {A};
     a_source a = {parts, SIZE_MAX, NULL, lda, 1};
     b_source b = {NULL, NULL, 0, 0, Bp};
-    return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
+    return gemm_bf16(M, N, K, &a, &b, C, c_part, ldc, accumulate, NULL);
 }
 
 /* 16 floats rounded to bf16 into dst: a plain store for all 16 (masked

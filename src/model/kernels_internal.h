@@ -108,11 +108,14 @@ int ad_gemm_bf16_b16(size_t M, size_t N, size_t K, const float *A, size_t ars, s
 /* B packed once, rounded to bf16, for many products (ad_gemm_avx512_pack_b's
  * counterpart): Bp holds ad_gemm_bf16_packed_words(N, K) words, 64-byte
  * aligned, and gets B(k, j) = B[k*brs + j*bcs]. ad_gemm_bf16_packed is then
- * ad_gemm_bf16 with A's rows contiguous (lda floats apart): the same bits. */
+ * ad_gemm_bf16 with A's rows contiguous (lda floats apart), the same bits,
+ * with C in parts as ad_gemm_bf16_parts takes it (c_part a multiple of 32, or
+ * as large as N). */
 size_t ad_gemm_bf16_packed_words(size_t N, size_t K);
 void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs);
 int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                        const uint32_t *Bp, float *C, size_t ldc, int accumulate);
+                        const uint32_t *Bp, float *const *C, size_t c_part, size_t ldc,
+                        int accumulate);
 /* ad_bf16_from_floats by AVX512-BF16's conversion (the products' rounding). */
 void ad_bf16_from_floats_avx512(uint16_t *dst, const float *src, size_t n);
 /* SwiGLU and its backward (kernels.h) on n elements with bf16 results, the

@@ -38,6 +38,7 @@ struct ad_kv_decoder {
     size_t weight_bytes;   /* bytes of packed weights a forward reads (layers and head) */
     size_t row_stride;     /* max_len * C: values between two slots of one layer's cache */
     int kv_bf16;           /* the caches hold bf16 values (decoding in bf16), else floats */
+    int fused;             /* q/k/v and gate/up packed as one matrix each (bf16 only) */
     void *k_cache;         /* [L, slots, max_len, C] */
     void *v_cache;         /* [L, slots, max_len, C] */
     float *x, *xn;         /* [rows, C] residual stream and its normalised copy */
@@ -103,8 +104,12 @@ static int pack_weights(ad_kv_decoder *d, int bf16, ad_error *err) {
         const float *mat[W_PER_LAYER] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
         const size_t in[W_PER_LAYER] = {C, C, C, C, C, C, F};
         const size_t out[W_PER_LAYER] = {C, C, C, C, F, F, C};
-        for (size_t j = 0; j < W_PER_LAYER; j++)
-            if (pack(&d->pw[l * W_PER_LAYER + j], mat[j], in[j], out[j], err)) return AD_ERR;
+        for (size_t j = 0; j < W_PER_LAYER; j++) {
+            size_t rows = out[j];
+            if (d->fused && (j == W_K || j == W_V || j == W_UP)) continue; /* in W_Q, W_GATE */
+            if (d->fused && (j == W_Q || j == W_GATE)) rows *= j == W_Q ? 3 : 2;
+            if (pack(&d->pw[l * W_PER_LAYER + j], mat[j], in[j], rows, err)) return AD_ERR;
+        }
     }
     return pack(&d->pw[L * W_PER_LAYER], d->m->w.lm_head, C, c->vocab_size, err);
 }
@@ -132,6 +137,9 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
      * reads every row's whole cache at each step, and half the bytes is ~35%
      * of that attention (14M, 64 rows) */
     d->kv_bf16 = bf16 && ad_kernels_have_bf16();
+    /* in bf16, products that share their input run as one (wq, wk, wv and
+     * w_gate, w_up lie back to back in the model) when no panel straddles two */
+    d->fused = d->kv_bf16 && C % 32 == 0 && F % 32 == 0;
     d->k_cache = alloc_values(c->n_layers * slots, max_len, C, kv_size(d));
     d->v_cache = alloc_values(c->n_layers * slots, max_len, C, kv_size(d));
     d->x = alloc_floats(R, C, 1);
@@ -184,9 +192,14 @@ static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t 
     float *v = d->v + r0 * C, *att = d->att + r0 * C;
     size_t *len = d->len + r0;
     ad_rmsnorm_forward(xn, NULL, x, w->attn_norm, nr, C, c->rms_eps);
-    ad_matmul_forward_packed(q, xn, packed(d, l, W_Q), nr, 0);
-    ad_matmul_forward_packed(k, xn, packed(d, l, W_K), nr, 0);
-    ad_matmul_forward_packed(v, xn, packed(d, l, W_V), nr, 0);
+    if (d->fused) {
+        float *const qkv[3] = {q, k, v};
+        ad_matmul_forward_packed_parts(qkv, xn, packed(d, l, W_Q), nr, 3);
+    } else {
+        ad_matmul_forward_packed(q, xn, packed(d, l, W_Q), nr, 0);
+        ad_matmul_forward_packed(k, xn, packed(d, l, W_K), nr, 0);
+        ad_matmul_forward_packed(v, xn, packed(d, l, W_V), nr, 0);
+    }
     for (size_t i = 0; i < nr; i++) {
         if (c->pos == AD_POS_ROPE) {
             ad_rope_one(q + i * C, H, D, pos[i], c->rope_theta);
@@ -220,8 +233,13 @@ static void mlp_block(ad_kv_decoder *d, size_t l, size_t r0, size_t nr) {
     float *x = d->x + r0 * C, *xn = d->xn + r0 * C;
     float *gate = d->gate + r0 * F, *up = d->up + r0 * F, *h = d->h + r0 * F;
     ad_rmsnorm_forward(xn, NULL, x, w->mlp_norm, nr, C, c->rms_eps);
-    ad_matmul_forward_packed(gate, xn, packed(d, l, W_GATE), nr, 0);
-    ad_matmul_forward_packed(up, xn, packed(d, l, W_UP), nr, 0);
+    if (d->fused) {
+        float *const gate_up[2] = {gate, up};
+        ad_matmul_forward_packed_parts(gate_up, xn, packed(d, l, W_GATE), nr, 2);
+    } else {
+        ad_matmul_forward_packed(gate, xn, packed(d, l, W_GATE), nr, 0);
+        ad_matmul_forward_packed(up, xn, packed(d, l, W_UP), nr, 0);
+    }
     ad_swiglu_forward(h, gate, up, nr, F);
     ad_matmul_forward_packed(x, h, packed(d, l, W_DOWN), nr, 1);
 }

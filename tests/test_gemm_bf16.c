@@ -467,6 +467,43 @@ static void test_packed_parts(void) {
     omp_set_num_threads(saved);
 }
 
+/* The MLP on packed weights (ad_mlp_forward_packed, bf16 decoding): the bits
+ * of its steps one by one, with SwiGLU inside the gate/up product (rows in
+ * units of their own at 300 rows, one block at 64) and without (weights
+ * packed in fp32), on 1 and 2 threads. */
+static void test_mlp_packed(void) {
+    if (!have_bf16()) return;
+    static const size_t shapes[][3] = {{64, 64, 96}, {300, 96, 128}, {5, 32, 64}};
+    int saved = omp_get_max_threads();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int bf = 0; bf < 2; bf++) {
+            size_t N = shapes[s][0], C = shapes[s][1], F = shapes[s][2];
+            float *xn = randv(N * C, 0), *Wgu = randv(2 * F * C, 0), *Wd = randv(C * F, 0);
+            float *x0 = randv(N * C, 0), *want = malloc(N * C * sizeof(float));
+            float *got = malloc(N * C * sizeof(float)), *buf = malloc(3 * N * F * sizeof(float));
+            ad_packed_matrix *gu = NULL, *down = NULL;
+            ad_error err;
+            int (*pack)(ad_packed_matrix **, const float *, size_t, size_t, ad_error *) =
+                bf ? ad_matmul_pack_bf16 : ad_matmul_pack;
+            CHECK(pack(&gu, Wgu, C, 2 * F, &err) == AD_OK && pack(&down, Wd, F, C, &err) == AD_OK);
+            float *const parts[2] = {buf, buf + N * F};
+            memcpy(want, x0, N * C * sizeof(float));
+            ad_matmul_forward_packed_parts(parts, xn, gu, N, 2);
+            ad_swiglu_forward(buf + 2 * N * F, buf, buf + N * F, N, F);
+            ad_matmul_forward_packed(want, buf + 2 * N * F, down, N, 1);
+            for (int t = 1; t <= 2; t++) {
+                omp_set_num_threads(t);
+                memcpy(got, x0, N * C * sizeof(float));
+                ad_mlp_forward_packed(got, buf + 2 * N * F, buf, buf + N * F, xn, gu, down, N);
+                CHECK_MSG(memcmp(want, got, N * C * sizeof(float)) == 0,
+                          "N %zu C %zu F %zu bf16 %d threads %d", N, C, F, bf, t);
+            }
+            ad_packed_matrix_free(gu), ad_packed_matrix_free(down);
+            free(xn), free(Wgu), free(Wd), free(x0), free(want), free(got), free(buf);
+        }
+    omp_set_num_threads(saved);
+}
+
 int main(void) {
     ad_rng_seed(&g_rng, 20261207);
     RUN(test_layouts_and_shapes);
@@ -479,5 +516,6 @@ int main(void) {
     RUN(test_swiglu_bf16);
     RUN(test_packed);
     RUN(test_packed_parts);
+    RUN(test_mlp_packed);
     return test_summary();
 }

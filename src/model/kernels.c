@@ -224,7 +224,7 @@ void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matri
                               int accumulate) {
     /* bf16 products fail only for want of scratch memory: then fp32 (other bits) */
     if (W->bf16_panels && ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, &out,
-                                              SIZE_MAX, W->O, accumulate) == 0)
+                                              SIZE_MAX, W->O, accumulate, NULL) == 0)
         return;
     if (W->panels && use_own_gemm() &&
         ad_gemm_avx512_packed(N, W->O, W->I, in, W->I, W->panels, out, W->O, accumulate) == 0)
@@ -236,7 +236,7 @@ void ad_matmul_forward_packed_parts(float *const *out, const float *in, const ad
                                     size_t N, size_t parts) {
     size_t O = W->O / parts;
     if (W->bf16_panels && O % 32 == 0 &&
-        ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, out, O, O, 0) == 0)
+        ad_gemm_bf16_packed(N, W->O, W->I, in, W->I, W->bf16_panels, out, O, O, 0, NULL) == 0)
         return;
     /* fp32 panels, or parts that would split a panel: the parts one by one
      * from W itself, in W's precision (fp32 too when scratch memory is short) */
@@ -356,6 +356,27 @@ int ad_mlp_forward(float *out, float *hid, float *gate, float *up, const float *
     ad_swiglu_forward(hid, gate, up, N, F);
     ad_matmul_forward(out, hid, W_down, N, F, C, 1);
     return 0;
+}
+
+void ad_mlp_forward_packed(float *out, float *hid, float *gate, float *up, const float *xn,
+                           const ad_packed_matrix *W_gate_up, const ad_packed_matrix *W_down,
+                           size_t N) {
+    size_t C = W_down->O, F = W_down->I;
+    float *const gate_up[2] = {gate, up};
+    if (N && W_gate_up->bf16_panels && W_down->bf16_panels && F % 32 == 0) {
+        uint16_t *h16 = bf16_half(hid);
+        swiglu_rows_bf16 s = {h16, NULL, gate, up, F};
+        ad_gemm_rows_done done = {swiglu_forward_rows_bf16, &s};
+        /* the down projection takes h16's rows in place and its weights packed:
+         * it needs no scratch, so once the first product ran, so does it */
+        if (ad_gemm_bf16_packed(N, 2 * F, C, xn, C, W_gate_up->bf16_panels, gate_up, F, F, 0,
+                                &done) == 0 &&
+            ad_gemm_bf16_packed_a16(N, C, F, h16, F, W_down->bf16_panels, out, C, 1) == 0)
+            return;
+    }
+    ad_matmul_forward_packed_parts(gate_up, xn, W_gate_up, N, 2);
+    ad_swiglu_forward(hid, gate, up, N, F);
+    ad_matmul_forward_packed(out, hid, W_down, N, 1);
 }
 
 /* The SwiGLU backward's rows rounded to bf16 into rows of [dgate | dup], the

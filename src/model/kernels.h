@@ -118,6 +118,17 @@ void ad_matmul_forward_packed(float *out, const float *in, const ad_packed_matri
  * O a multiple of 32 do they run as one, else they run one by one from W. */
 void ad_matmul_forward_packed_parts(float *const *out, const float *in, const ad_packed_matrix *W,
                                     size_t N, size_t parts);
+/* The MLP on packed weights (decoding): out[N,C] += down(silu(gate(xn)) *
+ * up(xn)), gate and up packed as one matrix of 2F rows (W_gate_up, run as
+ * parts), the down projection W_down [C, F]; gate, up and hid are [N, F]. The
+ * bits of those steps one by one (ad_matmul_forward_packed_parts,
+ * ad_swiglu_forward, ad_matmul_forward_packed). Packed in bf16 with F a
+ * multiple of 32, SwiGLU runs inside the gate/up product on rows still in
+ * cache and hands its rows to the down product already rounded to bf16 (in
+ * hid's first half), as ad_mlp_forward does in training. */
+void ad_mlp_forward_packed(float *out, float *hid, float *gate, float *up, const float *xn,
+                           const ad_packed_matrix *W_gate_up, const ad_packed_matrix *W_down,
+                           size_t N);
 /* din[N,I] += dout[N,O] @ W[O,I];  dW[O,I] += dout^T @ in. Either may be NULL. */
 void ad_matmul_backward(float *din, float *dW, const float *dout, const float *in, const float *W,
                         size_t N, size_t I, size_t O);

@@ -521,11 +521,18 @@ AD_BF16 void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *
 
 int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
                         const uint32_t *Bp, float *const *C, size_t c_part, size_t ldc,
-                        int accumulate) {
+                        int accumulate, const ad_gemm_rows_done *done) {
     const float *const parts[1] = {A};
     a_source a = {parts, SIZE_MAX, NULL, lda, 1};
     b_source b = {NULL, NULL, 0, 0, Bp};
-    return gemm_bf16(M, N, K, &a, &b, C, c_part, ldc, accumulate, NULL);
+    return gemm_bf16(M, N, K, &a, &b, C, c_part, ldc, accumulate, done);
+}
+
+int ad_gemm_bf16_packed_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+                            const uint32_t *Bp, float *C, size_t ldc, int accumulate) {
+    a_source a = {NULL, SIZE_MAX, A, lda, 1};
+    b_source b = {NULL, NULL, 0, 0, Bp};
+    return gemm_bf16(M, N, K, &a, &b, &C, SIZE_MAX, ldc, accumulate, NULL);
 }
 
 /* 16 floats rounded to bf16 into dst: a plain store for all 16 (masked

@@ -115,7 +115,11 @@ size_t ad_gemm_bf16_packed_words(size_t N, size_t K);
 void ad_gemm_bf16_pack_b(uint32_t *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs);
 int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda,
                         const uint32_t *Bp, float *const *C, size_t c_part, size_t ldc,
-                        int accumulate);
+                        int accumulate, const ad_gemm_rows_done *done);
+/* ad_gemm_bf16_packed with A's rows already in bf16, used in place (lda and K
+ * even, else -1): the bits of the floats that round to them. Needs no scratch. */
+int ad_gemm_bf16_packed_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
+                            const uint32_t *Bp, float *C, size_t ldc, int accumulate);
 /* ad_bf16_from_floats by AVX512-BF16's conversion (the products' rounding). */
 void ad_bf16_from_floats_avx512(uint16_t *dst, const float *src, size_t n);
 /* SwiGLU and its backward (kernels.h) on n elements with bf16 results, the

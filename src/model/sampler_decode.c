@@ -234,12 +234,11 @@ static void mlp_block(ad_kv_decoder *d, size_t l, size_t r0, size_t nr) {
     float *gate = d->gate + r0 * F, *up = d->up + r0 * F, *h = d->h + r0 * F;
     ad_rmsnorm_forward(xn, NULL, x, w->mlp_norm, nr, C, c->rms_eps);
     if (d->fused) {
-        float *const gate_up[2] = {gate, up};
-        ad_matmul_forward_packed_parts(gate_up, xn, packed(d, l, W_GATE), nr, 2);
-    } else {
-        ad_matmul_forward_packed(gate, xn, packed(d, l, W_GATE), nr, 0);
-        ad_matmul_forward_packed(up, xn, packed(d, l, W_UP), nr, 0);
+        ad_mlp_forward_packed(x, h, gate, up, xn, packed(d, l, W_GATE), packed(d, l, W_DOWN), nr);
+        return;
     }
+    ad_matmul_forward_packed(gate, xn, packed(d, l, W_GATE), nr, 0);
+    ad_matmul_forward_packed(up, xn, packed(d, l, W_UP), nr, 0);
     ad_swiglu_forward(h, gate, up, nr, F);
     ad_matmul_forward_packed(x, h, packed(d, l, W_DOWN), nr, 1);
 }

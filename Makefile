@@ -128,6 +128,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 lint:
+	@scripts/deps.sh --lint
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 --error-exitcode=1 \
 	  --suppress=missingIncludeSystem -Isrc src tests fuzz
 

@@ -2,13 +2,15 @@
 # Checks that the Debian packages autodidact builds against (Open MPI among
 # them: the same binary runs alone or under mpirun; and bubblewrap, which
 # sandboxes external verifiers) are installed. With --fuzz, also clang, its
-# runtime libraries (libFuzzer, sanitizers) and OpenMP for `make fuzz`.
+# runtime libraries (libFuzzer, sanitizers) and OpenMP for `make fuzz`; with
+# --lint, cppcheck for `make lint`.
 # As root it installs the missing ones with apt-get; otherwise it stops and
 # prints the exact apt-get line to run.
 set -euo pipefail
 pkgs=(gcc make libopenblas-dev libcjson-dev libinih-dev libsqlite3-dev sqlite3 python3 bubblewrap
       openmpi-bin libopenmpi-dev)
 if [ "${1:-}" = --fuzz ]; then pkgs+=(clang libclang-rt-dev libomp-dev); fi
+if [ "${1:-}" = --lint ]; then pkgs+=(cppcheck); fi
 # for tests only (tests/cli_report.sh opens the HTML report in it): installed
 # as root when apt-get can, else that test says why it skips its browser checks
 optional=(chromium)

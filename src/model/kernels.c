@@ -390,14 +390,6 @@ static void swiglu_backward_rows_bf16(void *ctx, size_t m0, size_t m1) {
     }
 }
 
-/* bf16 values back to floats (exactly). */
-static void widen_bf16(float *dst, const uint16_t *src, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)src[i] << 16;
-        memcpy(dst + i, &u, sizeof u);
-    }
-}
-
 /* dW_down[C,F] += dout^T @ hid, hid in the form ad_mlp_forward left it;
  * spare: [N,F] floats of working space. */
 static void down_weight_gradient(float *dW_down, const float *dout, const float *hid, int hid_bf16,
@@ -406,7 +398,7 @@ static void down_weight_gradient(float *dW_down, const float *dout, const float 
         ad_gemm_bf16_b16(C, F, N, dout, 1, C, bf16_half_const(hid), F, 1, dW_down, F, 1) == 0)
         return;
     if (hid_bf16) { /* bf16 off since the forward, or no scratch memory: the floats it rounds to */
-        widen_bf16(spare, bf16_half_const(hid), N * F);
+        ad_bf16_widen(spare, bf16_half_const(hid), N * F);
         hid = spare;
     }
     ad_matmul_backward(NULL, dW_down, dout, hid, W_down, N, F, C);

@@ -247,10 +247,7 @@ void ad_attention_decode_slots(float *out, const float *q, const float *k_cache,
 /* n rows of D bf16 values, ld apart, widened into dst [n][D]. */
 static void widen_rows(float *dst, const uint16_t *src, size_t n, size_t D, size_t ld) {
     for (size_t s = 0; s < n; s++)
-        for (size_t i = 0; i < D; i++) {
-            uint32_t u = (uint32_t)src[s * ld + i] << 16;
-            memcpy(&dst[s * D + i], &u, sizeof u);
-        }
+        ad_bf16_widen(dst + s * D, src + s * ld, D);
 }
 
 void ad_attention_decode_slots_bf16(float *out, const float *q, const uint16_t *k_cache,

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* 1 when the AVX-512 bodies are in use: the CPU has AVX-512F/DQ/BW/VL and no
  * override is active. This function can't fail. */
@@ -120,6 +121,14 @@ int ad_gemm_bf16_packed(size_t M, size_t N, size_t K, const float *A, size_t lda
  * even, else -1): the bits of the floats that round to them. Needs no scratch. */
 int ad_gemm_bf16_packed_a16(size_t M, size_t N, size_t K, const uint16_t *A, size_t lda,
                             const uint32_t *Bp, float *C, size_t ldc, int accumulate);
+/* n bf16 values widened to the floats they stand for (exactly: a bf16 value
+ * is the high half of its float). */
+static inline void ad_bf16_widen(float *dst, const uint16_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
 /* ad_bf16_from_floats by AVX512-BF16's conversion (the products' rounding). */
 void ad_bf16_from_floats_avx512(uint16_t *dst, const float *src, size_t n);
 /* SwiGLU and its backward (kernels.h) on n elements with bf16 results, the

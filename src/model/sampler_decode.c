@@ -37,7 +37,7 @@ struct ad_kv_decoder {
     size_t rows;           /* row capacity of one forward */
     size_t weight_bytes;   /* bytes of packed weights a forward reads (layers and head) */
     size_t row_stride;     /* max_len * C: values between two slots of one layer's cache */
-    int kv_bf16;           /* the caches hold bf16 values (decoding in bf16), else floats */
+    int bf16;              /* decoding in bf16: weights packed, keys and values cached in bf16 */
     int fused;             /* q/k/v and gate/up packed as one matrix each (bf16 only) */
     void *k_cache;         /* [L, slots, max_len, C] */
     void *v_cache;         /* [L, slots, max_len, C] */
@@ -88,13 +88,13 @@ static float *alloc_floats(size_t a, size_t b, size_t c) {
 
 /* Bytes of one cached value. */
 static size_t kv_size(const ad_kv_decoder *d) {
-    return d->kv_bf16 ? sizeof(uint16_t) : sizeof(float);
+    return d->bf16 ? sizeof(uint16_t) : sizeof(float);
 }
 
 /* Packs every weight matrix of the model once for the decoder's products. */
-static int pack_weights(ad_kv_decoder *d, int bf16, ad_error *err) {
+static int pack_weights(ad_kv_decoder *d, ad_error *err) {
     int (*pack)(ad_packed_matrix **, const float *, size_t, size_t, ad_error *) =
-        bf16 ? ad_matmul_pack_bf16 : ad_matmul_pack;
+        d->bf16 ? ad_matmul_pack_bf16 : ad_matmul_pack;
     const ad_model_config *c = &d->m->cfg;
     size_t C = c->d_model, F = c->d_ff, L = c->n_layers;
     d->pw = calloc(L * W_PER_LAYER + 1, sizeof *d->pw);
@@ -131,15 +131,15 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     d->max_len = max_len;
     d->rows = R;
     d->row_stride = max_len * C;
-    d->weight_bytes = (c->n_layers * (4 * C * C + 3 * C * F) + C * c->vocab_size) *
-                      (bf16 && ad_kernels_have_bf16() ? 2 : 4); /* as pack_weights packs them */
     /* in bf16 the keys and values are cached rounded too: the decode attention
-     * reads every row's whole cache at each step, and half the bytes is ~35%
-     * of that attention (14M, 64 rows) */
-    d->kv_bf16 = bf16 && ad_kernels_have_bf16();
+     * reads every row's whole cache at each step (half the bytes: ~3.5% off a
+     * 14M generation, and half the cache memory) */
+    d->bf16 = bf16 && ad_kernels_have_bf16();
+    d->weight_bytes =
+        (c->n_layers * (4 * C * C + 3 * C * F) + C * c->vocab_size) * (d->bf16 ? 2 : 4);
     /* in bf16, products that share their input run as one (wq, wk, wv and
      * w_gate, w_up lie back to back in the model) when no panel straddles two */
-    d->fused = d->kv_bf16 && C % 32 == 0 && F % 32 == 0;
+    d->fused = d->bf16 && C % 32 == 0 && F % 32 == 0;
     d->k_cache = alloc_values(c->n_layers * slots, max_len, C, kv_size(d));
     d->v_cache = alloc_values(c->n_layers * slots, max_len, C, kv_size(d));
     d->x = alloc_floats(R, C, 1);
@@ -166,7 +166,7 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     }
     for (size_t i = 0; i < R; i++)
         d->ident[i] = i;
-    if (pack_weights(d, bf16, err) != AD_OK) {
+    if (pack_weights(d, err) != AD_OK) {
         ad_kv_decoder_free(d);
         return AD_ERR;
     }
@@ -206,7 +206,7 @@ static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t 
             ad_rope_one(k + i * C, H, D, pos[i], c->rope_theta);
         }
         size_t at = slot[i] * d->row_stride + pos[i] * C;
-        if (d->kv_bf16) {
+        if (d->bf16) {
             uint16_t *k16 = kc, *v16 = vc;
             ad_bf16_from_floats(k16 + at, k + i * C, C);
             ad_bf16_from_floats(v16 + at, v + i * C, C);
@@ -217,7 +217,7 @@ static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t 
         }
         len[i] = pos[i] + 1;
     }
-    if (d->kv_bf16)
+    if (d->bf16)
         ad_attention_decode_slots_bf16(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
     else
         ad_attention_decode_slots(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);

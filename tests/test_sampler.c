@@ -890,8 +890,9 @@ static void test_prefill_and_shared_prompts_keep_bits(void) {
 }
 
 /* A prefill of more rows than one forward holds (40 slots x 30 positions,
- * position-major, so every forward mixes slots and positions): each slot's
- * last-position logits have the bits of its sequence fed one token per step. */
+ * position-major, so every forward mixes slots and positions), in fp32 and in
+ * bf16: each slot's last-position logits have the bits of its sequence fed one
+ * token per step (the last layer runs on the wanted rows only in both). */
 static void test_prefill_in_chunks(void) {
     enum { S = 40, P = 30, V = 11 };
     ad_model *m = tiny_model(AD_POS_ROPE, V, 9);
@@ -908,23 +909,26 @@ static void test_prefill_in_chunks(void) {
             pos[row] = t;
             if (t == P - 1) want[s] = row;
         }
-    ad_kv_decoder *d = NULL, *one = NULL;
-    ad_error err;
-    CHECK(ad_kv_decoder_create(&d, m, S, P, 0, &err) == AD_OK);
-    CHECK(ad_kv_decoder_create(&one, m, 1, P, 0, &err) == AD_OK);
     float *got = malloc(S * V * sizeof *got), ref[V];
-    ad_kv_decoder_feed(d, tok, slot, pos, S * P, want, S, got);
-    size_t zero = 0, bad = 0;
-    for (size_t s = 0; s < S; s++) {
-        for (size_t t = 0; t < P; t++)
-            ad_kv_decoder_step(one, &seqs[s * P + t], &t, 1, &zero, t == P - 1, ref);
-        for (size_t v = 0; v < V; v++)
-            bad += ad_kernels_use_avx512() ? got[s * V + v] != ref[v]
-                                           : fabsf(got[s * V + v] - ref[v]) > 1e-5f;
+    for (int bf16 = 0; bf16 <= ad_kernels_have_bf16(); bf16++) {
+        ad_kv_decoder *d = NULL, *one = NULL;
+        ad_error err;
+        CHECK(ad_kv_decoder_create(&d, m, S, P, bf16, &err) == AD_OK);
+        CHECK(ad_kv_decoder_create(&one, m, 1, P, bf16, &err) == AD_OK);
+        ad_kv_decoder_feed(d, tok, slot, pos, S * P, want, S, got);
+        size_t zero = 0, bad = 0;
+        for (size_t s = 0; s < S; s++) {
+            for (size_t t = 0; t < P; t++)
+                ad_kv_decoder_step(one, &seqs[s * P + t], &t, 1, &zero, t == P - 1, ref);
+            for (size_t v = 0; v < V; v++)
+                bad += ad_kernels_use_avx512() ? got[s * V + v] != ref[v]
+                                               : fabsf(got[s * V + v] - ref[v]) > 1e-5f;
+        }
+        CHECK_MSG(bad == 0, "%zu logits of the chunked prefill differ from token-by-token (%s)",
+                  bad, bf16 ? "bf16" : "fp32");
+        ad_kv_decoder_free(d);
+        ad_kv_decoder_free(one);
     }
-    CHECK_MSG(bad == 0, "%zu logits of the chunked prefill differ from token-by-token", bad);
-    ad_kv_decoder_free(d);
-    ad_kv_decoder_free(one);
     free(seqs), free(tok), free(slot), free(pos), free(got);
     ad_model_free(m);
 }

@@ -48,6 +48,7 @@ struct ad_kv_decoder {
     size_t *len;           /* [rows] keys visible to each row in this forward */
     size_t *ident;         /* [rows] 0, 1, 2, ...: slot of row i in a decoding step */
     size_t *want;          /* [rows] rows of one forward that need logits */
+    size_t *wslot, *wpos;  /* [rows] slots and positions of those rows (last_layer_wanted) */
     uint64_t *seen, stamp; /* [slots] the last forward that fed each slot (slots_distinct) */
     ad_packed_matrix **pw; /* [L * W_PER_LAYER + 1] packed weights, the LM head last */
 };
@@ -68,6 +69,8 @@ void ad_kv_decoder_free(ad_kv_decoder *d) {
     free(d->len);
     free(d->ident);
     free(d->want);
+    free(d->wslot);
+    free(d->wpos);
     free(d->seen);
     if (d->pw)
         for (size_t i = 0; i < d->m->cfg.n_layers * W_PER_LAYER + 1; i++)
@@ -154,9 +157,12 @@ int ad_kv_decoder_create(ad_kv_decoder **out, const ad_model *m, size_t slots, s
     d->len = calloc(R, sizeof *d->len);
     d->ident = calloc(R, sizeof *d->ident);
     d->want = calloc(R, sizeof *d->want);
+    d->wslot = calloc(R, sizeof *d->wslot);
+    d->wpos = calloc(R, sizeof *d->wpos);
     d->seen = calloc(slots, sizeof *d->seen);
     if (!d->k_cache || !d->v_cache || !d->x || !d->xn || !d->q || !d->k || !d->v || !d->att ||
-        !d->gate || !d->up || !d->h || !d->len || !d->ident || !d->want || !d->seen) {
+        !d->gate || !d->up || !d->h || !d->len || !d->ident || !d->want || !d->wslot || !d->wpos ||
+        !d->seen) {
         ad_kv_decoder_free(d);
         ad_error_set(err,
                      "kv decoder: out of memory for %zu slots x %zu positions x %zu "
@@ -178,20 +184,18 @@ static const ad_packed_matrix *packed(const ad_kv_decoder *d, size_t l, size_t w
     return d->pw[l * W_PER_LAYER + which];
 }
 
-/* Attention sub-block of layer l for rows [r0, r0 + nr): x += o_proj(attn(rmsnorm(x))).
- * Row i is position pos[i] of slot slot[i] (both arrays start at row r0). */
-static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t *slot,
-                            const size_t *pos, size_t nr) {
+/* Layer l's queries, keys and values for rows [r0, r0 + nr) (from
+ * rmsnorm(x)), each row's key and value stored in its slot's cache at its
+ * position. Row i is position pos[i] of slot slot[i] (both arrays start at row r0). */
+static void qkv_into_cache(ad_kv_decoder *d, size_t l, size_t r0, const size_t *slot,
+                           const size_t *pos, size_t nr) {
     const ad_model_config *c = &d->m->cfg;
     const ad_layer_weights *w = &d->m->w.layers[l];
     size_t C = c->d_model, H = c->n_heads, D = C / H, es = kv_size(d);
-    /* this layer's caches, as void * (floats or bf16 values) */
-    void *kc = (char *)d->k_cache + l * d->slots * d->row_stride * es;
-    void *vc = (char *)d->v_cache + l * d->slots * d->row_stride * es;
-    float *x = d->x + r0 * C, *xn = d->xn + r0 * C, *q = d->q + r0 * C, *k = d->k + r0 * C;
-    float *v = d->v + r0 * C, *att = d->att + r0 * C;
-    size_t *len = d->len + r0;
-    ad_rmsnorm_forward(xn, NULL, x, w->attn_norm, nr, C, c->rms_eps);
+    char *kc = (char *)d->k_cache + l * d->slots * d->row_stride * es;
+    char *vc = (char *)d->v_cache + l * d->slots * d->row_stride * es;
+    float *xn = d->xn + r0 * C, *q = d->q + r0 * C, *k = d->k + r0 * C, *v = d->v + r0 * C;
+    ad_rmsnorm_forward(xn, NULL, d->x + r0 * C, w->attn_norm, nr, C, c->rms_eps);
     if (d->fused) {
         float *const qkv[3] = {q, k, v};
         ad_matmul_forward_packed_parts(qkv, xn, packed(d, l, W_Q), nr, 3);
@@ -205,23 +209,35 @@ static void attention_block(ad_kv_decoder *d, size_t l, size_t r0, const size_t 
             ad_rope_one(q + i * C, H, D, pos[i], c->rope_theta);
             ad_rope_one(k + i * C, H, D, pos[i], c->rope_theta);
         }
-        size_t at = slot[i] * d->row_stride + pos[i] * C;
+        size_t at = (slot[i] * d->row_stride + pos[i] * C) * es;
         if (d->bf16) {
-            uint16_t *k16 = kc, *v16 = vc;
-            ad_bf16_from_floats(k16 + at, k + i * C, C);
-            ad_bf16_from_floats(v16 + at, v + i * C, C);
+            ad_bf16_from_floats((uint16_t *)(kc + at), k + i * C, C);
+            ad_bf16_from_floats((uint16_t *)(vc + at), v + i * C, C);
         } else {
-            float *k32 = kc, *v32 = vc;
-            memcpy(k32 + at, k + i * C, C * sizeof(float));
-            memcpy(v32 + at, v + i * C, C * sizeof(float));
+            memcpy(kc + at, k + i * C, C * sizeof(float));
+            memcpy(vc + at, v + i * C, C * sizeof(float));
         }
-        len[i] = pos[i] + 1;
     }
+}
+
+/* The rest of layer l's attention sub-block for rows [r0, r0 + nr), whose
+ * queries and cached keys and values qkv_into_cache made:
+ * x += o_proj(attn(q, cached keys and values up to each row's position)). */
+static void attend(ad_kv_decoder *d, size_t l, size_t r0, const size_t *slot, const size_t *pos,
+                   size_t nr) {
+    const ad_model_config *c = &d->m->cfg;
+    size_t C = c->d_model, H = c->n_heads, D = C / H, es = kv_size(d);
+    void *kc = (char *)d->k_cache + l * d->slots * d->row_stride * es;
+    void *vc = (char *)d->v_cache + l * d->slots * d->row_stride * es;
+    float *q = d->q + r0 * C, *att = d->att + r0 * C;
+    size_t *len = d->len + r0;
+    for (size_t i = 0; i < nr; i++)
+        len[i] = pos[i] + 1;
     if (d->bf16)
         ad_attention_decode_slots_bf16(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
     else
         ad_attention_decode_slots(att, q, kc, vc, slot, len, nr, d->row_stride, H, D);
-    ad_matmul_forward_packed(x, att, packed(d, l, W_O), nr, 1);
+    ad_matmul_forward_packed(d->x + r0 * C, att, packed(d, l, W_O), nr, 1);
 }
 
 /* MLP sub-block of layer l for rows [r0, r0 + nr):
@@ -248,19 +264,44 @@ typedef struct rows_call {
     ad_kv_decoder *d;
     const int32_t *tok;
     const size_t *slot, *pos;
+    size_t layers; /* layers to run whole */
 } rows_call;
 
-/* Embedding and every layer for rows [r0, r1) of a forward. */
+/* Embedding and the first rc->layers layers for rows [r0, r1) of a forward. */
 static void layers_on_rows(void *ctx, size_t r0, size_t r1) {
     const rows_call *rc = ctx;
     ad_kv_decoder *d = rc->d;
     size_t C = d->m->cfg.d_model, nr = r1 - r0;
     for (size_t i = r0; i < r1; i++)
         memcpy(d->x + i * C, d->m->w.embed + (size_t)rc->tok[i] * C, C * sizeof(float));
-    for (size_t l = 0; l < d->m->cfg.n_layers; l++) {
-        attention_block(d, l, r0, rc->slot + r0, rc->pos + r0, nr);
+    for (size_t l = 0; l < rc->layers; l++) {
+        qkv_into_cache(d, l, r0, rc->slot + r0, rc->pos + r0, nr);
+        attend(d, l, r0, rc->slot + r0, rc->pos + r0, nr);
         mlp_block(d, l, r0, nr);
     }
+}
+
+/* The last layer of a forward in which only the n_want < nr rows want[]
+ * (ascending) need logits, as in a prefill (none): every row's keys and
+ * values go to the cache, but only the wanted rows, gathered to the front
+ * (rows 0..n_want-1), go on through the attention and the MLP. A prefill
+ * of short prompts saves about 1/L of its products. */
+static void last_layer_wanted(ad_kv_decoder *d, const size_t *slot, const size_t *pos, size_t nr,
+                              const size_t *want, size_t n_want) {
+    size_t l = d->m->cfg.n_layers - 1, C = d->m->cfg.d_model;
+    qkv_into_cache(d, l, 0, slot, pos, nr);
+    for (size_t j = 0; j < n_want; j++) {
+        size_t r = want[j]; /* >= j: the rows move to the front without overlapping */
+        if (r != j) {
+            memcpy(d->x + j * C, d->x + r * C, C * sizeof(float));
+            memcpy(d->q + j * C, d->q + r * C, C * sizeof(float));
+        }
+        d->wslot[j] = slot[r];
+        d->wpos[j] = pos[r];
+    }
+    if (!n_want) return;
+    attend(d, l, 0, d->wslot, d->wpos, n_want);
+    mlp_block(d, l, 0, n_want);
 }
 
 /* 1 when no two of the nr rows feed the same slot. Then the rows are
@@ -284,15 +325,17 @@ static void forward_rows(ad_kv_decoder *d, const int32_t *tok, const size_t *slo
                          float *logits) {
     const ad_model_config *c = &d->m->cfg;
     size_t C = c->d_model;
-    rows_call rc = {d, tok, slot, pos};
+    int gather = n_want < nr; /* the last layer on the wanted rows only */
+    rows_call rc = {d, tok, slot, pos, c->n_layers - (size_t)gather};
     if (slots_distinct(d, slot, nr))
         ad_kernels_for_rows(nr, d->weight_bytes, layers_on_rows, &rc);
     else
         layers_on_rows(&rc, 0, nr);
+    if (gather) last_layer_wanted(d, slot, pos, nr, want, n_want);
     if (!n_want) return;
     /* Only rows that pick a token need the head: gather them into q (free now). */
     for (size_t j = 0; j < n_want; j++)
-        memcpy(d->q + j * C, d->x + want[j] * C, C * sizeof(float));
+        memcpy(d->q + j * C, d->x + (gather ? j : want[j]) * C, C * sizeof(float));
     ad_rmsnorm_forward(d->xn, NULL, d->q, d->m->w.final_norm, n_want, C, c->rms_eps);
     ad_matmul_forward_packed(logits, d->xn, d->pw[c->n_layers * W_PER_LAYER], n_want, 0);
 }

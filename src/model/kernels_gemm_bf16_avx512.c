@@ -234,10 +234,12 @@ AD_BF16 static void pack_b_panel16(uint32_t *dst, const uint16_t *B, size_t brs,
 /* C[mr, nr] (+)= sum over n2 pairs of A(i, k2) . B(k2, j), computing NROW (>=
  * mr) rows. ROWS: A(i, k2) = a[i * ai + k2] (rows past mr read row 0, never
  * stored); otherwise A(i, k2) = a[k2 * ak + i] (padded with zeros). b: one
- * panel slice, [n2][NR] pairs. */
+ * panel slice, [n2][NR] pairs. The first pf_lines steps each prefetch one
+ * 64-byte line from pf on into L1 (the next panel, when B streams from memory). */
 AD_BF16 static inline __attribute__((always_inline)) void
 tile(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, float *c, size_t ldc,
-     size_t mr, size_t nr, int accumulate, const int ROWS, const int NROW) {
+     size_t mr, size_t nr, int accumulate, const char *pf, size_t pf_lines, const int ROWS,
+     const int NROW) {
     __m512 c0[MR], c1[MR];
     const uint32_t *r[MR];
 #pragma GCC unroll 12
@@ -245,31 +247,42 @@ tile(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, floa
         c0[i] = c1[i] = _mm512_setzero_ps();
         r[i] = a + ((size_t)i < mr ? (size_t)i : 0) * ai;
     }
-#pragma GCC unroll 2
-    for (size_t k2 = 0; k2 < n2; k2++) {
-        __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < NROW; i++) {
-            __m512bh av = (__m512bh)_mm512_set1_epi32((int)(ROWS ? r[i][k2] : a[i]));
-            c0[i] = _mm512_dpbf16_ps(c0[i], av, b0);
-            c1[i] = _mm512_dpbf16_ps(c1[i], av, b1);
-        }
-        if (!ROWS) a += ak;
-        b += NR;
+#define TILE_K2                                                                                    \
+    do {                                                                                           \
+        __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);    \
+        _Pragma("GCC unroll 12") for (int i = 0; i < NROW; i++) {                                  \
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)(ROWS ? r[i][k2] : a[i]));              \
+            c0[i] = _mm512_dpbf16_ps(c0[i], av, b0);                                               \
+            c1[i] = _mm512_dpbf16_ps(c1[i], av, b1);                                               \
+        }                                                                                          \
+        if (!ROWS) a += ak;                                                                        \
+        b += NR;                                                                                   \
+    } while (0)
+    size_t k2 = 0, np = pf_lines < n2 ? pf_lines : n2;
+    for (; k2 < np; k2++) {
+        TILE_K2;
+        _mm_prefetch(pf + 64 * k2, _MM_HINT_T0);
     }
+#pragma GCC unroll 2
+    for (; k2 < n2; k2++)
+        TILE_K2;
+#undef TILE_K2
+    for (size_t l = np; l < pf_lines; l++) /* more lines than steps (a tile or two of rows) */
+        _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
     ad_store_tile(c, ldc, c0, c1, mr, nr, accumulate, NROW);
 }
 
 /* The fewest computed rows (12, 8 or 4) that cover mr. */
 AD_BF16 static inline __attribute__((always_inline)) void
 tile_fit(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, float *c,
-         size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS) {
+         size_t ldc, size_t mr, size_t nr, int accumulate, const char *pf, size_t pf_lines,
+         const int ROWS) {
     if (mr > 8)
-        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, ROWS, MR);
+        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, MR);
     else if (mr > 4)
-        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, ROWS, 8);
+        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, 8);
     else
-        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, ROWS, 4);
+        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, 4);
 }
 
 /* ---- the product ------------------------------------------------------------------------ */
@@ -283,6 +296,7 @@ typedef struct bf16_gemm {
     float *const *C; /* C(i, j) = C[j / c_part][i * ldc + j % c_part] */
     size_t c_part, ldc;
     int accumulate;
+    int prefetch_b; /* prefetch each next panel of a unit (B packed beforehand, one row block) */
 } bf16_gemm;
 
 /* Rows [m0, m1) x panels [q0, q1) of C, all of k, from A packed at `a` from
@@ -297,13 +311,21 @@ AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t 
         for (size_t q = q0; q < q1; q++) {
             size_t j = q * NR, nr = g->N - j < NR ? g->N - j : NR;
             const uint32_t *b = bp + ((q - b0) * g->K2 + s) * NR;
+            /* the next panel's slice, a share per tile, when B streams from memory */
+            const char *next = (const char *)(b + g->K2 * NR);
+            size_t tiles = m1 > m0 ? (m1 - m0 + MR - 1) / MR : 1, lines = n2 * NR * sizeof *b / 64;
+            int ahead = g->prefetch_b && q + 1 < q1;
             for (size_t i = m0; i < m1; i += MR) {
-                size_t mr = m1 - i < MR ? m1 - i : MR;
+                size_t mr = m1 - i < MR ? m1 - i : MR, t = (i - m0) / MR;
+                size_t l0 = t * lines / tiles, l1 = ahead ? (t + 1) * lines / tiles : l0;
+                const char *pf = next + 64 * l0;
                 float *c = g->C[j / g->c_part] + i * g->ldc + j % g->c_part;
                 if (g->a_rows)
-                    tile_fit(n2, a + (i - a0) * aw + s, aw, 0, b, c, g->ldc, mr, nr, acc, 1);
+                    tile_fit(n2, a + (i - a0) * aw + s, aw, 0, b, c, g->ldc, mr, nr, acc, pf,
+                             l1 - l0, 1);
                 else
-                    tile_fit(n2, a + s * aw + i - a0, 0, aw, b, c, g->ldc, mr, nr, acc, 0);
+                    tile_fit(n2, a + s * aw + i - a0, 0, aw, b, c, g->ldc, mr, nr, acc, pf, l1 - l0,
+                             0);
             }
         }
     }
@@ -417,7 +439,8 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                    .C = C,
                    .c_part = c_part,
                    .ldc = ldc,
-                   .accumulate = accumulate};
+                   .accumulate = accumulate,
+                   .prefetch_b = b->panels && row_block == M};
     size_t units = row_units ? blocks
                    : own_b   ? col_blocks
                              : (M + row_block - 1) / row_block * col_blocks;

@@ -59,7 +59,7 @@ typedef struct size_spec {
 
 static const size_spec SIZES[] = {
     {"0.5M", 4, 4, 96, 288, 15, 7},
-    {"14M", 6, 6, 384, 1536, 5, 3},
+    {"14M", 6, 6, 384, 1536, 5, 7},
 };
 
 static double now_s(void) {

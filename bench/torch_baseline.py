@@ -241,7 +241,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-steps", default="0.5M:15,14M:5")
-    ap.add_argument("--gen-reps", default="0.5M:7,14M:3")
+    ap.add_argument("--gen-reps", default="0.5M:7,14M:7")
     ap.add_argument("--foreach", choices=["on", "off", "both"], default="both",
                     help="AdamW implementation; 'both' measures each and reports the faster")
     ap.add_argument("--amp", choices=["off", "bf16"], default="off",

@@ -105,13 +105,17 @@ head_chunk(float *sc, float *out, float *mx, float *sum, const float *q, const v
     for (size_t s = 0; s < cn; s++)
         cmax = sc[s] > cmax ? sc[s] : cmax;
     if (cmax > *mx) {
-        float r = expf(*mx - cmax);
-        __m512 rv = _mm512_set1_ps(r);
-        for (size_t d = 0; d < D; d += 16) {
-            __mmask16 m = ad_tail_mask(D - d);
-            _mm512_mask_storeu_ps(out + d, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), rv));
+        /* not on the first chunk: out and sum are zeros, which times exp(-inf) stay */
+        if (*mx != -INFINITY) {
+            float r = expf(*mx - cmax);
+            __m512 rv = _mm512_set1_ps(r);
+            for (size_t d = 0; d < D; d += 16) {
+                __mmask16 m = ad_tail_mask(D - d);
+                _mm512_mask_storeu_ps(out + d, m,
+                                      _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), rv));
+            }
+            *sum *= r;
         }
-        *sum *= r;
         *mx = cmax;
     }
     __m512 mxv = _mm512_set1_ps(*mx), acc = _mm512_setzero_ps();

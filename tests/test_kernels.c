@@ -728,28 +728,30 @@ static void mark_rows(void *ctx, size_t r0, size_t r1) {
 }
 
 /* ad_kernels_for_rows visits every row once, in one range per thread (never
- * more ranges than rows) when the weights are small and the CPU runs our own
- * products, else in one call over all rows. */
+ * more ranges than rows) when the weights are small or in bf16 and the CPU
+ * runs our own products, else in one call over all rows. */
 static void test_for_rows(void) {
     const size_t ns[] = {0, 1, 2, 5, 64};
     int nt = ad_kernels_get_threads();
     for (int t = 1; t <= 3; t++) {
         ad_kernels_set_threads(t);
         for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
-            for (int big = 0; big < 2; big++) {
-                size_t n = ns[k];
-                rows_seen s = {0};
-                ad_kernels_for_rows(n, big ? (size_t)1 << 30 : 1000, mark_rows, &s);
-                for (size_t i = 0; i < n; i++)
-                    CHECK_MSG(s.seen[i] == 1, "row %zu of %zu seen %d times", i, n, s.seen[i]);
-                size_t want = n == 0                            ? 0
-                              : big || !ad_kernels_use_avx512() ? 1
-                              : (size_t)t < n                   ? (size_t)t
-                                                                : n;
-                CHECK_MSG((size_t)s.calls == want, "%zu rows, %d threads: %d calls, want %zu", n, t,
-                          s.calls, want);
-                if (want == 1) CHECK(s.first_r0 == 0 && s.first_r1 == n);
-            }
+            for (int big = 0; big < 2; big++)
+                for (int bf16 = 0; bf16 < 2; bf16++) {
+                    size_t n = ns[k];
+                    rows_seen s = {0};
+                    ad_kernels_for_rows(n, big ? (size_t)1 << 30 : 1000, bf16, mark_rows, &s);
+                    for (size_t i = 0; i < n; i++)
+                        CHECK_MSG(s.seen[i] == 1, "row %zu of %zu seen %d times", i, n, s.seen[i]);
+                    size_t want = n == 0                                       ? 0
+                                  : (big && !bf16) || !ad_kernels_use_avx512() ? 1
+                                  : (size_t)t < n                              ? (size_t)t
+                                                                               : n;
+                    CHECK_MSG((size_t)s.calls == want,
+                              "%zu rows, %d threads, bf16 %d: %d calls, want %zu", n, t, bf16,
+                              s.calls, want);
+                    if (want == 1) CHECK(s.first_r0 == 0 && s.first_r1 == n);
+                }
     }
     ad_kernels_set_threads(nt);
 }

@@ -409,9 +409,10 @@ static void test_decoding_bits_across_threads(void) {
 
 /* Decoding with bf16 products (ad_model.decode_bf16): each request's tokens
  * and log-probs the same bits alone, in a batch that refills its slots, and on
- * 1, 2 and 3 threads, sampled, on a small model (rows apart per thread) and a
- * wide one; its first log-probs (same prefix) within bf16's rounding of
- * fp32's, and not all equal to them (the products did run in bf16). */
+ * 1, 2 and 3 threads, sampled, on a small model and a wide one (decoding steps
+ * run rows apart per thread in bf16 whatever the size, prefills shared); its
+ * first log-probs (same prefix) within bf16's rounding of fp32's, and not all
+ * equal to them (the products did run in bf16). */
 static void test_decoding_bf16(void) {
     if (!ad_kernels_have_bf16()) {
         printf("  (no AVX512-BF16 on this CPU: nothing to check)\n");

@@ -36,21 +36,22 @@ int ad_kernels_get_threads(void) {
     return omp_get_max_threads();
 }
 
-/* The most weight bytes a row-split forward reads on every thread: 8 MB, a
- * quarter of the L3 of the machines measured. Decoding the 14M model (57 MB
+/* The most fp32 weight bytes a row-split forward reads on every thread: 8 MB,
+ * a quarter of the L3 of the machines measured. Decoding the 14M model (57 MB
  * of fp32 weights) row-split ran no faster than sharing each product out by
- * columns (bench/RESULTS.md, 2026-12-06); the 0.5M model (2 MB) ran 24%
- * faster. Counted in bytes because bf16 decoding reads half: in bf16, a 3.1M
- * model's decoding steps (6.3 MB) ran 6.5% faster row-split, a 4.7M model's
- * (9.4 MB) 2% slower and the 14M model's 4% slower (2026-12-08, one process
- * alternating both ways). */
+ * columns (bench/RESULTS.md, 2026-12-06; 5% slower on 2026-12-08); the 0.5M
+ * model (2 MB) ran 24% faster. Weights packed in bf16 have no bound: their
+ * products, run on one thread, fetch each next panel while computing the
+ * current one, and row-split bf16 decoding steps ran 7-10% faster than shared
+ * ones for 9.4 to 67 MB of weights (2026-12-08, one process alternating). */
 #define ROWS_APART_MAX_WEIGHT_BYTES ((size_t)8 << 20)
 
-void ad_kernels_for_rows(size_t n, size_t weight_bytes, void (*fn)(void *ctx, size_t r0, size_t r1),
-                         void *ctx) {
+void ad_kernels_for_rows(size_t n, size_t weight_bytes, int bf16_weights,
+                         void (*fn)(void *ctx, size_t r0, size_t r1), void *ctx) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (nt > n) nt = n;
-    if (nt <= 1 || weight_bytes > ROWS_APART_MAX_WEIGHT_BYTES || !ad_kernels_use_avx512()) {
+    if (nt <= 1 || (weight_bytes > ROWS_APART_MAX_WEIGHT_BYTES && !bf16_weights) ||
+        !ad_kernels_use_avx512()) {
         if (n) fn(ctx, 0, n);
         return;
     }

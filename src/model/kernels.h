@@ -32,14 +32,16 @@ const char *ad_kernels_isa(void);
  * per kernel. That pays when every kernel's share is a few microseconds, as
  * in decoding a small model, where forking and joining cost as much as the
  * work. weight_bytes is what every range reads of the weights: past what the
- * caches hold, each thread would stream them from memory for its own rows, so
- * then (and with one thread, or on the AVX2 path, whose products are
+ * caches hold, each thread would stream fp32 weights from memory for its own
+ * rows, so then (and with one thread, or on the AVX2 path, whose products are
  * OpenBLAS's) fn runs once, fn(ctx, 0, n), and each kernel shares its work as
- * usual. The rows must be independent: fn may write only its own rows' state
+ * usual. With bf16_weights (fn's products run on weights packed by
+ * ad_matmul_pack_bf16, which stream well on one thread) the rows go apart at
+ * any size. The rows must be independent: fn may write only its own rows' state
  * and read nothing another range writes. Every kernel computes a row the same
  * way whatever rows share its call, so the bits do not depend on the cut. */
-void ad_kernels_for_rows(size_t n, size_t weight_bytes, void (*fn)(void *ctx, size_t r0, size_t r1),
-                         void *ctx);
+void ad_kernels_for_rows(size_t n, size_t weight_bytes, int bf16_weights,
+                         void (*fn)(void *ctx, size_t r0, size_t r1), void *ctx);
 
 /* Mixed precision for training's matrix products, off by default. With it on,
  * ad_matmul_forward and ad_matmul_backward(_into) round both operands to bf16

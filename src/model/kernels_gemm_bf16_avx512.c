@@ -296,7 +296,8 @@ typedef struct bf16_gemm {
     float *const *C; /* C(i, j) = C[j / c_part][i * ldc + j % c_part] */
     size_t c_part, ldc;
     int accumulate;
-    int prefetch_b; /* prefetch each next panel of a unit (B packed beforehand, one row block) */
+    int prefetch_b; /* prefetch each next panel (B packed beforehand, one row block) */
+    int serial; /* one thread runs every unit, in order: the next panel may be the next unit's */
 } bf16_gemm;
 
 /* Rows [m0, m1) x panels [q0, q1) of C, all of k, from A packed at `a` from
@@ -314,7 +315,7 @@ AD_BF16 static void compute_block(const bf16_gemm *g, const uint32_t *a, size_t 
             /* the next panel's slice, a share per tile, when B streams from memory */
             const char *next = (const char *)(b + g->K2 * NR);
             size_t tiles = m1 > m0 ? (m1 - m0 + MR - 1) / MR : 1, lines = n2 * NR * sizeof *b / 64;
-            int ahead = g->prefetch_b && q + 1 < q1;
+            int ahead = g->prefetch_b && q + 1 < (g->serial ? g->panels : q1);
             for (size_t i = m0; i < m1; i += MR) {
                 size_t mr = m1 - i < MR ? m1 - i : MR, t = (i - m0) / MR;
                 size_t l0 = t * lines / tiles, l1 = ahead ? (t + 1) * lines / tiles : l0;
@@ -445,6 +446,7 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                    : own_b   ? col_blocks
                              : (M + row_block - 1) / row_block * col_blocks;
     if (nt > units) nt = units;
+    g.serial = nt == 1;
     size_t a_chunks = own_a || in_place ? 0 : a_rows ? (M + 15) / 16 : (K2 + 15) / 16;
     size_t b_shared = own_b || b->panels ? 0 : panels;
 #pragma omp parallel num_threads((int)nt)

@@ -10,8 +10,8 @@
  * depend on which rows share its call: feeding a prompt in one call gives the
  * bits of feeding it one token per step. When no two rows feed one slot (a
  * decoding step), the rows are independent, and the kernels may run each
- * thread's share of them apart (ad_kernels_for_rows: for a small model, one
- * parallel region per forward instead of one per kernel). The weights are
+ * thread's share of them apart (ad_kernels_for_rows: for a small model, or
+ * any in bf16, one parallel region per forward instead of one per kernel). The weights are
  * packed for the matrix products once, when the decoder is created. All
  * compute goes through kernels.h, so a CUDA backend replaces it without
  * touching this file.
@@ -328,7 +328,7 @@ static void forward_rows(ad_kv_decoder *d, const int32_t *tok, const size_t *slo
     int gather = n_want < nr; /* the last layer on the wanted rows only */
     rows_call rc = {d, tok, slot, pos, c->n_layers - (size_t)gather};
     if (slots_distinct(d, slot, nr))
-        ad_kernels_for_rows(nr, d->weight_bytes, layers_on_rows, &rc);
+        ad_kernels_for_rows(nr, d->weight_bytes, d->bf16, layers_on_rows, &rc);
     else
         layers_on_rows(&rc, 0, nr);
     if (gather) last_layer_wanted(d, slot, pos, nr, want, n_want);

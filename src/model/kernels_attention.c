@@ -258,9 +258,13 @@ void ad_attention_decode_slots_bf16(float *out, const float *q, const uint16_t *
     if (avx && H <= 16 && D >= 16) { /* the row body reads bf16 as it goes */
 #pragma omp parallel for schedule(dynamic)
         for (size_t i = 0; i < nb; i++) {
-            size_t s = slot ? slot[i] : i;
-            ad_attention_row_decode_bf16_avx512(out + i * C, q + i * C, k_cache + s * row_stride,
-                                                v_cache + s * row_stride, len[i], H, D, C);
+            /* the next row's cache is fetched while this one computes: on one
+             * thread (rows apart per thread) it is that thread's next row */
+            size_t s = slot ? slot[i] : i, next = i + 1 < nb ? (slot ? slot[i + 1] : i + 1) : s;
+            ad_attention_row_decode_bf16_avx512(
+                out + i * C, q + i * C, k_cache + s * row_stride, v_cache + s * row_stride, len[i],
+                H, D, C, k_cache + next * row_stride, v_cache + next * row_stride,
+                i + 1 < nb ? len[i + 1] : 0);
         }
         return;
     }

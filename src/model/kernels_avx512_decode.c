@@ -177,7 +177,7 @@ weighted_block(float *out, const float *sc, const void *vc, size_t v0, size_t ld
 /* The row's decode over a cache of floats (BF = 0) or bf16 values (BF = 1). */
 AD_AVX512 static inline __attribute__((always_inline)) void
 row_decode(float *out, const float *q, const void *kc, const void *vc, size_t n, size_t H, size_t D,
-           size_t ld, const int BF) {
+           size_t ld, const void *nk, const void *nv, size_t n_bytes, const int BF) {
     float sc[16 * CHUNK] __attribute__((aligned(64))), mx[16], sum[16];
     const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)D));
     size_t C = H * D, ngroups = (C + 15) / 16;
@@ -196,9 +196,17 @@ row_decode(float *out, const float *q, const void *kc, const void *vc, size_t n,
             for (size_t o = 0; o < cn * ld * 2; o += 64)
                 _mm_prefetch(kb + o, _MM_HINT_T1);
         }
-        for (size_t h = 0; h < H; h++)
+        for (size_t h = 0; h < H; h++) {
             head_chunk(sc + h * CHUNK, out + h * D, &mx[h], &sum[h], q + h * D, kc, c0 * ld + h * D,
                        ld, cn, D, scale, BF);
+            if (c0 == 0) { /* a share of the next row's keys and values per head */
+                size_t L = n_bytes / 64, l0 = h * L / H, l1 = (h + 1) * L / H;
+                for (size_t l = l0; l < l1; l++) {
+                    _mm_prefetch((const char *)nk + 64 * l, _MM_HINT_T1);
+                    _mm_prefetch((const char *)nv + 64 * l, _MM_HINT_T1);
+                }
+            }
+        }
         for (size_t g0 = 0; g0 < ngroups; g0 += GROUPS) {
             size_t ng = ngroups - g0 < GROUPS ? ngroups - g0 : GROUPS, lo[GROUPS];
             __mmask16 straddle[GROUPS];
@@ -228,11 +236,12 @@ row_decode(float *out, const float *q, const void *kc, const void *vc, size_t n,
 AD_AVX512 void ad_attention_row_decode_avx512(float *out, const float *q, const float *kc,
                                               const float *vc, size_t n, size_t H, size_t D,
                                               size_t ld) {
-    row_decode(out, q, kc, vc, n, H, D, ld, 0);
+    row_decode(out, q, kc, vc, n, H, D, ld, kc, vc, 0, 0);
 }
 
 AD_AVX512 void ad_attention_row_decode_bf16_avx512(float *out, const float *q, const uint16_t *kc,
                                                    const uint16_t *vc, size_t n, size_t H, size_t D,
-                                                   size_t ld) {
-    row_decode(out, q, kc, vc, n, H, D, ld, 1);
+                                                   size_t ld, const uint16_t *nk,
+                                                   const uint16_t *nv, size_t nn) {
+    row_decode(out, q, kc, vc, n, H, D, ld, nk, nv, nn * ld * 2, 1);
 }

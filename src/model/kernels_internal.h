@@ -177,10 +177,12 @@ void ad_attention_head_decode_avx512(float *out, const float *q, const float *kc
 void ad_attention_row_decode_avx512(float *out, const float *q, const float *kc, const float *vc,
                                     size_t n, size_t H, size_t D, size_t ld);
 /* The same over keys and values cached in bf16: the bits of the fp32 body on
- * the floats they widen to. */
+ * the floats they widen to. nk and nv: the cache of the row to come next
+ * (nn positions), fetched into L2 while this row computes (0: none). */
 void ad_attention_row_decode_bf16_avx512(float *out, const float *q, const uint16_t *kc,
                                          const uint16_t *vc, size_t n, size_t H, size_t D,
-                                         size_t ld);
+                                         size_t ld, const uint16_t *nk, const uint16_t *nv,
+                                         size_t nn);
 void ad_attention_head_backward_avx512(float *dq, float *dk, float *dv, const float *dout,
                                        const float *P, const float *q, const float *k,
                                        const float *v, size_t T, size_t D, size_t ld,

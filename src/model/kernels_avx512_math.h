@@ -128,4 +128,21 @@ AD_AVX512 static inline __attribute__((always_inline)) void ad_transpose16(__m51
     }
 }
 
+/* The k loop of a register tile: STEP (a statement that uses k) for k in
+ * [0, n). With PF (a constant) the first pf_lines steps also prefetch one
+ * 64-byte line each from pf on into L1, and lines past the n steps follow the
+ * loop: the next weight panel, fetched while this one computes (decoding on
+ * packed weights). Without PF it is the plain loop. */
+#define AD_TILE_STEPS(STEP, k, n, PF, pf, pf_lines)                                                \
+    do {                                                                                           \
+        size_t k = 0, np_ = !(PF) ? 0 : (pf_lines) < (n) ? (pf_lines) : (n);                       \
+        for (; k < np_; k++) {                                                                     \
+            STEP;                                                                                  \
+            _mm_prefetch((pf) + 64 * k, _MM_HINT_T0);                                              \
+        }                                                                                          \
+        _Pragma("GCC unroll 2") for (; k < (n); k++) STEP;                                         \
+        for (size_t l_ = np_; (PF) && l_ < (pf_lines); l_++)                                       \
+            _mm_prefetch((pf) + 64 * l_, _MM_HINT_T0);                                             \
+    } while (0)
+
 #endif

@@ -50,11 +50,13 @@
  * B(k, j) = b[k*ldb + j], read under masks (so B may end at column nr).
  * ROWS: A(i, k) = a[i*ai + k], rows past mr read row 0 (never stored).
  * otherwise: A(i, k) = a[k*ak + i] for the first NROW rows (the caller packs a
- * partial panel so that nothing past the matrix is read). */
+ * partial panel so that nothing past the matrix is read).
+ * The first pf_lines steps each prefetch one 64-byte line from pf on into L1
+ * (the next weight panel, when packed weights stream from memory). */
 AD_AVX512 static inline __attribute__((always_inline)) void
 tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, float *c,
-     size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS, const int FULL_B,
-     const int NROW) {
+     size_t ldc, size_t mr, size_t nr, int accumulate, const char *pf, size_t pf_lines,
+     const int ROWS, const int FULL_B, const int NROW, const int PF) {
     __m512 c0[MR], c1[MR];
     const float *r[MR];
     __mmask16 bm0 = ad_tail_mask(nr), bm1 = nr > 16 ? ad_tail_mask(nr - 16) : 0;
@@ -68,32 +70,34 @@ tile(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb
             _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
             _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
         }
-#pragma GCC unroll 2
-    for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = FULL_B ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(bm0, b);
-        __m512 b1 = FULL_B ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(bm1, b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < NROW; i++) {
-            __m512 av = _mm512_set1_ps(ROWS ? r[i][k] : a[i]);
-            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
-        }
-        if (!ROWS) a += ak;
-        b += ldb;
-    }
+#define TILE_K                                                                                     \
+    do {                                                                                           \
+        __m512 b0 = FULL_B ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(bm0, b);                   \
+        __m512 b1 = FULL_B ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(bm1, b + 16);         \
+        _Pragma("GCC unroll 12") for (int i = 0; i < NROW; i++) {                                  \
+            __m512 av = _mm512_set1_ps(ROWS ? r[i][k] : a[i]);                                     \
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);                                                \
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);                                                \
+        }                                                                                          \
+        if (!ROWS) a += ak;                                                                        \
+        b += ldb;                                                                                  \
+    } while (0)
+    AD_TILE_STEPS(TILE_K, k, kc, PF, pf, pf_lines);
+#undef TILE_K
     ad_store_tile(c, ldc, c0, c1, mr, nr, accumulate, NROW);
 }
 
 /* One tile of 12, 8 or 4 computed rows, the fewest that cover mr. */
 AD_AVX512 static inline __attribute__((always_inline)) void
 tile_fit(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, float *c,
-         size_t ldc, size_t mr, size_t nr, int accumulate, const int ROWS, const int FULL_B) {
+         size_t ldc, size_t mr, size_t nr, int accumulate, const char *pf, size_t pf_lines,
+         const int ROWS, const int FULL_B, const int PF) {
     if (mr > 8)
-        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, MR);
+        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, FULL_B, MR, PF);
     else if (mr > 4)
-        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 8);
+        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, FULL_B, 8, PF);
     else
-        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, ROWS, FULL_B, 4);
+        tile(kc, a, ai, ak, b, ldb, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, FULL_B, 4, PF);
 }
 
 /* The instantiations: A by rows or columns; B with 32 readable columns
@@ -101,20 +105,22 @@ tile_fit(size_t kc, const float *a, size_t ai, size_t ak, const float *b, size_t
  * plain loads, or under masks (masked loads are markedly slower here). */
 AD_AVX512 static void tile_rows(size_t kc, const float *a, size_t lda, const float *b, size_t ldb,
                                 float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
-                                int full_b) {
-    if (full_b)
-        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 1);
+                                int full_b, const char *pf, size_t pf_lines) {
+    if (pf_lines) /* decoding on packed weights: B is always full */
+        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, pf, pf_lines, 1, 1, 1);
+    else if (full_b)
+        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, pf, 0, 1, 1, 0);
     else
-        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, 1, 0);
+        tile_fit(kc, a, lda, 0, b, ldb, c, ldc, mr, nr, accumulate, pf, 0, 1, 0, 0);
 }
 
 AD_AVX512 static void tile_cols(size_t kc, const float *a, size_t ak, const float *b, size_t ldb,
                                 float *c, size_t ldc, size_t mr, size_t nr, int accumulate,
                                 int full_b) {
     if (full_b)
-        tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 1);
+        tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0, 0, 1, 0);
     else
-        tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, 0, 0);
+        tile_fit(kc, a, 0, ak, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0, 0, 0, 0);
 }
 
 /* dst[k * ld_dst + i] = src_i[k] for k < kc and i < n (n <= 16 rows src_i =
@@ -197,6 +203,8 @@ typedef struct gemm_args {
     size_t ldc;
     int accumulate;
     const float *Bpre; /* B packed beforehand (ad_gemm_avx512_pack_b), or NULL */
+    int prefetch_b;    /* Bpre in one block of rows: each next panel fetched ahead */
+    int serial; /* one thread runs every unit, in order: the next panel may be the next unit's */
 } gemm_args;
 
 /* Packs work items [w0, w1) of the column block at jc (npan panels): item w is
@@ -239,12 +247,18 @@ AD_AVX512 static void compute_block(const gemm_args *g, const float *Bp, size_t 
             const float *b = Bp ? Bp + pc * P * NR + (p0 + jr) * kc * NR : g->B + pc * g->brs + j;
             size_t ldb = Bp ? NR : g->brs;
             int full = Bp != NULL || nr == NR;
+            /* the next panel's slice, a share per tile, when packed weights stream from memory */
+            size_t tiles = m1 > m0 ? (m1 - m0 + MR - 1) / MR : 1, lines = kc * NR * sizeof *b / 64;
+            int ahead =
+                g->prefetch_b && Bp == g->Bpre && (g->serial ? p0 + jr + 1 < P : jr + 1 < npan);
             for (size_t i = m0; i < m1; i += MR) {
-                size_t mr = m1 - i < MR ? m1 - i : MR;
+                size_t mr = m1 - i < MR ? m1 - i : MR, t = (i - m0) / MR;
+                size_t l0 = t * lines / tiles, l1 = ahead ? (t + 1) * lines / tiles : l0;
+                const char *pf = (const char *)(b + kc * NR) + 64 * l0;
                 float *c = g->C + i * g->ldc + j;
                 if (mode == A_ROWS)
                     tile_rows(kc, g->A + i * g->ars + pc, g->ars, b, ldb, c, g->ldc, mr, nr, acc,
-                              full);
+                              full, pf, l1 - l0);
                 else if (mode == A_COLS && mr == MR)
                     tile_cols(kc, g->A + i + pc * g->acs, g->acs, b, ldb, c, g->ldc, mr, nr, acc,
                               full);
@@ -427,7 +441,7 @@ static size_t balanced_row_unit(size_t M, size_t nt) {
 /* Runs the product g (M, N, K > 0) on up to nt threads, packing B into
  * scratch first when `pack` and g->Bpre is NULL. Returns 0, or -1 when
  * scratch memory could not be allocated (C is then unchanged). */
-static int gemm_run(const gemm_args *g, int pack) {
+static int gemm_run(gemm_args *g, int pack) {
     size_t nt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
     if (g->M * g->N * g->K <= SERIAL_MACS) nt = 1;
     if (use_ksplit(g)) return gemm_ksplit(g, pack, nt);
@@ -451,6 +465,8 @@ static int gemm_run(const gemm_args *g, int pack) {
     size_t units = by_rows ? (g->M + ru - 1) / ru : (col_panels + cu - 1) / cu;
     if (nt > units) nt = units;
     if (g->Bpre) pack = 0;
+    g->prefetch_b = g->Bpre && g->M <= ROW_UNIT;
+    g->serial = nt == 1;
     /* Columns per block: all of them if K x nc fits in BPACK_MAX. */
     size_t nc = col_panels * NR, cap = BPACK_MAX / g->K / NR * NR;
     if (cap < NR) cap = NR;
@@ -486,7 +502,7 @@ static int gemm_trivial(size_t M, size_t N, size_t K, float *C, size_t ldc, int 
 int ad_gemm_avx512(size_t M, size_t N, size_t K, const float *A, size_t ars, size_t acs,
                    const float *B, size_t brs, size_t bcs, float *C, size_t ldc, int accumulate) {
     if (gemm_trivial(M, N, K, C, ldc, accumulate)) return 0;
-    gemm_args g = {M, N, K, A, B, ars, acs, brs, bcs, C, ldc, accumulate, NULL};
+    gemm_args g = {M, N, K, A, B, ars, acs, brs, bcs, C, ldc, accumulate, NULL, 0, 0};
     return gemm_run(&g, bcs != 1 || l1_aliases(brs));
 }
 
@@ -496,7 +512,7 @@ size_t ad_gemm_avx512_packed_size(size_t N, size_t K) {
 
 void ad_gemm_avx512_pack_b(float *Bp, size_t N, size_t K, const float *B, size_t brs, size_t bcs) {
     if (N == 0 || K == 0) return;
-    gemm_args g = {0, N, K, NULL, B, 0, 0, brs, bcs, NULL, 0, 0, NULL};
+    gemm_args g = {0, N, K, NULL, B, 0, 0, brs, bcs, NULL, 0, 0, NULL, 0, 0};
     size_t panels = (N + NR - 1) / NR, nslices = (K + KC - 1) / KC;
 #pragma omp parallel for schedule(dynamic)
     for (size_t w = 0; w < nslices * panels; w++)
@@ -506,6 +522,6 @@ void ad_gemm_avx512_pack_b(float *Bp, size_t N, size_t K, const float *B, size_t
 int ad_gemm_avx512_packed(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp,
                           float *C, size_t ldc, int accumulate) {
     if (gemm_trivial(M, N, K, C, ldc, accumulate)) return 0;
-    gemm_args g = {M, N, K, A, NULL, lda, 1, 0, 0, C, ldc, accumulate, Bp};
+    gemm_args g = {M, N, K, A, NULL, lda, 1, 0, 0, C, ldc, accumulate, Bp, 0, 0};
     return gemm_run(&g, 0);
 }

@@ -239,7 +239,7 @@ AD_BF16 static void pack_b_panel16(uint32_t *dst, const uint16_t *B, size_t brs,
 AD_BF16 static inline __attribute__((always_inline)) void
 tile(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, float *c, size_t ldc,
      size_t mr, size_t nr, int accumulate, const char *pf, size_t pf_lines, const int ROWS,
-     const int NROW) {
+     const int NROW, const int PF) {
     __m512 c0[MR], c1[MR];
     const uint32_t *r[MR];
 #pragma GCC unroll 12
@@ -258,17 +258,8 @@ tile(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, floa
         if (!ROWS) a += ak;                                                                        \
         b += NR;                                                                                   \
     } while (0)
-    size_t k2 = 0, np = pf_lines < n2 ? pf_lines : n2;
-    for (; k2 < np; k2++) {
-        TILE_K2;
-        _mm_prefetch(pf + 64 * k2, _MM_HINT_T0);
-    }
-#pragma GCC unroll 2
-    for (; k2 < n2; k2++)
-        TILE_K2;
+    AD_TILE_STEPS(TILE_K2, k2, n2, PF, pf, pf_lines);
 #undef TILE_K2
-    for (size_t l = np; l < pf_lines; l++) /* more lines than steps (a tile or two of rows) */
-        _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
     ad_store_tile(c, ldc, c0, c1, mr, nr, accumulate, NROW);
 }
 
@@ -277,12 +268,15 @@ AD_BF16 static inline __attribute__((always_inline)) void
 tile_fit(size_t n2, const uint32_t *a, size_t ai, size_t ak, const uint32_t *b, float *c,
          size_t ldc, size_t mr, size_t nr, int accumulate, const char *pf, size_t pf_lines,
          const int ROWS) {
+#define TILE(NROW, PF)                                                                             \
+    tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, NROW, PF)
     if (mr > 8)
-        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, MR);
+        pf_lines ? TILE(MR, 1) : TILE(MR, 0);
     else if (mr > 4)
-        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, 8);
+        pf_lines ? TILE(8, 1) : TILE(8, 0);
     else
-        tile(n2, a, ai, ak, b, c, ldc, mr, nr, accumulate, pf, pf_lines, ROWS, 4);
+        pf_lines ? TILE(4, 1) : TILE(4, 0);
+#undef TILE
 }
 
 /* ---- the product ------------------------------------------------------------------------ */

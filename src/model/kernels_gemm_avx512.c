@@ -24,7 +24,9 @@
  * panels (decoding's 64 rows) or smaller row blocks; a small model's weight gradient (long k,
  * small C) is cut along k into fixed parts whose partial products are added in order
  * (gemm_ksplit). Every element of C is summed over k in one fixed order, whatever the thread
- * count. Not here: the choice between this and OpenBLAS (kernels.c). */
+ * count. Decoding's tiles on packed weights prefetch their share of the next panel while they
+ * compute, as the bf16 products do. Not here: the choice between this and OpenBLAS
+ * (kernels.c). */
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>

@@ -28,7 +28,10 @@
  * A product then runs MR x NR register tiles over slices of k, in units of
  * rows and columns handed out dynamically; every element of C is summed over k
  * in one fixed order by one thread, so the bits do not depend on the thread
- * count. Zero pairs pad odd K, and zero columns pad the last panel. */
+ * count. Zero pairs pad odd K, and zero columns pad the last panel. On
+ * weights packed beforehand and few rows (decoding), the weights stream from
+ * memory: each tile then prefetches its share of the next panel while it
+ * computes (AD_TILE_STEPS), so no panel's first tile waits on memory. */
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>

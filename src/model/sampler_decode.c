@@ -5,13 +5,15 @@
  * that slot's own position: a decoding step has one row per slot, a prefill
  * all the positions of new prompts. The whole model runs on the rows at once,
  * each row's key and value go to its slot's cache, and each query attends over
- * its slot's cached prefix. Every computation is row by row (products sum over
- * k in a fixed order for each output element), so a row's values do not
- * depend on which rows share its call: feeding a prompt in one call gives the
- * bits of feeding it one token per step. When no two rows feed one slot (a
- * decoding step), the rows are independent, and the kernels may run each
- * thread's share of them apart (ad_kernels_for_rows: for a small model, or
- * any in bf16, one parallel region per forward instead of one per kernel). The weights are
+ * its slot's cached prefix; the last layer goes past its keys and values only
+ * for the rows that want logits (a prefill's rows want none). Every
+ * computation is row by row (products sum over k in a fixed order for each
+ * output element), so a row's values do not depend on which rows share its
+ * call: feeding a prompt in one call gives the bits of feeding it one token
+ * per step. When no two rows feed one slot (a decoding step), the rows are
+ * independent, and the kernels may run each thread's share of them apart
+ * (ad_kernels_for_rows: for a small model, or any in bf16, one parallel region
+ * per forward instead of one per kernel). The weights are
  * packed for the matrix products once, when the decoder is created. All
  * compute goes through kernels.h, so a CUDA backend replaces it without
  * touching this file.

@@ -27,7 +27,7 @@ static const char *usage_text =
     "  --seed S             sampling seed (default 0)\n"
     "  --threads N          compute threads (default: all cores)\n"
     "  --precision P        fp32 (default) or bf16: the matrix products on bf16 operands\n"
-    "                       with fp32 sums (CPUs with AVX512-BF16; 14M decodes ~1.5x as\n"
+    "                       with fp32 sums (CPUs with AVX512-BF16; 14M decodes ~2x as\n"
     "                       fast); completions can differ from fp32's by its rounding\n";
 
 int cmd_sample(int argc, char **argv) {

@@ -515,8 +515,8 @@ static int gemm_bf16(size_t M, size_t N, size_t K, const a_source *a, const b_so
                 done->fn(done->ctx, m0, M - m0 < ROW_UNIT ? M : m0 + ROW_UNIT);
         }
     }
-    if (Ap) ad_scratch_put(AD_SCRATCH_GEMM_A, Ap);
-    if (Bp) ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
+    ad_scratch_put(AD_SCRATCH_GEMM_A, Ap); /* NULL (in place, pre-packed) is fine */
+    ad_scratch_put(AD_SCRATCH_GEMM_B, Bp);
     return 0;
 }
 
